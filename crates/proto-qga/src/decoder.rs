@@ -1,0 +1,388 @@
+//! Bytes in, messages out: the lexer driven over a byte stream, tokens gathered into
+//! messages under qemu-ga's limits (`qobject/json-streamer.c`), and complete messages
+//! handed to the [`parser`](crate::parser).
+//!
+//! All token text of the message being gathered lives in one buffer; tokens are ranges
+//! into it. Whitespace never enters the buffer. The buffer is bounded by the limits.
+
+use std::collections::VecDeque;
+use std::io;
+
+use bytes::BytesMut;
+use serde_json::Value;
+
+use crate::lexer::{plain_string_run, step, State, Step, TokenKind};
+use crate::parser;
+
+/// The bounds qemu-ga puts on one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Total token text of one message (`64 << 20`).
+    pub max_message_bytes: usize,
+    /// Tokens in one message (`2 << 20`).
+    pub max_tokens: usize,
+    /// Open `{` plus `[` at once (1024).
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 64 << 20,
+            max_tokens: 2 << 20,
+            max_depth: 1024,
+        }
+    }
+}
+
+/// Why bytes did not make a message, with qemu-ga's exact texts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// A byte that cannot start or continue a token; holds the partial token.
+    #[error("JSON parse error, stray '{0}'")]
+    Stray(String),
+    /// A complete message that is not valid JSON.
+    #[error("JSON parse error, {0}")]
+    Syntax(String),
+    /// The message's token text exceeds [`Limits::max_message_bytes`].
+    #[error("JSON token size limit exceeded")]
+    TokenSize,
+    /// The message has more than [`Limits::max_tokens`] tokens.
+    #[error("JSON token count limit exceeded")]
+    TokenCount,
+    /// More than [`Limits::max_depth`] brackets are open.
+    #[error("JSON nesting depth limit exceeded")]
+    Nesting,
+}
+
+/// One decoded unit: a JSON value, or an error that stands where a reply is due.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    /// A complete JSON value (not necessarily an object).
+    Value(Value),
+    /// A lexical, syntax or limit error.
+    Error(DecodeError),
+}
+
+/// A token of the message being gathered: its kind and its range in the text buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Token {
+    pub(crate) kind: TokenKind,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+/// Buffers larger than this are released after the message that needed them.
+const KEEP_CAPACITY: usize = 256 << 10;
+
+/// The streaming QGA decoder. Feed it any split of the byte stream; it yields the same
+/// frames in the same order.
+#[derive(Debug)]
+pub struct Decoder {
+    limits: Limits,
+    state: State,
+    text: Vec<u8>,
+    tok_start: usize,
+    tokens: Vec<Token>,
+    braces: i64,
+    brackets: i64,
+    frames: VecDeque<Frame>,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new(Limits::default())
+    }
+}
+
+impl Decoder {
+    /// A decoder with the given limits.
+    pub fn new(limits: Limits) -> Self {
+        Decoder {
+            limits,
+            state: State::Start,
+            text: Vec::new(),
+            tok_start: 0,
+            tokens: Vec::new(),
+            braces: 0,
+            brackets: 0,
+            frames: VecDeque::new(),
+        }
+    }
+
+    /// Forgets any partial message and lexer state (a new client on a listening socket).
+    /// Frames already decoded are kept.
+    pub fn reset(&mut self) {
+        self.discard_message();
+        self.state = State::Start;
+    }
+
+    /// True when no partial message is pending.
+    pub fn is_idle(&self) -> bool {
+        self.state == State::Start && self.tokens.is_empty()
+    }
+
+    /// The next decoded frame, if any.
+    pub fn next_frame(&mut self) -> Option<Frame> {
+        self.frames.pop_front()
+    }
+
+    /// Number of frames decoded and not yet taken.
+    pub fn pending_frames(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Feeds bytes; complete frames become available through [`Decoder::next_frame`].
+    pub fn feed(&mut self, input: &[u8]) {
+        let mut i = 0;
+        while i < input.len() {
+            if let State::DqString | State::SqString = self.state {
+                let quote = if self.state == State::DqString { b'"' } else { b'\'' };
+                let token_len = self.text.len() - self.tok_start;
+                let room = (self.limits.max_message_bytes + 1).saturating_sub(token_len);
+                let run = plain_string_run(&input[i..], quote).min(room);
+                if run > 0 {
+                    self.text.extend_from_slice(&input[i..i + run]);
+                    i += run;
+                    self.check_token_length();
+                    continue;
+                }
+            }
+            let byte = input[i];
+            match step(self.state, byte) {
+                Step::Consume(next) => {
+                    self.text.push(byte);
+                    self.state = next;
+                    i += 1;
+                    self.check_token_length();
+                }
+                Step::Complete(kind) => {
+                    self.text.push(byte);
+                    self.state = State::Start;
+                    i += 1;
+                    self.token(kind);
+                }
+                Step::CompleteBefore(kind) => {
+                    self.state = State::Start;
+                    self.token(kind);
+                }
+                Step::Restart => self.state = State::Start,
+                Step::Skip => i += 1,
+                Step::Error => {
+                    self.text.push(byte);
+                    i += 1;
+                    let stray = String::from_utf8_lossy(&self.text[self.tok_start..]).into_owned();
+                    self.emit(Frame::Error(DecodeError::Stray(stray)));
+                    self.state = State::Recovery;
+                }
+            }
+        }
+    }
+
+    /// QEMU bounds a single token by the message limit: a token that grows past it is
+    /// cut off with a size error and the lexer starts afresh on the following bytes.
+    fn check_token_length(&mut self) {
+        if self.text.len() - self.tok_start > self.limits.max_message_bytes {
+            self.emit(Frame::Error(DecodeError::TokenSize));
+            self.state = State::Start;
+        }
+    }
+
+    fn token(&mut self, kind: TokenKind) {
+        match kind {
+            TokenKind::LCurly => self.braces += 1,
+            TokenKind::RCurly => self.braces -= 1,
+            TokenKind::LSquare => self.brackets += 1,
+            TokenKind::RSquare => self.brackets -= 1,
+            _ => {}
+        }
+        let len = self.text.len() - self.tok_start;
+        // tok_start is the size of the tokens already accepted for this message.
+        if self.tok_start + len + 1 > self.limits.max_message_bytes {
+            return self.emit(Frame::Error(DecodeError::TokenSize));
+        }
+        if self.tokens.len() + 1 > self.limits.max_tokens {
+            return self.emit(Frame::Error(DecodeError::TokenCount));
+        }
+        if self.braces + self.brackets > self.limits.max_depth as i64 {
+            return self.emit(Frame::Error(DecodeError::Nesting));
+        }
+        self.tokens.push(Token {
+            kind,
+            start: self.tok_start,
+            end: self.text.len(),
+        });
+        self.tok_start = self.text.len();
+        if (self.braces > 0 || self.brackets > 0) && self.braces >= 0 && self.brackets >= 0 {
+            return;
+        }
+        let frame = match parser::parse(&self.tokens, &self.text) {
+            Ok(value) => Frame::Value(value),
+            Err(msg) => Frame::Error(DecodeError::Syntax(msg)),
+        };
+        self.emit(frame);
+    }
+
+    /// Emits a frame and drops the message gathered so far, as qemu-ga does after
+    /// every message and every error.
+    fn emit(&mut self, frame: Frame) {
+        self.frames.push_back(frame);
+        self.discard_message();
+    }
+
+    fn discard_message(&mut self) {
+        self.tokens.clear();
+        self.text.clear();
+        self.tok_start = 0;
+        self.braces = 0;
+        self.brackets = 0;
+        if self.text.capacity() > KEEP_CAPACITY {
+            self.text = Vec::new();
+        }
+        if self.tokens.capacity() > KEEP_CAPACITY / 16 {
+            self.tokens = Vec::new();
+        }
+    }
+}
+
+impl tokio_util::codec::Decoder for Decoder {
+    type Item = Frame;
+    type Error = io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> io::Result<Option<Frame>> {
+        if let Some(frame) = self.next_frame() {
+            return Ok(Some(frame));
+        }
+        if !src.is_empty() {
+            let data = src.split();
+            self.feed(&data);
+        }
+        Ok(self.next_frame())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn decode(input: &[u8]) -> Vec<Frame> {
+        let mut d = Decoder::default();
+        d.feed(input);
+        std::iter::from_fn(|| d.next_frame()).collect()
+    }
+
+    fn errors(input: &[u8]) -> Vec<String> {
+        decode(input)
+            .into_iter()
+            .map(|f| match f {
+                Frame::Error(e) => e.to_string(),
+                Frame::Value(v) => format!("value {v}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pipelined_and_undelimited_messages() {
+        let frames = decode(br#"{"execute":"guest-ping"}{"execute":"guest-ping","id":2}"#);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[1], Frame::Value(json!({"execute":"guest-ping","id":2})));
+        assert!(decode(b"\n\n  \r\n").is_empty());
+    }
+
+    #[test]
+    fn scalars_need_a_following_byte() {
+        assert!(decode(b"42").is_empty());
+        assert_eq!(decode(b"42 "), vec![Frame::Value(json!(42))]);
+    }
+
+    #[test]
+    fn error_texts_match_qemu_ga() {
+        assert_eq!(errors(b"hello\n"), ["JSON parse error, invalid keyword 'hello'"]);
+        assert_eq!(errors(b"}"), ["JSON parse error, expecting value"]);
+        assert_eq!(errors(b"{foo}"), ["JSON parse error, invalid keyword 'foo'"]);
+        assert_eq!(errors(br#"{"a":1,}"#), ["JSON parse error, expecting value"]);
+        assert_eq!(errors(br#"{"id":1,"id":2}"#), ["JSON parse error, duplicate key"]);
+        assert_eq!(
+            errors(b"{\"execute\":\"a\x01b\"}\n"),
+            ["JSON parse error, stray '\"a\u{1}'", "JSON parse error, expecting value"]
+        );
+        assert_eq!(
+            errors(br#"{"x":"\x"}"#),
+            ["JSON parse error, invalid escape sequence in string"]
+        );
+        assert_eq!(
+            errors(b"{\"x\":\"\xc3\"}"),
+            ["JSON parse error, invalid UTF-8 sequence in string"]
+        );
+        assert_eq!(errors(b"  \xff"), ["JSON parse error, stray '\u{FFFD}'"]);
+        assert_eq!(errors(br#"{"a":1]"#), ["JSON parse error, expected separator in dict"]);
+        assert_eq!(
+            errors(br#"{"x":"\uD800"}"#),
+            ["JSON parse error, \\uD800 is not a valid Unicode character"]
+        );
+    }
+
+    #[test]
+    fn ff_discards_a_partial_request() {
+        let frames = errors(b"{\"execute\":\"guest-pi\xff{\"execute\":\"guest-ping\"}");
+        assert_eq!(frames[0], "JSON parse error, stray '\"guest-pi\u{FFFD}'");
+        assert_eq!(frames[1], r#"value {"execute":"guest-ping"}"#);
+    }
+
+    #[test]
+    fn numbers_follow_qemu_typing() {
+        let v = decode(b"[-0, 9223372036854775808, 99999999999999999999, 1e3, 1.5]");
+        assert_eq!(
+            v,
+            vec![Frame::Value(json!([0, 9223372036854775808u64, 1e20, 1000.0, 1.5]))]
+        );
+    }
+
+    #[test]
+    fn single_quotes_and_modified_utf8() {
+        let v = decode(b"{'a':'it\\'s', \"n\":\"\xc0\x80\\u0000\"}");
+        assert_eq!(v, vec![Frame::Value(json!({"a":"it's","n":"\0\0"}))]);
+    }
+
+    #[test]
+    fn surrogate_pairs_combine() {
+        let v = decode(br#"["\ud83d\ude00"]"#);
+        assert_eq!(v, vec![Frame::Value(json!(["\u{1F600}"]))]);
+    }
+
+    #[test]
+    fn nesting_limit() {
+        let ok = format!("{}{}", "[".repeat(1000), "]".repeat(1000));
+        assert!(matches!(decode(ok.as_bytes())[0], Frame::Value(_)));
+        let deep = format!("{}{}", "[".repeat(1100), "]".repeat(1100));
+        assert_eq!(errors(deep.as_bytes())[0], "JSON nesting depth limit exceeded");
+    }
+
+    #[test]
+    fn token_size_limit_is_bounded() {
+        let limits = Limits {
+            max_message_bytes: 64,
+            ..Limits::default()
+        };
+        let mut d = Decoder::new(limits);
+        let long = format!("{{\"id\":\"{}\"}}", "a".repeat(200));
+        d.feed(long.as_bytes());
+        assert_eq!(d.next_frame(), Some(Frame::Error(DecodeError::TokenSize)));
+        assert!(d.text.len() <= 65);
+        d.feed(b"\xff{\"ok\":1}");
+        let rest: Vec<_> = std::iter::from_fn(|| d.next_frame()).collect();
+        assert_eq!(rest.last(), Some(&Frame::Value(json!({"ok":1}))));
+    }
+
+    #[test]
+    fn token_count_limit() {
+        let limits = Limits {
+            max_tokens: 10,
+            ..Limits::default()
+        };
+        let mut d = Decoder::new(limits);
+        d.feed(b"[1,2,3,4,5,6,7,8]");
+        assert_eq!(d.next_frame(), Some(Frame::Error(DecodeError::TokenCount)));
+    }
+}

@@ -1,0 +1,331 @@
+//! Every command, declared once.
+//!
+//! A declaration names the Rust type that stands for the command and gives its wire
+//! name, arguments, result, the QEMU version that introduced it, whether it replies on
+//! success, and its platforms. Adding a command means adding a block here and a handler
+//! in `guestlink-core`; the compiler then requires the handler, and the command appears
+//! in `guest-info`, the schema and the host library.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::args::FromArg;
+use crate::schema::{Schema, TypeDesc};
+use crate::types::*;
+
+/// Operating systems a command exists on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Platforms(u8);
+
+impl Platforms {
+    /// Linux.
+    pub const LINUX: Platforms = Platforms(1);
+    /// FreeBSD.
+    pub const FREEBSD: Platforms = Platforms(2);
+    /// Windows.
+    pub const WINDOWS: Platforms = Platforms(4);
+    /// Every POSIX platform.
+    pub const POSIX: Platforms = Platforms(1 | 2);
+    /// Everywhere.
+    pub const ALL: Platforms = Platforms(1 | 2 | 4);
+
+    /// The platform this binary was built for.
+    pub const fn current() -> Platforms {
+        if cfg!(target_os = "windows") {
+            Platforms::WINDOWS
+        } else if cfg!(target_os = "freebsd") {
+            Platforms::FREEBSD
+        } else {
+            Platforms::LINUX
+        }
+    }
+
+    /// Whether `self` includes every platform of `other`.
+    pub const fn contains(self, other: Platforms) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Names of the platforms included.
+    pub fn names(self) -> Vec<&'static str> {
+        [(1, "linux"), (2, "freebsd"), (4, "windows")]
+            .into_iter()
+            .filter(|(bit, _)| self.0 & bit != 0)
+            .map(|(_, n)| n)
+            .collect()
+    }
+}
+
+/// A command of the vocabulary, as a type.
+pub trait Command: Send + Sync + 'static {
+    /// Wire name.
+    const NAME: &'static str;
+    /// QEMU version that introduced the command (or guestlink's, for extensions).
+    const SINCE: &'static str;
+    /// Whether a successful call produces a reply.
+    const SUCCESS_RESPONSE: bool;
+    /// Where the command exists.
+    const PLATFORMS: Platforms;
+    /// Description.
+    const DOC: &'static str;
+    /// Typed arguments.
+    type Args: FromArg + Schema + Send + 'static;
+    /// Typed result.
+    type Returns: Serialize + DeserializeOwned + Schema + Send + Sync + 'static;
+}
+
+/// A command's declaration as plain data.
+#[derive(Debug, Clone, Copy)]
+pub struct CommandInfo {
+    /// Wire name.
+    pub name: &'static str,
+    /// QEMU version that introduced it.
+    pub since: &'static str,
+    /// Whether a successful call produces a reply.
+    pub success_response: bool,
+    /// Where it exists.
+    pub platforms: Platforms,
+    /// Description.
+    pub doc: &'static str,
+    /// Argument type.
+    pub args: fn() -> TypeDesc,
+    /// Result type.
+    pub returns: fn() -> TypeDesc,
+}
+
+impl CommandInfo {
+    /// The declaration of command type `C`.
+    pub const fn of<C: Command>() -> CommandInfo {
+        CommandInfo {
+            name: C::NAME,
+            since: C::SINCE,
+            success_response: C::SUCCESS_RESPONSE,
+            platforms: C::PLATFORMS,
+            doc: C::DOC,
+            args: <C::Args as Schema>::schema,
+            returns: <C::Returns as Schema>::schema,
+        }
+    }
+
+    /// Whether the command exists on the platform this binary was built for.
+    pub fn available(&self) -> bool {
+        self.platforms.contains(Platforms::current())
+    }
+}
+
+macro_rules! define_commands {
+    (
+        $d:tt;
+        $(
+            $(#[doc = $doc:literal])*
+            $ty:ident {
+                name: $name:literal,
+                since: $since:literal,
+                args: $args:ty,
+                returns: $ret:ty
+                $(, success_response: $sr:literal)?
+                $(, platforms: $plat:expr)?
+                $(,)?
+            }
+        )*
+    ) => {
+        $(
+            $(#[doc = $doc])*
+            #[derive(Debug, Clone, Copy, Default)]
+            pub struct $ty;
+
+            impl Command for $ty {
+                const NAME: &'static str = $name;
+                const SINCE: &'static str = $since;
+                const SUCCESS_RESPONSE: bool = true $(&& $sr)?;
+                const PLATFORMS: Platforms = define_commands!(@plat $($plat)?);
+                const DOC: &'static str = concat!($($doc, "\n"),*);
+                type Args = $args;
+                type Returns = $ret;
+            }
+        )*
+
+        /// Every declared command, in declaration order (QAPI schema order).
+        pub const ALL_COMMANDS: &[CommandInfo] = &[$(CommandInfo::of::<$ty>()),*];
+
+        /// Calls macro `$m` with the path of every command type, separated by commas.
+        #[macro_export]
+        macro_rules! for_each_command {
+            ($d m:path) => { $d m!($($crate::commands::$ty),*); };
+        }
+    };
+    (@plat) => { Platforms::ALL };
+    (@plat $p:expr) => { $p };
+}
+
+define_commands! {
+    $;
+
+    /// Echo back a unique integer, prefixing the reply with a 0xFF byte so that a client
+    /// can find it in a stream it has lost track of.
+    GuestSyncDelimited {
+        name: "guest-sync-delimited",
+        since: "1.1",
+        args: GuestSyncArgs,
+        returns: i64,
+    }
+
+    /// Echo back a unique integer, so that a client can discard stale replies.
+    GuestSync {
+        name: "guest-sync",
+        since: "0.15",
+        args: GuestSyncArgs,
+        returns: i64,
+    }
+
+    /// Check that the agent is alive.
+    GuestPing {
+        name: "guest-ping",
+        since: "0.15",
+        args: Empty,
+        returns: Empty,
+    }
+
+    /// The agent's version and every command with whether it is enabled now.
+    GuestInfo {
+        name: "guest-info",
+        since: "0.15",
+        args: Empty,
+        returns: GuestAgentInfo,
+    }
+
+    /// The guest's wall clock in nanoseconds since the epoch.
+    GuestGetTime {
+        name: "guest-get-time",
+        since: "1.5",
+        args: Empty,
+        returns: i64,
+    }
+
+    /// The guest's host name.
+    GuestGetHostName {
+        name: "guest-get-host-name",
+        since: "2.10",
+        args: Empty,
+        returns: GuestHostName,
+    }
+
+    /// Users with an active login session, each once with their earliest login.
+    GuestGetUsers {
+        name: "guest-get-users",
+        since: "2.10",
+        args: Empty,
+        returns: Vec<GuestUser>,
+    }
+
+    /// The guest's time zone abbreviation and UTC offset.
+    GuestGetTimezone {
+        name: "guest-get-timezone",
+        since: "2.10",
+        args: Empty,
+        returns: GuestTimezone,
+    }
+
+    /// Kernel (uname) and distribution (os-release) identification.
+    GuestGetOsinfo {
+        name: "guest-get-osinfo",
+        since: "2.10",
+        args: Empty,
+        returns: GuestOSInfo,
+    }
+}
+
+/// The declaration of the command with this wire name.
+pub fn find(name: &str) -> Option<&'static CommandInfo> {
+    ALL_COMMANDS.iter().find(|c| c.name == name)
+}
+
+/// The whole vocabulary as a JSON document: each command with its metadata and the JSON
+/// Schema of its arguments and result; named types under `$defs`.
+pub fn schema_document(version: &str) -> serde_json::Value {
+    let mut defs = serde_json::Map::new();
+    let mut commands = serde_json::Map::new();
+    for c in ALL_COMMANDS {
+        let args = (c.args)().to_json_schema(&mut defs);
+        let returns = (c.returns)().to_json_schema(&mut defs);
+        commands.insert(
+            c.name.to_string(),
+            serde_json::json!({
+                "description": c.doc.trim(),
+                "since": c.since,
+                "success-response": c.success_response,
+                "platforms": c.platforms.names(),
+                "arguments": args,
+                "returns": returns,
+            }),
+        );
+    }
+    serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "guestlink command vocabulary",
+        "version": version,
+        "commands": commands,
+        "$defs": defs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::{ArgError, Path};
+    use serde_json::json;
+
+    fn args<T: FromArg>(v: serde_json::Value) -> Result<T, String> {
+        let serde_json::Value::Object(m) = v else { unreachable!() };
+        parse_args::<T>(m).map_err(|e: ArgError| e.to_string())
+    }
+
+    #[test]
+    fn qemu_argument_texts() {
+        assert_eq!(args::<Empty>(json!({"foo":42})).unwrap_err(), "Parameter 'foo' is unexpected");
+        assert_eq!(args::<GuestSyncArgs>(json!({})).unwrap_err(), "Parameter 'id' is missing");
+        assert_eq!(args::<GuestSyncArgs>(json!({"foo":1})).unwrap_err(), "Parameter 'id' is missing");
+        for bad in [json!("abc"), json!(1.5), json!(1e3), json!(null), json!(9223372036854775808u64)] {
+            assert_eq!(
+                args::<GuestSyncArgs>(json!({ "id": bad })).unwrap_err(),
+                "Invalid parameter type for 'id', expected: integer"
+            );
+        }
+        assert_eq!(args::<GuestSyncArgs>(json!({"id":-5})).unwrap().id, -5);
+    }
+
+    #[test]
+    fn nested_paths() {
+        let e = Vec::<GuestAgentCommandInfo>::from_arg(
+            json!([{"name":"a","enabled":true,"success-response":true},{"name":"b","enabled":1}]),
+            &Path::Root.member("cmds"),
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "Invalid parameter type for 'cmds[1].enabled', expected: boolean");
+    }
+
+    #[test]
+    fn optional_members_are_left_out() {
+        let tz = GuestTimezone { zone: None, offset: 3600 };
+        assert_eq!(serde_json::to_value(&tz).unwrap(), json!({"offset": 3600}));
+    }
+
+    #[test]
+    fn no_reply_flag_and_uniqueness() {
+        let mut names: Vec<_> = ALL_COMMANDS.iter().map(|c| c.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ALL_COMMANDS.len());
+        assert!(find("guest-ping").unwrap().success_response);
+    }
+
+    #[test]
+    fn schema_document_describes_arguments() {
+        let doc = schema_document("test");
+        assert_eq!(
+            doc["commands"]["guest-sync"]["arguments"],
+            json!({"$ref": "#/$defs/q_obj_guest-sync-arg"})
+        );
+        assert_eq!(doc["$defs"]["q_obj_guest-sync-arg"]["required"], json!(["id"]));
+        assert_eq!(doc["$defs"]["GuestAgentInfo"]["properties"]["supported_commands"]["type"], "array");
+    }
+}

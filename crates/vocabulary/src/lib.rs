@@ -1,0 +1,30 @@
+//! The guestlink command vocabulary, defined once.
+//!
+//! Every command any front end can run is declared in [`commands`] with its wire name,
+//! typed arguments, typed result, whether it replies on success, and the platforms that
+//! have it. From that one declaration come:
+//! - argument validation with qemu-ga's exact error texts ([`args`]),
+//! - the `guest-info` command list and the dispatch table (through
+//!   [`for_each_command!`]),
+//! - the machine-readable schema printed by `guestlinkd --dump-schema` ([`schema`]),
+//! - the typed calls of the host library.
+//!
+//! Wire protocols are not known here: a value is a `serde_json::Value` and a name is
+//! the QAPI-style command name.
+
+extern crate self as guestlink_vocabulary;
+
+#[macro_use]
+mod macros;
+pub mod args;
+pub mod commands;
+pub mod schema;
+pub mod types;
+
+pub use args::{ArgError, FromArg, Path};
+pub use commands::{Command, CommandInfo, Platforms, ALL_COMMANDS};
+pub use schema::{Schema, TypeDesc};
+
+/// The qemu-ga release whose protocol this vocabulary reproduces; `guest-info` reports
+/// it as the agent version so that clients comparing versions see a current agent.
+pub const QGA_COMPAT_VERSION: &str = "10.0.2";
