@@ -137,7 +137,11 @@ impl Decoder {
         let mut i = 0;
         while i < input.len() {
             if let State::DqString | State::SqString = self.state {
-                let quote = if self.state == State::DqString { b'"' } else { b'\'' };
+                let quote = if self.state == State::DqString {
+                    b'"'
+                } else {
+                    b'\''
+                };
                 let token_len = self.text.len() - self.tok_start;
                 let room = (self.limits.max_message_bytes + 1).saturating_sub(token_len);
                 let run = plain_string_run(&input[i..], quote).min(room);
@@ -286,7 +290,10 @@ mod tests {
     fn pipelined_and_undelimited_messages() {
         let frames = decode(br#"{"execute":"guest-ping"}{"execute":"guest-ping","id":2}"#);
         assert_eq!(frames.len(), 2);
-        assert_eq!(frames[1], Frame::Value(json!({"execute":"guest-ping","id":2})));
+        assert_eq!(
+            frames[1],
+            Frame::Value(json!({"execute":"guest-ping","id":2}))
+        );
         assert!(decode(b"\n\n  \r\n").is_empty());
     }
 
@@ -298,14 +305,29 @@ mod tests {
 
     #[test]
     fn error_texts_match_qemu_ga() {
-        assert_eq!(errors(b"hello\n"), ["JSON parse error, invalid keyword 'hello'"]);
+        assert_eq!(
+            errors(b"hello\n"),
+            ["JSON parse error, invalid keyword 'hello'"]
+        );
         assert_eq!(errors(b"}"), ["JSON parse error, expecting value"]);
-        assert_eq!(errors(b"{foo}"), ["JSON parse error, invalid keyword 'foo'"]);
-        assert_eq!(errors(br#"{"a":1,}"#), ["JSON parse error, expecting value"]);
-        assert_eq!(errors(br#"{"id":1,"id":2}"#), ["JSON parse error, duplicate key"]);
+        assert_eq!(
+            errors(b"{foo}"),
+            ["JSON parse error, invalid keyword 'foo'"]
+        );
+        assert_eq!(
+            errors(br#"{"a":1,}"#),
+            ["JSON parse error, expecting value"]
+        );
+        assert_eq!(
+            errors(br#"{"id":1,"id":2}"#),
+            ["JSON parse error, duplicate key"]
+        );
         assert_eq!(
             errors(b"{\"execute\":\"a\x01b\"}\n"),
-            ["JSON parse error, stray '\"a\u{1}'", "JSON parse error, expecting value"]
+            [
+                "JSON parse error, stray '\"a\u{1}'",
+                "JSON parse error, expecting value"
+            ]
         );
         assert_eq!(
             errors(br#"{"x":"\x"}"#),
@@ -316,7 +338,10 @@ mod tests {
             ["JSON parse error, invalid UTF-8 sequence in string"]
         );
         assert_eq!(errors(b"  \xff"), ["JSON parse error, stray '\u{FFFD}'"]);
-        assert_eq!(errors(br#"{"a":1]"#), ["JSON parse error, expected separator in dict"]);
+        assert_eq!(
+            errors(br#"{"a":1]"#),
+            ["JSON parse error, expected separator in dict"]
+        );
         assert_eq!(
             errors(br#"{"x":"\uD800"}"#),
             ["JSON parse error, \\uD800 is not a valid Unicode character"]
@@ -335,7 +360,13 @@ mod tests {
         let v = decode(b"[-0, 9223372036854775808, 99999999999999999999, 1e3, 1.5]");
         assert_eq!(
             v,
-            vec![Frame::Value(json!([0, 9223372036854775808u64, 1e20, 1000.0, 1.5]))]
+            vec![Frame::Value(json!([
+                0,
+                9223372036854775808u64,
+                1e20,
+                1000.0,
+                1.5
+            ]))]
         );
     }
 
@@ -356,7 +387,10 @@ mod tests {
         let ok = format!("{}{}", "[".repeat(1000), "]".repeat(1000));
         assert!(matches!(decode(ok.as_bytes())[0], Frame::Value(_)));
         let deep = format!("{}{}", "[".repeat(1100), "]".repeat(1100));
-        assert_eq!(errors(deep.as_bytes())[0], "JSON nesting depth limit exceeded");
+        assert_eq!(
+            errors(deep.as_bytes())[0],
+            "JSON nesting depth limit exceeded"
+        );
     }
 
     #[test]

@@ -59,7 +59,11 @@ impl Formatter for QemuFormatter {
         w.write_all(b": ")
     }
 
-    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
         let bytes = fragment.as_bytes();
         let mut plain = 0;
         for (i, c) in fragment.char_indices() {
@@ -76,7 +80,11 @@ impl Formatter for QemuFormatter {
         w.write_all(&bytes[plain..])
     }
 
-    fn write_char_escape<W: ?Sized + Write>(&mut self, w: &mut W, escape: CharEscape) -> io::Result<()> {
+    fn write_char_escape<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        escape: CharEscape,
+    ) -> io::Result<()> {
         match escape {
             CharEscape::Quote => w.write_all(b"\\\""),
             CharEscape::ReverseSolidus => w.write_all(b"\\\\"),
@@ -104,14 +112,7 @@ pub fn format_g17(value: f64) -> String {
     let mut buf = [0u8; 64];
     // SAFETY: the buffer is valid for its length, the format string is a NUL-terminated
     // literal, and "%.17g" consumes exactly the one double passed.
-    let n = unsafe {
-        libc::snprintf(
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            c"%.17g".as_ptr(),
-            value,
-        )
-    };
+    let n = unsafe { libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), c"%.17g".as_ptr(), value) };
     let n = usize::try_from(n).unwrap_or(0).min(buf.len() - 1);
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
@@ -175,8 +176,14 @@ mod tests {
 
     #[test]
     fn qemu_style() {
-        assert_eq!(text(&json!({"a": [1, 2], "b": {}})), r#"{"a": [1, 2], "b": {}}"#);
-        assert_eq!(text(&json!("é\u{7f}/\u{1F600}\u{1}")), r#""\u00E9\u007F/\uD83D\uDE00\u0001""#);
+        assert_eq!(
+            text(&json!({"a": [1, 2], "b": {}})),
+            r#"{"a": [1, 2], "b": {}}"#
+        );
+        assert_eq!(
+            text(&json!("é\u{7f}/\u{1F600}\u{1}")),
+            r#""\u00E9\u007F/\uD83D\uDE00\u0001""#
+        );
         assert_eq!(text(&json!(0.1)), "0.10000000000000001");
         assert_eq!(text(&json!(1.0)), "1");
         assert_eq!(text(&json!(1e22)), "1e+22");
@@ -191,7 +198,12 @@ mod tests {
         encode_return(&mut out, &json!(111), None, true).unwrap();
         assert_eq!(out, b"\xff{\"return\": 111}\n");
         out.clear();
-        encode_error(&mut out, ErrorClass::CommandNotFound, "The command x has not been found", Some(&json!("x1")));
+        encode_error(
+            &mut out,
+            ErrorClass::CommandNotFound,
+            "The command x has not been found",
+            Some(&json!("x1")),
+        );
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "{\"id\": \"x1\", \"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command x has not been found\"}}\n"

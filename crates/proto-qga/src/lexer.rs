@@ -200,8 +200,14 @@ mod tests {
 
     #[test]
     fn terminal_states_end_on_any_other_byte() {
-        assert_eq!(step(State::Digits, 0xFF), Step::CompleteBefore(TokenKind::Integer));
-        assert_eq!(step(State::Keyword, b' '), Step::CompleteBefore(TokenKind::Keyword));
+        assert_eq!(
+            step(State::Digits, 0xFF),
+            Step::CompleteBefore(TokenKind::Integer)
+        );
+        assert_eq!(
+            step(State::Keyword, b' '),
+            Step::CompleteBefore(TokenKind::Keyword)
+        );
         assert_eq!(step(State::Zero, b'1'), Step::Error);
     }
 

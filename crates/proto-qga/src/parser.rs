@@ -14,7 +14,11 @@ type Result<T> = std::result::Result<T, String>;
 
 /// Parses one message. `tokens` are ranges into `text`.
 pub(crate) fn parse(tokens: &[Token], text: &[u8]) -> Result<Value> {
-    let mut p = Parser { tokens, text, pos: 0 };
+    let mut p = Parser {
+        tokens,
+        text,
+        pos: 0,
+    };
     p.value()
 }
 
@@ -111,7 +115,10 @@ impl<'a> Parser<'a> {
             b"true" => Ok(Value::Bool(true)),
             b"false" => Ok(Value::Bool(false)),
             b"null" => Ok(Value::Null),
-            other => Err(format!("invalid keyword '{}'", String::from_utf8_lossy(other))),
+            other => Err(format!(
+                "invalid keyword '{}'",
+                String::from_utf8_lossy(other)
+            )),
         }
     }
 

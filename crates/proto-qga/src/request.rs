@@ -78,14 +78,20 @@ mod tests {
     fn envelope_errors() {
         assert_eq!(err(json!([1, 2])).0, "QMP input must be a JSON object");
         assert_eq!(err(json!({})).0, "QMP input lacks member 'execute'");
-        assert_eq!(err(json!({"execute": 1})).0, "QMP input member 'execute' must be a string");
+        assert_eq!(
+            err(json!({"execute": 1})).0,
+            "QMP input member 'execute' must be a string"
+        );
         assert_eq!(
             err(json!({"execute":"guest-ping","extra":1})).0,
             "QMP input member 'extra' is unexpected"
         );
         assert_eq!(
             err(json!({"exec-oob":"guest-ping","id":9})),
-            ("QMP input member 'exec-oob' is unexpected".into(), Some(json!(9)))
+            (
+                "QMP input member 'exec-oob' is unexpected".into(),
+                Some(json!(9))
+            )
         );
         assert_eq!(
             err(json!({"execute":"guest-ping","arguments":null})).0,

@@ -101,7 +101,10 @@ pub trait FromArg: Sized {
 
 impl FromArg for i64 {
     fn from_arg(value: Value, path: &Path<'_>) -> Result<Self, ArgError> {
-        value.as_i64().filter(|_| !value.is_f64()).ok_or_else(|| ArgError::invalid_type(path, "integer"))
+        value
+            .as_i64()
+            .filter(|_| !value.is_f64())
+            .ok_or_else(|| ArgError::invalid_type(path, "integer"))
     }
 }
 
@@ -119,13 +122,17 @@ impl FromArg for u64 {
 
 impl FromArg for f64 {
     fn from_arg(value: Value, path: &Path<'_>) -> Result<Self, ArgError> {
-        value.as_f64().ok_or_else(|| ArgError::invalid_type(path, "number"))
+        value
+            .as_f64()
+            .ok_or_else(|| ArgError::invalid_type(path, "number"))
     }
 }
 
 impl FromArg for bool {
     fn from_arg(value: Value, path: &Path<'_>) -> Result<Self, ArgError> {
-        value.as_bool().ok_or_else(|| ArgError::invalid_type(path, "boolean"))
+        value
+            .as_bool()
+            .ok_or_else(|| ArgError::invalid_type(path, "boolean"))
     }
 }
 

@@ -150,7 +150,7 @@ macro_rules! define_commands {
         /// Calls macro `$m` with the path of every command type, separated by commas.
         #[macro_export]
         macro_rules! for_each_command {
-            ($d m:path) => { $d m!($($crate::commands::$ty),*); };
+            ($d m:ident) => { $d m!($($crate::commands::$ty),*) };
         }
     };
     (@plat) => { Platforms::ALL };
@@ -275,16 +275,33 @@ mod tests {
     use serde_json::json;
 
     fn args<T: FromArg>(v: serde_json::Value) -> Result<T, String> {
-        let serde_json::Value::Object(m) = v else { unreachable!() };
+        let serde_json::Value::Object(m) = v else {
+            unreachable!()
+        };
         parse_args::<T>(m).map_err(|e: ArgError| e.to_string())
     }
 
     #[test]
     fn qemu_argument_texts() {
-        assert_eq!(args::<Empty>(json!({"foo":42})).unwrap_err(), "Parameter 'foo' is unexpected");
-        assert_eq!(args::<GuestSyncArgs>(json!({})).unwrap_err(), "Parameter 'id' is missing");
-        assert_eq!(args::<GuestSyncArgs>(json!({"foo":1})).unwrap_err(), "Parameter 'id' is missing");
-        for bad in [json!("abc"), json!(1.5), json!(1e3), json!(null), json!(9223372036854775808u64)] {
+        assert_eq!(
+            args::<Empty>(json!({"foo":42})).unwrap_err(),
+            "Parameter 'foo' is unexpected"
+        );
+        assert_eq!(
+            args::<GuestSyncArgs>(json!({})).unwrap_err(),
+            "Parameter 'id' is missing"
+        );
+        assert_eq!(
+            args::<GuestSyncArgs>(json!({"foo":1})).unwrap_err(),
+            "Parameter 'id' is missing"
+        );
+        for bad in [
+            json!("abc"),
+            json!(1.5),
+            json!(1e3),
+            json!(null),
+            json!(9223372036854775808u64),
+        ] {
             assert_eq!(
                 args::<GuestSyncArgs>(json!({ "id": bad })).unwrap_err(),
                 "Invalid parameter type for 'id', expected: integer"
@@ -300,12 +317,18 @@ mod tests {
             &Path::Root.member("cmds"),
         )
         .unwrap_err();
-        assert_eq!(e.to_string(), "Invalid parameter type for 'cmds[1].enabled', expected: boolean");
+        assert_eq!(
+            e.to_string(),
+            "Invalid parameter type for 'cmds[1].enabled', expected: boolean"
+        );
     }
 
     #[test]
     fn optional_members_are_left_out() {
-        let tz = GuestTimezone { zone: None, offset: 3600 };
+        let tz = GuestTimezone {
+            zone: None,
+            offset: 3600,
+        };
         assert_eq!(serde_json::to_value(&tz).unwrap(), json!({"offset": 3600}));
     }
 
@@ -325,7 +348,13 @@ mod tests {
             doc["commands"]["guest-sync"]["arguments"],
             json!({"$ref": "#/$defs/q_obj_guest-sync-arg"})
         );
-        assert_eq!(doc["$defs"]["q_obj_guest-sync-arg"]["required"], json!(["id"]));
-        assert_eq!(doc["$defs"]["GuestAgentInfo"]["properties"]["supported_commands"]["type"], "array");
+        assert_eq!(
+            doc["$defs"]["q_obj_guest-sync-arg"]["required"],
+            json!(["id"])
+        );
+        assert_eq!(
+            doc["$defs"]["GuestAgentInfo"]["properties"]["supported_commands"]["type"],
+            "array"
+        );
     }
 }

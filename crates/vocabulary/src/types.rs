@@ -103,6 +103,8 @@ pub fn struct_name<T: Schema>() -> Option<&'static str> {
 }
 
 /// Converts a whole arguments object for a command.
-pub fn parse_args<T: FromArg>(args: serde_json::Map<String, serde_json::Value>) -> Result<T, ArgError> {
+pub fn parse_args<T: FromArg>(
+    args: serde_json::Map<String, serde_json::Value>,
+) -> Result<T, ArgError> {
     T::from_arg(serde_json::Value::Object(args), &Path::Root)
 }

@@ -1,0 +1,98 @@
+//! The command line: qemu-ga's options, spelled as qemu-ga spells them, plus
+//! guestlink's `--channel` and `--dump-schema`.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// guestlinkd — the guestlink guest agent (drop-in replacement for qemu-ga).
+#[derive(Debug, Parser)]
+#[command(
+    name = "guestlinkd",
+    disable_version_flag = true,
+    override_usage = "guestlinkd [-m <method> -p <path>] [<options>]",
+    after_help = "Methods: virtio-serial (default), isa-serial, unix-listen, vsock-listen.\n\
+With no -m, -p or --channel, every known port under /dev/virtio-ports/ is served."
+)]
+pub struct Cli {
+    /// Configuration file (default /etc/qemu/qemu-ga.conf, or $QGA_CONF).
+    #[arg(short = 'c', long = "config", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Transport method: virtio-serial, isa-serial, unix-listen, vsock-listen.
+    #[arg(short = 'm', long = "method", value_name = "METHOD")]
+    pub method: Option<String>,
+
+    /// Device or socket path (vsock: CID:PORT).
+    #[arg(short = 'p', long = "path", value_name = "PATH")]
+    pub path: Option<String>,
+
+    /// Log to this file (appended) instead of standard error.
+    #[arg(short = 'l', long = "logfile", value_name = "PATH")]
+    pub logfile: Option<PathBuf>,
+
+    /// PID file, written when daemonizing (default /var/run/qemu-ga.pid).
+    #[arg(short = 'f', long = "pidfile", value_name = "PATH")]
+    pub pidfile: Option<PathBuf>,
+
+    /// Run a hook script around freeze and thaw (default /etc/qemu/fsfreeze-hook).
+    #[arg(short = 'F', long = "fsfreeze-hook", value_name = "PATH", num_args = 0..=1,
+          require_equals = true, default_missing_value = "/etc/qemu/fsfreeze-hook")]
+    pub fsfreeze_hook: Option<PathBuf>,
+
+    /// Directory for state files (default /var/run).
+    #[arg(short = 't', long = "statedir", value_name = "DIR")]
+    pub statedir: Option<PathBuf>,
+
+    /// Log everything, including each chunk read from the channel.
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+
+    /// Print the version and exit.
+    #[arg(short = 'V', long = "version")]
+    pub version: bool,
+
+    /// Become a daemon.
+    #[arg(short = 'd', long = "daemonize")]
+    pub daemonize: bool,
+
+    /// Commands to disable, comma-separated ("help" lists all commands).
+    #[arg(short = 'b', long = "block-rpcs", value_name = "LIST")]
+    pub block_rpcs: Vec<String>,
+
+    /// Commands to allow, all others disabled, comma-separated ("help" lists all).
+    #[arg(short = 'a', long = "allow-rpcs", value_name = "LIST")]
+    pub allow_rpcs: Vec<String>,
+
+    /// Print the effective configuration and exit.
+    #[arg(short = 'D', long = "dump-conf")]
+    pub dump_conf: bool,
+
+    /// Keep retrying to open the channel when it is missing or fails.
+    #[arg(short = 'r', long = "retry-path")]
+    pub retry_path: bool,
+
+    /// Windows service control (not available on this platform).
+    #[arg(short = 's', long = "service", value_name = "CMD")]
+    pub service: Option<String>,
+
+    /// Serve a channel: PROTOCOL=METHOD:PATH, e.g. qga=unix-listen:/run/qga.sock.
+    /// Protocols: qga, vdagent, ovirt. Repeatable.
+    #[arg(long = "channel", value_name = "SPEC")]
+    pub channel: Vec<String>,
+
+    /// Print the JSON schema of the command vocabulary and exit.
+    #[arg(long = "dump-schema")]
+    pub dump_schema: bool,
+}
+
+/// Splits qemu-ga list options; both `,` and GLib's `;` separate names.
+pub fn split_list(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|v| v.split([',', ';']))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}

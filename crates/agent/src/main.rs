@@ -1,0 +1,191 @@
+//! guestlinkd: the guest agent daemon.
+//!
+//! Parses qemu-ga's command line and configuration, answers the informational options
+//! (`-V`, `-D`, `-b help`, `--dump-schema`), works out which channels to serve, then
+//! runs them on a single-threaded tokio runtime.
+
+mod channel;
+mod cli;
+mod config;
+mod frontend;
+mod logging;
+mod serve;
+mod transport;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context as _};
+use clap::Parser;
+use guestlink_core::{Agent, AgentConfig, Policy, Protocol};
+use guestlink_vocabulary::{commands, QGA_COMPAT_VERSION};
+
+use crate::channel::{
+    discover, parse_channel, parse_method, ChannelSpec, Method, VIRTIO_PORTS_DIR,
+};
+use crate::cli::Cli;
+use crate::config::Config;
+
+/// Default QGA port.
+const QGA_DEFAULT_PATH: &str = "/dev/virtio-ports/org.qemu.guest_agent.0";
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("guestlinkd: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn wants_list(values: &[String]) -> bool {
+    values.iter().any(|v| v == "help" || v == "?")
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.version {
+        println!(
+            "QEMU Guest Agent {QGA_COMPAT_VERSION} (guestlinkd {})",
+            env!("CARGO_PKG_VERSION")
+        );
+        return Ok(());
+    }
+    if cli.dump_schema {
+        let doc = commands::schema_document(env!("CARGO_PKG_VERSION"));
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    if wants_list(&cli.block_rpcs) || wants_list(&cli.allow_rpcs) {
+        let mut out = std::io::stdout().lock();
+        for c in commands::ALL_COMMANDS.iter().filter(|c| c.available()) {
+            writeln!(out, "{}", c.name)?;
+        }
+        return Ok(());
+    }
+    if let Some(cmd) = &cli.service {
+        return Err(anyhow!(
+            "service command '{cmd}' is only available on Windows"
+        ));
+    }
+    let config = Config::load(&cli)?;
+    if cli.dump_conf {
+        print!("{}", config.dump());
+        return Ok(());
+    }
+    let channels = resolve_channels(&config)?;
+    logging::init(config.logfile.as_deref(), config.verbose)
+        .with_context(|| "cannot open log file".to_string())?;
+    if config.daemon {
+        daemonize(&config.pidfile)?;
+    }
+    let policy = Policy::from_lists(config.allow_rpcs.clone(), config.block_rpcs.clone());
+    let known: Vec<&str> = commands::ALL_COMMANDS.iter().map(|c| c.name).collect();
+    for name in policy.unknown_names(&known) {
+        tracing::warn!("unknown command '{name}' in allow/block list");
+    }
+    let agent = Arc::new(Agent::new(
+        AgentConfig {
+            version: QGA_COMPAT_VERSION.to_string(),
+            policy,
+            statedir: config.statedir.clone(),
+        },
+        guestlink_platform::linux(),
+    ));
+    if agent.state().frozen() {
+        tracing::warn!("filesystems were left frozen by a previous instance: only the safe commands are enabled until guest-fsfreeze-thaw");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve::run(agent, channels, config.retry_path))
+}
+
+/// The channels to serve: `--channel` entries, plus `-m`/`-p` as the QGA channel; with
+/// neither, a socket from systemd, else the known ports present, else the default QGA
+/// port (which may appear later with `-r`).
+fn resolve_channels(config: &Config) -> anyhow::Result<Vec<ChannelSpec>> {
+    let mut channels = Vec::new();
+    for spec in &config.channels {
+        let c = parse_channel(spec)?;
+        if !serve::has_front_end(c.protocol) {
+            return Err(anyhow!(
+                "the {} front end is not available in this version",
+                c.protocol
+            ));
+        }
+        channels.push(c);
+    }
+    if config.method.is_some() || config.path.is_some() {
+        let method = config.method.as_deref().unwrap_or("virtio-serial");
+        channels.push(ChannelSpec {
+            protocol: Protocol::Qga,
+            method: parse_method(method, config.path.as_deref(), QGA_DEFAULT_PATH)?,
+        });
+    }
+    if !channels.is_empty() {
+        return Ok(channels);
+    }
+    if std::env::var_os("LISTEN_FDS").is_some() {
+        return Ok(vec![ChannelSpec {
+            protocol: Protocol::Qga,
+            method: Method::Activated,
+        }]);
+    }
+    let found = discover(Path::new(VIRTIO_PORTS_DIR));
+    if found.is_empty() {
+        return Ok(vec![ChannelSpec {
+            protocol: Protocol::Qga,
+            method: Method::VirtioSerial(QGA_DEFAULT_PATH.into()),
+        }]);
+    }
+    let mut served = Vec::new();
+    for c in found {
+        if serve::has_front_end(c.protocol) {
+            served.push(c);
+        } else {
+            eprintln!(
+                "guestlinkd: port {} ({}) skipped: no front end for this protocol yet",
+                c.name(),
+                c.protocol
+            );
+        }
+    }
+    Ok(served)
+}
+
+fn daemonize(pidfile: &Path) -> anyhow::Result<()> {
+    nix::unistd::daemon(false, false).context("cannot daemonize")?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(pidfile)
+        .with_context(|| format!("cannot open pid file {}", pidfile.display()))?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is open for the duration of the call.
+    if unsafe { libc::lockf(file.as_raw_fd(), libc::F_TLOCK, 0) } != 0 {
+        return Err(anyhow!(
+            "pid file {} is locked: is another agent running?",
+            pidfile.display()
+        ));
+    }
+    file.set_len(0)?;
+    (&file).write_all(format!("{}\n", std::process::id()).as_bytes())?;
+    // The lock lives as long as the process.
+    std::mem::forget(file);
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! Running the channels: open each transport, hand connections to the protocol's front
+//! end, retry devices with `-r`, and stop on SIGTERM/SIGINT (but never while
+//! filesystems are frozen).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context as _};
+use guestlink_core::{Agent, CallContext, Protocol};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::task::JoinSet;
+
+use crate::channel::{ChannelSpec, Method};
+use crate::frontend::qga;
+use crate::transport::device::{open_isa_serial, open_virtio_serial};
+use crate::transport::listen::{BoxStream, Listener};
+
+/// Wait between attempts to (re)open a device with `-r`.
+pub const RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// Whether guestlinkd has a front end for this protocol yet.
+pub fn has_front_end(protocol: Protocol) -> bool {
+    protocol == Protocol::Qga
+}
+
+async fn serve_stream(agent: &Agent, spec: &ChannelSpec, stream: BoxStream) -> std::io::Result<()> {
+    let call = CallContext::host(spec.protocol, spec.name());
+    match spec.protocol {
+        Protocol::Qga => qga::serve(agent, &call, stream).await,
+        other => unreachable!("channel {other} was filtered out before serving"),
+    }
+}
+
+async fn serve_device(agent: Arc<Agent>, spec: ChannelSpec, retry: bool) -> anyhow::Result<()> {
+    let (path, isa) = match &spec.method {
+        Method::VirtioSerial(p) => (p.clone(), false),
+        Method::IsaSerial(p) => (p.clone(), true),
+        _ => unreachable!("not a device"),
+    };
+    let mut warned = false;
+    loop {
+        let opened = if isa {
+            open_isa_serial(Path::new(&path))
+        } else {
+            open_virtio_serial(Path::new(&path))
+        };
+        match opened {
+            Ok(stream) => {
+                tracing::info!(channel = %path, protocol = %spec.protocol, "channel opened");
+                warned = false;
+                match serve_stream(&agent, &spec, Box::new(stream)).await {
+                    Ok(()) => tracing::info!(channel = %path, "channel closed"),
+                    Err(e) if retry => {
+                        tracing::warn!(channel = %path, "channel failed: {e}; reopening")
+                    }
+                    Err(e) => return Err(anyhow!("channel '{path}' failed: {e}")),
+                }
+            }
+            Err(e) if retry => {
+                if !warned {
+                    tracing::warn!(channel = %path, "cannot open channel: {e}; retrying");
+                    warned = true;
+                }
+            }
+            Err(e) => return Err(anyhow!("error opening channel '{path}': {e}")),
+        }
+        tokio::time::sleep(RETRY_DELAY).await;
+    }
+}
+
+async fn serve_listener(
+    agent: Arc<Agent>,
+    spec: ChannelSpec,
+    listener: Listener,
+) -> anyhow::Result<()> {
+    let spec = Arc::new(spec);
+    loop {
+        let stream = listener
+            .accept()
+            .await
+            .with_context(|| format!("accepting on '{}'", spec.name()))?;
+        let (agent, spec) = (agent.clone(), spec.clone());
+        tokio::spawn(async move {
+            if let Err(e) = serve_stream(&agent, &spec, stream).await {
+                tracing::debug!(channel = %spec.name(), "connection ended: {e}");
+            }
+        });
+    }
+}
+
+async fn serve_channel(agent: Arc<Agent>, spec: ChannelSpec, retry: bool) -> anyhow::Result<()> {
+    match spec.method.clone() {
+        Method::VirtioSerial(_) | Method::IsaSerial(_) => serve_device(agent, spec, retry).await,
+        Method::UnixListen(path) => {
+            let l = Listener::unix(Path::new(&path))
+                .with_context(|| format!("error opening channel '{path}'"))?;
+            serve_listener(agent, spec, l).await
+        }
+        Method::VsockListen { cid, port } => {
+            let l = Listener::vsock(cid, port)
+                .with_context(|| format!("error opening channel '{}'", spec.name()))?;
+            serve_listener(agent, spec, l).await
+        }
+        Method::Activated => {
+            let l =
+                Listener::from_systemd()?.ok_or_else(|| anyhow!("no socket passed by systemd"))?;
+            serve_listener(agent, spec, l).await
+        }
+    }
+}
+
+/// Serves `channels` until a termination signal (exit status 0) or a channel fails
+/// for good (an error).
+pub async fn run(agent: Arc<Agent>, channels: Vec<ChannelSpec>, retry: bool) -> anyhow::Result<()> {
+    let mut tasks = JoinSet::new();
+    for spec in channels {
+        tasks.spawn(serve_channel(agent.clone(), spec, retry));
+    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP received; configuration reload is not supported yet");
+                continue;
+            }
+            Some(done) = tasks.join_next() => {
+                match done {
+                    Ok(Err(e)) => return Err(e),
+                    Ok(Ok(())) => continue,
+                    Err(e) => return Err(anyhow!("channel task failed: {e}")),
+                }
+            }
+        }
+        if agent.state().frozen() {
+            tracing::warn!("refusing to exit while filesystems are frozen; thaw them first");
+            continue;
+        }
+        tracing::info!("terminating on signal");
+        return Ok(());
+    }
+}

@@ -1,0 +1,131 @@
+//! Listening transports: a unix socket path, a vsock address, or a socket passed by
+//! systemd (`LISTEN_FDS`). Each accepted connection is an independent byte stream.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use nix::sys::socket::{
+    accept4, bind, getsockname, listen, socket, AddressFamily, Backlog, SockFlag, SockType,
+    SockaddrLike, SockaddrStorage, VsockAddr,
+};
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::UnixListener;
+
+use super::fd::{register, EofMeaning, FdStream};
+
+/// Any bidirectional byte stream.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// A boxed connection.
+pub type BoxStream = Box<dyn Stream>;
+
+/// A listening socket.
+#[derive(Debug)]
+pub enum Listener {
+    /// A unix stream socket.
+    Unix(UnixListener),
+    /// A vsock stream socket.
+    Vsock(AsyncFd<OwnedFd>),
+}
+
+impl Listener {
+    /// Listens on a unix socket path, replacing a stale socket file.
+    pub fn unix(path: &Path) -> io::Result<Listener> {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        Ok(Listener::Unix(UnixListener::bind(path)?))
+    }
+
+    /// Listens on vsock `cid:port` (`u32::MAX` is any CID).
+    pub fn vsock(cid: u32, port: u32) -> io::Result<Listener> {
+        let fd = socket(
+            AddressFamily::Vsock,
+            SockType::Stream,
+            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .map_err(io::Error::from)?;
+        bind(fd.as_raw_fd(), &VsockAddr::new(cid, port)).map_err(io::Error::from)?;
+        listen(&fd, Backlog::new(16).map_err(io::Error::from)?).map_err(io::Error::from)?;
+        Ok(Listener::Vsock(register(fd)?))
+    }
+
+    /// The socket systemd passed, if this process was socket-activated. More than one
+    /// socket, or one of another family, is an error.
+    pub fn from_systemd() -> io::Result<Option<Listener>> {
+        let pid_matches = std::env::var("LISTEN_PID")
+            .ok()
+            .and_then(|p| p.parse::<u32>().ok())
+            .is_some_and(|p| p == std::process::id());
+        let Some(count) = std::env::var("LISTEN_FDS")
+            .ok()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            return Ok(None);
+        };
+        if !pid_matches || count == 0 {
+            return Ok(None);
+        }
+        if count > 1 {
+            return Err(io::Error::other(format!(
+                "expected 1 socket from systemd, got {count}"
+            )));
+        }
+        const SD_LISTEN_FDS_START: RawFd = 3;
+        // SAFETY: systemd passes LISTEN_FDS descriptors starting at 3, owned by us.
+        let fd = unsafe { OwnedFd::from_raw_fd(SD_LISTEN_FDS_START) };
+        let _ = nix::fcntl::fcntl(
+            fd.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
+        let addr: SockaddrStorage = getsockname(fd.as_raw_fd()).map_err(io::Error::from)?;
+        match addr.family() {
+            Some(AddressFamily::Unix) => {
+                let std = std::os::unix::net::UnixListener::from(fd);
+                std.set_nonblocking(true)?;
+                Ok(Some(Listener::Unix(UnixListener::from_std(std)?)))
+            }
+            Some(AddressFamily::Vsock) => {
+                nix::fcntl::fcntl(
+                    fd.as_raw_fd(),
+                    nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+                )
+                .map_err(io::Error::from)?;
+                Ok(Some(Listener::Vsock(register(fd)?)))
+            }
+            other => Err(io::Error::other(format!(
+                "socket from systemd has unsupported family {other:?}"
+            ))),
+        }
+    }
+
+    /// Waits for the next connection.
+    pub async fn accept(&self) -> io::Result<BoxStream> {
+        match self {
+            Listener::Unix(l) => Ok(Box::new(l.accept().await?.0)),
+            Listener::Vsock(fd) => loop {
+                let mut guard = fd.readable().await?;
+                match guard.try_io(|inner| {
+                    accept4(
+                        inner.get_ref().as_raw_fd(),
+                        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+                    )
+                    .map_err(io::Error::from)
+                }) {
+                    Ok(Ok(raw)) => {
+                        // SAFETY: accept4 returned a new descriptor that nothing else owns.
+                        let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                        return Ok(Box::new(FdStream::new(owned, EofMeaning::End)?));
+                    }
+                    Ok(Err(e)) => return Err(e),
+                    Err(_would_block) => continue,
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The agent: dispatch table, gate and state in one place, shared by every channel.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use guestlink_vocabulary::CommandInfo;
+use serde_json::{Map, Value};
+
+use crate::context::{CallContext, Context};
+use crate::dispatch::{build_table, DispatchError, Entry, Reply};
+use crate::platform::Platform;
+use crate::policy::{Decision, Policy};
+use crate::state::AgentState;
+
+/// How to build an agent.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The version `guest-info` reports.
+    pub version: String,
+    /// The gate's lists.
+    pub policy: Policy,
+    /// Where state files live (qemu-ga's `-t`).
+    pub statedir: std::path::PathBuf,
+}
+
+/// A command with the gate's current verdict on it.
+#[derive(Debug, Clone, Copy)]
+pub struct CommandStatus {
+    /// The command's declaration.
+    pub info: CommandInfo,
+    /// Whether the gate allows it now (for host channels).
+    pub enabled: bool,
+}
+
+/// The agent core. One per process, shared by all channels.
+#[derive(Debug)]
+pub struct Agent {
+    version: String,
+    order: Vec<&'static str>,
+    table: HashMap<&'static str, Entry>,
+    policy: RwLock<Policy>,
+    state: AgentState,
+    platform: Platform,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.info.name)
+    }
+}
+
+impl Agent {
+    /// An agent with every command of the vocabulary that this platform has.
+    pub fn new(config: AgentConfig, platform: Platform) -> Agent {
+        let (order, table) = build_table();
+        Agent {
+            version: config.version,
+            order,
+            table,
+            policy: RwLock::new(config.policy),
+            state: AgentState::load(config.statedir),
+            platform,
+        }
+    }
+
+    /// The version reported by `guest-info`.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Shared state.
+    pub fn state(&self) -> &AgentState {
+        &self.state
+    }
+
+    /// Platform back ends.
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
+    /// Names of the commands this agent has, in declaration order.
+    pub fn command_names(&self) -> &[&'static str] {
+        &self.order
+    }
+
+    /// Replaces the policy (configuration reload).
+    pub fn set_policy(&self, policy: Policy) {
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = policy;
+    }
+
+    fn decide(&self, name: &str, _call: Option<&CallContext>) -> Decision {
+        let policy = self.policy.read().unwrap_or_else(|e| e.into_inner());
+        policy.decide(name, self.state.frozen())
+    }
+
+    /// Every command with whether the gate allows it now.
+    pub fn command_status(&self) -> Vec<CommandStatus> {
+        self.order
+            .iter()
+            .map(|name| CommandStatus {
+                info: self.table[name].info,
+                enabled: self.decide(name, None) == Decision::Allow,
+            })
+            .collect()
+    }
+
+    /// Runs one command: look-up, gate, argument validation, handler.
+    pub async fn execute(
+        &self,
+        call: &CallContext,
+        name: &str,
+        args: Map<String, Value>,
+    ) -> Result<Reply, DispatchError> {
+        let Some(entry) = self.table.get(name) else {
+            tracing::debug!(command = name, channel = %call.channel.name, "unknown command");
+            return Err(DispatchError::NotFound(name.to_string()));
+        };
+        if let Decision::Deny(reason) = self.decide(name, Some(call)) {
+            tracing::info!(command = name, channel = %call.channel.name, reason = reason.as_str(), "command denied");
+            return Err(DispatchError::Disabled {
+                name: name.to_string(),
+                reason,
+            });
+        }
+        tracing::info!(command = name, channel = %call.channel.name, "{name} called");
+        let ctx = Context { agent: self, call };
+        (entry.invoke)(ctx, args).await
+    }
+}

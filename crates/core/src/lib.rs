@@ -1,0 +1,31 @@
+//! The protocol-neutral core of guestlinkd.
+//!
+//! A front end (QGA, vdagent, oVirt, the guest socket) turns a wire message into a
+//! command name and an arguments object and calls [`Agent::execute`] with a
+//! [`CallContext`] saying which channel and caller it comes from. The agent then
+//! 1. looks the command up in the dispatch table built from the vocabulary,
+//! 2. asks the one [`policy`] gate whether this call is allowed now,
+//! 3. validates the arguments into the command's typed arguments,
+//! 4. runs the handler with a [`Context`] giving access to state and platform,
+//! 5. returns a typed [`Reply`] that the front end serialises in its own format.
+//!
+//! Handlers never see wire types; platform access goes through the traits in
+//! [`platform`] so tests can substitute fakes.
+
+mod agent;
+pub mod context;
+pub mod dispatch;
+pub mod error;
+pub mod handlers;
+pub mod platform;
+pub mod policy;
+pub mod state;
+pub mod testing;
+
+pub use agent::{Agent, AgentConfig, CommandStatus};
+pub use context::{CallContext, Caller, ChannelId, Context, Protocol};
+pub use dispatch::{DispatchError, Reply};
+pub use error::CommandError;
+pub use platform::Platform;
+pub use policy::{Decision, DenyReason, Policy};
+pub use state::AgentState;

@@ -1,0 +1,140 @@
+//! The dispatch path end to end with fake platform back ends.
+
+use guestlink_core::platform::{LoginRecord, Timezone, Uname};
+use guestlink_core::testing::{fake_platform, FakeSystem};
+use guestlink_core::{Agent, AgentConfig, CallContext, DispatchError, Policy, Protocol};
+use serde_json::{json, Map, Value};
+
+fn agent(policy: Policy, statedir: &std::path::Path) -> Agent {
+    let system = FakeSystem {
+        uname: Uname {
+            release: "6.1.0".into(),
+            version: "#1 SMP".into(),
+            machine: "x86_64".into(),
+        },
+        os_release: Some("ID=debian\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\n".into()),
+        hostname: None,
+        timezone: Timezone {
+            abbreviation: Some("CET".into()),
+            offset: 3600,
+        },
+        logins: std::sync::Mutex::new(vec![
+            LoginRecord {
+                user: "bob".into(),
+                time: 20.5,
+            },
+            LoginRecord {
+                user: "alice".into(),
+                time: 30.0,
+            },
+            LoginRecord {
+                user: "bob".into(),
+                time: 10.25,
+            },
+        ]),
+    };
+    Agent::new(
+        AgentConfig {
+            version: "test".into(),
+            policy,
+            statedir: statedir.to_path_buf(),
+        },
+        fake_platform(system, 1_700_000_000_123_456),
+    )
+}
+
+fn call() -> CallContext {
+    CallContext::host(Protocol::Qga, "test")
+}
+
+async fn run(a: &Agent, name: &str, args: Value) -> Result<Value, DispatchError> {
+    let Value::Object(args) = args else { panic!() };
+    a.execute(&call(), name, args).await.map(|r| r.to_json())
+}
+
+fn tmp() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "guestlink-core-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[tokio::test]
+async fn handlers_use_the_platform() {
+    let a = agent(Policy::default(), &tmp());
+    assert_eq!(
+        run(&a, "guest-get-time", json!({})).await.unwrap(),
+        json!(1_700_000_000_123_456_000i64)
+    );
+    assert_eq!(
+        run(&a, "guest-get-host-name", json!({})).await.unwrap(),
+        json!({"host-name": "localhost"})
+    );
+    assert_eq!(
+        run(&a, "guest-get-timezone", json!({})).await.unwrap(),
+        json!({"zone": "CET", "offset": 3600})
+    );
+    assert_eq!(
+        run(&a, "guest-get-users", json!({})).await.unwrap(),
+        json!([{"user": "bob", "login-time": 10.25}, {"user": "alice", "login-time": 30.0}])
+    );
+    let os = run(&a, "guest-get-osinfo", json!({})).await.unwrap();
+    assert_eq!(os["id"], "debian");
+    assert_eq!(os["name"], "Debian GNU/Linux");
+    assert_eq!(os["kernel-release"], "6.1.0");
+    assert!(os.get("variant").is_none());
+}
+
+#[tokio::test]
+async fn gate_and_errors() {
+    let policy = Policy::from_lists(None::<Vec<String>>, ["guest-get-time".to_string()]);
+    let a = agent(policy, &tmp());
+    assert_eq!(
+        run(&a, "guest-get-time", json!({}))
+            .await
+            .unwrap_err()
+            .to_string(),
+        "Command guest-get-time has been disabled: the command is not allowed"
+    );
+    assert_eq!(
+        run(&a, "guest-bogus", json!({}))
+            .await
+            .unwrap_err()
+            .to_string(),
+        "The command guest-bogus has not been found"
+    );
+    assert_eq!(
+        run(&a, "guest-ping", json!({"foo": 42}))
+            .await
+            .unwrap_err()
+            .to_string(),
+        "Parameter 'foo' is unexpected"
+    );
+    let info = run(&a, "guest-info", json!({})).await.unwrap();
+    let cmds = info["supported_commands"].as_array().unwrap();
+    assert_eq!(cmds.last().unwrap()["name"], "guest-sync-delimited");
+    let time = cmds.iter().find(|c| c["name"] == "guest-get-time").unwrap();
+    assert_eq!(time["enabled"], false);
+    assert_eq!(cmds.len(), a.command_names().len());
+}
+
+#[tokio::test]
+async fn frozen_marker_restricts_to_the_safe_set() {
+    let dir = tmp().join("frozen");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("qga.state.isfrozen"), b"").unwrap();
+    let a = agent(Policy::default(), &dir);
+    assert!(a.state().frozen());
+    assert!(run(&a, "guest-ping", json!({})).await.is_ok());
+    assert!(matches!(
+        run(&a, "guest-get-time", json!({})).await,
+        Err(DispatchError::Disabled { .. })
+    ));
+    a.state().set_frozen(false).unwrap();
+    assert!(run(&a, "guest-get-time", json!({})).await.is_ok());
+    assert!(!dir.join("qga.state.isfrozen").exists());
+    let _ = Map::<String, Value>::new();
+}

@@ -1,0 +1,124 @@
+//! System facts read from the running Linux system.
+
+use std::ffi::CStr;
+use std::io;
+use std::sync::Mutex;
+
+use guestlink_core::platform::{LoginRecord, SystemInfo, Timezone, Uname};
+
+extern "C" {
+    /// POSIX `tzset(3)`, which the libc crate does not bind.
+    fn tzset();
+}
+
+/// The running Linux system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LinuxSystem;
+
+/// The utmpx iteration functions keep global state; one reader at a time.
+static UTMP_LOCK: Mutex<()> = Mutex::new(());
+
+/// Where os-release is looked for, in order, after `$QGA_OS_RELEASE`.
+const OS_RELEASE_PATHS: &[&str] = &["/etc/os-release", "/usr/lib/os-release"];
+
+impl SystemInfo for LinuxSystem {
+    fn uname(&self) -> Uname {
+        match nix::sys::utsname::uname() {
+            Ok(u) => Uname {
+                release: u.release().to_string_lossy().into_owned(),
+                version: u.version().to_string_lossy().into_owned(),
+                machine: u.machine().to_string_lossy().into_owned(),
+            },
+            Err(_) => Uname::default(),
+        }
+    }
+
+    fn os_release(&self) -> Option<String> {
+        if let Some(path) = std::env::var_os("QGA_OS_RELEASE") {
+            return std::fs::read_to_string(path).ok();
+        }
+        OS_RELEASE_PATHS
+            .iter()
+            .find_map(|p| std::fs::read_to_string(p).ok())
+    }
+
+    fn hostname(&self) -> io::Result<String> {
+        let name = nix::unistd::gethostname().map_err(io::Error::from)?;
+        Ok(name.to_string_lossy().into_owned())
+    }
+
+    fn timezone(&self) -> Timezone {
+        // SAFETY: tzset has no preconditions; it reads TZ and /etc/localtime.
+        unsafe { tzset() };
+        // SAFETY: passing a null pointer asks time() only to return the time.
+        let now = unsafe { libc::time(std::ptr::null_mut()) };
+        // SAFETY: libc::tm is plain data for which all-zero is a valid value.
+        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        // SAFETY: both pointers are valid for the duration of the call.
+        if unsafe { libc::localtime_r(&now, &mut tm) }.is_null() {
+            return Timezone::default();
+        }
+        let abbreviation = if tm.tm_zone.is_null() {
+            None
+        } else {
+            // SAFETY: tm_zone points to a NUL-terminated string owned by libc that stays
+            // valid until the next tzset, and we copy it at once.
+            Some(
+                unsafe { CStr::from_ptr(tm.tm_zone) }
+                    .to_string_lossy()
+                    .into_owned(),
+            )
+        };
+        Timezone {
+            abbreviation,
+            offset: tm.tm_gmtoff,
+        }
+    }
+
+    fn logins(&self) -> io::Result<Vec<LoginRecord>> {
+        let _guard = UTMP_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        // SAFETY: the utmpx functions are only called under UTMP_LOCK, each returned
+        // record is copied before the next call, and endutxent closes the file.
+        unsafe {
+            libc::setutxent();
+            loop {
+                let entry = libc::getutxent();
+                if entry.is_null() {
+                    break;
+                }
+                let e = &*entry;
+                if e.ut_type != libc::USER_PROCESS {
+                    continue;
+                }
+                let user: Vec<u8> = e
+                    .ut_user
+                    .iter()
+                    .take_while(|&&c| c != 0)
+                    .map(|&c| c as u8)
+                    .collect();
+                out.push(LoginRecord {
+                    user: String::from_utf8_lossy(&user).into_owned(),
+                    time: e.ut_tv.tv_sec as f64 + e.ut_tv.tv_usec as f64 / 1e6,
+                });
+            }
+            libc::endutxent();
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_running_system() {
+        let s = LinuxSystem;
+        assert!(!s.uname().release.is_empty());
+        assert!(!s.hostname().unwrap().is_empty());
+        let tz = s.timezone();
+        assert!(tz.offset.abs() <= 14 * 3600);
+        assert!(s.logins().is_ok());
+    }
+}
