@@ -68,7 +68,7 @@ pub trait Command: Send + Sync + 'static {
     /// Description.
     const DOC: &'static str;
     /// Typed arguments.
-    type Args: FromArg + Schema + Send + 'static;
+    type Args: FromArg + Schema + Serialize + Send + 'static;
     /// Typed result.
     type Returns: Serialize + DeserializeOwned + Schema + Send + Sync + 'static;
 }

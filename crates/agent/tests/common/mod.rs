@@ -1,0 +1,214 @@
+//! Helpers to run an agent binary on a unix socket and talk raw bytes to it.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const GUESTLINKD: &str = env!("CARGO_BIN_EXE_guestlinkd");
+pub const QEMU_GA: &str = "/usr/sbin/qemu-ga";
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh scratch directory.
+pub fn scratch(tag: &str) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("gl-test-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Whether a real peer program is present; in CI (or with GUESTLINK_REQUIRE_PEERS=1)
+/// its absence fails the test instead of skipping it.
+pub fn peer_available(path: &str) -> bool {
+    if Path::new(path).exists() {
+        return true;
+    }
+    let required =
+        std::env::var_os("CI").is_some() || std::env::var_os("GUESTLINK_REQUIRE_PEERS").is_some();
+    assert!(
+        !required,
+        "{path} is required for this test (install it; .ci/run does)"
+    );
+    eprintln!("SKIPPED: {path} is not installed (CI installs it and requires it)");
+    false
+}
+
+/// A running agent listening on `<dir>/sock`.
+pub struct Agent {
+    pub child: Child,
+    pub dir: PathBuf,
+    pub sock: PathBuf,
+}
+
+impl Agent {
+    pub fn start(bin: &str, extra: &[&str]) -> Agent {
+        Self::start_with(bin, extra, |_| {})
+    }
+
+    pub fn start_with(bin: &str, extra: &[&str], tweak: impl FnOnce(&mut Command)) -> Agent {
+        let dir = scratch("agent");
+        let sock = dir.join("sock");
+        let mut cmd = Command::new(bin);
+        cmd.args(["-m", "unix-listen", "-p"])
+            .arg(&sock)
+            .arg("-t")
+            .arg(&dir)
+            .args(extra)
+            .current_dir(&dir)
+            .stdin(Stdio::null());
+        tweak(&mut cmd);
+        let child = cmd.spawn().expect("spawn agent");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while UnixStream::connect(&sock).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{bin} did not listen on {}",
+                sock.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Agent { child, dir, sock }
+    }
+
+    pub fn connect(&self) -> Conn {
+        let s = UnixStream::connect(&self.sock).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        Conn { s, buf: Vec::new() }
+    }
+
+    /// SIGTERM and the exit status.
+    pub fn terminate(mut self) -> ExitStatus {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let _ = std::fs::remove_dir_all(&self.dir);
+                return status;
+            }
+            assert!(Instant::now() < deadline, "agent ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw byte connection.
+pub struct Conn {
+    pub s: UnixStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.s.write_all(bytes).unwrap();
+    }
+
+    fn fill(&mut self, deadline: Instant) -> bool {
+        let mut chunk = [0u8; 65536];
+        loop {
+            match self.s.read(&mut chunk) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return true;
+                }
+                Err(_) if Instant::now() < deadline => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// The next reply line, without its `\n` (a 0xFF prefix is kept).
+    pub fn line(&mut self) -> Vec<u8> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let line = self.buf[..i].to_vec();
+                self.buf.drain(..=i);
+                return line;
+            }
+            assert!(
+                self.fill(deadline),
+                "no complete reply; have {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+        }
+    }
+
+    pub fn lines(&mut self, n: usize) -> Vec<Vec<u8>> {
+        (0..n).map(|_| self.line()).collect()
+    }
+
+    /// Sends and returns the one reply line.
+    pub fn request(&mut self, bytes: &[u8]) -> Vec<u8> {
+        self.send(bytes);
+        self.line()
+    }
+
+    /// Sends and parses the one reply.
+    pub fn json(&mut self, bytes: &[u8]) -> serde_json::Value {
+        let line = self.request(bytes);
+        parse(&line)
+    }
+
+    /// Asserts that nothing arrives within `ms`.
+    pub fn silence(&mut self, ms: u64) {
+        let deadline = Instant::now() + Duration::from_millis(ms);
+        while Instant::now() < deadline {
+            if self.fill(deadline) {
+                break;
+            }
+        }
+        assert!(
+            self.buf.is_empty(),
+            "unexpected output {:?}",
+            String::from_utf8_lossy(&self.buf)
+        );
+    }
+
+    /// Resynchronises with 0xFF + guest-sync-delimited and returns every line before the
+    /// delimited reply.
+    pub fn resync(&mut self, id: u32) -> Vec<Vec<u8>> {
+        self.send(b"\xff");
+        self.send(
+            format!("{{\"execute\":\"guest-sync-delimited\",\"arguments\":{{\"id\":{id}}}}}\n")
+                .as_bytes(),
+        );
+        let mut before = Vec::new();
+        loop {
+            let l = self.line();
+            if l.first() == Some(&0xFF) {
+                assert_eq!(parse(&l)["return"], id, "sync reply");
+                return before;
+            }
+            before.push(l);
+        }
+    }
+}
+
+/// Parses a reply line, ignoring a leading 0xFF.
+pub fn parse(line: &[u8]) -> serde_json::Value {
+    let l = line.strip_prefix(&[0xFF]).unwrap_or(line);
+    serde_json::from_slice(l)
+        .unwrap_or_else(|e| panic!("reply {:?} is not JSON: {e}", String::from_utf8_lossy(line)))
+}
+
+/// The `desc` of an error reply.
+pub fn desc(v: &serde_json::Value) -> &str {
+    v["error"]["desc"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error: {v}"))
+}
