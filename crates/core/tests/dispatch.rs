@@ -3,7 +3,7 @@
 use guestlink_core::platform::{LoginRecord, Timezone, Uname};
 use guestlink_core::testing::{fake_platform, FakeSystem};
 use guestlink_core::{Agent, AgentConfig, CallContext, DispatchError, Policy, Protocol};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 fn agent(policy: Policy, statedir: &std::path::Path) -> Agent {
     let system = FakeSystem {
@@ -136,5 +136,4 @@ async fn frozen_marker_restricts_to_the_safe_set() {
     a.state().set_frozen(false).unwrap();
     assert!(run(&a, "guest-get-time", json!({})).await.is_ok());
     assert!(!dir.join("qga.state.isfrozen").exists());
-    let _ = Map::<String, Value>::new();
 }
