@@ -81,6 +81,9 @@ pub enum ArgError {
         /// The value given.
         value: String,
     },
+    /// A value of the right type that the declaration still refuses.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl ArgError {

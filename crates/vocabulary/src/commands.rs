@@ -185,6 +185,23 @@ define_commands! {
         returns: Empty,
     }
 
+    /// The guest's wall clock in nanoseconds since the epoch.
+    GuestGetTime {
+        name: "guest-get-time",
+        since: "1.5",
+        args: Empty,
+        returns: i64,
+    }
+
+    /// Set the guest's clock to `time` and write it to the RTC, or, without `time`,
+    /// set the clock from the RTC.
+    GuestSetTime {
+        name: "guest-set-time",
+        since: "1.5",
+        args: GuestSetTimeArgs,
+        returns: Empty,
+    }
+
     /// The agent's version and every command with whether it is enabled now.
     GuestInfo {
         name: "guest-info",
@@ -193,12 +210,221 @@ define_commands! {
         returns: GuestAgentInfo,
     }
 
-    /// The guest's wall clock in nanoseconds since the epoch.
-    GuestGetTime {
-        name: "guest-get-time",
-        since: "1.5",
+    /// Power down, halt or reboot the guest. No reply when it succeeds.
+    GuestShutdown {
+        name: "guest-shutdown",
+        since: "0.15",
+        args: GuestShutdownArgs,
+        returns: Empty,
+        success_response: false,
+    }
+
+    /// Open a file in the guest and return a handle for the other `guest-file-*` commands.
+    GuestFileOpen {
+        name: "guest-file-open",
+        since: "0.15",
+        args: GuestFileOpenArgs,
+        returns: i64,
+    }
+
+    /// Close a handle opened by `guest-file-open`.
+    GuestFileClose {
+        name: "guest-file-close",
+        since: "0.15",
+        args: GuestFileHandleArgs,
+        returns: Empty,
+    }
+
+    /// Read from an open file.
+    GuestFileRead {
+        name: "guest-file-read",
+        since: "0.15",
+        args: GuestFileReadArgs,
+        returns: crate::types::GuestFileRead,
+    }
+
+    /// Write to an open file.
+    GuestFileWrite {
+        name: "guest-file-write",
+        since: "0.15",
+        args: GuestFileWriteArgs,
+        returns: crate::types::GuestFileWrite,
+    }
+
+    /// Move the position of an open file.
+    GuestFileSeek {
+        name: "guest-file-seek",
+        since: "0.15",
+        args: GuestFileSeekArgs,
+        returns: crate::types::GuestFileSeek,
+    }
+
+    /// Write buffered data of an open file to the operating system.
+    GuestFileFlush {
+        name: "guest-file-flush",
+        since: "0.15",
+        args: GuestFileHandleArgs,
+        returns: Empty,
+    }
+
+    /// Whether the agent has frozen the guest's filesystems.
+    GuestFsfreezeStatus {
+        name: "guest-fsfreeze-status",
+        since: "0.15",
+        args: Empty,
+        returns: crate::types::GuestFsfreezeStatus,
+    }
+
+    /// Freeze every freezable filesystem; returns how many were frozen.
+    GuestFsfreezeFreeze {
+        name: "guest-fsfreeze-freeze",
+        since: "0.15",
         args: Empty,
         returns: i64,
+    }
+
+    /// Freeze the listed mount points (all when absent); returns how many were frozen.
+    GuestFsfreezeFreezeList {
+        name: "guest-fsfreeze-freeze-list",
+        since: "2.2",
+        args: GuestFsfreezeFreezeListArgs,
+        returns: i64,
+    }
+
+    /// Thaw frozen filesystems; returns how many were thawed.
+    GuestFsfreezeThaw {
+        name: "guest-fsfreeze-thaw",
+        since: "0.15",
+        args: Empty,
+        returns: i64,
+    }
+
+    /// Discard unused blocks of every mounted filesystem.
+    GuestFstrim {
+        name: "guest-fstrim",
+        since: "1.2",
+        args: GuestFstrimArgs,
+        returns: GuestFilesystemTrimResponse,
+    }
+
+    /// Hibernate the guest. No reply when it succeeds.
+    GuestSuspendDisk {
+        name: "guest-suspend-disk",
+        since: "1.1",
+        args: Empty,
+        returns: Empty,
+        success_response: false,
+    }
+
+    /// Suspend the guest to RAM. No reply when it succeeds.
+    GuestSuspendRam {
+        name: "guest-suspend-ram",
+        since: "1.1",
+        args: Empty,
+        returns: Empty,
+        success_response: false,
+    }
+
+    /// Save the guest to disk and suspend it to RAM. No reply when it succeeds.
+    GuestSuspendHybrid {
+        name: "guest-suspend-hybrid",
+        since: "1.1",
+        args: Empty,
+        returns: Empty,
+        success_response: false,
+        platforms: Platforms::LINUX,
+    }
+
+    /// Network interfaces with their addresses and counters.
+    GuestNetworkGetInterfaces {
+        name: "guest-network-get-interfaces",
+        since: "1.1",
+        args: Empty,
+        returns: Vec<GuestNetworkInterface>,
+    }
+
+    /// The guest's virtual CPUs and whether each is online.
+    GuestGetVcpus {
+        name: "guest-get-vcpus",
+        since: "1.5",
+        args: Empty,
+        returns: Vec<GuestLogicalProcessor>,
+    }
+
+    /// Bring CPUs online or offline; returns how many entries were processed.
+    GuestSetVcpus {
+        name: "guest-set-vcpus",
+        since: "1.5",
+        args: GuestSetVcpusArgs,
+        returns: i64,
+        platforms: Platforms::LINUX,
+    }
+
+    /// Block devices with their addresses and dependencies.
+    GuestGetDisks {
+        name: "guest-get-disks",
+        since: "5.2",
+        args: Empty,
+        returns: Vec<GuestDiskInfo>,
+    }
+
+    /// Mounted filesystems with their sizes and the disks under them.
+    GuestGetFsinfo {
+        name: "guest-get-fsinfo",
+        since: "2.2",
+        args: Empty,
+        returns: Vec<GuestFilesystemInfo>,
+    }
+
+    /// Set an account's password.
+    GuestSetUserPassword {
+        name: "guest-set-user-password",
+        since: "2.3",
+        args: GuestSetUserPasswordArgs,
+        returns: Empty,
+    }
+
+    /// Memory blocks and whether each is online.
+    GuestGetMemoryBlocks {
+        name: "guest-get-memory-blocks",
+        since: "2.3",
+        args: Empty,
+        returns: Vec<GuestMemoryBlock>,
+        platforms: Platforms::LINUX,
+    }
+
+    /// Bring memory blocks online or offline; one outcome per block.
+    GuestSetMemoryBlocks {
+        name: "guest-set-memory-blocks",
+        since: "2.3",
+        args: GuestSetMemoryBlocksArgs,
+        returns: Vec<GuestMemoryBlockResponse>,
+        platforms: Platforms::LINUX,
+    }
+
+    /// The size of one memory block.
+    GuestGetMemoryBlockInfo {
+        name: "guest-get-memory-block-info",
+        since: "2.3",
+        args: Empty,
+        returns: GuestMemoryBlockInfo,
+        platforms: Platforms::LINUX,
+    }
+
+    /// The state of a process started by `guest-exec`; its output once it has exited.
+    GuestExecStatus {
+        name: "guest-exec-status",
+        since: "2.5",
+        args: GuestExecStatusArgs,
+        returns: crate::types::GuestExecStatus,
+    }
+
+    /// Start a process in the guest, optionally feeding stdin and capturing output.
+    GuestExec {
+        name: "guest-exec",
+        since: "2.5",
+        args: GuestExecArgs,
+        returns: crate::types::GuestExec,
     }
 
     /// The guest's host name.
@@ -231,6 +457,77 @@ define_commands! {
         since: "2.10",
         args: Empty,
         returns: GuestOSInfo,
+    }
+
+    /// Devices and their drivers (Windows only).
+    GuestGetDevices {
+        name: "guest-get-devices",
+        since: "5.2",
+        args: Empty,
+        returns: Vec<GuestDeviceInfo>,
+        platforms: Platforms::WINDOWS,
+    }
+
+    /// The public keys in a user's `~/.ssh/authorized_keys`.
+    GuestSshGetAuthorizedKeys {
+        name: "guest-ssh-get-authorized-keys",
+        since: "5.2",
+        args: GuestSshGetArgs,
+        returns: GuestAuthorizedKeys,
+        platforms: Platforms::POSIX,
+    }
+
+    /// Add public keys to a user's `~/.ssh/authorized_keys`, or replace its content.
+    GuestSshAddAuthorizedKeys {
+        name: "guest-ssh-add-authorized-keys",
+        since: "5.2",
+        args: GuestSshAddArgs,
+        returns: Empty,
+        platforms: Platforms::POSIX,
+    }
+
+    /// Remove public keys from a user's `~/.ssh/authorized_keys`.
+    GuestSshRemoveAuthorizedKeys {
+        name: "guest-ssh-remove-authorized-keys",
+        since: "5.2",
+        args: GuestSshRemoveArgs,
+        returns: Empty,
+        platforms: Platforms::POSIX,
+    }
+
+    /// I/O counters of every block device.
+    GuestGetDiskstats {
+        name: "guest-get-diskstats",
+        since: "7.1",
+        args: Empty,
+        returns: Vec<GuestDiskStatsInfo>,
+        platforms: Platforms::LINUX,
+    }
+
+    /// Time counters of every CPU.
+    GuestGetCpustats {
+        name: "guest-get-cpustats",
+        since: "7.1",
+        args: Empty,
+        returns: Vec<GuestCpuStats>,
+        platforms: Platforms::LINUX,
+    }
+
+    /// The IPv4 and IPv6 routing tables.
+    GuestNetworkGetRoute {
+        name: "guest-network-get-route",
+        since: "9.1",
+        args: Empty,
+        returns: Vec<GuestNetworkRoute>,
+        platforms: Platforms::LINUX,
+    }
+
+    /// The load averages over 1, 5 and 15 minutes.
+    GuestGetLoad {
+        name: "guest-get-load",
+        since: "10.0",
+        args: Empty,
+        returns: GuestLoadAverage,
     }
 }
 

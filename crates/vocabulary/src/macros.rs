@@ -97,6 +97,12 @@ macro_rules! qapi_enum {
             }
         }
 
+        impl Default for $name {
+            fn default() -> Self {
+                Self::ALL[0]
+            }
+        }
+
         impl $crate::schema::Schema for $name {
             fn schema() -> $crate::schema::TypeDesc {
                 $crate::schema::TypeDesc::Enum { name: $wire, values: &[$($vwire),*] }

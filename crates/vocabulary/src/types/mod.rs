@@ -1,4 +1,22 @@
-//! Argument and result types shared by the commands, with their QAPI wire names.
+//! Argument and result types of the commands, with their QAPI wire names, grouped by
+//! what the commands touch. Everything is re-exported here.
+
+mod base64;
+mod exec;
+mod file;
+mod fs;
+mod system;
+mod user;
+
+pub use self::base64::{
+    decode as base64_decode, decoded_len as base64_decoded_len, encode as base64_encode,
+    validate as base64_validate, Base64Data, Base64Error, StreamDecoder,
+};
+pub use exec::*;
+pub use file::*;
+pub use fs::*;
+pub use system::*;
+pub use user::*;
 
 use crate::args::{ArgError, FromArg, Path};
 
