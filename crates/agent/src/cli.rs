@@ -40,6 +40,10 @@ pub struct Cli {
           require_equals = true, default_missing_value = "/etc/qemu/fsfreeze-hook")]
     pub fsfreeze_hook: Option<PathBuf>,
 
+    /// Thaw frozen filesystems automatically after this many seconds (beyond qemu-ga).
+    #[arg(long = "fsfreeze-timeout", value_name = "SECONDS")]
+    pub fsfreeze_timeout: Option<u64>,
+
     /// Directory for state files (default /var/run).
     #[arg(short = 't', long = "statedir", value_name = "DIR")]
     pub statedir: Option<PathBuf>,

@@ -27,6 +27,8 @@ pub struct Config {
     pub pidfile: PathBuf,
     /// `-F` / `fsfreeze-hook`.
     pub fsfreeze_hook: Option<PathBuf>,
+    /// `--fsfreeze-timeout` / `fsfreeze-timeout`, in seconds.
+    pub fsfreeze_timeout: Option<u64>,
     /// `-t` / `statedir`.
     pub statedir: PathBuf,
     /// `-v` / `verbose`.
@@ -142,6 +144,13 @@ impl Config {
                 "logfile" => self.logfile = Some(value.into()),
                 "pidfile" => self.pidfile = value.into(),
                 "fsfreeze-hook" => self.fsfreeze_hook = Some(value.into()),
+                "fsfreeze-timeout" => {
+                    self.fsfreeze_timeout = Some(value.parse().map_err(|_| ConfigError::Syntax {
+                        path: path.to_path_buf(),
+                        line: 0,
+                        reason: format!("key '{key}' has value '{value}', which is not a number of seconds"),
+                    })?)
+                }
                 "statedir" => self.statedir = value.into(),
                 "verbose" => self.verbose = parse_bool(path, &key, &value)?,
                 "retry-path" => self.retry_path = parse_bool(path, &key, &value)?,
@@ -176,6 +185,9 @@ impl Config {
         if cli.fsfreeze_hook.is_some() {
             self.fsfreeze_hook = cli.fsfreeze_hook.clone();
         }
+        if cli.fsfreeze_timeout.is_some() {
+            self.fsfreeze_timeout = cli.fsfreeze_timeout;
+        }
         if let Some(t) = &cli.statedir {
             self.statedir = t.clone();
         }
@@ -204,6 +216,9 @@ impl Config {
         line("pidfile", &self.pidfile.display().to_string());
         if let Some(h) = &self.fsfreeze_hook {
             line("fsfreeze-hook", &h.display().to_string());
+        }
+        if let Some(t) = self.fsfreeze_timeout {
+            line("fsfreeze-timeout", &t.to_string());
         }
         line("statedir", &self.statedir.display().to_string());
         line("verbose", &self.verbose.to_string());

@@ -102,6 +102,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             version: QGA_COMPAT_VERSION.to_string(),
             policy,
             statedir: config.statedir.clone(),
+            fsfreeze_hook: config.fsfreeze_hook.clone(),
         },
         guestlink_platform::linux(),
     ));
@@ -111,7 +112,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve::run(agent, channels, config.retry_path))
+    let watchdog = config.fsfreeze_timeout.map(std::time::Duration::from_secs);
+    runtime.block_on(serve::run(agent, channels, config.retry_path, watchdog))
 }
 
 /// The channels to serve: `--channel` entries, plus `-m`/`-p` as the QGA channel; with

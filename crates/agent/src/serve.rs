@@ -112,7 +112,18 @@ async fn serve_channel(agent: Arc<Agent>, spec: ChannelSpec, retry: bool) -> any
 
 /// Serves `channels` until a termination signal (exit status 0) or a channel fails
 /// for good (an error).
-pub async fn run(agent: Arc<Agent>, channels: Vec<ChannelSpec>, retry: bool) -> anyhow::Result<()> {
+pub async fn run(
+    agent: Arc<Agent>,
+    channels: Vec<ChannelSpec>,
+    retry: bool,
+    freeze_timeout: Option<Duration>,
+) -> anyhow::Result<()> {
+    if let Some(timeout) = freeze_timeout {
+        tokio::spawn(guestlink_core::handlers::freeze::run_watchdog(
+            agent.clone(),
+            timeout,
+        ));
+    }
     let mut tasks = JoinSet::new();
     for spec in channels {
         tasks.spawn(serve_channel(agent.clone(), spec, retry));

@@ -21,6 +21,20 @@ pub struct AgentConfig {
     pub policy: Policy,
     /// Where state files live (qemu-ga's `-t`).
     pub statedir: std::path::PathBuf,
+    /// Program run with `freeze` before and `thaw` after (qemu-ga's `-F`).
+    pub fsfreeze_hook: Option<std::path::PathBuf>,
+}
+
+impl AgentConfig {
+    /// A configuration with no lists, no hook and state in `statedir`.
+    pub fn new(version: impl Into<String>, statedir: impl Into<std::path::PathBuf>) -> AgentConfig {
+        AgentConfig {
+            version: version.into(),
+            policy: Policy::default(),
+            statedir: statedir.into(),
+            fsfreeze_hook: None,
+        }
+    }
 }
 
 /// A command with the gate's current verdict on it.
@@ -41,6 +55,7 @@ pub struct Agent {
     policy: RwLock<Policy>,
     state: AgentState,
     platform: Platform,
+    fsfreeze_hook: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Entry {
@@ -60,6 +75,7 @@ impl Agent {
             policy: RwLock::new(config.policy),
             state: AgentState::load(config.statedir),
             platform,
+            fsfreeze_hook: config.fsfreeze_hook,
         }
     }
 
@@ -71,6 +87,11 @@ impl Agent {
     /// Shared state.
     pub fn state(&self) -> &AgentState {
         &self.state
+    }
+
+    /// The fsfreeze hook, if one is configured.
+    pub fn fsfreeze_hook(&self) -> Option<&std::path::Path> {
+        self.fsfreeze_hook.as_deref()
     }
 
     /// Platform back ends.

@@ -24,12 +24,19 @@ pub trait Handler: Command {
         ctx: Context<'a>,
         args: Self::Args,
     ) -> impl Future<Output = Result<Self::Returns, CommandError>> + Send + 'a;
+
+    /// Roughly how many bytes the reply's bulk data takes once encoded, so that a
+    /// front end can stream large replies instead of building them in memory.
+    fn reply_size_hint(_reply: &Self::Returns) -> usize {
+        0
+    }
 }
 
 /// A successful call's result, still typed, for the front end to serialise.
 pub struct Reply {
     value: Box<dyn erased_serde::Serialize + Send + Sync>,
     success_response: bool,
+    size_hint: usize,
 }
 
 impl Reply {
@@ -37,6 +44,11 @@ impl Reply {
     /// suspend commands, which reply only on failure).
     pub fn has_response(&self) -> bool {
         self.success_response
+    }
+
+    /// Roughly how large the encoded bulk data of the result is (0 for small replies).
+    pub fn size_hint(&self) -> usize {
+        self.size_hint
     }
 
     /// The result, serialisable by any serde serializer.
@@ -99,6 +111,7 @@ fn invoke<C: Handler>(
         let args = parse_args::<C::Args>(args)?;
         let value = C::handle(ctx, args).await?;
         Ok(Reply {
+            size_hint: C::reply_size_hint(&value),
             value: Box::new(value),
             success_response: C::SUCCESS_RESPONSE,
         })

@@ -5,7 +5,14 @@
 
 use std::fmt;
 use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
+
+use guestlink_vocabulary::types::{
+    GuestCpuStats, GuestDiskInfo, GuestDiskStatsInfo, GuestFilesystemInfo, GuestLoadAverage,
+    GuestLogicalProcessor, GuestMemoryBlock, GuestMemoryBlockResponseType, GuestNetworkInterface,
+    GuestNetworkRoute,
+};
 
 /// `uname(2)` fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,6 +63,122 @@ pub trait Clock: Send + Sync {
     fn now_micros(&self) -> i64;
 }
 
+/// Hardware and kernel inventory: storage, network, CPUs, memory, load. Read-only.
+pub trait Inventory: Send + Sync {
+    /// Mounted filesystems with sizes and the disks under them.
+    fn filesystems(&self) -> io::Result<Vec<GuestFilesystemInfo>>;
+    /// Block devices.
+    fn disks(&self) -> io::Result<Vec<GuestDiskInfo>>;
+    /// Block device counters.
+    fn disk_stats(&self) -> io::Result<Vec<GuestDiskStatsInfo>>;
+    /// Network interfaces.
+    fn interfaces(&self) -> io::Result<Vec<GuestNetworkInterface>>;
+    /// Routing tables.
+    fn routes(&self) -> io::Result<Vec<GuestNetworkRoute>>;
+    /// Per-CPU time counters.
+    fn cpu_stats(&self) -> io::Result<Vec<GuestCpuStats>>;
+    /// Load averages.
+    fn load(&self) -> io::Result<GuestLoadAverage>;
+    /// Virtual CPUs.
+    fn vcpus(&self) -> io::Result<Vec<GuestLogicalProcessor>>;
+    /// Memory blocks.
+    fn memory_blocks(&self) -> io::Result<Vec<GuestMemoryBlock>>;
+    /// Size of one memory block in bytes.
+    fn memory_block_size(&self) -> io::Result<u64>;
+}
+
+/// A filesystem that can be frozen: a mount with a device path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreezableMount {
+    /// Mount point.
+    pub dir: PathBuf,
+    /// Filesystem type.
+    pub fstype: String,
+}
+
+/// Freezing, thawing and trimming filesystems (FIFREEZE, FITHAW, FITRIM).
+pub trait Filesystems: Send + Sync {
+    /// Mounts that can be frozen or trimmed, in mount order, without duplicates.
+    fn mounts(&self) -> io::Result<Vec<FreezableMount>>;
+    /// Freezes one filesystem.
+    fn freeze(&self, dir: &std::path::Path) -> io::Result<()>;
+    /// Thaws one filesystem; `Ok(false)` if it was not frozen.
+    fn thaw(&self, dir: &std::path::Path) -> io::Result<bool>;
+    /// Discards unused blocks; returns the bytes trimmed.
+    fn trim(&self, dir: &std::path::Path, minimum: u64) -> Result<u64, TrimError>;
+}
+
+/// Why a filesystem was not trimmed.
+#[derive(Debug)]
+pub enum TrimError {
+    /// The mount point could not be opened.
+    Open(io::Error),
+    /// FITRIM failed.
+    Trim(io::Error),
+}
+
+/// How to stop the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownMode {
+    /// Power off.
+    Powerdown,
+    /// Halt without powering off.
+    Halt,
+    /// Restart.
+    Reboot,
+}
+
+/// Which sleep state to enter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuspendMode {
+    /// Suspend to disk (hibernate).
+    Disk,
+    /// Suspend to RAM.
+    Ram,
+    /// Both.
+    Hybrid,
+}
+
+/// Actions that change the machine: power, clock, CPUs and memory, accounts.
+/// Errors are texts in qemu-ga's words.
+pub trait Machine: Send + Sync {
+    /// Shuts down, halts or reboots.
+    fn shutdown(&self, mode: ShutdownMode) -> Result<(), String>;
+    /// Suspends.
+    fn suspend(&self, mode: SuspendMode) -> Result<(), String>;
+    /// Sets the system clock.
+    fn set_clock(&self, secs: i64, micros: i64) -> Result<(), String>;
+    /// Copies the system clock to the RTC (`to_rtc`) or the RTC to the system clock.
+    fn sync_rtc(&self, to_rtc: bool) -> Result<(), String>;
+    /// Brings a CPU online or offline.
+    fn set_vcpu(&self, logical_id: i64, online: bool) -> Result<(), String>;
+    /// Brings a memory block online or offline; returns the outcome and an errno.
+    fn set_memory_block(
+        &self,
+        phys_index: u64,
+        online: bool,
+    ) -> (GuestMemoryBlockResponseType, Option<i64>);
+    /// Sets an account's password (`chpasswd`).
+    fn set_password(&self, user: &str, password: &[u8], crypted: bool) -> Result<(), String>;
+}
+
+/// An account, as `getpwnam` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// User id.
+    pub uid: u32,
+    /// Primary group id.
+    pub gid: u32,
+    /// Home directory.
+    pub home: PathBuf,
+}
+
+/// The user database.
+pub trait Accounts: Send + Sync {
+    /// Looks an account up by name.
+    fn lookup(&self, name: &str) -> Result<Account, String>;
+}
+
 /// All platform back ends the handlers use.
 #[derive(Clone)]
 pub struct Platform {
@@ -63,6 +186,14 @@ pub struct Platform {
     pub system: Arc<dyn SystemInfo>,
     /// Wall clock.
     pub clock: Arc<dyn Clock>,
+    /// Hardware inventory.
+    pub inventory: Arc<dyn Inventory>,
+    /// Filesystem freeze and trim.
+    pub filesystems: Arc<dyn Filesystems>,
+    /// Machine-changing actions.
+    pub machine: Arc<dyn Machine>,
+    /// User database.
+    pub accounts: Arc<dyn Accounts>,
 }
 
 impl fmt::Debug for Platform {

@@ -1,9 +1,254 @@
 //! Fake platform back ends for tests: fixed answers, no access to the machine.
+//!
+//! Everything that would change the machine is recorded in an [`ActionLog`] instead,
+//! so tests check the exact action a command asked for.
 
+use std::collections::HashMap;
 use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::platform::{Clock, LoginRecord, Platform, SystemInfo, Timezone, Uname};
+use guestlink_vocabulary::types::{
+    GuestCpuStats, GuestDiskInfo, GuestDiskStatsInfo, GuestFilesystemInfo, GuestLoadAverage,
+    GuestLogicalProcessor, GuestMemoryBlock, GuestMemoryBlockResponseType, GuestNetworkInterface,
+    GuestNetworkRoute,
+};
+
+use crate::platform::{
+    Account, Accounts, Clock, Filesystems, FreezableMount, Inventory, LoginRecord, Machine,
+    Platform, ShutdownMode, SuspendMode, SystemInfo, Timezone, TrimError, Uname,
+};
+
+/// An action a fake back end was asked to perform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// `shutdown(mode)`.
+    Shutdown(ShutdownMode),
+    /// `suspend(mode)`.
+    Suspend(SuspendMode),
+    /// `set_clock(secs, micros)`.
+    SetClock(i64, i64),
+    /// `sync_rtc(to_rtc)`.
+    SyncRtc(bool),
+    /// `set_vcpu(id, online)`.
+    SetVcpu(i64, bool),
+    /// `set_memory_block(index, online)`.
+    SetMemoryBlock(u64, bool),
+    /// `set_password(user, password, crypted)`.
+    SetPassword(String, Vec<u8>, bool),
+    /// `freeze(dir)`.
+    Freeze(PathBuf),
+    /// `thaw(dir)`.
+    Thaw(PathBuf),
+    /// `trim(dir, minimum)`.
+    Trim(PathBuf, u64),
+}
+
+/// The actions performed, in order.
+#[derive(Debug, Default)]
+pub struct ActionLog(Mutex<Vec<Action>>);
+
+impl ActionLog {
+    fn push(&self, a: Action) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(a);
+    }
+
+    /// Takes the actions recorded so far.
+    pub fn take(&self) -> Vec<Action> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// A machine that records what it is asked to do. Failures can be injected.
+#[derive(Debug, Default)]
+pub struct FakeMachine {
+    /// Where actions are recorded.
+    pub log: Arc<ActionLog>,
+    /// Makes every action fail with this text.
+    pub fail: Mutex<Option<String>>,
+    /// CPUs that exist (others fail as a missing sysfs directory would).
+    pub cpus: Vec<i64>,
+}
+
+impl FakeMachine {
+    fn outcome(&self, a: Action) -> Result<(), String> {
+        if let Some(text) = self.fail.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Err(text);
+        }
+        self.log.push(a);
+        Ok(())
+    }
+}
+
+impl Machine for FakeMachine {
+    fn shutdown(&self, mode: ShutdownMode) -> Result<(), String> {
+        self.outcome(Action::Shutdown(mode))
+    }
+    fn suspend(&self, mode: SuspendMode) -> Result<(), String> {
+        self.outcome(Action::Suspend(mode))
+    }
+    fn set_clock(&self, secs: i64, micros: i64) -> Result<(), String> {
+        self.outcome(Action::SetClock(secs, micros))
+    }
+    fn sync_rtc(&self, to_rtc: bool) -> Result<(), String> {
+        self.outcome(Action::SyncRtc(to_rtc))
+    }
+    fn set_vcpu(&self, logical_id: i64, online: bool) -> Result<(), String> {
+        if !self.cpus.contains(&logical_id) {
+            return Err(format!(
+                "open(\"/sys/devices/system/cpu/cpu{logical_id}/\"): No such file or directory"
+            ));
+        }
+        self.outcome(Action::SetVcpu(logical_id, online))
+    }
+    fn set_memory_block(&self, index: u64, online: bool) -> (GuestMemoryBlockResponseType, Option<i64>) {
+        match self.outcome(Action::SetMemoryBlock(index, online)) {
+            Ok(()) => (GuestMemoryBlockResponseType::Success, None),
+            Err(_) => (GuestMemoryBlockResponseType::OperationFailed, Some(i64::from(libc::EIO))),
+        }
+    }
+    fn set_password(&self, user: &str, password: &[u8], crypted: bool) -> Result<(), String> {
+        self.outcome(Action::SetPassword(user.into(), password.into(), crypted))
+    }
+}
+
+/// Filesystems that record freezes, thaws and trims.
+#[derive(Debug, Default)]
+pub struct FakeFilesystems {
+    /// Where actions are recorded.
+    pub log: Arc<ActionLog>,
+    /// The mounts, in mount order.
+    pub mounts: Vec<FreezableMount>,
+    /// Freezing this mount fails with this errno.
+    pub fail_freeze: Option<(PathBuf, i32)>,
+    frozen: Mutex<Vec<PathBuf>>,
+}
+
+impl FakeFilesystems {
+    /// Fake mounts at these directories.
+    pub fn with_mounts(log: Arc<ActionLog>, dirs: &[&str]) -> FakeFilesystems {
+        FakeFilesystems {
+            log,
+            mounts: dirs
+                .iter()
+                .map(|d| FreezableMount {
+                    dir: d.into(),
+                    fstype: "ext4".into(),
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+}
+
+impl Filesystems for FakeFilesystems {
+    fn mounts(&self) -> io::Result<Vec<FreezableMount>> {
+        Ok(self.mounts.clone())
+    }
+    fn freeze(&self, dir: &Path) -> io::Result<()> {
+        if let Some((d, errno)) = &self.fail_freeze {
+            if d == dir {
+                return Err(io::Error::from_raw_os_error(*errno));
+            }
+        }
+        self.log.push(Action::Freeze(dir.into()));
+        self.frozen.lock().unwrap_or_else(|e| e.into_inner()).push(dir.into());
+        Ok(())
+    }
+    fn thaw(&self, dir: &Path) -> io::Result<bool> {
+        let mut frozen = self.frozen.lock().unwrap_or_else(|e| e.into_inner());
+        let was = frozen.iter().position(|d| d == dir).map(|i| frozen.remove(i));
+        self.log.push(Action::Thaw(dir.into()));
+        Ok(was.is_some())
+    }
+    fn trim(&self, dir: &Path, minimum: u64) -> Result<u64, TrimError> {
+        self.log.push(Action::Trim(dir.into(), minimum));
+        Ok(4096)
+    }
+}
+
+/// Inventory with fixed answers.
+#[derive(Debug, Default, Clone)]
+pub struct FakeInventory {
+    /// `filesystems()`.
+    pub filesystems: Vec<GuestFilesystemInfo>,
+    /// `disks()`.
+    pub disks: Vec<GuestDiskInfo>,
+    /// `disk_stats()`.
+    pub disk_stats: Vec<GuestDiskStatsInfo>,
+    /// `interfaces()`.
+    pub interfaces: Vec<GuestNetworkInterface>,
+    /// `routes()`.
+    pub routes: Vec<GuestNetworkRoute>,
+    /// `cpu_stats()`.
+    pub cpu_stats: Vec<GuestCpuStats>,
+    /// `load()`.
+    pub load: GuestLoadAverage,
+    /// `vcpus()`.
+    pub vcpus: Vec<GuestLogicalProcessor>,
+    /// `memory_blocks()`.
+    pub memory_blocks: Vec<GuestMemoryBlock>,
+    /// `memory_block_size()`; `None` fails as a kernel without memory hotplug.
+    pub memory_block_size: Option<u64>,
+}
+
+impl Inventory for FakeInventory {
+    fn filesystems(&self) -> io::Result<Vec<GuestFilesystemInfo>> {
+        Ok(self.filesystems.clone())
+    }
+    fn disks(&self) -> io::Result<Vec<GuestDiskInfo>> {
+        Ok(self.disks.clone())
+    }
+    fn disk_stats(&self) -> io::Result<Vec<GuestDiskStatsInfo>> {
+        Ok(self.disk_stats.clone())
+    }
+    fn interfaces(&self) -> io::Result<Vec<GuestNetworkInterface>> {
+        Ok(self.interfaces.clone())
+    }
+    fn routes(&self) -> io::Result<Vec<GuestNetworkRoute>> {
+        Ok(self.routes.clone())
+    }
+    fn cpu_stats(&self) -> io::Result<Vec<GuestCpuStats>> {
+        Ok(self.cpu_stats.clone())
+    }
+    fn load(&self) -> io::Result<GuestLoadAverage> {
+        Ok(self.load.clone())
+    }
+    fn vcpus(&self) -> io::Result<Vec<GuestLogicalProcessor>> {
+        Ok(self.vcpus.clone())
+    }
+    fn memory_blocks(&self) -> io::Result<Vec<GuestMemoryBlock>> {
+        Ok(self.memory_blocks.clone())
+    }
+    fn memory_block_size(&self) -> io::Result<u64> {
+        self.memory_block_size
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
+    }
+}
+
+/// A user database of named accounts.
+#[derive(Debug, Default)]
+pub struct FakeAccounts(pub HashMap<String, Account>);
+
+impl Accounts for FakeAccounts {
+    fn lookup(&self, name: &str) -> Result<Account, String> {
+        self.0
+            .get(name)
+            .cloned()
+            .ok_or_else(|| "No such user".to_string())
+    }
+}
+
+/// The fake back ends of a test platform, kept so the test can look at them.
+#[derive(Debug, Default)]
+pub struct Fakes {
+    /// Actions of the machine and the filesystems.
+    pub log: Arc<ActionLog>,
+    /// Machine fake.
+    pub machine: Arc<FakeMachine>,
+    /// Filesystem fake.
+    pub filesystems: Arc<FakeFilesystems>,
+}
 
 /// System facts held in memory.
 #[derive(Debug, Default)]
@@ -54,10 +299,15 @@ impl Clock for FixedClock {
     }
 }
 
-/// A platform made of the given fake system and a fixed clock.
+/// A platform made of the given fake system and a fixed clock; the rest is fake and
+/// empty.
 pub fn fake_platform(system: FakeSystem, now_micros: i64) -> Platform {
     Platform {
         system: Arc::new(system),
         clock: Arc::new(FixedClock(now_micros)),
+        inventory: Arc::new(FakeInventory::default()),
+        filesystems: Arc::new(FakeFilesystems::default()),
+        machine: Arc::new(FakeMachine::default()),
+        accounts: Arc::new(FakeAccounts::default()),
     }
 }

@@ -38,6 +38,7 @@ fn agent(policy: Policy, statedir: &std::path::Path) -> Agent {
             version: "test".into(),
             policy,
             statedir: statedir.to_path_buf(),
+            fsfreeze_hook: None,
         },
         fake_platform(system, 1_700_000_000_123_456),
     )

@@ -3,14 +3,31 @@
 //! - [`LinuxSystem`]: `uname(2)`, os-release (honouring `QGA_OS_RELEASE`), the host
 //!   name, the local time zone and utmp login records.
 //! - [`SystemClock`]: the real-time clock.
+//! - [`LinuxInventory`]: filesystems and disks ([`storage`], over [`mounts`]), network
+//!   ([`net`]), CPUs, memory and load ([`cpu_memory`]).
+//! - [`LinuxFilesystems`]: FIFREEZE, FITHAW, FITRIM.
+//! - [`LinuxMachine`]: power, clock, hotplug, passwords.
+//! - [`LinuxAccounts`]: getpwnam.
 
+mod accounts;
 mod clock;
+pub mod cpu_memory;
+mod filesystems;
+mod inventory;
+mod machine;
+pub mod mounts;
+pub mod net;
+pub mod storage;
 mod system;
 
 use std::sync::Arc;
 
+pub use accounts::LinuxAccounts;
 pub use clock::SystemClock;
+pub use filesystems::LinuxFilesystems;
 use guestlink_core::Platform;
+pub use inventory::LinuxInventory;
+pub use machine::LinuxMachine;
 pub use system::LinuxSystem;
 
 /// The platform of the machine this process runs on.
@@ -18,5 +35,9 @@ pub fn linux() -> Platform {
     Platform {
         system: Arc::new(LinuxSystem),
         clock: Arc::new(SystemClock),
+        inventory: Arc::new(LinuxInventory),
+        filesystems: Arc::new(LinuxFilesystems),
+        machine: Arc::new(LinuxMachine),
+        accounts: Arc::new(LinuxAccounts),
     }
 }

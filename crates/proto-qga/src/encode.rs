@@ -118,9 +118,32 @@ pub fn format_g17(value: f64) -> String {
 }
 
 /// Writes `value` as QEMU-style JSON.
-pub fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> serde_json::Result<()> {
+pub fn write_json<W: std::io::Write, T: Serialize + ?Sized>(
+    out: W,
+    value: &T,
+) -> serde_json::Result<()> {
     let mut ser = Serializer::with_formatter(out, QemuFormatter);
     value.serialize(&mut ser)
+}
+
+/// Writes `[0xFF]{"return": VALUE, "id": ID}\n` to any writer, as it is produced (for
+/// replies too large to build in memory first).
+pub fn write_return<W: std::io::Write, T: Serialize + ?Sized>(
+    mut out: W,
+    value: &T,
+    id: Option<&Value>,
+    delimited: bool,
+) -> serde_json::Result<()> {
+    if delimited {
+        out.write_all(&[SENTINEL]).map_err(serde_json::Error::io)?;
+    }
+    out.write_all(b"{\"return\": ").map_err(serde_json::Error::io)?;
+    write_json(&mut out, value)?;
+    if let Some(id) = id {
+        out.write_all(b", \"id\": ").map_err(serde_json::Error::io)?;
+        write_json(&mut out, id)?;
+    }
+    out.write_all(b"}\n").map_err(serde_json::Error::io)
 }
 
 /// Appends `[0xFF]{"return": VALUE, "id": ID}\n`.
@@ -135,13 +158,13 @@ pub fn encode_return<T: Serialize + ?Sized>(
         out.push(SENTINEL);
     }
     out.extend_from_slice(b"{\"return\": ");
-    if let Err(e) = write_json(out, value) {
+    if let Err(e) = write_json(&mut *out, value) {
         out.truncate(mark);
         return Err(e);
     }
     if let Some(id) = id {
         out.extend_from_slice(b", \"id\": ");
-        write_json(out, id)?;
+        write_json(&mut *out, id)?;
     }
     out.extend_from_slice(b"}\n");
     Ok(())
@@ -153,13 +176,13 @@ pub fn encode_error(out: &mut Vec<u8>, class: ErrorClass, desc: &str, id: Option
     if let Some(id) = id {
         out.extend_from_slice(b"\"id\": ");
         // Serialising a serde_json::Value into a Vec cannot fail.
-        let _ = write_json(out, id);
+        let _ = write_json(&mut *out, id);
         out.extend_from_slice(b", ");
     }
     out.extend_from_slice(b"\"error\": {\"class\": \"");
     out.extend_from_slice(class.as_str().as_bytes());
     out.extend_from_slice(b"\", \"desc\": ");
-    let _ = write_json(out, desc);
+    let _ = write_json(&mut *out, desc);
     out.extend_from_slice(b"}}\n");
 }
 

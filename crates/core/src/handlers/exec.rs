@@ -1,0 +1,192 @@
+//! `guest-exec` and `guest-exec-status`: start a program, collect its exit and output.
+//!
+//! Each child gets a task that feeds its standard input, drains the captured pipes
+//! (keeping at most 16 MiB per stream and counting the rest as truncated, so the child
+//! never blocks on a full pipe), waits for it and stores the outcome in the exec table.
+//! The tasks run while other commands are served; the child is always reaped.
+
+use std::os::fd::OwnedFd;
+use std::process::Stdio;
+
+use guestlink_vocabulary::commands::{GuestExec, GuestExecStatus};
+use guestlink_vocabulary::types::{
+    self as t, base64_decode, Base64Data, GuestExecArgs, GuestExecCaptureOutputMode as Mode,
+    GuestExecStatusArgs,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::pipe;
+
+use crate::context::Context;
+use crate::dispatch::Handler;
+use crate::error::CommandError;
+use crate::state::{Captured, ExecLookup, ExecOutcome};
+
+/// The most output kept per stream (16 MiB), as qemu-ga.
+pub const MAX_OUTPUT: usize = 16 << 20;
+
+/// Reads `r` to its end, keeping the first [`MAX_OUTPUT`] bytes.
+async fn drain(mut r: impl AsyncRead + Unpin) -> Captured {
+    let mut out = Captured::default();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return out,
+            Ok(n) => {
+                let room = MAX_OUTPUT - out.data.len();
+                out.data.extend_from_slice(&buf[..n.min(room)]);
+                if n > room {
+                    out.truncated = true;
+                }
+            }
+        }
+    }
+}
+
+/// GLib's spawn failure text, which qemu-ga ≥ 9.1 reports as is.
+fn spawn_error(path: &str, e: &std::io::Error) -> CommandError {
+    let reason = match e.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
+        None => e.to_string(),
+    };
+    CommandError::new(format!(
+        "Failed to execute child process \u{201C}{path}\u{201D} ({reason})"
+    ))
+}
+
+fn merged_pipe() -> std::io::Result<(pipe::Receiver, OwnedFd)> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+    Ok((pipe::Receiver::from_owned_fd(r)?, w))
+}
+
+impl Handler for GuestExec {
+    async fn handle(ctx: Context<'_>, args: GuestExecArgs) -> Result<t::GuestExec, CommandError> {
+        let input = match &args.input_data {
+            Some(text) => Some(
+                base64_decode(text.as_bytes()).map_err(|e| CommandError::new(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let mode = args.capture_output.map(|c| c.mode()).unwrap_or(Mode::None);
+        let mut cmd = tokio::process::Command::new(&args.path);
+        cmd.args(args.arg.iter().flatten());
+        if let Some(env) = &args.env {
+            cmd.env_clear();
+            for entry in env {
+                match entry.split_once('=') {
+                    Some((k, v)) if !k.is_empty() => cmd.env(k, v),
+                    _ => cmd.env(entry, ""),
+                };
+            }
+        }
+        cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
+        let mut merged = None;
+        match mode {
+            Mode::None => {
+                cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+            Mode::Stdout => {
+                cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+            }
+            Mode::Stderr => {
+                cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+            }
+            Mode::Separated => {
+                cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+            }
+            Mode::Merged => {
+                let (r, w) = merged_pipe().map_err(|e| spawn_error(&args.path, &e))?;
+                let w2 = w.try_clone().map_err(|e| spawn_error(&args.path, &e))?;
+                cmd.stdout(Stdio::from(w)).stderr(Stdio::from(w2));
+                merged = Some(r);
+            }
+        }
+        let mut child = cmd.spawn().map_err(|e| spawn_error(&args.path, &e))?;
+        // Our copies of the merged pipe's write end went into `cmd`; drop them so the
+        // reader sees the end when the child (and its children) close theirs.
+        drop(cmd);
+        let pid = i64::from(child.id().unwrap_or(0));
+        let record = ctx.agent.state().exec.insert(pid);
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        tracing::info!(path = %args.path, pid, ?mode, "guest-exec started");
+        tokio::spawn(async move {
+            let feed = async {
+                if let (Some(mut w), Some(data)) = (stdin, input) {
+                    // A child that exits without reading its input is not an error.
+                    let _ = w.write_all(&data).await;
+                }
+            };
+            let out = async {
+                match (stdout, merged) {
+                    (Some(r), _) => Some(drain(r).await),
+                    (None, Some(r)) => Some(drain(r).await),
+                    _ => None,
+                }
+            };
+            let err = async {
+                match stderr {
+                    Some(r) => Some(drain(r).await),
+                    None => None,
+                }
+            };
+            let ((), stdout, stderr, status) = tokio::join!(feed, out, err, child.wait());
+            let mut outcome = ExecOutcome {
+                stdout,
+                stderr,
+                ..ExecOutcome::default()
+            };
+            match status {
+                Ok(status) => {
+                    use std::os::unix::process::ExitStatusExt;
+                    outcome.exitcode = status.code().map(i64::from);
+                    outcome.signal = status.signal().map(i64::from);
+                }
+                Err(e) => tracing::warn!(pid, "cannot wait for child: {e}"),
+            }
+            tracing::info!(pid, exitcode = ?outcome.exitcode, signal = ?outcome.signal, "guest-exec child ended");
+            record.finish(outcome);
+        });
+        Ok(t::GuestExec { pid })
+    }
+}
+
+fn split(captured: Option<Captured>) -> (Option<Base64Data>, Option<bool>) {
+    match captured {
+        Some(c) if !c.data.is_empty() => (Some(Base64Data(c.data)), Some(c.truncated)),
+        _ => (None, None),
+    }
+}
+
+impl Handler for GuestExecStatus {
+    async fn handle(ctx: Context<'_>, args: GuestExecStatusArgs) -> Result<t::GuestExecStatus, CommandError> {
+        match ctx.agent.state().exec.poll(args.pid) {
+            ExecLookup::Unknown => Err(CommandError::new(format!(
+                "PID {} does not exist",
+                args.pid
+            ))),
+            ExecLookup::Running => Ok(t::GuestExecStatus {
+                exited: false,
+                ..Default::default()
+            }),
+            ExecLookup::Exited(o) => {
+                let (out_data, out_truncated) = split(o.stdout);
+                let (err_data, err_truncated) = split(o.stderr);
+                Ok(t::GuestExecStatus {
+                    exited: true,
+                    exitcode: o.exitcode,
+                    signal: o.signal,
+                    out_data,
+                    err_data,
+                    out_truncated,
+                    err_truncated,
+                })
+            }
+        }
+    }
+
+    fn reply_size_hint(reply: &t::GuestExecStatus) -> usize {
+        let len = |d: &Option<Base64Data>| d.as_ref().map_or(0, |d| d.0.len());
+        (len(&reply.out_data) + len(&reply.err_data)) / 3 * 4
+    }
+}

@@ -1,0 +1,271 @@
+//! `guest-file-*`: files opened by the host, read and written in base64.
+//!
+//! Semantics follow qemu-ga's stdio-based implementation: fopen(3) modes, new files
+//! created 0666 whatever the umask, non-blocking descriptors, an `eof` flag that a
+//! read sets when it reaches the end and a seek clears. Reads fill one buffer of
+//! exactly the bytes read, which the reply then encodes in pieces; writes decode the
+//! base64 text a piece at a time straight into the file.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::sync::{Arc, Mutex};
+
+use guestlink_vocabulary::commands::{
+    GuestFileClose, GuestFileFlush, GuestFileOpen, GuestFileRead, GuestFileSeek, GuestFileWrite,
+};
+use guestlink_vocabulary::types::{
+    self as t, base64_decoded_len, base64_validate, Base64Data, Empty, GuestFileHandleArgs,
+    GuestFileOpenArgs, GuestFileReadArgs, GuestFileSeekArgs, GuestFileWhence, GuestFileWriteArgs,
+    QGASeek, StreamDecoder,
+};
+
+use crate::context::Context;
+use crate::dispatch::Handler;
+use crate::error::CommandError;
+use crate::state::OpenFile;
+
+/// Bytes `guest-file-read` reads when no count is given.
+pub const READ_COUNT_DEFAULT: i64 = 4096;
+/// The most `guest-file-read` reads at once (48 MiB).
+pub const READ_COUNT_LIMIT: i64 = 48 << 20;
+
+/// Access flags of an fopen(3) mode: (read, write, create, truncate, append).
+fn parse_mode(mode: &str) -> Option<(bool, bool, bool, bool, bool)> {
+    Some(match mode {
+        "r" | "rb" => (true, false, false, false, false),
+        "w" | "wb" => (false, true, true, true, false),
+        "a" | "ab" => (false, true, true, false, true),
+        "r+" | "rb+" | "r+b" => (true, true, false, false, false),
+        "w+" | "wb+" | "w+b" => (true, true, true, true, false),
+        "a+" | "ab+" | "a+b" => (true, true, true, false, true),
+        _ => return None,
+    })
+}
+
+fn errno_text(e: &io::Error) -> String {
+    // qemu-ga appends strerror(3); io::Error adds " (os error N)", which we drop.
+    match e.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// `what: strerror(errno)`, as QEMU's `error_setg_errno` words it.
+pub(crate) fn with_errno(what: impl std::fmt::Display, e: &io::Error) -> CommandError {
+    CommandError::new(format!("{what}: {}", errno_text(e)))
+}
+
+fn open(path: &str, mode: &str) -> Result<File, CommandError> {
+    let (read, write, create, truncate, append) = parse_mode(mode)
+        .ok_or_else(|| CommandError::new(format!("invalid file open mode '{mode}'")))?;
+    let failed = |e: &io::Error| with_errno(format!("failed to open file '{path}' (mode: '{mode}')"), e);
+    let mut opts = OpenOptions::new();
+    opts.read(read)
+        .write(write || append)
+        .append(append)
+        .custom_flags(libc::O_NONBLOCK);
+    if create {
+        // Create exclusively first so that only a file we made gets mode 0666.
+        let mut excl = opts.clone();
+        excl.create_new(true).mode(0o666);
+        match excl.open(path) {
+            Ok(file) => {
+                file.set_permissions(std::fs::Permissions::from_mode(0o666))
+                    .map_err(|e| failed(&e))?;
+                return Ok(file);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(failed(&e)),
+        }
+    }
+    opts.truncate(truncate).open(path).map_err(|e| failed(&e))
+}
+
+fn handle_not_found(handle: i64) -> CommandError {
+    CommandError::new(format!("handle '{handle}' has not been found"))
+}
+
+fn lookup(ctx: &Context<'_>, handle: i64) -> Result<Arc<Mutex<OpenFile>>, CommandError> {
+    ctx.agent
+        .state()
+        .files
+        .get(handle)
+        .ok_or_else(|| handle_not_found(handle))
+}
+
+fn lock(f: &Mutex<OpenFile>) -> std::sync::MutexGuard<'_, OpenFile> {
+    f.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Handler for GuestFileOpen {
+    async fn handle(ctx: Context<'_>, args: GuestFileOpenArgs) -> Result<i64, CommandError> {
+        let mode = args.mode.as_deref().unwrap_or("r");
+        let file = open(&args.path, mode)?;
+        let handle = ctx
+            .agent
+            .state()
+            .files
+            .insert(file)
+            .map_err(|_| CommandError::new("failed to commit persistent state to disk"))?;
+        tracing::debug!(path = %args.path, mode, handle, "guest-file-open");
+        Ok(handle)
+    }
+}
+
+impl Handler for GuestFileClose {
+    async fn handle(ctx: Context<'_>, args: GuestFileHandleArgs) -> Result<Empty, CommandError> {
+        ctx.agent
+            .state()
+            .files
+            .remove(args.handle)
+            .ok_or_else(|| handle_not_found(args.handle))?;
+        Ok(Empty {})
+    }
+}
+
+/// Reads up to `count` bytes: stops at the end of the file (setting `eof`) or when a
+/// non-blocking descriptor has nothing more now.
+fn read_up_to(f: &mut OpenFile, count: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(count).map_err(|_| io::Error::from_raw_os_error(libc::ENOMEM))?;
+    while buf.len() < count {
+        let before = buf.len();
+        match (&f.file).take((count - before) as u64).read_to_end(&mut buf) {
+            Ok(_) if buf.len() == before => {
+                f.eof = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(buf)
+}
+
+impl Handler for GuestFileRead {
+    async fn handle(ctx: Context<'_>, args: GuestFileReadArgs) -> Result<t::GuestFileRead, CommandError> {
+        let file = lookup(&ctx, args.handle)?;
+        let count = args.count.unwrap_or(READ_COUNT_DEFAULT);
+        if !(0..=READ_COUNT_LIMIT).contains(&count) {
+            return Err(CommandError::new(format!(
+                "value '{count}' is invalid for argument count"
+            )));
+        }
+        let mut f = lock(&file);
+        let data = read_up_to(&mut f, count as usize).map_err(|e| with_errno("failed to read file", &e))?;
+        Ok(t::GuestFileRead {
+            count: data.len() as i64,
+            buf_b64: Base64Data(data),
+            eof: f.eof,
+        })
+    }
+
+    fn reply_size_hint(reply: &t::GuestFileRead) -> usize {
+        reply.buf_b64.0.len() / 3 * 4
+    }
+}
+
+/// Text decoded per write(2), a multiple of 4.
+const WRITE_PIECE: usize = 256 << 10;
+
+impl Handler for GuestFileWrite {
+    async fn handle(ctx: Context<'_>, args: GuestFileWriteArgs) -> Result<t::GuestFileWrite, CommandError> {
+        let file = lookup(&ctx, args.handle)?;
+        let text = args.buf_b64.as_bytes();
+        base64_validate(text).map_err(|e| CommandError::new(e.to_string()))?;
+        let available = base64_decoded_len(text) as i64;
+        let count = args.count.unwrap_or(available);
+        if !(0..=available).contains(&count) {
+            return Err(CommandError::new(format!(
+                "value '{count}' is invalid for argument count"
+            )));
+        }
+        let mut f = lock(&file);
+        let mut decoder = StreamDecoder::default();
+        let mut piece = Vec::with_capacity(WRITE_PIECE / 4 * 3);
+        let mut left = count as usize;
+        let mut written = 0usize;
+        for chunk in text.chunks(WRITE_PIECE) {
+            if left == 0 {
+                break;
+            }
+            piece.clear();
+            decoder.feed(chunk, &mut piece);
+            let want = piece.len().min(left);
+            match write_all_nonblocking(&mut f.file, &piece[..want]) {
+                Ok(n) => {
+                    written += n;
+                    left -= n;
+                    if n < want {
+                        break;
+                    }
+                }
+                Err(e) if written == 0 => return Err(with_errno("failed to write to file", &e)),
+                Err(_) => break,
+            }
+        }
+        Ok(t::GuestFileWrite {
+            count: written as i64,
+            eof: f.eof,
+        })
+    }
+}
+
+/// Writes as much of `data` as the descriptor takes now.
+fn write_all_nonblocking(file: &mut File, mut data: &[u8]) -> io::Result<usize> {
+    let total = data.len();
+    while !data.is_empty() {
+        match file.write(data) {
+            Ok(0) => break,
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(total - data.len())
+}
+
+impl Handler for GuestFileSeek {
+    async fn handle(ctx: Context<'_>, args: GuestFileSeekArgs) -> Result<t::GuestFileSeek, CommandError> {
+        let file = lookup(&ctx, args.handle)?;
+        let whence = match args.whence {
+            GuestFileWhence::Name(n) => n,
+            GuestFileWhence::Value(0) => QGASeek::Set,
+            GuestFileWhence::Value(1) => QGASeek::Cur,
+            GuestFileWhence::Value(2) => QGASeek::End,
+            GuestFileWhence::Value(n) => {
+                return Err(CommandError::new(format!("invalid whence code {n}")))
+            }
+        };
+        let mut f = lock(&file);
+        let pos = match whence {
+            QGASeek::Set if args.offset < 0 => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+            QGASeek::Set => f.file.seek(SeekFrom::Start(args.offset as u64)),
+            QGASeek::Cur => f.file.seek(SeekFrom::Current(args.offset)),
+            QGASeek::End => f.file.seek(SeekFrom::End(args.offset)),
+        };
+        // Like clearerr(3) after fseek(3): the end-of-file flag is reset either way.
+        f.eof = false;
+        let position = pos.map_err(|e| with_errno("failed to seek file", &e))?;
+        Ok(t::GuestFileSeek {
+            position: position as i64,
+            eof: false,
+        })
+    }
+}
+
+impl Handler for GuestFileFlush {
+    async fn handle(ctx: Context<'_>, args: GuestFileHandleArgs) -> Result<Empty, CommandError> {
+        let file = lookup(&ctx, args.handle)?;
+        // Writes go straight to the descriptor; there is no user-space buffer to flush.
+        lock(&file)
+            .file
+            .flush()
+            .map_err(|e| with_errno("failed to flush file", &e))?;
+        Ok(Empty {})
+    }
+}

@@ -1,0 +1,102 @@
+//! Read-only inventory: filesystems, disks, disk counters, network, CPUs, memory,
+//! load. The platform gathers the data; these handlers only word the failures.
+
+use std::io;
+
+use guestlink_vocabulary::commands::{
+    GuestGetCpustats, GuestGetDevices, GuestGetDisks, GuestGetDiskstats, GuestGetFsinfo,
+    GuestGetLoad, GuestGetMemoryBlockInfo, GuestGetMemoryBlocks, GuestGetVcpus,
+    GuestNetworkGetInterfaces, GuestNetworkGetRoute,
+};
+use guestlink_vocabulary::types::{
+    Empty, GuestCpuStats, GuestDeviceInfo, GuestDiskInfo, GuestDiskStatsInfo,
+    GuestFilesystemInfo, GuestLoadAverage, GuestLogicalProcessor, GuestMemoryBlock,
+    GuestMemoryBlockInfo, GuestNetworkInterface, GuestNetworkRoute,
+};
+
+use super::file::with_errno;
+use crate::context::Context;
+use crate::dispatch::Handler;
+use crate::error::CommandError;
+use crate::platform::Inventory;
+
+/// Runs an inventory query off the async thread (sysfs on a hung device can block).
+async fn query<T: Send + 'static>(
+    ctx: &Context<'_>,
+    what: &'static str,
+    f: impl FnOnce(&dyn Inventory) -> io::Result<T> + Send + 'static,
+) -> Result<T, CommandError> {
+    let inv = ctx.agent.platform().inventory.clone();
+    match tokio::task::spawn_blocking(move || f(&*inv)).await {
+        Ok(r) => r.map_err(|e| with_errno(format!("failed to read {what}"), &e)),
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+impl Handler for GuestGetFsinfo {
+    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestFilesystemInfo>, CommandError> {
+        query(&ctx, "filesystems", |i| i.filesystems()).await
+    }
+}
+
+impl Handler for GuestGetDisks {
+    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestDiskInfo>, CommandError> {
+        query(&ctx, "disks", |i| i.disks()).await
+    }
+}
+
+impl Handler for GuestGetDiskstats {
+    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestDiskStatsInfo>, CommandError> {
+        query(&ctx, "/proc/diskstats", |i| i.disk_stats()).await
+    }
+}
+
+impl Handler for GuestNetworkGetInterfaces {
+    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestNetworkInterface>, CommandError> {
+        query(&ctx, "network interfaces", |i| i.interfaces()).await
+    }
+}
+
+impl Handler for GuestNetworkGetRoute {
+    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestNetworkRoute>, CommandError> {
+        query(&ctx, "routes", |i| i.routes()).await
+    }
+}
+
+impl Handler for GuestGetCpustats {
+    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestCpuStats>, CommandError> {
+        query(&ctx, "/proc/stat", |i| i.cpu_stats()).await
+    }
+}
+
+impl Handler for GuestGetLoad {
+    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<GuestLoadAverage, CommandError> {
+        query(&ctx, "load average", |i| i.load()).await
+    }
+}
+
+impl Handler for GuestGetVcpus {
+    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestLogicalProcessor>, CommandError> {
+        query(&ctx, "CPUs", |i| i.vcpus()).await
+    }
+}
+
+impl Handler for GuestGetMemoryBlocks {
+    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestMemoryBlock>, CommandError> {
+        query(&ctx, "memory blocks", |i| i.memory_blocks()).await
+    }
+}
+
+impl Handler for GuestGetMemoryBlockInfo {
+    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<GuestMemoryBlockInfo, CommandError> {
+        let size = query(&ctx, "memory block size", |i| i.memory_block_size()).await?;
+        Ok(GuestMemoryBlockInfo { size })
+    }
+}
+
+/// Declared for Windows only, so never in a Linux agent's table.
+impl Handler for GuestGetDevices {
+    async fn handle(_ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestDeviceInfo>, CommandError> {
+        Err(CommandError::new("this platform has no device list"))
+    }
+}

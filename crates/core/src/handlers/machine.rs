@@ -1,0 +1,152 @@
+//! Commands that change the machine: shutdown, suspend, clock, CPUs, memory blocks.
+//! Arguments are checked here with qemu-ga's texts; the action itself is the
+//! platform's [`Machine`](crate::platform::Machine), which tests replace.
+
+use guestlink_vocabulary::commands::{
+    GuestSetMemoryBlocks, GuestSetTime, GuestSetVcpus, GuestShutdown, GuestSuspendDisk,
+    GuestSuspendHybrid, GuestSuspendRam,
+};
+use guestlink_vocabulary::types::{
+    Empty, GuestMemoryBlockResponse, GuestSetMemoryBlocksArgs, GuestSetTimeArgs,
+    GuestSetVcpusArgs, GuestShutdownArgs,
+};
+
+use crate::context::Context;
+use crate::dispatch::Handler;
+use crate::error::CommandError;
+use crate::platform::{ShutdownMode, SuspendMode};
+
+/// 2070-01-01T00:00:00Z: qemu-ga accepts years 1970 to 2069.
+const YEAR_2070: i64 = 3_155_760_000;
+
+/// Runs a machine action off the async thread (helpers like hwclock can be slow).
+async fn act<T: Send + 'static>(
+    ctx: &Context<'_>,
+    f: impl FnOnce(&dyn crate::platform::Machine) -> T + Send + 'static,
+) -> T {
+    let m = ctx.agent.platform().machine.clone();
+    match tokio::task::spawn_blocking(move || f(&*m)).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+impl Handler for GuestShutdown {
+    async fn handle(ctx: Context<'_>, args: GuestShutdownArgs) -> Result<Empty, CommandError> {
+        let mode = match args.mode.as_deref() {
+            None | Some("powerdown") => ShutdownMode::Powerdown,
+            Some("halt") => ShutdownMode::Halt,
+            Some("reboot") => ShutdownMode::Reboot,
+            // The unbalanced parenthesis is qemu-ga's.
+            Some(_) => {
+                return Err(CommandError::new(
+                    "mode is invalid (valid values are: halt|powerdown|reboot",
+                ))
+            }
+        };
+        tracing::warn!(?mode, "shutdown requested by the host");
+        act(&ctx, move |m| m.shutdown(mode))
+            .await
+            .map_err(CommandError::new)?;
+        Ok(Empty {})
+    }
+}
+
+async fn suspend(ctx: Context<'_>, mode: SuspendMode) -> Result<Empty, CommandError> {
+    tracing::warn!(?mode, "suspend requested by the host");
+    act(&ctx, move |m| m.suspend(mode))
+        .await
+        .map_err(CommandError::new)?;
+    Ok(Empty {})
+}
+
+impl Handler for GuestSuspendDisk {
+    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Empty, CommandError> {
+        suspend(ctx, SuspendMode::Disk).await
+    }
+}
+
+impl Handler for GuestSuspendRam {
+    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Empty, CommandError> {
+        suspend(ctx, SuspendMode::Ram).await
+    }
+}
+
+impl Handler for GuestSuspendHybrid {
+    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Empty, CommandError> {
+        suspend(ctx, SuspendMode::Hybrid).await
+    }
+}
+
+impl Handler for GuestSetTime {
+    async fn handle(ctx: Context<'_>, args: GuestSetTimeArgs) -> Result<Empty, CommandError> {
+        match args.time {
+            Some(ns) => {
+                let secs = ns / 1_000_000_000;
+                let micros = (ns % 1_000_000_000) / 1000;
+                if !(0..YEAR_2070).contains(&secs) || ns < 0 {
+                    return Err(CommandError::new("Invalid time"));
+                }
+                tracing::warn!(secs, "setting the clock");
+                act(&ctx, move |m| {
+                    m.set_clock(secs, micros)
+                        .map_err(|e| format!("Failed to set time to guest: {e}"))?;
+                    m.sync_rtc(true)
+                })
+                .await
+                .map_err(CommandError::new)?;
+            }
+            None => {
+                tracing::warn!("setting the clock from the RTC");
+                act(&ctx, |m| m.sync_rtc(false))
+                    .await
+                    .map_err(CommandError::new)?;
+            }
+        }
+        Ok(Empty {})
+    }
+}
+
+impl Handler for GuestSetVcpus {
+    async fn handle(ctx: Context<'_>, args: GuestSetVcpusArgs) -> Result<i64, CommandError> {
+        let vcpus = args.vcpus;
+        act(&ctx, move |m| {
+            let mut done = 0i64;
+            for v in &vcpus {
+                match m.set_vcpu(v.logical_id, v.online) {
+                    Ok(()) => done += 1,
+                    Err(e) if done == 0 => return Err(CommandError::new(e)),
+                    Err(e) => {
+                        tracing::info!(cpu = v.logical_id, "stopping at CPU: {e}");
+                        break;
+                    }
+                }
+            }
+            Ok(done)
+        })
+        .await
+    }
+}
+
+impl Handler for GuestSetMemoryBlocks {
+    async fn handle(
+        ctx: Context<'_>,
+        args: GuestSetMemoryBlocksArgs,
+    ) -> Result<Vec<GuestMemoryBlockResponse>, CommandError> {
+        let blocks = args.mem_blks;
+        Ok(act(&ctx, move |m| {
+            blocks
+                .iter()
+                .map(|b| {
+                    let (response, error_code) = m.set_memory_block(b.phys_index, b.online);
+                    GuestMemoryBlockResponse {
+                        phys_index: b.phys_index,
+                        response,
+                        error_code,
+                    }
+                })
+                .collect()
+        })
+        .await)
+    }
+}

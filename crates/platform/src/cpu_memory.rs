@@ -1,0 +1,178 @@
+//! CPUs and memory blocks in sysfs, CPU time in /proc/stat, the load average.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use guestlink_vocabulary::types::{
+    GuestCpuStats, GuestCpuStatsType, GuestLoadAverage, GuestLogicalProcessor, GuestMemoryBlock,
+    GuestMemoryBlockResponseType,
+};
+
+const CPU_DIR: &str = "/sys/devices/system/cpu";
+const MEMORY_DIR: &str = "/sys/devices/system/memory";
+
+/// Numbered entries `prefixN` of a directory, sorted by N.
+fn numbered(dir: &str, prefix: &str) -> io::Result<Vec<u64>> {
+    let mut ids: Vec<u64> = fs::read_dir(dir)?
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_prefix(prefix)?
+                .parse()
+                .ok()
+        })
+        .collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// `guest-get-vcpus`: CPUs without an `online` file (usually cpu0) are online and
+/// cannot be taken offline.
+pub fn vcpus() -> io::Result<Vec<GuestLogicalProcessor>> {
+    Ok(numbered(CPU_DIR, "cpu")?
+        .into_iter()
+        .map(|id| {
+            let online = fs::read_to_string(format!("{CPU_DIR}/cpu{id}/online")).ok();
+            GuestLogicalProcessor {
+                logical_id: id as i64,
+                online: online.as_deref().map_or(true, |s| s.trim() == "1"),
+                can_offline: Some(online.is_some()),
+            }
+        })
+        .collect())
+}
+
+fn errno_desc(e: &io::Error) -> String {
+    e.raw_os_error()
+        .map(|c| nix::errno::Errno::from_raw(c).desc().to_string())
+        .unwrap_or_else(|| e.to_string())
+}
+
+/// Brings a CPU online or offline, with qemu-ga's error texts.
+pub fn set_vcpu(id: i64, online: bool) -> Result<(), String> {
+    let dir = format!("{CPU_DIR}/cpu{id}/");
+    if let Err(e) = fs::metadata(&dir) {
+        return Err(format!("open(\"{dir}\"): {}", errno_desc(&e)));
+    }
+    let file = format!("{dir}online");
+    match fs::read_to_string(&file) {
+        Err(_) if online => Ok(()),
+        Err(_) => Err(format!("logical processor #{id} can't be offlined")),
+        Ok(cur) if (cur.trim() == "1") == online => Ok(()),
+        Ok(_) => fs::write(&file, if online { "1" } else { "0" }).map_err(|e| {
+            format!("failed to set logical processor #{id} online state: {}", errno_desc(&e))
+        }),
+    }
+}
+
+/// `guest-get-memory-blocks`.
+pub fn memory_blocks() -> io::Result<Vec<GuestMemoryBlock>> {
+    Ok(numbered(MEMORY_DIR, "memory")?
+        .into_iter()
+        .map(|n| {
+            let dir = format!("{MEMORY_DIR}/memory{n}");
+            let state = fs::read_to_string(format!("{dir}/state")).unwrap_or_default();
+            let removable = fs::read_to_string(format!("{dir}/removable")).ok();
+            GuestMemoryBlock {
+                phys_index: n,
+                online: state.starts_with("online"),
+                can_offline: removable.map(|r| r.trim() == "1"),
+            }
+        })
+        .collect())
+}
+
+/// `guest-get-memory-block-info`.
+pub fn memory_block_size() -> io::Result<u64> {
+    let text = fs::read_to_string(format!("{MEMORY_DIR}/block_size_bytes"))?;
+    u64::from_str_radix(text.trim(), 16).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Brings one memory block online or offline.
+pub fn set_memory_block(n: u64, online: bool) -> (GuestMemoryBlockResponseType, Option<i64>) {
+    let dir = format!("{MEMORY_DIR}/memory{n}");
+    if !Path::new(&dir).is_dir() {
+        return (GuestMemoryBlockResponseType::NotFound, None);
+    }
+    let state = fs::read_to_string(format!("{dir}/state")).unwrap_or_default();
+    if state.starts_with("online") == online {
+        return (GuestMemoryBlockResponseType::Success, None);
+    }
+    if !online && fs::read_to_string(format!("{dir}/removable")).is_ok_and(|r| r.trim() == "0") {
+        return (GuestMemoryBlockResponseType::OperationNotSupported, None);
+    }
+    match fs::write(format!("{dir}/state"), if online { "online" } else { "offline" }) {
+        Ok(()) => (GuestMemoryBlockResponseType::Success, None),
+        Err(e) => (
+            GuestMemoryBlockResponseType::OperationFailed,
+            e.raw_os_error().map(i64::from),
+        ),
+    }
+}
+
+/// Parses /proc/stat's per-CPU lines; `ms_per_tick` converts clock ticks.
+pub fn parse_stat(text: &str, ms_per_tick: f64) -> Vec<GuestCpuStats> {
+    text.lines()
+        .filter_map(|line| {
+            let mut f = line.split_whitespace();
+            let cpu: i64 = f.next()?.strip_prefix("cpu")?.parse().ok()?;
+            let v: Vec<u64> = f
+                .map(|x| x.parse::<u64>().ok().map(|t| (t as f64 * ms_per_tick) as u64))
+                .collect::<Option<_>>()?;
+            if v.len() < 4 {
+                return None;
+            }
+            let at = |i: usize| v.get(i).copied();
+            Some(GuestCpuStats {
+                type_: GuestCpuStatsType::Linux,
+                cpu,
+                user: v[0],
+                nice: v[1],
+                system: v[2],
+                idle: v[3],
+                iowait: at(4),
+                irq: at(5),
+                softirq: at(6),
+                steal: at(7),
+                guest: at(8),
+                guestnice: at(9),
+            })
+        })
+        .collect()
+}
+
+/// `guest-get-cpustats`.
+pub fn cpu_stats() -> io::Result<Vec<GuestCpuStats>> {
+    let text = fs::read_to_string("/proc/stat")?;
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
+    Ok(parse_stat(&text, 1000.0 / hz as f64))
+}
+
+/// `guest-get-load`.
+pub fn load() -> io::Result<GuestLoadAverage> {
+    let mut l = [0f64; 3];
+    // SAFETY: getloadavg writes at most 3 doubles into the array we pass.
+    if unsafe { libc::getloadavg(l.as_mut_ptr(), 3) } != 3 {
+        return Err(io::Error::other("getloadavg failed"));
+    }
+    Ok(GuestLoadAverage {
+        load1m: l[0],
+        load5m: l[1],
+        load15m: l[2],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_stat_in_milliseconds() {
+        let s = parse_stat("cpu  1 2 3 4\ncpu0 100 0 50 1000 5 0 1 0 0 0\nintr 1 2\n", 10.0);
+        assert_eq!(s.len(), 1);
+        assert_eq!((s[0].cpu, s[0].user, s[0].idle, s[0].iowait), (0, 1000, 10000, Some(50)));
+    }
+}

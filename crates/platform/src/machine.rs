@@ -1,0 +1,156 @@
+//! Machine-changing actions on Linux: power (poweroff/halt/reboot, suspend), the
+//! clock (settimeofday, hwclock), CPU and memory hotplug, and `chpasswd`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use guestlink_core::platform::{Machine, ShutdownMode, SuspendMode};
+use guestlink_vocabulary::types::GuestMemoryBlockResponseType;
+
+use crate::cpu_memory;
+
+/// This machine.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LinuxMachine;
+
+fn executable(p: &Path) -> bool {
+    nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
+}
+
+/// Finds `name` in PATH, then in the sbin directories.
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path
+        .split(':')
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(name))
+        .find(|p| executable(p));
+    found
+}
+
+fn run(mut cmd: Command, what: &str) -> Result<(), String> {
+    let status = cmd
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| format!("failed to {what}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("child process has failed to {what}"))
+    }
+}
+
+fn power_state_supports(word: &str) -> bool {
+    std::fs::read_to_string("/sys/power/state").is_ok_and(|s| s.split_whitespace().any(|w| w == word))
+}
+
+impl Machine for LinuxMachine {
+    fn shutdown(&self, mode: ShutdownMode) -> Result<(), String> {
+        let (tool, flag) = match mode {
+            ShutdownMode::Powerdown => ("/sbin/poweroff", "-P"),
+            ShutdownMode::Halt => ("/sbin/halt", "-H"),
+            ShutdownMode::Reboot => ("/sbin/reboot", "-r"),
+        };
+        // SAFETY: sync(2) has no preconditions.
+        unsafe { libc::sync() };
+        let cmd = if executable(Path::new(tool)) {
+            Command::new(tool)
+        } else {
+            let mut c = Command::new("/sbin/shutdown");
+            c.args(["-h", flag, "+0", "hypervisor initiated shutdown"]);
+            c
+        };
+        run(cmd, "shutdown")
+    }
+
+    fn suspend(&self, mode: SuspendMode) -> Result<(), String> {
+        let (systemd_verb, pm_tool, state) = match mode {
+            SuspendMode::Disk => ("hibernate", "pm-hibernate", "disk"),
+            SuspendMode::Ram => ("suspend", "pm-suspend", "mem"),
+            SuspendMode::Hybrid => ("hybrid-sleep", "pm-suspend-hybrid", "disk"),
+        };
+        if !power_state_supports(state) {
+            return Err("the requested suspend mode is not supported by the guest".into());
+        }
+        if Path::new("/run/systemd/system").is_dir() {
+            if let Some(systemctl) = find_program("systemctl") {
+                let mut c = Command::new(systemctl);
+                c.arg(systemd_verb);
+                return run(c, "suspend");
+            }
+        }
+        if let Some(pm) = find_program(pm_tool) {
+            return run(Command::new(pm), "suspend");
+        }
+        if mode == SuspendMode::Hybrid {
+            std::fs::write("/sys/power/disk", "suspend")
+                .map_err(|e| format!("failed to select hybrid suspend: {e}"))?;
+        }
+        std::fs::write("/sys/power/state", state).map_err(|e| format!("suspend failed: {e}"))
+    }
+
+    fn set_clock(&self, secs: i64, micros: i64) -> Result<(), String> {
+        let tv = libc::timeval {
+            tv_sec: secs as libc::time_t,
+            tv_usec: micros as libc::suseconds_t,
+        };
+        // SAFETY: settimeofday reads the timeval we pass; a null timezone is allowed.
+        if unsafe { libc::settimeofday(&tv, std::ptr::null()) } != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))
+                .desc()
+                .to_string());
+        }
+        Ok(())
+    }
+
+    fn sync_rtc(&self, to_rtc: bool) -> Result<(), String> {
+        let hwclock = find_program("hwclock").ok_or("hwclock not found")?;
+        let mut c = Command::new(hwclock);
+        c.arg(if to_rtc { "-w" } else { "-s" });
+        run(
+            c,
+            if to_rtc {
+                "set hardware clock to system time"
+            } else {
+                "set system time from hardware clock"
+            },
+        )
+    }
+
+    fn set_vcpu(&self, logical_id: i64, online: bool) -> Result<(), String> {
+        cpu_memory::set_vcpu(logical_id, online)
+    }
+
+    fn set_memory_block(&self, n: u64, online: bool) -> (GuestMemoryBlockResponseType, Option<i64>) {
+        cpu_memory::set_memory_block(n, online)
+    }
+
+    fn set_password(&self, user: &str, password: &[u8], crypted: bool) -> Result<(), String> {
+        let chpasswd = find_program("chpasswd").ok_or("cannot find 'passwd' program in PATH")?;
+        let mut cmd = Command::new(chpasswd);
+        if crypted {
+            cmd.arg("-e");
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("failed to run chpasswd: {e}"))?;
+        let mut line = Vec::with_capacity(user.len() + password.len() + 2);
+        line.extend_from_slice(user.as_bytes());
+        line.push(b':');
+        line.extend_from_slice(password);
+        line.push(b'\n');
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(&line);
+        }
+        match child.wait() {
+            Ok(s) if s.success() => Ok(()),
+            _ => Err("child process has failed to set user password".into()),
+        }
+    }
+}

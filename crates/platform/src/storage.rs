@@ -1,0 +1,284 @@
+//! Filesystems and disks from sysfs: what `guest-get-fsinfo`, `guest-get-disks` and
+//! `guest-get-diskstats` report, including the address libvirt matches a disk by
+//! (PCI controller, bus type, bus/target/unit).
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use guestlink_vocabulary::types::{
+    GuestDiskAddress, GuestDiskBusType, GuestDiskInfo, GuestDiskStats, GuestDiskStatsInfo,
+    GuestFilesystemInfo, GuestPCIAddress,
+};
+
+use crate::mounts;
+
+fn read_trimmed(path: impl AsRef<Path>) -> Option<String> {
+    fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+fn base_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The sysfs directory of block device `major:minor`.
+fn sysfs_of(major: u32, minor: u32) -> io::Result<PathBuf> {
+    fs::canonicalize(format!("/sys/dev/block/{major}:{minor}"))
+}
+
+/// Parses `dddd:bb:ss.f`.
+fn parse_pci(s: &str) -> Option<GuestPCIAddress> {
+    let (domain, rest) = s.split_once(':')?;
+    let (bus, rest) = rest.split_once(':')?;
+    let (slot, function) = rest.split_once('.')?;
+    if domain.len() != 4 || bus.len() != 2 || slot.len() != 2 || function.len() != 1 {
+        return None;
+    }
+    let hex = |x: &str| i64::from_str_radix(x, 16).ok();
+    Some(GuestPCIAddress {
+        domain: hex(domain)?,
+        bus: hex(bus)?,
+        slot: hex(slot)?,
+        function: hex(function)?,
+    })
+}
+
+/// Parses a SCSI address `host:channel:target:lun`.
+fn parse_hctl(s: &str) -> Option<[i64; 4]> {
+    let v: Vec<i64> = s.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    <[i64; 4]>::try_from(v).ok()
+}
+
+/// The serial number udev recorded, or the device's own `serial` attribute.
+fn serial_of(syspath: &Path) -> Option<String> {
+    let dev = read_trimmed(syspath.join("dev"))?;
+    if let Ok(db) = fs::read_to_string(format!("/run/udev/data/b{dev}")) {
+        if let Some(s) = db.lines().find_map(|l| l.strip_prefix("E:ID_SERIAL=")) {
+            return Some(s.to_string());
+        }
+    }
+    read_trimmed(syspath.join("serial")).or_else(|| read_trimmed(syspath.join("device/serial")))
+}
+
+/// The address of the whole disk at `syspath`, if it hangs off a PCI device.
+pub fn disk_address(syspath: &Path) -> Option<GuestDiskAddress> {
+    let parts: Vec<String> = syspath
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let pci_index = parts.iter().rposition(|p| parse_pci(p).is_some())?;
+    let pci = parse_pci(&parts[pci_index])?;
+    let pci_dir: PathBuf = parts[..=pci_index].iter().collect();
+    let driver = fs::read_link(pci_dir.join("driver"))
+        .map(|p| base_name(&p))
+        .unwrap_or_default();
+    let below = &parts[pci_index + 1..];
+    let hctl = below.iter().find_map(|p| parse_hctl(p));
+    let ata_index = below.iter().find(|p| p.starts_with("ata")).and_then(|ata| {
+        let mut ports: Vec<String> = fs::read_dir(&pci_dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("ata"))
+            .collect();
+        ports.sort_by_key(|n| n[3..].parse::<u32>().unwrap_or(u32::MAX));
+        ports.iter().position(|n| n == ata).map(|i| i as i64)
+    });
+    let has_host = below.iter().any(|p| p.starts_with("host"));
+    let [_, channel, target, lun] = hctl.unwrap_or([0; 4]);
+    let (bus_type, bus, target, unit) = match driver.as_str() {
+        "virtio-pci" if has_host => (GuestDiskBusType::Scsi, channel, target, lun),
+        "virtio-pci" => (GuestDiskBusType::Virtio, 0, 0, 0),
+        "ahci" => (GuestDiskBusType::Sata, 0, 0, ata_index.unwrap_or(0)),
+        "ata_piix" | "pata_acpi" | "ata_generic" => {
+            (GuestDiskBusType::Ide, ata_index.unwrap_or(0), 0, target)
+        }
+        "nvme" => (GuestDiskBusType::Nvme, 0, 0, 0),
+        "xhci_hcd" | "ehci-pci" | "uhci_hcd" | "ohci-pci" => (GuestDiskBusType::Usb, 0, 0, 0),
+        _ if hctl.is_some() => (GuestDiskBusType::Scsi, channel, target, lun),
+        _ => (GuestDiskBusType::Unknown, 0, 0, 0),
+    };
+    Some(GuestDiskAddress {
+        pci_controller: pci,
+        bus_type,
+        bus,
+        target,
+        unit,
+        serial: serial_of(syspath),
+        dev: Some(format!("/dev/{}", base_name(syspath))),
+        ccw_address: None,
+    })
+}
+
+fn slaves(syspath: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(syspath.join("slaves"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The physical disks under the block device at `syspath` (through dm/md layers).
+fn disks_under(syspath: &Path, depth: usize, out: &mut Vec<GuestDiskAddress>) {
+    let below = slaves(syspath);
+    if !below.is_empty() && depth < 16 {
+        for s in below {
+            if let Ok(p) = fs::canonicalize(format!("/sys/class/block/{s}")) {
+                disks_under(&p, depth + 1, out);
+            }
+        }
+        return;
+    }
+    let disk = if syspath.join("partition").exists() {
+        syspath.parent().unwrap_or(syspath)
+    } else {
+        syspath
+    };
+    out.extend(disk_address(disk));
+}
+
+/// `guest-get-fsinfo`.
+pub fn filesystems() -> io::Result<Vec<GuestFilesystemInfo>> {
+    let mut out = Vec::new();
+    for m in mounts::mounts()? {
+        let Ok(syspath) = sysfs_of(m.major, m.minor) else {
+            continue;
+        };
+        let mut disk = Vec::new();
+        disks_under(&syspath, 0, &mut disk);
+        let mut info = GuestFilesystemInfo {
+            name: base_name(&syspath),
+            mountpoint: m.dir.clone(),
+            type_: m.fstype.clone(),
+            disk,
+            ..Default::default()
+        };
+        if let Ok(st) = nix::sys::statvfs::statvfs(m.dir.as_str()) {
+            let frsize = st.fragment_size() as u64;
+            let used = (st.blocks() as u64).saturating_sub(st.blocks_free() as u64) * frsize;
+            info.used_bytes = Some(used);
+            info.total_bytes = Some(used + st.blocks_available() as u64 * frsize);
+            info.total_bytes_privileged = Some(st.blocks() as u64 * frsize);
+        }
+        out.push(info);
+    }
+    Ok(out)
+}
+
+/// `guest-get-disks`: whole disks and virtual block devices, then their partitions.
+pub fn disks() -> io::Result<Vec<GuestDiskInfo>> {
+    let mut names: Vec<String> = fs::read_dir("/sys/block")?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut out = Vec::new();
+    for name in names {
+        let Ok(syspath) = fs::canonicalize(format!("/sys/block/{name}")) else {
+            continue;
+        };
+        let deps = slaves(&syspath);
+        let physical = syspath.join("device").exists();
+        if !physical && deps.is_empty() {
+            continue;
+        }
+        out.push(GuestDiskInfo {
+            name: format!("/dev/{name}"),
+            partition: false,
+            dependencies: Some(deps.iter().map(|d| format!("/dev/{d}")).collect()),
+            address: if physical { disk_address(&syspath) } else { None },
+            alias: read_trimmed(syspath.join("dm/name")),
+            smart: None,
+        });
+        let mut parts: Vec<String> = fs::read_dir(&syspath)?
+            .flatten()
+            .filter(|e| e.path().join("partition").exists())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        parts.sort();
+        out.extend(parts.into_iter().map(|p| GuestDiskInfo {
+            name: format!("/dev/{p}"),
+            partition: true,
+            dependencies: Some(vec![format!("/dev/{name}")]),
+            ..Default::default()
+        }));
+    }
+    Ok(out)
+}
+
+/// Parses /proc/diskstats.
+pub fn parse_diskstats(text: &str) -> Vec<GuestDiskStatsInfo> {
+    text.lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 7 {
+                return None;
+            }
+            let n: Vec<Option<u64>> = f.iter().map(|x| x.parse().ok()).collect();
+            let at = |i: usize| n.get(i).copied().flatten();
+            let mut s = GuestDiskStats::default();
+            if f.len() == 7 {
+                // Old partition format: reads, read sectors, writes, write sectors.
+                (s.read_ios, s.read_sectors, s.write_ios, s.write_sectors) =
+                    (at(3), at(4), at(5), at(6));
+            } else {
+                (s.read_ios, s.read_merges, s.read_sectors, s.read_ticks) =
+                    (at(3), at(4), at(5), at(6));
+                (s.write_ios, s.write_merges, s.write_sectors, s.write_ticks) =
+                    (at(7), at(8), at(9), at(10));
+                (s.ios_pgr, s.total_ticks, s.weight_ticks) = (at(11), at(12), at(13));
+                if f.len() >= 18 {
+                    (s.discard_ios, s.discard_merges, s.discard_sectors, s.discard_ticks) =
+                        (at(14), at(15), at(16), at(17));
+                }
+                if f.len() >= 20 {
+                    (s.flush_ios, s.flush_ticks) = (at(18), at(19));
+                }
+            }
+            Some(GuestDiskStatsInfo {
+                name: f[2].to_string(),
+                major: at(0)?,
+                minor: at(1)?,
+                stats: s,
+            })
+        })
+        .collect()
+}
+
+/// `guest-get-diskstats`.
+pub fn disk_stats() -> io::Result<Vec<GuestDiskStatsInfo>> {
+    Ok(parse_diskstats(&fs::read_to_string("/proc/diskstats")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_and_stats_parse() {
+        assert_eq!(
+            parse_pci("0000:00:1f.2"),
+            Some(GuestPCIAddress { domain: 0, bus: 0, slot: 31, function: 2 })
+        );
+        assert_eq!(parse_pci("virtio1"), None);
+        assert_eq!(parse_hctl("2:0:1:3"), Some([2, 0, 1, 3]));
+        let s = parse_diskstats(
+            " 254       0 vda 10 1 20 5 30 2 40 6 0 7 8 1 0 9 2\n   7 0 loop0 1 2 3 4\n",
+        );
+        assert_eq!(s.len(), 2);
+        assert_eq!((s[0].major, s[0].minor, s[0].name.as_str()), (254, 0, "vda"));
+        assert_eq!(s[0].stats.read_sectors, Some(20));
+        assert_eq!(s[0].stats.discard_sectors, Some(9));
+        assert_eq!(s[0].stats.flush_ios, None);
+        assert_eq!(s[1].stats.write_sectors, Some(4));
+    }
+}
