@@ -145,11 +145,14 @@ impl Config {
                 "pidfile" => self.pidfile = value.into(),
                 "fsfreeze-hook" => self.fsfreeze_hook = Some(value.into()),
                 "fsfreeze-timeout" => {
-                    self.fsfreeze_timeout = Some(value.parse().map_err(|_| ConfigError::Syntax {
-                        path: path.to_path_buf(),
-                        line: 0,
-                        reason: format!("key '{key}' has value '{value}', which is not a number of seconds"),
-                    })?)
+                    self.fsfreeze_timeout =
+                        Some(value.parse().map_err(|_| ConfigError::Syntax {
+                            path: path.to_path_buf(),
+                            line: 0,
+                            reason: format!(
+                                "key '{key}' has value '{value}', which is not a number of seconds"
+                            ),
+                        })?)
                 }
                 "statedir" => self.statedir = value.into(),
                 "verbose" => self.verbose = parse_bool(path, &key, &value)?,

@@ -189,7 +189,10 @@ fn information_commands_agree_in_shape_and_value() {
     }
     for c in ours_cmds {
         let Some(same) = theirs_cmds.iter().find(|t| t["name"] == c["name"]) else {
-            assert!(NEWER_THAN_7_2.contains(&c["name"].as_str().unwrap()), "qemu-ga lacks {c}");
+            assert!(
+                NEWER_THAN_7_2.contains(&c["name"].as_str().unwrap()),
+                "qemu-ga lacks {c}"
+            );
             continue;
         };
         assert_eq!(

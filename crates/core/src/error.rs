@@ -15,3 +15,18 @@ impl CommandError {
         CommandError { desc: desc.into() }
     }
 }
+
+/// The C library's text for an error (`strerror(3)`), as qemu-ga appends it: for an
+/// OS error without Rust's " (os error N)" suffix.
+pub fn strerror(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match (e.raw_os_error(), text.rfind(" (os error ")) {
+        (Some(_), Some(at)) => text[..at].to_string(),
+        _ => text,
+    }
+}
+
+/// [`strerror`] of an errno value.
+pub fn errno_text(code: i32) -> String {
+    strerror(&std::io::Error::from_raw_os_error(code))
+}

@@ -101,10 +101,17 @@ impl Machine for FakeMachine {
         }
         self.outcome(Action::SetVcpu(logical_id, online))
     }
-    fn set_memory_block(&self, index: u64, online: bool) -> (GuestMemoryBlockResponseType, Option<i64>) {
+    fn set_memory_block(
+        &self,
+        index: u64,
+        online: bool,
+    ) -> (GuestMemoryBlockResponseType, Option<i64>) {
         match self.outcome(Action::SetMemoryBlock(index, online)) {
             Ok(()) => (GuestMemoryBlockResponseType::Success, None),
-            Err(_) => (GuestMemoryBlockResponseType::OperationFailed, Some(i64::from(libc::EIO))),
+            Err(_) => (
+                GuestMemoryBlockResponseType::OperationFailed,
+                Some(i64::from(libc::EIO)),
+            ),
         }
     }
     fn set_password(&self, user: &str, password: &[u8], crypted: bool) -> Result<(), String> {
@@ -121,7 +128,8 @@ pub struct FakeFilesystems {
     pub mounts: Vec<FreezableMount>,
     /// Freezing this mount fails with this errno.
     pub fail_freeze: Option<(PathBuf, i32)>,
-    frozen: Mutex<Vec<PathBuf>>,
+    /// What is frozen now.
+    pub frozen: Mutex<Vec<PathBuf>>,
 }
 
 impl FakeFilesystems {
@@ -152,12 +160,18 @@ impl Filesystems for FakeFilesystems {
             }
         }
         self.log.push(Action::Freeze(dir.into()));
-        self.frozen.lock().unwrap_or_else(|e| e.into_inner()).push(dir.into());
+        self.frozen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(dir.into());
         Ok(())
     }
     fn thaw(&self, dir: &Path) -> io::Result<bool> {
         let mut frozen = self.frozen.lock().unwrap_or_else(|e| e.into_inner());
-        let was = frozen.iter().position(|d| d == dir).map(|i| frozen.remove(i));
+        let was = frozen
+            .iter()
+            .position(|d| d == dir)
+            .map(|i| frozen.remove(i));
         self.log.push(Action::Thaw(dir.into()));
         Ok(was.is_some())
     }

@@ -18,7 +18,7 @@ impl Accounts for LinuxAccounts {
                 home: u.dir,
             }),
             Ok(None) => Err("No such user".into()),
-            Err(e) => Err(e.desc().to_string()),
+            Err(e) => Err(guestlink_core::error::errno_text(e as i32)),
         }
     }
 }

@@ -16,13 +16,7 @@ const MEMORY_DIR: &str = "/sys/devices/system/memory";
 fn numbered(dir: &str, prefix: &str) -> io::Result<Vec<u64>> {
     let mut ids: Vec<u64> = fs::read_dir(dir)?
         .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_prefix(prefix)?
-                .parse()
-                .ok()
-        })
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix(prefix)?.parse().ok())
         .collect();
     ids.sort_unstable();
     Ok(ids)
@@ -37,18 +31,14 @@ pub fn vcpus() -> io::Result<Vec<GuestLogicalProcessor>> {
             let online = fs::read_to_string(format!("{CPU_DIR}/cpu{id}/online")).ok();
             GuestLogicalProcessor {
                 logical_id: id as i64,
-                online: online.as_deref().map_or(true, |s| s.trim() == "1"),
+                online: online.as_deref().is_none_or(|s| s.trim() == "1"),
                 can_offline: Some(online.is_some()),
             }
         })
         .collect())
 }
 
-fn errno_desc(e: &io::Error) -> String {
-    e.raw_os_error()
-        .map(|c| nix::errno::Errno::from_raw(c).desc().to_string())
-        .unwrap_or_else(|| e.to_string())
-}
+use guestlink_core::error::strerror as errno_desc;
 
 /// Brings a CPU online or offline, with qemu-ga's error texts.
 pub fn set_vcpu(id: i64, online: bool) -> Result<(), String> {
@@ -62,7 +52,10 @@ pub fn set_vcpu(id: i64, online: bool) -> Result<(), String> {
         Err(_) => Err(format!("logical processor #{id} can't be offlined")),
         Ok(cur) if (cur.trim() == "1") == online => Ok(()),
         Ok(_) => fs::write(&file, if online { "1" } else { "0" }).map_err(|e| {
-            format!("failed to set logical processor #{id} online state: {}", errno_desc(&e))
+            format!(
+                "failed to set logical processor #{id} online state: {}",
+                errno_desc(&e)
+            )
         }),
     }
 }
@@ -103,7 +96,10 @@ pub fn set_memory_block(n: u64, online: bool) -> (GuestMemoryBlockResponseType, 
     if !online && fs::read_to_string(format!("{dir}/removable")).is_ok_and(|r| r.trim() == "0") {
         return (GuestMemoryBlockResponseType::OperationNotSupported, None);
     }
-    match fs::write(format!("{dir}/state"), if online { "online" } else { "offline" }) {
+    match fs::write(
+        format!("{dir}/state"),
+        if online { "online" } else { "offline" },
+    ) {
         Ok(()) => (GuestMemoryBlockResponseType::Success, None),
         Err(e) => (
             GuestMemoryBlockResponseType::OperationFailed,
@@ -119,7 +115,11 @@ pub fn parse_stat(text: &str, ms_per_tick: f64) -> Vec<GuestCpuStats> {
             let mut f = line.split_whitespace();
             let cpu: i64 = f.next()?.strip_prefix("cpu")?.parse().ok()?;
             let v: Vec<u64> = f
-                .map(|x| x.parse::<u64>().ok().map(|t| (t as f64 * ms_per_tick) as u64))
+                .map(|x| {
+                    x.parse::<u64>()
+                        .ok()
+                        .map(|t| (t as f64 * ms_per_tick) as u64)
+                })
                 .collect::<Option<_>>()?;
             if v.len() < 4 {
                 return None;
@@ -171,8 +171,14 @@ mod tests {
 
     #[test]
     fn proc_stat_in_milliseconds() {
-        let s = parse_stat("cpu  1 2 3 4\ncpu0 100 0 50 1000 5 0 1 0 0 0\nintr 1 2\n", 10.0);
+        let s = parse_stat(
+            "cpu  1 2 3 4\ncpu0 100 0 50 1000 5 0 1 0 0 0\nintr 1 2\n",
+            10.0,
+        );
         assert_eq!(s.len(), 1);
-        assert_eq!((s[0].cpu, s[0].user, s[0].idle, s[0].iowait), (0, 1000, 10000, Some(50)));
+        assert_eq!(
+            (s[0].cpu, s[0].user, s[0].idle, s[0].iowait),
+            (0, 1000, 10000, Some(50))
+        );
     }
 }

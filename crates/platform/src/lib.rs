@@ -7,7 +7,7 @@
 //!   ([`net`]), CPUs, memory and load ([`cpu_memory`]).
 //! - [`LinuxFilesystems`]: FIFREEZE, FITHAW, FITRIM.
 //! - [`LinuxMachine`]: power, clock, hotplug, passwords.
-//! - [`LinuxAccounts`]: getpwnam.
+//! - [`LinuxAccounts`] — getpwnam.
 
 mod accounts;
 mod clock;

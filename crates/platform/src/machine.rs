@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use guestlink_core::error::strerror;
 use guestlink_core::platform::{Machine, ShutdownMode, SuspendMode};
 use guestlink_vocabulary::types::GuestMemoryBlockResponseType;
 
@@ -43,7 +44,8 @@ fn run(mut cmd: Command, what: &str) -> Result<(), String> {
 }
 
 fn power_state_supports(word: &str) -> bool {
-    std::fs::read_to_string("/sys/power/state").is_ok_and(|s| s.split_whitespace().any(|w| w == word))
+    std::fs::read_to_string("/sys/power/state")
+        .is_ok_and(|s| s.split_whitespace().any(|w| w == word))
 }
 
 impl Machine for LinuxMachine {
@@ -98,10 +100,7 @@ impl Machine for LinuxMachine {
         };
         // SAFETY: settimeofday reads the timeval we pass; a null timezone is allowed.
         if unsafe { libc::settimeofday(&tv, std::ptr::null()) } != 0 {
-            let e = std::io::Error::last_os_error();
-            return Err(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))
-                .desc()
-                .to_string());
+            return Err(strerror(&std::io::Error::last_os_error()));
         }
         Ok(())
     }
@@ -124,7 +123,11 @@ impl Machine for LinuxMachine {
         cpu_memory::set_vcpu(logical_id, online)
     }
 
-    fn set_memory_block(&self, n: u64, online: bool) -> (GuestMemoryBlockResponseType, Option<i64>) {
+    fn set_memory_block(
+        &self,
+        n: u64,
+        online: bool,
+    ) -> (GuestMemoryBlockResponseType, Option<i64>) {
         cpu_memory::set_memory_block(n, online)
     }
 

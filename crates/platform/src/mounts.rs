@@ -25,7 +25,10 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -74,7 +77,9 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
 
 /// The current mounts.
 pub fn mounts() -> io::Result<Vec<Mount>> {
-    Ok(parse_mountinfo(&std::fs::read_to_string("/proc/self/mountinfo")?))
+    Ok(parse_mountinfo(&std::fs::read_to_string(
+        "/proc/self/mountinfo",
+    )?))
 }
 
 #[cfg(test)]
@@ -94,6 +99,9 @@ mod tests {
         let m = parse_mountinfo(text);
         let dirs: Vec<&str> = m.iter().map(|m| m.dir.as_str()).collect();
         assert_eq!(dirs, ["/", "/mnt/my disk"]);
-        assert_eq!((m[1].major, m[1].minor, m[1].fstype.as_str()), (254, 1, "xfs"));
+        assert_eq!(
+            (m[1].major, m[1].minor, m[1].fstype.as_str()),
+            (254, 1, "xfs")
+        );
     }
 }

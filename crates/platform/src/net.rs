@@ -96,7 +96,10 @@ pub fn interfaces() -> io::Result<Vec<GuestNetworkInterface>> {
             }
             _ => continue,
         };
-        out[idx].ip_addresses.get_or_insert_with(Vec::new).push(entry);
+        out[idx]
+            .ip_addresses
+            .get_or_insert_with(Vec::new)
+            .push(entry);
     }
     Ok(out)
 }

@@ -50,7 +50,10 @@ fn parse_pci(s: &str) -> Option<GuestPCIAddress> {
 
 /// Parses a SCSI address `host:channel:target:lun`.
 fn parse_hctl(s: &str) -> Option<[i64; 4]> {
-    let v: Vec<i64> = s.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let v: Vec<i64> = s
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
     <[i64; 4]>::try_from(v).ok()
 }
 
@@ -163,11 +166,11 @@ pub fn filesystems() -> io::Result<Vec<GuestFilesystemInfo>> {
             ..Default::default()
         };
         if let Ok(st) = nix::sys::statvfs::statvfs(m.dir.as_str()) {
-            let frsize = st.fragment_size() as u64;
-            let used = (st.blocks() as u64).saturating_sub(st.blocks_free() as u64) * frsize;
+            let frsize = st.fragment_size();
+            let used = st.blocks().saturating_sub(st.blocks_free()) * frsize;
             info.used_bytes = Some(used);
-            info.total_bytes = Some(used + st.blocks_available() as u64 * frsize);
-            info.total_bytes_privileged = Some(st.blocks() as u64 * frsize);
+            info.total_bytes = Some(used + st.blocks_available() * frsize);
+            info.total_bytes_privileged = Some(st.blocks() * frsize);
         }
         out.push(info);
     }
@@ -195,7 +198,11 @@ pub fn disks() -> io::Result<Vec<GuestDiskInfo>> {
             name: format!("/dev/{name}"),
             partition: false,
             dependencies: Some(deps.iter().map(|d| format!("/dev/{d}")).collect()),
-            address: if physical { disk_address(&syspath) } else { None },
+            address: if physical {
+                disk_address(&syspath)
+            } else {
+                None
+            },
             alias: read_trimmed(syspath.join("dm/name")),
             smart: None,
         });
@@ -237,8 +244,12 @@ pub fn parse_diskstats(text: &str) -> Vec<GuestDiskStatsInfo> {
                     (at(7), at(8), at(9), at(10));
                 (s.ios_pgr, s.total_ticks, s.weight_ticks) = (at(11), at(12), at(13));
                 if f.len() >= 18 {
-                    (s.discard_ios, s.discard_merges, s.discard_sectors, s.discard_ticks) =
-                        (at(14), at(15), at(16), at(17));
+                    (
+                        s.discard_ios,
+                        s.discard_merges,
+                        s.discard_sectors,
+                        s.discard_ticks,
+                    ) = (at(14), at(15), at(16), at(17));
                 }
                 if f.len() >= 20 {
                     (s.flush_ios, s.flush_ticks) = (at(18), at(19));
@@ -267,7 +278,12 @@ mod tests {
     fn addresses_and_stats_parse() {
         assert_eq!(
             parse_pci("0000:00:1f.2"),
-            Some(GuestPCIAddress { domain: 0, bus: 0, slot: 31, function: 2 })
+            Some(GuestPCIAddress {
+                domain: 0,
+                bus: 0,
+                slot: 31,
+                function: 2
+            })
         );
         assert_eq!(parse_pci("virtio1"), None);
         assert_eq!(parse_hctl("2:0:1:3"), Some([2, 0, 1, 3]));
@@ -275,7 +291,10 @@ mod tests {
             " 254       0 vda 10 1 20 5 30 2 40 6 0 7 8 1 0 9 2\n   7 0 loop0 1 2 3 4\n",
         );
         assert_eq!(s.len(), 2);
-        assert_eq!((s[0].major, s[0].minor, s[0].name.as_str()), (254, 0, "vda"));
+        assert_eq!(
+            (s[0].major, s[0].minor, s[0].name.as_str()),
+            (254, 0, "vda")
+        );
         assert_eq!(s[0].stats.read_sectors, Some(20));
         assert_eq!(s[0].stats.discard_sectors, Some(9));
         assert_eq!(s[0].stats.flush_ios, None);

@@ -137,10 +137,12 @@ pub fn write_return<W: std::io::Write, T: Serialize + ?Sized>(
     if delimited {
         out.write_all(&[SENTINEL]).map_err(serde_json::Error::io)?;
     }
-    out.write_all(b"{\"return\": ").map_err(serde_json::Error::io)?;
+    out.write_all(b"{\"return\": ")
+        .map_err(serde_json::Error::io)?;
     write_json(&mut out, value)?;
     if let Some(id) = id {
-        out.write_all(b", \"id\": ").map_err(serde_json::Error::io)?;
+        out.write_all(b", \"id\": ")
+            .map_err(serde_json::Error::io)?;
         write_json(&mut out, id)?;
     }
     out.write_all(b"}\n").map_err(serde_json::Error::io)

@@ -27,9 +27,12 @@ use crate::error::CommandError;
 use crate::platform::Account;
 
 impl Handler for GuestSetUserPassword {
-    async fn handle(ctx: Context<'_>, args: GuestSetUserPasswordArgs) -> Result<Empty, CommandError> {
-        let password =
-            base64_decode(args.password.as_bytes()).map_err(|e| CommandError::new(e.to_string()))?;
+    async fn handle(
+        ctx: Context<'_>,
+        args: GuestSetUserPasswordArgs,
+    ) -> Result<Empty, CommandError> {
+        let password = base64_decode(args.password.as_bytes())
+            .map_err(|e| CommandError::new(e.to_string()))?;
         if password.contains(&b'\n') {
             return Err(CommandError::new("forbidden characters in raw password"));
         }
@@ -50,7 +53,9 @@ impl Handler for GuestSetUserPassword {
 fn check_keys(keys: &[String]) -> Result<(), CommandError> {
     // An empty string is accepted: virsh sends one for a key file's final newline.
     match keys.iter().find(|k| k.starts_with('#') || k.contains('\n')) {
-        Some(k) => Err(CommandError::new(format!("invalid OpenSSH public key: '{k}'"))),
+        Some(k) => Err(CommandError::new(format!(
+            "invalid OpenSSH public key: '{k}'"
+        ))),
         None => Ok(()),
     }
 }
@@ -85,10 +90,12 @@ fn write_lines(account: &Account, lines: &[String]) -> Result<(), CommandError> 
             .map_err(|e| with_errno(format!("failed to set ownership of '{}'", p.display()), &e))
     };
     if !dir.is_dir() {
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| with_errno(format!("failed to create directory '{}'", dir.display()), &e))?;
+        fs::DirBuilder::new().mode(0o700).create(dir).map_err(|e| {
+            with_errno(
+                format!("failed to create directory '{}'", dir.display()),
+                &e,
+            )
+        })?;
         owner(dir)?;
     }
     let tmp = dir.join(format!(".authorized_keys.{}.tmp", std::process::id()));
@@ -118,7 +125,10 @@ fn read_error(path: &Path, e: &io::Error) -> CommandError {
 }
 
 impl Handler for GuestSshGetAuthorizedKeys {
-    async fn handle(ctx: Context<'_>, args: GuestSshGetArgs) -> Result<GuestAuthorizedKeys, CommandError> {
+    async fn handle(
+        ctx: Context<'_>,
+        args: GuestSshGetArgs,
+    ) -> Result<GuestAuthorizedKeys, CommandError> {
         let account = lookup(&ctx, &args.username)?;
         let path = keys_path(&account);
         let text = fs::read_to_string(&path).map_err(|e| read_error(&path, &e))?;

@@ -44,10 +44,7 @@ async fn drain(mut r: impl AsyncRead + Unpin) -> Captured {
 
 /// GLib's spawn failure text, which qemu-ga ≥ 9.1 reports as is.
 fn spawn_error(path: &str, e: &std::io::Error) -> CommandError {
-    let reason = match e.raw_os_error() {
-        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
-        None => e.to_string(),
-    };
+    let reason = crate::error::strerror(e);
     CommandError::new(format!(
         "Failed to execute child process \u{201C}{path}\u{201D} ({reason})"
     ))
@@ -61,9 +58,9 @@ fn merged_pipe() -> std::io::Result<(pipe::Receiver, OwnedFd)> {
 impl Handler for GuestExec {
     async fn handle(ctx: Context<'_>, args: GuestExecArgs) -> Result<t::GuestExec, CommandError> {
         let input = match &args.input_data {
-            Some(text) => Some(
-                base64_decode(text.as_bytes()).map_err(|e| CommandError::new(e.to_string()))?,
-            ),
+            Some(text) => {
+                Some(base64_decode(text.as_bytes()).map_err(|e| CommandError::new(e.to_string()))?)
+            }
             None => None,
         };
         let mode = args.capture_output.map(|c| c.mode()).unwrap_or(Mode::None);
@@ -78,7 +75,11 @@ impl Handler for GuestExec {
                 };
             }
         }
-        cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         let mut merged = None;
         match mode {
             Mode::None => {
@@ -159,7 +160,10 @@ fn split(captured: Option<Captured>) -> (Option<Base64Data>, Option<bool>) {
 }
 
 impl Handler for GuestExecStatus {
-    async fn handle(ctx: Context<'_>, args: GuestExecStatusArgs) -> Result<t::GuestExecStatus, CommandError> {
+    async fn handle(
+        ctx: Context<'_>,
+        args: GuestExecStatusArgs,
+    ) -> Result<t::GuestExecStatus, CommandError> {
         match ctx.agent.state().exec.poll(args.pid) {
             ExecLookup::Unknown => Err(CommandError::new(format!(
                 "PID {} does not exist",

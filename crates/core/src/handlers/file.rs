@@ -43,23 +43,16 @@ fn parse_mode(mode: &str) -> Option<(bool, bool, bool, bool, bool)> {
     })
 }
 
-fn errno_text(e: &io::Error) -> String {
-    // qemu-ga appends strerror(3); io::Error adds " (os error N)", which we drop.
-    match e.raw_os_error() {
-        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
-        None => e.to_string(),
-    }
-}
-
 /// `what: strerror(errno)`, as QEMU's `error_setg_errno` words it.
 pub(crate) fn with_errno(what: impl std::fmt::Display, e: &io::Error) -> CommandError {
-    CommandError::new(format!("{what}: {}", errno_text(e)))
+    CommandError::new(format!("{what}: {}", crate::error::strerror(e)))
 }
 
 fn open(path: &str, mode: &str) -> Result<File, CommandError> {
     let (read, write, create, truncate, append) = parse_mode(mode)
         .ok_or_else(|| CommandError::new(format!("invalid file open mode '{mode}'")))?;
-    let failed = |e: &io::Error| with_errno(format!("failed to open file '{path}' (mode: '{mode}')"), e);
+    let failed =
+        |e: &io::Error| with_errno(format!("failed to open file '{path}' (mode: '{mode}')"), e);
     let mut opts = OpenOptions::new();
     opts.read(read)
         .write(write || append)
@@ -128,10 +121,14 @@ impl Handler for GuestFileClose {
 /// non-blocking descriptor has nothing more now.
 fn read_up_to(f: &mut OpenFile, count: usize) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
-    buf.try_reserve_exact(count).map_err(|_| io::Error::from_raw_os_error(libc::ENOMEM))?;
+    buf.try_reserve_exact(count)
+        .map_err(|_| io::Error::from_raw_os_error(libc::ENOMEM))?;
     while buf.len() < count {
         let before = buf.len();
-        match (&f.file).take((count - before) as u64).read_to_end(&mut buf) {
+        match (&f.file)
+            .take((count - before) as u64)
+            .read_to_end(&mut buf)
+        {
             Ok(_) if buf.len() == before => {
                 f.eof = true;
                 break;
@@ -146,7 +143,10 @@ fn read_up_to(f: &mut OpenFile, count: usize) -> io::Result<Vec<u8>> {
 }
 
 impl Handler for GuestFileRead {
-    async fn handle(ctx: Context<'_>, args: GuestFileReadArgs) -> Result<t::GuestFileRead, CommandError> {
+    async fn handle(
+        ctx: Context<'_>,
+        args: GuestFileReadArgs,
+    ) -> Result<t::GuestFileRead, CommandError> {
         let file = lookup(&ctx, args.handle)?;
         let count = args.count.unwrap_or(READ_COUNT_DEFAULT);
         if !(0..=READ_COUNT_LIMIT).contains(&count) {
@@ -155,7 +155,8 @@ impl Handler for GuestFileRead {
             )));
         }
         let mut f = lock(&file);
-        let data = read_up_to(&mut f, count as usize).map_err(|e| with_errno("failed to read file", &e))?;
+        let data = read_up_to(&mut f, count as usize)
+            .map_err(|e| with_errno("failed to read file", &e))?;
         Ok(t::GuestFileRead {
             count: data.len() as i64,
             buf_b64: Base64Data(data),
@@ -172,7 +173,10 @@ impl Handler for GuestFileRead {
 const WRITE_PIECE: usize = 256 << 10;
 
 impl Handler for GuestFileWrite {
-    async fn handle(ctx: Context<'_>, args: GuestFileWriteArgs) -> Result<t::GuestFileWrite, CommandError> {
+    async fn handle(
+        ctx: Context<'_>,
+        args: GuestFileWriteArgs,
+    ) -> Result<t::GuestFileWrite, CommandError> {
         let file = lookup(&ctx, args.handle)?;
         let text = args.buf_b64.as_bytes();
         base64_validate(text).map_err(|e| CommandError::new(e.to_string()))?;
@@ -230,7 +234,10 @@ fn write_all_nonblocking(file: &mut File, mut data: &[u8]) -> io::Result<usize> 
 }
 
 impl Handler for GuestFileSeek {
-    async fn handle(ctx: Context<'_>, args: GuestFileSeekArgs) -> Result<t::GuestFileSeek, CommandError> {
+    async fn handle(
+        ctx: Context<'_>,
+        args: GuestFileSeekArgs,
+    ) -> Result<t::GuestFileSeek, CommandError> {
         let file = lookup(&ctx, args.handle)?;
         let whence = match args.whence {
             GuestFileWhence::Name(n) => n,

@@ -60,7 +60,9 @@ async fn run_hook(agent: &Agent, action: &str) -> Result<(), CommandError> {
         Some(code) => Err(CommandError::new(format!(
             "fsfreeze hook has failed with status {code}"
         ))),
-        None => Err(CommandError::new("fsfreeze hook was terminated by a signal")),
+        None => Err(CommandError::new(
+            "fsfreeze hook was terminated by a signal",
+        )),
     }
 }
 
@@ -93,7 +95,10 @@ async fn freeze(agent: &Agent, only: Option<Vec<String>>) -> Result<i64, Command
                     for d in frozen.iter().rev() {
                         let _ = fs.thaw(d);
                     }
-                    return Err(with_errno(format!("failed to freeze {}", dir.display()), &e));
+                    return Err(with_errno(
+                        format!("failed to freeze {}", dir.display()),
+                        &e,
+                    ));
                 }
             }
         }
@@ -174,7 +179,10 @@ pub async fn run_watchdog(agent: Arc<Agent>, timeout: Duration) {
 }
 
 impl Handler for GuestFsfreezeStatus {
-    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<t::GuestFsfreezeStatus, CommandError> {
+    async fn handle(
+        ctx: Context<'_>,
+        _args: Empty,
+    ) -> Result<t::GuestFsfreezeStatus, CommandError> {
         Ok(if ctx.agent.state().frozen() {
             t::GuestFsfreezeStatus::Frozen
         } else {
@@ -190,7 +198,10 @@ impl Handler for GuestFsfreezeFreeze {
 }
 
 impl Handler for GuestFsfreezeFreezeList {
-    async fn handle(ctx: Context<'_>, args: GuestFsfreezeFreezeListArgs) -> Result<i64, CommandError> {
+    async fn handle(
+        ctx: Context<'_>,
+        args: GuestFsfreezeFreezeListArgs,
+    ) -> Result<i64, CommandError> {
         freeze(ctx.agent, args.mountpoints).await
     }
 }
@@ -202,7 +213,10 @@ impl Handler for GuestFsfreezeThaw {
 }
 
 impl Handler for GuestFstrim {
-    async fn handle(ctx: Context<'_>, args: GuestFstrimArgs) -> Result<GuestFilesystemTrimResponse, CommandError> {
+    async fn handle(
+        ctx: Context<'_>,
+        args: GuestFstrimArgs,
+    ) -> Result<GuestFilesystemTrimResponse, CommandError> {
         let minimum = args.minimum.unwrap_or(0);
         let fs = &ctx.agent.platform().filesystems;
         let paths = blocking(fs, move |fs| {

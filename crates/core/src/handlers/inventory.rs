@@ -9,9 +9,9 @@ use guestlink_vocabulary::commands::{
     GuestNetworkGetInterfaces, GuestNetworkGetRoute,
 };
 use guestlink_vocabulary::types::{
-    Empty, GuestCpuStats, GuestDeviceInfo, GuestDiskInfo, GuestDiskStatsInfo,
-    GuestFilesystemInfo, GuestLoadAverage, GuestLogicalProcessor, GuestMemoryBlock,
-    GuestMemoryBlockInfo, GuestNetworkInterface, GuestNetworkRoute,
+    Empty, GuestCpuStats, GuestDeviceInfo, GuestDiskInfo, GuestDiskStatsInfo, GuestFilesystemInfo,
+    GuestLoadAverage, GuestLogicalProcessor, GuestMemoryBlock, GuestMemoryBlockInfo,
+    GuestNetworkInterface, GuestNetworkRoute,
 };
 
 use super::file::with_errno;
@@ -34,7 +34,10 @@ async fn query<T: Send + 'static>(
 }
 
 impl Handler for GuestGetFsinfo {
-    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestFilesystemInfo>, CommandError> {
+    async fn handle(
+        ctx: Context<'_>,
+        _args: Empty,
+    ) -> Result<Vec<GuestFilesystemInfo>, CommandError> {
         query(&ctx, "filesystems", |i| i.filesystems()).await
     }
 }
@@ -46,19 +49,28 @@ impl Handler for GuestGetDisks {
 }
 
 impl Handler for GuestGetDiskstats {
-    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestDiskStatsInfo>, CommandError> {
+    async fn handle(
+        ctx: Context<'_>,
+        _args: Empty,
+    ) -> Result<Vec<GuestDiskStatsInfo>, CommandError> {
         query(&ctx, "/proc/diskstats", |i| i.disk_stats()).await
     }
 }
 
 impl Handler for GuestNetworkGetInterfaces {
-    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestNetworkInterface>, CommandError> {
+    async fn handle(
+        ctx: Context<'_>,
+        _args: Empty,
+    ) -> Result<Vec<GuestNetworkInterface>, CommandError> {
         query(&ctx, "network interfaces", |i| i.interfaces()).await
     }
 }
 
 impl Handler for GuestNetworkGetRoute {
-    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestNetworkRoute>, CommandError> {
+    async fn handle(
+        ctx: Context<'_>,
+        _args: Empty,
+    ) -> Result<Vec<GuestNetworkRoute>, CommandError> {
         query(&ctx, "routes", |i| i.routes()).await
     }
 }
@@ -76,7 +88,10 @@ impl Handler for GuestGetLoad {
 }
 
 impl Handler for GuestGetVcpus {
-    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestLogicalProcessor>, CommandError> {
+    async fn handle(
+        ctx: Context<'_>,
+        _args: Empty,
+    ) -> Result<Vec<GuestLogicalProcessor>, CommandError> {
         query(&ctx, "CPUs", |i| i.vcpus()).await
     }
 }

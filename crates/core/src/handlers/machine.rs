@@ -7,8 +7,8 @@ use guestlink_vocabulary::commands::{
     GuestSuspendHybrid, GuestSuspendRam,
 };
 use guestlink_vocabulary::types::{
-    Empty, GuestMemoryBlockResponse, GuestSetMemoryBlocksArgs, GuestSetTimeArgs,
-    GuestSetVcpusArgs, GuestShutdownArgs,
+    Empty, GuestMemoryBlockResponse, GuestSetMemoryBlocksArgs, GuestSetTimeArgs, GuestSetVcpusArgs,
+    GuestShutdownArgs,
 };
 
 use crate::context::Context;

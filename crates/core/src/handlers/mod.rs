@@ -1,14 +1,14 @@
 //! Command handlers, grouped by what they touch. Each implements
 //! [`Handler`](crate::dispatch::Handler) for a command type of the vocabulary.
 //!
-//! - [`protocol`]: ping, sync, info
-//! - [`system`]: time, host name, time zone, users, OS
-//! - [`file`]: `guest-file-*`
-//! - [`exec`]: `guest-exec`, `guest-exec-status`
-//! - [`freeze`]: `guest-fsfreeze-*`, `guest-fstrim`
-//! - [`inventory`]: fsinfo, disks, diskstats, network, CPUs, memory, load
-//! - [`machine`]: shutdown, suspend, set-time, set-vcpus, set-memory-blocks
-//! - [`accounts`]: passwords and SSH keys
+//! - [`protocol`] — ping, sync, info
+//! - [`system`] — time, host name, time zone, users, OS
+//! - [`file`] — `guest-file-*`
+//! - [`exec`] — `guest-exec`, `guest-exec-status`
+//! - [`freeze`] — `guest-fsfreeze-*`, `guest-fstrim`
+//! - [`inventory`] — fsinfo, disks, diskstats, network, CPUs, memory, load
+//! - [`machine`] — shutdown, suspend, set-time, set-vcpus, set-memory-blocks
+//! - [`accounts`] — passwords and SSH keys
 
 pub mod accounts;
 pub mod exec;

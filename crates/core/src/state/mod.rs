@@ -93,7 +93,8 @@ impl AgentState {
         if frozen {
             std::fs::write(&marker, b"")?;
             let generation = self.freeze_generation.fetch_add(1, Ordering::SeqCst) + 1;
-            self.freeze_events.send_replace((generation, Instant::now()));
+            self.freeze_events
+                .send_replace((generation, Instant::now()));
         } else {
             match std::fs::remove_file(&marker) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
