@@ -69,6 +69,81 @@ const EXACT: &[(&[u8], usize)] = &[
     (br#"{"execute":"guest-ping","id":[[[[[[[[[[1]]]]]]]]]]}"#, 1),
 ];
 
+/// Command-level checks that are safe to run on the build machine (each fails before
+/// touching anything), in order, on fresh instances (handles start at 1000). Errors
+/// must match byte for byte, results in value (qemu-ga orders members by hash).
+const COMMAND_ERRORS: &[&str] = &[
+    r#"{"execute":"guest-file-open","arguments":{"path":"foo","mode":"rw"}}"#,
+    r#"{"execute":"guest-file-open","arguments":{"path":"nodir/x"}}"#,
+    r#"{"execute":"guest-file-open","arguments":{"path":1,"bar":2}}"#,
+    r#"{"execute":"guest-file-read","arguments":{"handle":5}}"#,
+    r#"{"execute":"guest-file-open","arguments":{"path":"foo","mode":"w+"}}"#,
+    r#"{"execute":"guest-file-write","arguments":{"handle":1000,"buf-b64":"a$=="}}"#,
+    r#"{"execute":"guest-file-write","arguments":{"handle":1000,"buf-b64":"aGVsbG8=","count":6}}"#,
+    r#"{"execute":"guest-file-write","arguments":{"handle":1000,"buf-b64":"aGVsbG8=","count":-1}}"#,
+    r#"{"execute":"guest-file-write","arguments":{"handle":1000,"buf-b64":"aGVsbG8"}}"#,
+    r#"{"execute":"guest-file-seek","arguments":{"handle":1000,"offset":0,"whence":5}}"#,
+    r#"{"execute":"guest-file-seek","arguments":{"handle":1000,"offset":0,"whence":"bogus"}}"#,
+    r#"{"execute":"guest-file-seek","arguments":{"handle":1000,"offset":0,"whence":true}}"#,
+    r#"{"execute":"guest-file-seek","arguments":{"handle":1000,"offset":-5,"whence":0}}"#,
+    r#"{"execute":"guest-file-seek","arguments":{"handle":1000,"offset":1,"whence":"set"}}"#,
+    r#"{"execute":"guest-file-read","arguments":{"handle":1000,"count":50331649}}"#,
+    r#"{"execute":"guest-file-read","arguments":{"handle":1000,"count":-1}}"#,
+    r#"{"execute":"guest-file-read","arguments":{"handle":1000}}"#,
+    r#"{"execute":"guest-file-read","arguments":{"handle":1000}}"#,
+    r#"{"execute":"guest-file-write","arguments":{"handle":1000,"buf-b64":"eA=="}}"#,
+    r#"{"execute":"guest-file-seek","arguments":{"handle":1000,"offset":0,"whence":"end"}}"#,
+    r#"{"execute":"guest-file-flush","arguments":{"handle":1000}}"#,
+    r#"{"execute":"guest-file-close","arguments":{"handle":1000}}"#,
+    r#"{"execute":"guest-file-close","arguments":{"handle":1000}}"#,
+    r#"{"execute":"guest-file-open","arguments":{"path":"foo","mode":"r"}}"#,
+    r#"{"execute":"guest-file-write","arguments":{"handle":1001,"buf-b64":"eA=="}}"#,
+    r#"{"execute":"guest-file-read","arguments":{"handle":1001,"count":0}}"#,
+    r#"{"execute":"guest-file-read","arguments":{"handle":1001,"count":4}}"#,
+    r#"{"execute":"guest-shutdown","arguments":{"mode":"bogus"}}"#,
+    r#"{"execute":"guest-shutdown","arguments":{"mode":1}}"#,
+    r#"{"execute":"guest-set-time","arguments":{"time":4102444800000000000}}"#,
+    r#"{"execute":"guest-set-time","arguments":{"time":"x"}}"#,
+    r#"{"execute":"guest-set-user-password","arguments":{"username":"a:b","password":"cGFzcw==","crypted":false}}"#,
+    r#"{"execute":"guest-set-user-password","arguments":{"username":"root","password":"cGFzcwp4","crypted":false}}"#,
+    r#"{"execute":"guest-set-user-password","arguments":{"username":"root","password":"!!","crypted":false}}"#,
+    r#"{"execute":"guest-set-user-password","arguments":{"username":"root","password":"cGFzcw=="}}"#,
+    r##"{"execute":"guest-ssh-add-authorized-keys","arguments":{"username":"root","keys":["# c"]}}"##,
+    r#"{"execute":"guest-ssh-remove-authorized-keys","arguments":{"username":"root","keys":["a\nb"]}}"#,
+    r#"{"execute":"guest-set-vcpus","arguments":{"vcpus":[{"logical-id":999,"online":true}]}}"#,
+    r#"{"execute":"guest-set-vcpus","arguments":{"vcpus":[{"logical-id":0}]}}"#,
+    r#"{"execute":"guest-set-vcpus","arguments":{"vcpus":[{"logical-id":0,"online":true,"x":1}]}}"#,
+    r#"{"execute":"guest-set-vcpus","arguments":{"vcpus":[]}}"#,
+    r#"{"execute":"guest-set-memory-blocks","arguments":{"mem-blks":[{"phys-index":999999,"online":true}]}}"#,
+    r#"{"execute":"guest-fsfreeze-freeze-list","arguments":{"mountpoints":"x"}}"#,
+    r#"{"execute":"guest-fstrim","arguments":{"minimum":"x"}}"#,
+    r#"{"execute":"guest-exec","arguments":{"path":"true","arg":"x"}}"#,
+    r#"{"execute":"guest-exec","arguments":{"path":"true","env":[1]}}"#,
+    r#"{"execute":"guest-exec","arguments":{"path":"true","input-data":"%%"}}"#,
+    r#"{"execute":"guest-exec-status","arguments":{"pid":"x"}}"#,
+];
+
+/// Where guestlinkd deliberately answers differently (README, "Deliberate
+/// differences"), with its exact reply. Not sent to qemu-ga: `guest-set-time` with
+/// -1 ns makes qemu-ga 7.2 try to set the clock to 1970.
+const DELIBERATE: &[(&str, &str)] = &[
+    (
+        r#"{"execute":"guest-set-time","arguments":{"time":-1}}"#,
+        r#"{"error": {"class": "GenericError", "desc": "Invalid time"}}"#,
+    ),
+    (
+        // qemu-ga 7.2 says "...: Success" (errno 0).
+        r#"{"execute":"guest-ssh-get-authorized-keys","arguments":{"username":"nosuchuserxyz"}}"#,
+        r#"{"error": {"class": "GenericError", "desc": "failed to lookup user 'nosuchuserxyz': No such user"}}"#,
+    ),
+    (
+        // qemu-ga 8.2+ says "PID ld does not exist" (a format-string bug), 7.2
+        // "Invalid parameter 'pid'".
+        r#"{"execute":"guest-exec-status","arguments":{"pid":123456789}}"#,
+        r#"{"error": {"class": "GenericError", "desc": "PID 123456789 does not exist"}}"#,
+    ),
+];
+
 /// Information commands whose results must match in value (same machine, same files).
 const SAME_VALUE: &[&str] = &[
     "guest-get-osinfo",
@@ -134,6 +209,40 @@ fn protocol_behaviour_matches_qemu_ga_byte_for_byte() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn command_errors_match_qemu_ga() {
+    if !peer_available(QEMU_GA) {
+        return;
+    }
+    let theirs = Agent::start(QEMU_GA, &[]);
+    let ours = Agent::start(GUESTLINKD, &[]);
+    let (mut t, mut o) = (theirs.connect(), ours.connect());
+    let mut failures = Vec::new();
+    for req in COMMAND_ERRORS {
+        let a = run_exact(&mut t, req.as_bytes(), 1);
+        let b = run_exact(&mut o, req.as_bytes(), 1);
+        let (pa, pb) = (parse(&a[0]), parse(&b[0]));
+        let same = if pa.get("error").is_some() { a == b } else { pa == pb };
+        if !same {
+            failures.push(format!(
+                "{req}\n  qemu-ga:    {}\n  guestlinkd: {}",
+                String::from_utf8_lossy(&a[0]),
+                String::from_utf8_lossy(&b[0])
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    for (req, want) in DELIBERATE {
+        let got = run_exact(&mut o, req.as_bytes(), 1);
+        assert_eq!(String::from_utf8_lossy(&got[0]), *want, "{req}");
+    }
 }
 
 fn shape(v: &Value) -> Value {
@@ -245,4 +354,103 @@ fn blocked_commands_are_refused_alike() {
     }
     assert_eq!(theirs.terminate().code(), Some(0));
     assert_eq!(ours.terminate().code(), Some(0));
+}
+
+/// Drops members that legitimately differ between the two agents on this machine.
+fn without(mut v: Value, keys: &[&str]) -> Value {
+    match &mut v {
+        Value::Object(m) => {
+            for k in keys {
+                m.remove(*k);
+            }
+            for (_, x) in m.iter_mut() {
+                *x = without(x.take(), keys);
+            }
+        }
+        Value::Array(a) => {
+            for x in a.iter_mut() {
+                *x = without(x.take(), keys);
+            }
+        }
+        _ => {}
+    }
+    v
+}
+
+fn sorted_by(mut v: Vec<Value>, key: &str) -> Vec<Value> {
+    v.sort_by_key(|x| x[key].to_string());
+    v
+}
+
+fn keys_of(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+    k.sort();
+    k
+}
+
+#[test]
+fn inventory_matches_qemu_ga() {
+    if !peer_available(QEMU_GA) {
+        return;
+    }
+    let theirs = Agent::start(QEMU_GA, &[]);
+    let ours = Agent::start(GUESTLINKD, &[]);
+    let (mut t, mut o) = (theirs.connect(), ours.connect());
+    let mut both = |cmd: &str| {
+        let req = format!("{{\"execute\":\"{cmd}\"}}");
+        let (a, b) = (t.json(req.as_bytes()), o.json(req.as_bytes()));
+        assert!(a.get("return").is_some() && b.get("return").is_some(), "{cmd}: {a} / {b}");
+        (a["return"].clone(), b["return"].clone())
+    };
+    // Filesystems: the same mounts, sizes and disk addresses. guestlinkd also reads the
+    // serial from sysfs when udev has none, and reports total-bytes-privileged (9.1+);
+    // used-bytes moves while the tests write files.
+    let (a, b) = both("guest-get-fsinfo");
+    let drop = ["serial", "total-bytes-privileged", "used-bytes"];
+    assert_eq!(without(a.clone(), &drop), without(b.clone(), &drop), "fsinfo");
+    for (x, y) in a.as_array().unwrap().iter().zip(b.as_array().unwrap()) {
+        let (ux, uy) = (x["used-bytes"].as_i64().unwrap(), y["used-bytes"].as_i64().unwrap());
+        assert!((ux - uy).abs() < 1 << 30, "used-bytes {ux} vs {uy}");
+    }
+    let (a, b) = both("guest-get-disks");
+    assert_eq!(without(a, &["serial"]), without(b, &["serial"]), "disks");
+    // CPUs and memory blocks: the same set (qemu-ga lists in directory order).
+    let (a, b) = both("guest-get-vcpus");
+    assert_eq!(
+        sorted_by(a.as_array().unwrap().clone(), "logical-id"),
+        sorted_by(b.as_array().unwrap().clone(), "logical-id"),
+        "vcpus"
+    );
+    let (a, b) = both("guest-get-memory-blocks");
+    assert_eq!(
+        sorted_by(a.as_array().unwrap().clone(), "phys-index"),
+        sorted_by(b.as_array().unwrap().clone(), "phys-index"),
+        "memory blocks"
+    );
+    let (a, b) = both("guest-get-memory-block-info");
+    assert_eq!(a, b, "memory block size");
+    // Network: same interfaces, MACs and addresses; counters move.
+    let (a, b) = both("guest-network-get-interfaces");
+    let (a, b) = (without(a, &["statistics"]), without(b, &["statistics"]));
+    assert_eq!(a, b, "interfaces");
+    // Counters: same devices and CPUs, same members.
+    let (a, b) = both("guest-get-diskstats");
+    let ids = |v: &Value| -> Vec<(Value, Value, Value, Vec<String>)> {
+        let mut x: Vec<_> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| (d["name"].clone(), d["major"].clone(), d["minor"].clone(), keys_of(&d["stats"])))
+            .collect();
+        x.sort_by_key(|d| format!("{:?}", d));
+        x
+    };
+    assert_eq!(ids(&a), ids(&b), "diskstats");
+    let (a, b) = both("guest-get-cpustats");
+    let cpus = |v: &Value| -> Vec<(Value, Vec<String>)> {
+        v.as_array().unwrap().iter().map(|c| (c["cpu"].clone(), keys_of(c))).collect()
+    };
+    assert_eq!(cpus(&a), cpus(&b), "cpustats");
+    let (a, b) = both("guest-fsfreeze-status");
+    assert_eq!(a, b);
 }

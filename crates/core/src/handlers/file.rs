@@ -188,6 +188,9 @@ impl Handler for GuestFileWrite {
             )));
         }
         let mut f = lock(&file);
+        // qemu-ga seeks in place when a write follows a read, as stdio requires, which
+        // clears the end-of-file flag.
+        f.eof = false;
         let mut decoder = StreamDecoder::default();
         let mut piece = Vec::with_capacity(WRITE_PIECE / 4 * 3);
         let mut left = count as usize;
