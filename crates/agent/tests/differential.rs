@@ -224,7 +224,11 @@ fn command_errors_match_qemu_ga() {
         let a = run_exact(&mut t, req.as_bytes(), 1);
         let b = run_exact(&mut o, req.as_bytes(), 1);
         let (pa, pb) = (parse(&a[0]), parse(&b[0]));
-        let same = if pa.get("error").is_some() { a == b } else { pa == pb };
+        let same = if pa.get("error").is_some() {
+            a == b
+        } else {
+            pa == pb
+        };
         if !same {
             failures.push(format!(
                 "{req}\n  qemu-ga:    {}\n  guestlinkd: {}",
@@ -383,7 +387,10 @@ fn sorted_by(mut v: Vec<Value>, key: &str) -> Vec<Value> {
 }
 
 fn keys_of(v: &Value) -> Vec<String> {
-    let mut k: Vec<String> = v.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+    let mut k: Vec<String> = v
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
     k.sort();
     k
 }
@@ -399,7 +406,10 @@ fn inventory_matches_qemu_ga() {
     let mut both = |cmd: &str| {
         let req = format!("{{\"execute\":\"{cmd}\"}}");
         let (a, b) = (t.json(req.as_bytes()), o.json(req.as_bytes()));
-        assert!(a.get("return").is_some() && b.get("return").is_some(), "{cmd}: {a} / {b}");
+        assert!(
+            a.get("return").is_some() && b.get("return").is_some(),
+            "{cmd}: {a} / {b}"
+        );
         (a["return"].clone(), b["return"].clone())
     };
     // Filesystems: the same mounts, sizes and disk addresses. guestlinkd also reads the
@@ -407,9 +417,16 @@ fn inventory_matches_qemu_ga() {
     // used-bytes moves while the tests write files.
     let (a, b) = both("guest-get-fsinfo");
     let drop = ["serial", "total-bytes-privileged", "used-bytes"];
-    assert_eq!(without(a.clone(), &drop), without(b.clone(), &drop), "fsinfo");
+    assert_eq!(
+        without(a.clone(), &drop),
+        without(b.clone(), &drop),
+        "fsinfo"
+    );
     for (x, y) in a.as_array().unwrap().iter().zip(b.as_array().unwrap()) {
-        let (ux, uy) = (x["used-bytes"].as_i64().unwrap(), y["used-bytes"].as_i64().unwrap());
+        let (ux, uy) = (
+            x["used-bytes"].as_i64().unwrap(),
+            y["used-bytes"].as_i64().unwrap(),
+        );
         assert!((ux - uy).abs() < 1 << 30, "used-bytes {ux} vs {uy}");
     }
     let (a, b) = both("guest-get-disks");
@@ -440,7 +457,14 @@ fn inventory_matches_qemu_ga() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|d| (d["name"].clone(), d["major"].clone(), d["minor"].clone(), keys_of(&d["stats"])))
+            .map(|d| {
+                (
+                    d["name"].clone(),
+                    d["major"].clone(),
+                    d["minor"].clone(),
+                    keys_of(&d["stats"]),
+                )
+            })
             .collect();
         x.sort_by_key(|d| format!("{:?}", d));
         x
@@ -448,7 +472,11 @@ fn inventory_matches_qemu_ga() {
     assert_eq!(ids(&a), ids(&b), "diskstats");
     let (a, b) = both("guest-get-cpustats");
     let cpus = |v: &Value| -> Vec<(Value, Vec<String>)> {
-        v.as_array().unwrap().iter().map(|c| (c["cpu"].clone(), keys_of(c))).collect()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["cpu"].clone(), keys_of(c)))
+            .collect()
     };
     assert_eq!(cpus(&a), cpus(&b), "cpustats");
     let (a, b) = both("guest-fsfreeze-status");

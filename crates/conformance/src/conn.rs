@@ -81,12 +81,14 @@ impl Conn {
     /// The next line (without its newline), waiting up to `timeout`.
     pub fn line_within(&mut self, timeout: Duration) -> Result<Option<Vec<u8>>, Failure> {
         let deadline = Instant::now() + timeout;
+        let mut scanned = 0;
         loop {
-            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
-                let mut line: Vec<u8> = self.buf.drain(..=i).collect();
+            if let Some(i) = self.buf[scanned..].iter().position(|&b| b == b'\n') {
+                let mut line: Vec<u8> = self.buf.drain(..=scanned + i).collect();
                 line.pop();
                 return Ok(Some(line));
             }
+            scanned = self.buf.len();
             if !self.fill(deadline)? {
                 return Ok(None);
             }

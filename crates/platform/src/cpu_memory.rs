@@ -87,7 +87,10 @@ pub fn memory_block_size() -> io::Result<u64> {
 pub fn set_memory_block(n: u64, online: bool) -> (GuestMemoryBlockResponseType, Option<i64>) {
     let dir = format!("{MEMORY_DIR}/memory{n}");
     if !Path::new(&dir).is_dir() {
-        return (GuestMemoryBlockResponseType::NotFound, Some(i64::from(libc::ENOENT)));
+        return (
+            GuestMemoryBlockResponseType::NotFound,
+            Some(i64::from(libc::ENOENT)),
+        );
     }
     let state = fs::read_to_string(format!("{dir}/state")).unwrap_or_default();
     if state.starts_with("online") == online {

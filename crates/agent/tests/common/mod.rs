@@ -134,12 +134,15 @@ impl Conn {
     /// The next reply line, without its `\n` (a 0xFF prefix is kept).
     pub fn line(&mut self) -> Vec<u8> {
         let deadline = Instant::now() + Duration::from_secs(10);
+        let mut scanned = 0;
         loop {
-            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+            if let Some(i) = self.buf[scanned..].iter().position(|&b| b == b'\n') {
+                let i = scanned + i;
                 let line = self.buf[..i].to_vec();
                 self.buf.drain(..=i);
                 return line;
             }
+            scanned = self.buf.len();
             assert!(
                 self.fill(deadline),
                 "no complete reply; have {:?}",
