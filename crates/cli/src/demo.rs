@@ -44,6 +44,76 @@ async fn wait_for_socket(path: &Path, child: &mut tokio::process::Child) -> anyh
     Ok(())
 }
 
+/// Writes a file in the guest, reads it back, and checks the bytes.
+async fn file_round_trip(c: &mut Client, dir: &Path) -> anyhow::Result<()> {
+    use guestlink_vocabulary::types::{
+        base64_encode, GuestFileHandleArgs, GuestFileOpenArgs, GuestFileReadArgs,
+        GuestFileWriteArgs,
+    };
+    let path = dir.join("demo.txt").to_string_lossy().into_owned();
+    let data = b"written by the host, read back through the agent\n";
+    let open = |mode: &str| GuestFileOpenArgs {
+        path: path.clone(),
+        mode: Some(mode.into()),
+    };
+    let h = c.call::<GuestFileOpen>(&open("w")).await?;
+    let w = c
+        .call::<GuestFileWrite>(&GuestFileWriteArgs {
+            handle: h,
+            buf_b64: base64_encode(data),
+            count: None,
+        })
+        .await?;
+    c.call::<GuestFileClose>(&GuestFileHandleArgs { handle: h }).await?;
+    let h = c.call::<GuestFileOpen>(&open("r")).await?;
+    let r = c
+        .call::<GuestFileRead>(&GuestFileReadArgs {
+            handle: h,
+            count: None,
+        })
+        .await?;
+    c.call::<GuestFileClose>(&GuestFileHandleArgs { handle: h }).await?;
+    if r.buf_b64.0 != data {
+        return Err(anyhow!("file read back differs from what was written"));
+    }
+    println!(
+        "  file           wrote {} bytes, read {} back identical (handle {h})",
+        w.count, r.count
+    );
+    Ok(())
+}
+
+/// Runs `uname -sr` in the guest and collects its output.
+async fn exec_round_trip(c: &mut Client) -> anyhow::Result<()> {
+    use guestlink_vocabulary::types::{GuestExecArgs, GuestExecCaptureOutput, GuestExecStatusArgs};
+    let pid = c
+        .call::<GuestExec>(&GuestExecArgs {
+            path: "uname".into(),
+            arg: Some(vec!["-sr".into()]),
+            capture_output: Some(GuestExecCaptureOutput::Flag(true)),
+            ..Default::default()
+        })
+        .await?
+        .pid;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = c.call::<GuestExecStatus>(&GuestExecStatusArgs { pid }).await?;
+        if st.exited {
+            let out = st.out_data.map(|d| d.0).unwrap_or_default();
+            println!(
+                "  exec           uname -sr (pid {pid}) exited {} with {:?}",
+                st.exitcode.unwrap_or(-1),
+                String::from_utf8_lossy(&out).trim_end()
+            );
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(anyhow!("uname did not finish within 10 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 pub async fn run(agent: Option<PathBuf>, timeout: Duration) -> anyhow::Result<ExitCode> {
     let agent = find_agent(agent)?;
     let dir = std::env::temp_dir().join(format!("guestlink-demo-{}", std::process::id()));
@@ -90,6 +160,17 @@ pub async fn run(agent: Option<PathBuf>, timeout: Duration) -> anyhow::Result<Ex
         println!("  guest clock    {} ns since the epoch", ns);
         let users = c.call::<GuestGetUsers>(&Empty {}).await?;
         println!("  users          {}", render::users(&users));
+        let cpus = c.call::<GuestGetVcpus>(&Empty {}).await?;
+        let online = cpus.iter().filter(|c| c.online).count();
+        println!("  vcpus          {} ({} online)", cpus.len(), online);
+        for fs in c.call::<GuestGetFsinfo>(&Empty {}).await? {
+            println!("  filesystem     {}", render::filesystem(&fs));
+        }
+        for nic in c.call::<GuestNetworkGetInterfaces>(&Empty {}).await? {
+            println!("  interface      {}", render::interface(&nic));
+        }
+        file_round_trip(&mut c, &dir).await?;
+        exec_round_trip(&mut c).await?;
         let bogus = c.execute("guest-no-such-command", None).await.unwrap_err();
         println!("  unknown cmd    {bogus}");
         anyhow::Ok(())

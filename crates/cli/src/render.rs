@@ -2,7 +2,9 @@
 
 use std::fmt::Write;
 
-use guestlink_vocabulary::types::{GuestAgentInfo, GuestOSInfo, GuestUser};
+use guestlink_vocabulary::types::{
+    GuestAgentInfo, GuestFilesystemInfo, GuestNetworkInterface, GuestOSInfo, GuestUser,
+};
 
 /// `guest-info` as a table.
 pub fn info(info: &GuestAgentInfo) -> String {
@@ -57,4 +59,64 @@ pub fn users(users: &[GuestUser]) -> String {
         .map(|u| format!("{} (since {})", u.user, u.login_time as i64))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Bytes in binary units.
+pub fn bytes(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.1} {}", units[i])
+}
+
+/// A filesystem on one line: mount point, type, device, usage, disks.
+pub fn filesystem(fs: &GuestFilesystemInfo) -> String {
+    let usage = match (fs.used_bytes, fs.total_bytes) {
+        (Some(u), Some(t)) => format!(", {} of {} used", bytes(u), bytes(t)),
+        _ => String::new(),
+    };
+    let disks: Vec<String> = fs
+        .disk
+        .iter()
+        .map(|d| {
+            let p = &d.pci_controller;
+            format!(
+                "{} {} at pci {:04x}:{:02x}:{:02x}.{:x}",
+                d.dev.as_deref().unwrap_or("?"),
+                d.bus_type.as_str(),
+                p.domain,
+                p.bus,
+                p.slot,
+                p.function
+            )
+        })
+        .collect();
+    let on = if disks.is_empty() {
+        String::new()
+    } else {
+        format!(" on {}", disks.join(", "))
+    };
+    format!("{} {} ({}){usage}{on}", fs.mountpoint, fs.type_, fs.name)
+}
+
+/// A network interface on one line: name, MAC, addresses.
+pub fn interface(nic: &GuestNetworkInterface) -> String {
+    let addrs: Vec<String> = nic
+        .ip_addresses
+        .iter()
+        .flatten()
+        .map(|a| format!("{}/{}", a.ip_address, a.prefix))
+        .collect();
+    format!(
+        "{} {} {}",
+        nic.name,
+        nic.hardware_address.as_deref().unwrap_or("-"),
+        addrs.join(" ")
+    )
+    .trim_end()
+    .to_string()
 }
