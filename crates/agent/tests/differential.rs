@@ -152,6 +152,18 @@ const SAME_VALUE: &[&str] = &[
     "guest-get-users",
 ];
 
+/// Debian's qemu-ga and guestlinkd, freshly started, with a connection to each; `None`
+/// when qemu-ga is missing outside CI.
+fn side_by_side() -> Option<(Agent, Agent, Conn, Conn)> {
+    if !peer_available(QEMU_GA) {
+        return None;
+    }
+    let theirs = Agent::start(QEMU_GA, &[]);
+    let ours = Agent::start(GUESTLINKD, &[]);
+    let (t, o) = (theirs.connect(), ours.connect());
+    Some((theirs, ours, t, o))
+}
+
 fn run_exact(conn: &mut Conn, input: &[u8], n: usize) -> Vec<Vec<u8>> {
     conn.send(input);
     conn.lines(n)
@@ -159,12 +171,9 @@ fn run_exact(conn: &mut Conn, input: &[u8], n: usize) -> Vec<Vec<u8>> {
 
 #[test]
 fn protocol_behaviour_matches_qemu_ga_byte_for_byte() {
-    if !peer_available(QEMU_GA) {
+    let Some((_theirs, _ours, mut t, mut o)) = side_by_side() else {
         return;
-    }
-    let theirs = Agent::start(QEMU_GA, &[]);
-    let ours = Agent::start(GUESTLINKD, &[]);
-    let (mut t, mut o) = (theirs.connect(), ours.connect());
+    };
     let mut failures = Vec::new();
     for (input, n) in EXACT {
         let a = run_exact(&mut t, input, *n);
@@ -213,12 +222,9 @@ fn protocol_behaviour_matches_qemu_ga_byte_for_byte() {
 
 #[test]
 fn command_errors_match_qemu_ga() {
-    if !peer_available(QEMU_GA) {
+    let Some((_theirs, _ours, mut t, mut o)) = side_by_side() else {
         return;
-    }
-    let theirs = Agent::start(QEMU_GA, &[]);
-    let ours = Agent::start(GUESTLINKD, &[]);
-    let (mut t, mut o) = (theirs.connect(), ours.connect());
+    };
     let mut failures = Vec::new();
     for req in COMMAND_ERRORS {
         let a = run_exact(&mut t, req.as_bytes(), 1);
@@ -263,12 +269,9 @@ fn shape(v: &Value) -> Value {
 
 #[test]
 fn information_commands_agree_in_shape_and_value() {
-    if !peer_available(QEMU_GA) {
+    let Some((_theirs, _ours, mut t, mut o)) = side_by_side() else {
         return;
-    }
-    let theirs = Agent::start(QEMU_GA, &[]);
-    let ours = Agent::start(GUESTLINKD, &[]);
-    let (mut t, mut o) = (theirs.connect(), ours.connect());
+    };
     for cmd in SAME_VALUE {
         let req = format!("{{\"execute\":\"{cmd}\"}}");
         let a = t.json(req.as_bytes());
@@ -397,12 +400,9 @@ fn keys_of(v: &Value) -> Vec<String> {
 
 #[test]
 fn inventory_matches_qemu_ga() {
-    if !peer_available(QEMU_GA) {
+    let Some((_theirs, _ours, mut t, mut o)) = side_by_side() else {
         return;
-    }
-    let theirs = Agent::start(QEMU_GA, &[]);
-    let ours = Agent::start(GUESTLINKD, &[]);
-    let (mut t, mut o) = (theirs.connect(), ours.connect());
+    };
     let mut both = |cmd: &str| {
         let req = format!("{{\"execute\":\"{cmd}\"}}");
         let (a, b) = (t.json(req.as_bytes()), o.json(req.as_bytes()));

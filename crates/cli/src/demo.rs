@@ -64,7 +64,8 @@ async fn file_round_trip(c: &mut Client, dir: &Path) -> anyhow::Result<()> {
             count: None,
         })
         .await?;
-    c.call::<GuestFileClose>(&GuestFileHandleArgs { handle: h }).await?;
+    c.call::<GuestFileClose>(&GuestFileHandleArgs { handle: h })
+        .await?;
     let h = c.call::<GuestFileOpen>(&open("r")).await?;
     let r = c
         .call::<GuestFileRead>(&GuestFileReadArgs {
@@ -72,7 +73,8 @@ async fn file_round_trip(c: &mut Client, dir: &Path) -> anyhow::Result<()> {
             count: None,
         })
         .await?;
-    c.call::<GuestFileClose>(&GuestFileHandleArgs { handle: h }).await?;
+    c.call::<GuestFileClose>(&GuestFileHandleArgs { handle: h })
+        .await?;
     if r.buf_b64.0 != data {
         return Err(anyhow!("file read back differs from what was written"));
     }
@@ -97,7 +99,9 @@ async fn exec_round_trip(c: &mut Client) -> anyhow::Result<()> {
         .pid;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let st = c.call::<GuestExecStatus>(&GuestExecStatusArgs { pid }).await?;
+        let st = c
+            .call::<GuestExecStatus>(&GuestExecStatusArgs { pid })
+            .await?;
         if st.exited {
             let out = st.out_data.map(|d| d.0).unwrap_or_default();
             println!(

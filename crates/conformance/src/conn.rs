@@ -101,6 +101,15 @@ impl Conn {
             .ok_or_else(|| fail("no reply within the timeout"))
     }
 
+    /// Sends a 0xFF byte (which makes the agent drop partial input) and then
+    /// `guest-sync-delimited` with `id`.
+    pub fn send_sync_delimited(&mut self, id: u32) -> Result<(), Failure> {
+        self.send(&[0xFF])?;
+        let req =
+            format!("{{\"execute\":\"guest-sync-delimited\",\"arguments\":{{\"id\":{id}}}}}\n");
+        self.send(req.as_bytes())
+    }
+
     /// Discards bytes up to and including the next 0xFF.
     pub fn skip_to_sentinel(&mut self) -> Result<(), Failure> {
         let deadline = Instant::now() + REPLY_TIMEOUT;

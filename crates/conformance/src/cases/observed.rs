@@ -15,11 +15,7 @@ use crate::{ensure, Failure};
 /// `guest-sync-delimited` with a fresh id, skipping everything before its reply.
 pub fn resync(c: &mut Conn) -> Result<(), Failure> {
     let r = random_u32();
-    c.send(&[0xFF])?;
-    c.send(
-        format!("{{\"execute\":\"guest-sync-delimited\",\"arguments\":{{\"id\":{r}}}}}\n")
-            .as_bytes(),
-    )?;
+    c.send_sync_delimited(r)?;
     loop {
         c.skip_to_sentinel()?;
         let v = c.reply()?;

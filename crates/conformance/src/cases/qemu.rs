@@ -16,11 +16,7 @@ const HELLO_B64: &str = "SGVsbG8gV29ybGQhCgA=";
 pub fn sync_delimited(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
     let c = ctx.conn()?;
     let r = random_u32();
-    c.send(&[0xFF])?;
-    c.send(
-        format!("{{\"execute\":\"guest-sync-delimited\",\"arguments\":{{\"id\":{r}}}}}\n")
-            .as_bytes(),
-    )?;
+    c.send_sync_delimited(r)?;
     c.skip_to_sentinel()?;
     let v = c.reply()?;
     ensure!(no_error(&v)? == &json!(r), "expected {r}, got {v}");
@@ -145,6 +141,19 @@ fn read_default(c: &mut Conn, h: &Value) -> Result<Value, Failure> {
     Ok(no_error(&v)?.clone())
 }
 
+/// Seeks to `offset` from the start; expects that position and no end of file.
+fn seek_set(c: &mut Conn, h: &Value, offset: i64) -> Result<(), Failure> {
+    let s = c.execute(
+        "guest-file-seek",
+        json!({"handle": h, "offset": offset, "whence": "set"}),
+    )?;
+    expect(
+        "seek",
+        no_error(&s)?,
+        json!({"position": offset, "eof": false}),
+    )
+}
+
 fn expect(what: &str, got: &Value, want: Value) -> Result<(), Failure> {
     for (k, w) in want.as_object().into_iter().flatten() {
         ensure!(&got[k] == w, "{what}: {k} should be {w}, got {got}");
@@ -179,11 +188,7 @@ pub fn file_ops(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
         &read_default(c, &h)?,
         json!({"count": 0, "eof": true, "buf-b64": ""}),
     )?;
-    let s = c.execute(
-        "guest-file-seek",
-        json!({"handle": h, "offset": 6, "whence": "set"}),
-    )?;
-    expect("seek", no_error(&s)?, json!({"position": 6, "eof": false}))?;
+    seek_set(c, &h, 6)?;
     let r = read_default(c, &h)?;
     expect("read after seek", &r, json!({"count": 8, "eof": true}))?;
     ensure!(base64(&r["buf-b64"])? == HELLO[6..], "read {r}");
@@ -205,11 +210,7 @@ pub fn file_write_read(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
         &read_default(c, &h)?,
         json!({"count": 0, "eof": true, "buf-b64": ""}),
     )?;
-    let s = c.execute(
-        "guest-file-seek",
-        json!({"handle": h, "offset": 0, "whence": "set"}),
-    )?;
-    expect("seek", no_error(&s)?, json!({"position": 0, "eof": false}))?;
+    seek_set(c, &h, 0)?;
     expect(
         "read",
         &read_default(c, &h)?,
