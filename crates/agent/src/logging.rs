@@ -2,11 +2,15 @@
 //! standard error or appended to the `-l` file. Warnings and errors by default; `-v`
 //! logs everything, including each chunk read. `GUESTLINK_LOG` (tracing's filter syntax)
 //! overrides the level.
+//!
+//! As in qemu-ga, nothing is written to the log file while filesystems are frozen: a
+//! write to a frozen filesystem would block the agent, and with it the thaw.
 
 use std::fmt;
 use std::fs::OpenOptions;
+use std::io::{self, Write};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::{Event, Level, Subscriber};
@@ -43,6 +47,36 @@ where
     }
 }
 
+type Probe = Box<dyn Fn() -> bool + Send + Sync>;
+
+/// Says whether file logging is paused (filesystems frozen).
+static PAUSED: OnceLock<Probe> = OnceLock::new();
+
+/// Pauses writing to the log file whenever `probe` returns true.
+pub fn pause_while(probe: impl Fn() -> bool + Send + Sync + 'static) {
+    let _ = PAUSED.set(Box::new(probe));
+}
+
+fn paused() -> bool {
+    PAUSED.get().is_some_and(|p| p())
+}
+
+/// The log file, skipped while paused.
+struct LogFile(Mutex<std::fs::File>);
+
+impl Write for &LogFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if paused() {
+            return Ok(buf.len());
+        }
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Installs the global logger.
 pub fn init(logfile: Option<&Path>, verbose: bool) -> std::io::Result<()> {
     let default = if verbose { "trace" } else { "warn" };
@@ -54,7 +88,8 @@ pub fn init(logfile: Option<&Path>, verbose: bool) -> std::io::Result<()> {
     match logfile {
         Some(path) => {
             let file = OpenOptions::new().create(true).append(true).open(path)?;
-            builder.with_writer(Mutex::new(file)).init();
+            let file: &'static LogFile = Box::leak(Box::new(LogFile(Mutex::new(file))));
+            builder.with_writer(move || file).init();
         }
         None => builder.with_writer(std::io::stderr).init(),
     }

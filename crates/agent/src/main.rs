@@ -106,6 +106,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         },
         guestlink_platform::linux(),
     ));
+    let probe = agent.clone();
+    logging::pause_while(move || probe.state().frozen());
     if agent.state().frozen() {
         tracing::warn!("filesystems were left frozen by a previous instance: only the safe commands are enabled until guest-fsfreeze-thaw");
     }

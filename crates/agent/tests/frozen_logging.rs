@@ -1,0 +1,53 @@
+//! An agent that starts with the frozen marker (a previous instance died while
+//! filesystems were frozen) allows only the safe set, writes nothing to its log file
+//! until thawed, refuses SIGTERM while frozen, and exits normally once thawed.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn frozen_agent_keeps_quiet_and_refuses_to_stop_until_thawed() {
+    let mut log = None;
+    let agent = Agent::start_with(GUESTLINKD, &["-v"], |cmd| {
+        let dir = cmd.get_current_dir().unwrap().to_path_buf();
+        std::fs::write(dir.join("qga.state.isfrozen"), "").unwrap();
+        let path = dir.join("agent.log");
+        cmd.arg("-l").arg(&path);
+        log = Some(path);
+    });
+    let log = log.unwrap();
+    let mut c = agent.connect();
+    let status = c.json(br#"{"execute":"guest-fsfreeze-status"}"#);
+    assert_eq!(status["return"], "frozen");
+    let denied = c.json(br#"{"execute":"guest-get-time"}"#);
+    assert_eq!(
+        denied["error"]["desc"],
+        "Command guest-get-time has been disabled: the command is not allowed"
+    );
+    c.json(br#"{"execute":"guest-ping"}"#);
+    let quiet = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !quiet.contains("guest-ping"),
+        "logged while frozen: {quiet}"
+    );
+    // SIGTERM is refused while frozen.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(agent.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    c.json(br#"{"execute":"guest-ping"}"#);
+    // Thawing (FITHAW on mounts that are not frozen does nothing) clears the state.
+    let thawed = c.json(br#"{"execute":"guest-fsfreeze-thaw"}"#);
+    assert!(thawed["return"].is_i64(), "{thawed}");
+    assert!(!agent.dir.join("qga.state.isfrozen").exists());
+    c.json(br#"{"execute":"guest-ping","id":"after"}"#);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("guest-ping called"),
+        "nothing logged after thaw: {text}"
+    );
+    assert_eq!(agent.terminate().code(), Some(0));
+}
