@@ -13,7 +13,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::UnixListener;
 
-use super::fd::{register, EofMeaning, FdStream};
+use guestlink_fdio::{register, EofMeaning, FdStream};
 
 /// Any bidirectional byte stream.
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}

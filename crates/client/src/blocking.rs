@@ -1,0 +1,46 @@
+//! A blocking wrapper for code without an async runtime: each call runs the async
+//! client on a private single-threaded runtime.
+
+use std::time::Duration;
+
+use guestlink_vocabulary::Command;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{ClientError, Endpoint};
+
+/// A blocking connection to an agent.
+#[derive(Debug)]
+pub struct Client {
+    rt: tokio::runtime::Runtime,
+    inner: crate::Client,
+}
+
+impl Client {
+    /// Connects and resynchronises.
+    pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Client, ClientError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let inner = rt.block_on(crate::Client::connect(endpoint, timeout))?;
+        Ok(Client { rt, inner })
+    }
+
+    /// See [`crate::Client::call`].
+    pub fn call<C: Command>(&mut self, args: &C::Args) -> Result<C::Returns, ClientError>
+    where
+        C::Args: Serialize,
+    {
+        self.rt.block_on(self.inner.call::<C>(args))
+    }
+
+    /// See [`crate::Client::execute`].
+    pub fn execute(&mut self, name: &str, args: Option<Value>) -> Result<Value, ClientError> {
+        self.rt.block_on(self.inner.execute(name, args))
+    }
+
+    /// See [`crate::Client::call_raw`].
+    pub fn call_raw(&mut self, request: &Value) -> Result<Value, ClientError> {
+        self.rt.block_on(self.inner.call_raw(request))
+    }
+}

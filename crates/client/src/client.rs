@@ -1,0 +1,230 @@
+//! The connection: resynchronisation, requests, replies.
+
+use std::collections::hash_map::RandomState;
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, Hasher};
+use std::time::Duration;
+
+use guestlink_vocabulary::commands::GuestSyncDelimited;
+use guestlink_vocabulary::Command;
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::endpoint::{BoxStream, Endpoint};
+use crate::error::ClientError;
+
+/// Replies longer than this are refused (the agent's own limit is 64 MiB per message,
+/// and a 48 MiB file read is 64 MiB of base64).
+pub const MAX_REPLY: usize = 96 << 20;
+
+/// A connection to an agent.
+pub struct Client {
+    io: BufReader<BoxStream>,
+    timeout: Duration,
+    in_sync: bool,
+    events: VecDeque<Value>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("timeout", &self.timeout)
+            .field("in_sync", &self.in_sync)
+            .finish_non_exhaustive()
+    }
+}
+
+fn random_id() -> i64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    i64::from((h.finish() & 0x7fff_ffff) as u32)
+}
+
+impl Client {
+    /// Connects to a unix socket and resynchronises.
+    pub async fn connect_unix(
+        path: impl AsRef<std::path::Path>,
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
+        Self::connect(&Endpoint::Unix(path.as_ref().to_path_buf()), timeout).await
+    }
+
+    /// Connects to any endpoint and resynchronises.
+    pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Client, ClientError> {
+        let stream = tokio::time::timeout(timeout, endpoint.open())
+            .await
+            .map_err(|_| ClientError::Timeout(timeout))?
+            .map_err(|source| ClientError::Connect {
+                path: endpoint.to_string(),
+                source,
+            })?;
+        Self::over(stream, timeout).await
+    }
+
+    /// Uses an already open stream and resynchronises.
+    pub async fn over(stream: BoxStream, timeout: Duration) -> Result<Client, ClientError> {
+        let mut c = Client {
+            io: BufReader::new(stream),
+            timeout,
+            in_sync: false,
+            events: VecDeque::new(),
+        };
+        c.resync().await?;
+        Ok(c)
+    }
+
+    /// The reply timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Changes the reply timeout.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// Messages that arrived and were neither a reply nor a sync echo (events, and
+    /// requests from the guest once agents send them), oldest first.
+    pub fn take_events(&mut self) -> Vec<Value> {
+        self.events.drain(..).collect()
+    }
+
+    /// Flushes the agent's parser and discards stale replies.
+    pub async fn resync(&mut self) -> Result<(), ClientError> {
+        let id = random_id();
+        let mut req = vec![0xFF];
+        req.extend_from_slice(
+            json!({"execute": GuestSyncDelimited::NAME, "arguments": {"id": id}})
+                .to_string()
+                .as_bytes(),
+        );
+        req.push(b'\n');
+        self.io.get_mut().write_all(&req).await?;
+        let timeout = self.timeout;
+        tokio::time::timeout(timeout, async {
+            loop {
+                // Everything before the sentinel is stale or garbage.
+                let mut skipped = Vec::new();
+                self.io.read_until(0xFF, &mut skipped).await?;
+                if skipped.last() != Some(&0xFF) {
+                    return Err(ClientError::Closed);
+                }
+                let line = self.read_line().await?;
+                if let Ok(v) = serde_json::from_slice::<Value>(&line) {
+                    if v.get("return") == Some(&json!(id)) {
+                        return Ok(());
+                    }
+                }
+            }
+        })
+        .await
+        .map_err(|_| ClientError::Timeout(timeout))??;
+        self.in_sync = true;
+        Ok(())
+    }
+
+    async fn read_line(&mut self) -> Result<Vec<u8>, ClientError> {
+        let mut line = Vec::new();
+        loop {
+            let buf = self.io.fill_buf().await?;
+            if buf.is_empty() {
+                return Err(ClientError::Closed);
+            }
+            let (take, done) = match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            };
+            line.extend_from_slice(&buf[..take]);
+            self.io.consume(take);
+            if line.len() > MAX_REPLY {
+                return Err(ClientError::Protocol(format!(
+                    "reply longer than {MAX_REPLY} bytes"
+                )));
+            }
+            if done {
+                return Ok(line);
+            }
+        }
+    }
+
+    /// Sends a raw request object and returns the whole reply object. A reply without
+    /// `return` or `error` is an error; an `error` reply is returned as is.
+    pub async fn call_raw(&mut self, request: &Value) -> Result<Value, ClientError> {
+        if !self.in_sync {
+            self.resync().await?;
+        }
+        let mut text =
+            serde_json::to_vec(request).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        text.push(b'\n');
+        self.io.get_mut().write_all(&text).await?;
+        let timeout = self.timeout;
+        let reply = tokio::time::timeout(timeout, async {
+            loop {
+                let line = self.read_line().await?;
+                let trimmed: &[u8] = line.strip_prefix(&[0xFF]).unwrap_or(&line);
+                if trimmed.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let v: Value = serde_json::from_slice(trimmed)
+                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                if v.get("return").is_some() || v.get("error").is_some() {
+                    return Ok(v);
+                }
+                // Anything else is not a reply: an event or a request from the guest.
+                self.events.push_back(v);
+            }
+        })
+        .await;
+        match reply {
+            Ok(r) => r,
+            Err(_) => {
+                self.in_sync = false;
+                Err(ClientError::Timeout(timeout))
+            }
+        }
+    }
+
+    /// Runs a command by name with JSON arguments and returns its `return` value.
+    pub async fn execute(
+        &mut self,
+        name: &str,
+        arguments: Option<Value>,
+    ) -> Result<Value, ClientError> {
+        let mut req = json!({"execute": name});
+        if let Some(args) = arguments {
+            req["arguments"] = args;
+        }
+        let mut reply = self.call_raw(&req).await?;
+        if let Some(err) = reply.get("error") {
+            let field = |k: &str| {
+                err.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            return Err(ClientError::Agent {
+                class: field("class"),
+                desc: field("desc"),
+            });
+        }
+        Ok(reply["return"].take())
+    }
+
+    /// Runs a command of the vocabulary with typed arguments and result.
+    pub async fn call<C: Command>(&mut self, args: &C::Args) -> Result<C::Returns, ClientError>
+    where
+        C::Args: Serialize,
+    {
+        let args = serde_json::to_value(args).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let args = match args {
+            Value::Object(m) if m.is_empty() => None,
+            v => Some(v),
+        };
+        let ret = self.execute(C::NAME, args).await?;
+        serde_json::from_value(ret).map_err(|e| ClientError::Protocol(format!("{}: {e}", C::NAME)))
+    }
+
+    /// Consumes the client, dropping the connection.
+    pub fn close(self) {}
+}

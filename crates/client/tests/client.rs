@@ -1,0 +1,304 @@
+//! The client against both real agents (typed calls decode qemu-ga's replies too), over
+//! a pty, and against a scripted agent that answers late, to show that a timed-out
+//! call's late reply is never taken for the next call's answer.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use guestlink_client::{Client, ClientError, Endpoint};
+use guestlink_vocabulary::commands as cmd;
+use guestlink_vocabulary::types::*;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const QEMU_GA: &str = "/usr/sbin/qemu-ga";
+
+/// The workspace's guestlinkd, built (or brought up to date) once per test run.
+fn guestlinkd() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let st = Command::new(env!("CARGO"))
+                .args(["build", "-q", "-p", "guestlinkd"])
+                .status()
+                .unwrap();
+            assert!(st.success(), "cannot build guestlinkd");
+            // target/<profile>/deps/client-xxxx -> target/<profile>/guestlinkd
+            let exe = std::env::current_exe().unwrap();
+            exe.parent().unwrap().parent().unwrap().join("guestlinkd")
+        })
+        .clone()
+}
+
+fn peer_available(path: &str) -> bool {
+    if Path::new(path).exists() {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "{path} is required in CI");
+    eprintln!("SKIPPED: {path} is not installed");
+    false
+}
+
+struct Agent {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Agent {
+    fn start(bin: &Path, tag: &str) -> Agent {
+        let dir = std::env::temp_dir().join(format!("gl-client-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new(bin)
+            .args(["-m", "unix-listen", "-p"])
+            .arg(dir.join("sock"))
+            .arg("-t")
+            .arg(&dir)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !dir.join("sock").exists() {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Agent { child, dir }
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        Endpoint::path(self.dir.join("sock"))
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn typed_calls(endpoint: &Endpoint, dir: &Path) {
+    let mut c = Client::connect(endpoint, Duration::from_secs(10))
+        .await
+        .unwrap();
+    c.call::<cmd::GuestPing>(&Empty {}).await.unwrap();
+    assert_eq!(
+        c.call::<cmd::GuestSync>(&GuestSyncArgs { id: 42 })
+            .await
+            .unwrap(),
+        42
+    );
+    let info = c.call::<cmd::GuestInfo>(&Empty {}).await.unwrap();
+    assert!(info.supported_commands.len() >= 40);
+    c.call::<cmd::GuestGetOsinfo>(&Empty {}).await.unwrap();
+    c.call::<cmd::GuestGetHostName>(&Empty {}).await.unwrap();
+    c.call::<cmd::GuestGetTimezone>(&Empty {}).await.unwrap();
+    c.call::<cmd::GuestGetUsers>(&Empty {}).await.unwrap();
+    assert!(c.call::<cmd::GuestGetTime>(&Empty {}).await.unwrap() > 0);
+    assert!(!c
+        .call::<cmd::GuestNetworkGetInterfaces>(&Empty {})
+        .await
+        .unwrap()
+        .is_empty());
+    c.call::<cmd::GuestGetFsinfo>(&Empty {}).await.unwrap();
+    c.call::<cmd::GuestGetDisks>(&Empty {}).await.unwrap();
+    c.call::<cmd::GuestGetVcpus>(&Empty {}).await.unwrap();
+    c.call::<cmd::GuestGetDiskstats>(&Empty {}).await.unwrap();
+    c.call::<cmd::GuestGetCpustats>(&Empty {}).await.unwrap();
+    c.call::<cmd::GuestGetMemoryBlocks>(&Empty {})
+        .await
+        .unwrap();
+    assert_eq!(
+        c.call::<cmd::GuestFsfreezeStatus>(&Empty {}).await.unwrap(),
+        GuestFsfreezeStatus::Thawed
+    );
+    // Files: bytes in, the same bytes out, through the typed base64 members.
+    let path = dir.join("f").to_string_lossy().into_owned();
+    let h = c
+        .call::<cmd::GuestFileOpen>(&GuestFileOpenArgs {
+            path: path.clone(),
+            mode: Some("w+".into()),
+        })
+        .await
+        .unwrap();
+    let data: Vec<u8> = (0..=255u8).collect();
+    let w = c
+        .call::<cmd::GuestFileWrite>(&GuestFileWriteArgs {
+            handle: h,
+            buf_b64: base64_encode(&data),
+            count: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(w.count, 256);
+    c.call::<cmd::GuestFileSeek>(&GuestFileSeekArgs {
+        handle: h,
+        offset: 0,
+        whence: GuestFileWhence::Name(QGASeek::Set),
+    })
+    .await
+    .unwrap();
+    let r = c
+        .call::<cmd::GuestFileRead>(&GuestFileReadArgs {
+            handle: h,
+            count: Some(1000),
+        })
+        .await
+        .unwrap();
+    assert_eq!((r.count, r.eof, r.buf_b64.0), (256, true, data));
+    c.call::<cmd::GuestFileClose>(&GuestFileHandleArgs { handle: h })
+        .await
+        .unwrap();
+    // Exec with a boolean capture (understood by every version).
+    let pid = c
+        .call::<cmd::GuestExec>(&GuestExecArgs {
+            path: "echo".into(),
+            arg: Some(vec!["hi".into()]),
+            capture_output: Some(GuestExecCaptureOutput::Flag(true)),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .pid;
+    let status = loop {
+        let s = c
+            .call::<cmd::GuestExecStatus>(&GuestExecStatusArgs { pid })
+            .await
+            .unwrap();
+        if s.exited {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(status.out_data.unwrap().0, b"hi\n");
+    // Errors are typed.
+    let e = c.execute("guest-no-such", None).await.unwrap_err();
+    assert!(e.is_command_not_found(), "{e}");
+    let e = c
+        .call::<cmd::GuestFileClose>(&GuestFileHandleArgs { handle: 1 })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ClientError::Agent { ref class, .. } if class == "GenericError"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn typed_calls_work_against_guestlinkd_and_qemu_ga() {
+    let ours = Agent::start(&guestlinkd(), "ours");
+    typed_calls(&ours.endpoint(), &ours.dir).await;
+    if peer_available(QEMU_GA) {
+        let theirs = Agent::start(Path::new(QEMU_GA), "theirs");
+        typed_calls(&theirs.endpoint(), &theirs.dir).await;
+    }
+}
+
+#[test]
+fn blocking_client_and_unreachable_socket() {
+    let ours = Agent::start(&guestlinkd(), "blocking");
+    let mut c =
+        guestlink_client::blocking::Client::connect(&ours.endpoint(), Duration::from_secs(5))
+            .unwrap();
+    c.call::<cmd::GuestPing>(&Empty {}).unwrap();
+    let e = guestlink_client::blocking::Client::connect(
+        &Endpoint::path("/nonexistent/socket"),
+        Duration::from_secs(1),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("cannot connect to /nonexistent/socket"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn over_a_pty() {
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = nix::unistd::ttyname(&pty.slave).unwrap();
+    let mut child = Command::new(guestlinkd())
+        .args(["-m", "virtio-serial", "-p"])
+        .arg(&slave)
+        .args(["-t", "/tmp"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(pty.slave);
+    guestlink_fdio::make_raw(&pty.master, None).unwrap();
+    let nonblock = nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(
+        std::os::fd::AsRawFd::as_raw_fd(&pty.master),
+        nix::fcntl::FcntlArg::F_SETFL(nonblock),
+    )
+    .unwrap();
+    let stream =
+        guestlink_fdio::FdStream::new(pty.master, guestlink_fdio::EofMeaning::End).unwrap();
+    let mut c = Client::over(Box::new(stream), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.call::<cmd::GuestSync>(&GuestSyncArgs { id: 7 })
+            .await
+            .unwrap(),
+        7
+    );
+    c.call::<cmd::GuestGetOsinfo>(&Empty {}).await.unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// An agent that answers `guest-get-time` 300 ms late and everything else at once.
+async fn late_agent(listener: tokio::net::UnixListener) {
+    let (s, _) = listener.accept().await.unwrap();
+    let (r, mut w) = s.into_split();
+    let mut r = BufReader::new(r);
+    loop {
+        let mut line = Vec::new();
+        if r.read_until(b'\n', &mut line).await.unwrap() == 0 {
+            return;
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_start_matches('\u{FFFD}');
+        let v: serde_json::Value = match serde_json::from_str(text.trim_start_matches(|c| c != '{'))
+        {
+            Ok(v) => v,
+            Err(_) => continue,
+        };
+        match v["execute"].as_str() {
+            Some("guest-sync-delimited") => {
+                let reply = format!("\u{FF}{{\"return\": {}}}\n", v["arguments"]["id"]);
+                w.write_all(&[0xFF]).await.unwrap();
+                w.write_all(reply[2..].as_bytes()).await.unwrap();
+            }
+            Some("guest-get-time") => {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                w.write_all(b"{\"return\": 111}\n").await.unwrap();
+            }
+            Some(_) => w.write_all(b"{\"return\": {}}\n").await.unwrap(),
+            None => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_late_reply_is_not_the_next_answer() {
+    let dir = std::env::temp_dir().join(format!("gl-late-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("sock");
+    let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+    tokio::spawn(late_agent(listener));
+    let mut c = Client::connect_unix(&sock, Duration::from_millis(100))
+        .await
+        .unwrap();
+    let e = c.call::<cmd::GuestGetTime>(&Empty {}).await.unwrap_err();
+    assert!(matches!(e, ClientError::Timeout(_)), "{e}");
+    // The next call resynchronises first; the late `111` is skipped as stale.
+    c.set_timeout(Duration::from_secs(2));
+    let r = c.call::<cmd::GuestPing>(&Empty {}).await.unwrap();
+    assert_eq!(r, Empty {});
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,12 @@
+//! Async byte streams over raw descriptors, shared by the agent (virtio-serial ports,
+//! serial lines, vsock connections) and the host client (ptys, vsock).
+//!
+//! - [`stream`]: [`FdStream`], a non-blocking descriptor as a tokio stream, with the
+//!   choice of what end-of-file means ([`EofMeaning`]).
+//! - [`tty`]: opening character devices and putting terminals in raw mode.
+
+pub mod stream;
+pub mod tty;
+
+pub use stream::{register, EofMeaning, FdStream, DETACHED_POLL};
+pub use tty::{make_raw, open_char_device};

@@ -1,0 +1,30 @@
+//! Opening character devices and raw terminal mode.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
+use nix::sys::termios::{self, BaudRate, SetArg};
+
+/// Opens a character device read-write, non-blocking, without making it the
+/// controlling terminal.
+pub fn open_char_device(path: &Path) -> io::Result<OwnedFd> {
+    let flags = OFlag::O_RDWR | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let raw = open(path, flags, Mode::empty()).map_err(io::Error::from)?;
+    // SAFETY: `open` just returned this descriptor and nothing else owns it.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
+}
+
+/// Puts a terminal in raw mode (optionally at a line speed) and discards pending input,
+/// so that bytes pass unchanged.
+pub fn make_raw(fd: &OwnedFd, speed: Option<BaudRate>) -> io::Result<()> {
+    let mut t = termios::tcgetattr(fd.as_fd()).map_err(io::Error::from)?;
+    termios::cfmakeraw(&mut t);
+    if let Some(speed) = speed {
+        termios::cfsetspeed(&mut t, speed).map_err(io::Error::from)?;
+    }
+    termios::tcsetattr(fd.as_fd(), SetArg::TCSANOW, &t).map_err(io::Error::from)?;
+    termios::tcflush(fd.as_fd(), termios::FlushArg::TCIFLUSH).map_err(io::Error::from)
+}
