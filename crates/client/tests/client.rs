@@ -269,9 +269,9 @@ async fn late_agent(listener: tokio::net::UnixListener) {
         };
         match v["execute"].as_str() {
             Some("guest-sync-delimited") => {
-                let reply = format!("\u{FF}{{\"return\": {}}}\n", v["arguments"]["id"]);
+                let reply = format!("{{\"return\": {}}}\n", v["arguments"]["id"]);
                 w.write_all(&[0xFF]).await.unwrap();
-                w.write_all(reply[2..].as_bytes()).await.unwrap();
+                w.write_all(reply.as_bytes()).await.unwrap();
             }
             Some("guest-get-time") => {
                 tokio::time::sleep(Duration::from_millis(300)).await;
