@@ -1,45 +1,109 @@
-//! guestlink: the host-side CLI.
+//! guestlink: the host-side CLI for guest agents (guestlinkd or a stock qemu-ga).
 //!
-//! `guestlink --socket PATH ping|info|call JSON` talks to the host end of an agent
-//! channel; `guestlink demo` starts a private guestlinkd on a temporary socket, shows
-//! what it answers, and stops it.
+//! `guestlink --socket PATH <command>` talks to the host end of an agent channel (the
+//! unix socket QEMU or libvirt exposes, or a pty); `--vsock CID:PORT` reaches an agent
+//! listening on vsock. Results are tables by default and JSON with `--json`.
+//! `guestlink demo` starts a private guestlinkd on a temporary socket, shows what it
+//! answers, and stops it; `guestlink bench` measures agents side by side.
 
+mod connect;
+mod cp;
 mod demo;
+mod exec;
+mod power;
 mod render;
+mod show;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context as _;
-use clap::{Parser, Subcommand};
-use guestlink_client::Client;
-use guestlink_vocabulary::commands::{GuestInfo, GuestPing};
-use guestlink_vocabulary::types::Empty;
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Drive a guest agent (guestlinkd or qemu-ga) from the host.
 #[derive(Debug, Parser)]
 #[command(name = "guestlink", version)]
-struct Cli {
-    /// Host end of the agent channel (a unix socket).
-    #[arg(long, short = 's', global = true, env = "GUESTLINK_SOCKET")]
-    socket: Option<PathBuf>,
+pub struct Cli {
+    /// Host end of the agent channel: a unix socket, or a character device such as a pty.
+    #[arg(
+        long,
+        short = 's',
+        global = true,
+        env = "GUESTLINK_SOCKET",
+        conflicts_with = "vsock"
+    )]
+    pub socket: Option<PathBuf>,
+    /// An agent listening on vsock, as CID:PORT.
+    #[arg(long, global = true, value_name = "CID:PORT")]
+    pub vsock: Option<String>,
     /// Seconds to wait for each reply.
     #[arg(long, global = true, default_value_t = 10.0)]
-    timeout: f64,
-    /// Print raw JSON instead of tables.
+    pub timeout: f64,
+    /// Print JSON instead of tables.
     #[arg(long, global = true)]
-    json: bool,
+    pub json: bool,
     #[command(subcommand)]
-    command: Cmd,
+    pub command: Cmd,
 }
 
+/// The subcommands.
 #[derive(Debug, Subcommand)]
-enum Cmd {
-    /// Check that the agent answers.
+pub enum Cmd {
+    /// Check that the agent answers, and how fast.
     Ping,
     /// Agent version and its commands.
     Info,
+    /// Guest operating system and kernel.
+    Osinfo,
+    /// Guest host name.
+    Hostname,
+    /// Logged-in users.
+    Users,
+    /// Network interfaces and addresses.
+    Interfaces,
+    /// Mounted filesystems, sizes and disks.
+    Fsinfo,
+    /// Guest clock, and its difference from the host's.
+    Time,
+    /// Run a program in the guest; its output is printed and its status is ours.
+    Exec {
+        /// Environment for the program as NAME=VALUE (replaces the agent's).
+        #[arg(long = "env", short = 'e', value_name = "NAME=VALUE")]
+        env: Vec<String>,
+        /// Do not pass our standard input to the program.
+        #[arg(long)]
+        no_stdin: bool,
+        /// Program and arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        argv: Vec<String>,
+    },
+    /// Copy a file to or from the guest; guest paths are written guest:/path.
+    Cp {
+        /// Source (a local path or guest:/path).
+        src: String,
+        /// Destination (a local path or guest:/path).
+        dst: String,
+        /// Bytes per request (at most 48 MiB).
+        #[arg(long, default_value_t = 4 << 20)]
+        chunk: usize,
+        /// Skip the sha256 check that reads the copy back.
+        #[arg(long)]
+        no_verify: bool,
+    },
+    /// Freeze the guest's filesystems (all, or the given mount points).
+    Fsfreeze {
+        /// Mount points to freeze.
+        #[arg(long = "mountpoint", short = 'm')]
+        mountpoints: Vec<String>,
+    },
+    /// Thaw the guest's filesystems.
+    Thaw,
+    /// Power the guest down, halt or reboot it.
+    Shutdown {
+        /// powerdown, halt or reboot.
+        #[arg(long, default_value = "powerdown")]
+        mode: String,
+    },
     /// Send one raw request, e.g. '{"execute":"guest-get-time"}', and print the reply.
     Call {
         /// The request object.
@@ -51,10 +115,24 @@ enum Cmd {
         #[arg(long)]
         agent: Option<PathBuf>,
     },
+    /// Print a shell completion script.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Cmd::Completions { shell } = cli.command {
+        clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "guestlink",
+            &mut std::io::stdout(),
+        );
+        return ExitCode::SUCCESS;
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -65,64 +143,46 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(run(cli)) {
+    match rt.block_on(run(&cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("guestlink: {e:#}");
+            eprintln!("guestlink: {}", connect::explain(&e));
             ExitCode::from(1)
         }
     }
 }
 
-async fn connect(cli: &Cli) -> anyhow::Result<Client> {
-    let socket = cli
-        .socket
-        .as_ref()
-        .context("no agent socket given: use --socket PATH (or GUESTLINK_SOCKET)")?;
-    Ok(Client::connect_unix(socket, Duration::from_secs_f64(cli.timeout)).await?)
-}
-
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let timeout = Duration::from_secs_f64(cli.timeout);
     match &cli.command {
-        Cmd::Demo { agent } => demo::run(agent.clone(), Duration::from_secs_f64(cli.timeout)).await,
-        Cmd::Ping => {
-            let mut c = connect(&cli).await?;
-            let start = std::time::Instant::now();
-            c.call::<GuestPing>(&Empty {}).await?;
-            println!(
-                "agent answered in {:.3} ms",
-                start.elapsed().as_secs_f64() * 1e3
-            );
-            Ok(ExitCode::SUCCESS)
+        Cmd::Demo { agent } => demo::run(agent.clone(), timeout).await,
+        Cmd::Completions { .. } => Ok(ExitCode::SUCCESS),
+        Cmd::Exec {
+            env,
+            no_stdin,
+            argv,
+        } => exec::run(&mut connect::client(cli).await?, argv, env, !*no_stdin).await,
+        Cmd::Cp {
+            src,
+            dst,
+            chunk,
+            no_verify,
+        } => {
+            let opts = cp::Options {
+                chunk: *chunk,
+                verify: !*no_verify,
+                json: cli.json,
+            };
+            cp::run(&mut connect::client(cli).await?, src, dst, &opts).await
         }
-        Cmd::Info => {
-            let mut c = connect(&cli).await?;
-            let info = c.call::<GuestInfo>(&Empty {}).await?;
-            if cli.json {
-                println!("{}", serde_json::to_string_pretty(&info)?);
-            } else {
-                print!("{}", render::info(&info));
-            }
-            Ok(ExitCode::SUCCESS)
+        Cmd::Fsfreeze { mountpoints } => {
+            power::freeze(&mut connect::client(cli).await?, mountpoints, cli.json).await
         }
+        Cmd::Thaw => power::thaw(&mut connect::client(cli).await?, cli.json).await,
+        Cmd::Shutdown { mode } => power::shutdown(&mut connect::client(cli).await?, mode).await,
         Cmd::Call { request } => {
-            let req: serde_json::Value =
-                serde_json::from_str(request).context("the request is not valid JSON")?;
-            let mut c = connect(&cli).await?;
-            let reply = c.call_raw(&req).await?;
-            println!(
-                "{}",
-                if cli.json {
-                    reply.to_string()
-                } else {
-                    serde_json::to_string_pretty(&reply)?
-                }
-            );
-            Ok(if reply.get("error").is_some() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            })
+            show::call(&mut connect::client(cli).await?, request, cli.json).await
         }
+        other => show::run(&mut connect::client(cli).await?, other, cli.json).await,
     }
 }

@@ -120,3 +120,154 @@ pub fn interface(nic: &GuestNetworkInterface) -> String {
     .trim_end()
     .to_string()
 }
+
+/// `guest-get-osinfo` as `key: value` lines.
+pub fn osinfo(os: &GuestOSInfo) -> String {
+    let rows = [
+        ("name", &os.pretty_name),
+        ("id", &os.id),
+        ("version", &os.version),
+        ("variant", &os.variant),
+        ("kernel", &os.kernel_release),
+        ("kernel build", &os.kernel_version),
+        ("machine", &os.machine),
+    ];
+    rows.iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k:13} {v}\n")))
+        .collect()
+}
+
+/// A time in nanoseconds since the epoch, as UTC `YYYY-MM-DD HH:MM:SS.mmm`.
+pub fn utc(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let ms = ns.rem_euclid(1_000_000_000) / 1_000_000;
+    let days = secs.div_euclid(86_400);
+    let tod = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{ms:03} UTC",
+        tod / 3600,
+        tod / 60 % 60,
+        tod % 60
+    )
+}
+
+/// Rows under a header, columns padded to their widest cell.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, cell) in r.iter().enumerate() {
+            width[i] = width[i].max(cell.len());
+        }
+    }
+    let mut s = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let text: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:w$}", w = width[i]))
+            .collect();
+        let _ = writeln!(s, "{}", text.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+    s
+}
+
+/// `guest-get-users` as a table.
+pub fn user_table(users: &[GuestUser]) -> String {
+    if users.is_empty() {
+        return "nobody logged in\n".into();
+    }
+    let rows: Vec<Vec<String>> = users
+        .iter()
+        .map(|u| vec![u.user.clone(), utc((u.login_time * 1e9) as i64)])
+        .collect();
+    table(&["USER", "LOGGED IN SINCE"], &rows)
+}
+
+/// `guest-network-get-interfaces` as a table.
+pub fn interface_table(nics: &[GuestNetworkInterface]) -> String {
+    let rows: Vec<Vec<String>> = nics
+        .iter()
+        .map(|n| {
+            let addrs: Vec<String> = n
+                .ip_addresses
+                .iter()
+                .flatten()
+                .map(|a| format!("{}/{}", a.ip_address, a.prefix))
+                .collect();
+            let (rx, tx) = n
+                .statistics
+                .as_ref()
+                .map(|s| (bytes(s.rx_bytes), bytes(s.tx_bytes)))
+                .unwrap_or_default();
+            vec![
+                n.name.clone(),
+                n.hardware_address.clone().unwrap_or_else(|| "-".into()),
+                addrs.join(" "),
+                rx,
+                tx,
+            ]
+        })
+        .collect();
+    table(&["NAME", "MAC", "ADDRESSES", "RX", "TX"], &rows)
+}
+
+/// `guest-get-fsinfo` as a table.
+pub fn filesystem_table(fs: &[GuestFilesystemInfo]) -> String {
+    let rows: Vec<Vec<String>> = fs
+        .iter()
+        .map(|f| {
+            let disks: Vec<String> = f
+                .disk
+                .iter()
+                .map(|d| {
+                    let p = &d.pci_controller;
+                    format!(
+                        "{} {} {:04x}:{:02x}:{:02x}.{:x} {}:{}:{}",
+                        d.dev.as_deref().unwrap_or("?"),
+                        d.bus_type.as_str(),
+                        p.domain,
+                        p.bus,
+                        p.slot,
+                        p.function,
+                        d.bus,
+                        d.target,
+                        d.unit
+                    )
+                })
+                .collect();
+            vec![
+                f.mountpoint.clone(),
+                f.type_.clone(),
+                f.name.clone(),
+                f.used_bytes.map(bytes).unwrap_or_default(),
+                f.total_bytes.map(bytes).unwrap_or_default(),
+                disks.join(", "),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "MOUNT",
+            "TYPE",
+            "DEVICE",
+            "USED",
+            "SIZE",
+            "DISKS (dev bus pci bus:target:unit)",
+        ],
+        &rows,
+    )
+}

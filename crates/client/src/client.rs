@@ -18,6 +18,9 @@ use crate::error::ClientError;
 /// and a 48 MiB file read is 64 MiB of base64).
 pub const MAX_REPLY: usize = 96 << 20;
 
+/// How long one resynchronisation attempt waits before the request is sent again.
+const RESYNC_RETRY: Duration = Duration::from_secs(1);
+
 /// A connection to an agent.
 pub struct Client {
     io: BufReader<BoxStream>,
@@ -92,36 +95,57 @@ impl Client {
 
     /// Flushes the agent's parser and discards stale replies.
     pub async fn resync(&mut self) -> Result<(), ClientError> {
-        let id = random_id();
-        let mut req = vec![0xFF];
-        req.extend_from_slice(
-            json!({"execute": GuestSyncDelimited::NAME, "arguments": {"id": id}})
-                .to_string()
-                .as_bytes(),
-        );
-        req.push(b'\n');
-        self.io.get_mut().write_all(&req).await?;
         let timeout = self.timeout;
-        tokio::time::timeout(timeout, async {
-            loop {
-                // Everything before the sentinel is stale or garbage.
-                let mut skipped = Vec::new();
-                self.io.read_until(0xFF, &mut skipped).await?;
-                if skipped.last() != Some(&0xFF) {
-                    return Err(ClientError::Closed);
+        let deadline = tokio::time::Instant::now() + timeout;
+        // Each attempt gets its own id; an echo of any of them ends the resync. The
+        // request is repeated every second, so a device the agent opens (and flushes)
+        // only after the first attempt still synchronises within the timeout.
+        let mut ids = Vec::new();
+        loop {
+            let id = random_id();
+            ids.push(id);
+            let mut req = vec![0xFF];
+            req.extend_from_slice(
+                json!({"execute": GuestSyncDelimited::NAME, "arguments": {"id": id}})
+                    .to_string()
+                    .as_bytes(),
+            );
+            req.push(b'\n');
+            self.io.get_mut().write_all(&req).await?;
+            let attempt_end = deadline.min(tokio::time::Instant::now() + RESYNC_RETRY);
+            match tokio::time::timeout_at(attempt_end, self.await_echo(&ids)).await {
+                Ok(Ok(())) => {
+                    self.in_sync = true;
+                    return Ok(());
                 }
-                let line = self.read_line().await?;
-                if let Ok(v) = serde_json::from_slice::<Value>(&line) {
-                    if v.get("return") == Some(&json!(id)) {
-                        return Ok(());
-                    }
+                Ok(Err(e)) => return Err(e),
+                Err(_) if tokio::time::Instant::now() >= deadline => {
+                    return Err(ClientError::Timeout(timeout))
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Skips to a `0xFF`-delimited reply that echoes one of `ids`.
+    async fn await_echo(&mut self, ids: &[i64]) -> Result<(), ClientError> {
+        loop {
+            // Everything before the sentinel is stale or garbage.
+            let mut skipped = Vec::new();
+            self.io.read_until(0xFF, &mut skipped).await?;
+            if skipped.last() != Some(&0xFF) {
+                return Err(ClientError::Closed);
+            }
+            let line = self.read_line().await?;
+            if let Ok(v) = serde_json::from_slice::<Value>(&line) {
+                if v.get("return")
+                    .and_then(Value::as_i64)
+                    .is_some_and(|r| ids.contains(&r))
+                {
+                    return Ok(());
                 }
             }
-        })
-        .await
-        .map_err(|_| ClientError::Timeout(timeout))??;
-        self.in_sync = true;
-        Ok(())
+        }
     }
 
     async fn read_line(&mut self) -> Result<Vec<u8>, ClientError> {

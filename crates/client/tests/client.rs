@@ -219,13 +219,14 @@ fn blocking_client_and_unreachable_socket() {
 async fn over_a_pty() {
     let pty = nix::pty::openpty(None, None).unwrap();
     let slave = nix::unistd::ttyname(&pty.slave).unwrap();
-    let mut child = Command::new(guestlinkd())
+    let child = Command::new(guestlinkd())
         .args(["-m", "virtio-serial", "-p"])
         .arg(&slave)
         .args(["-t", "/tmp"])
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
+    let _agent = KillOnDrop(child);
     drop(pty.slave);
     guestlink_fdio::make_raw(&pty.master, None).unwrap();
     let nonblock = nix::fcntl::OFlag::O_NONBLOCK;
@@ -246,8 +247,16 @@ async fn over_a_pty() {
         7
     );
     c.call::<cmd::GuestGetOsinfo>(&Empty {}).await.unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+/// Stops a child process even when the test fails.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// An agent that answers `guest-get-time` 300 ms late and everything else at once.

@@ -39,21 +39,27 @@ pub enum Base64Error {
     InvalidCharacters,
 }
 
-fn rank(c: u8) -> Option<u8> {
-    match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        b'=' => Some(0),
-        _ => None,
+/// Table entries that are not a 6-bit value.
+const INVALID: u8 = 0xFF;
+const PAD: u8 = 0xFE;
+const NEWLINE: u8 = 0xFD;
+
+/// Decoding table: the 6-bit value of each alphabet byte, or one of the markers.
+static TABLE: [u8; 256] = {
+    let mut t = [INVALID; 256];
+    let mut i = 0;
+    while i < 64 {
+        t[ALPHABET[i] as usize] = i as u8;
+        i += 1;
     }
-}
+    t[b'=' as usize] = PAD;
+    t[b'\n' as usize] = NEWLINE;
+    t
+};
 
 /// Checks `text` the way qemu-ga does before decoding.
 pub fn validate(text: &[u8]) -> Result<(), Base64Error> {
-    if text.iter().all(|&c| rank(c).is_some() || c == b'\n') {
+    if text.iter().all(|&c| TABLE[c as usize] != INVALID) {
         Ok(())
     } else {
         Err(Base64Error::InvalidCharacters)
@@ -62,6 +68,17 @@ pub fn validate(text: &[u8]) -> Result<(), Base64Error> {
 
 /// The number of bytes [`decode_into`] produces for already validated `text`.
 pub fn decoded_len(text: &[u8]) -> usize {
+    // Common case: no newlines and padding only at the very end.
+    let body_end = text.len().saturating_sub(2);
+    if !text.contains(&b'\n') && !text[..body_end].contains(&b'=') {
+        let quads = text.len() / 4;
+        if quads == 0 {
+            return 0;
+        }
+        let tail = &text[quads * 4 - 4..quads * 4];
+        // GLib drops a byte for '=' in either of the last two places of a quad.
+        return quads * 3 - usize::from(tail[2] == b'=') - usize::from(tail[3] == b'=');
+    }
     let mut n = 0;
     let mut quad = 0;
     let mut last = [0u8; 2];
@@ -88,22 +105,52 @@ impl StreamDecoder {
     /// Decodes validated `text`, appending to `out`. Characters outside the alphabet
     /// are skipped, as GLib does.
     pub fn feed(&mut self, text: &[u8], out: &mut Vec<u8>) {
-        for &c in text {
-            let Some(r) = rank(c) else { continue };
-            self.last = [c, self.last[0]];
-            self.value = (self.value << 6) | u32::from(r);
-            self.quad += 1;
-            if self.quad == 4 {
-                out.push((self.value >> 16) as u8);
-                if self.last[1] != b'=' {
-                    out.push((self.value >> 8) as u8);
+        out.reserve(text.len() / 4 * 3 + 3);
+        let mut i = 0;
+        while i < text.len() {
+            // Fast path: four data characters at a quad boundary.
+            if self.quad == 0 && i + 4 <= text.len() {
+                let q = [
+                    TABLE[text[i] as usize],
+                    TABLE[text[i + 1] as usize],
+                    TABLE[text[i + 2] as usize],
+                    TABLE[text[i + 3] as usize],
+                ];
+                if q.iter().all(|&v| v < 64) {
+                    let v = (u32::from(q[0]) << 18)
+                        | (u32::from(q[1]) << 12)
+                        | (u32::from(q[2]) << 6)
+                        | u32::from(q[3]);
+                    out.extend_from_slice(&[(v >> 16) as u8, (v >> 8) as u8, v as u8]);
+                    self.last = [text[i + 3], text[i + 2]];
+                    i += 4;
+                    continue;
                 }
-                if self.last[0] != b'=' {
-                    out.push(self.value as u8);
-                }
-                self.quad = 0;
-                self.value = 0;
             }
+            self.one(text[i], out);
+            i += 1;
+        }
+    }
+
+    fn one(&mut self, c: u8, out: &mut Vec<u8>) {
+        let r = match TABLE[c as usize] {
+            PAD => 0,
+            v if v < 64 => v,
+            _ => return,
+        };
+        self.last = [c, self.last[0]];
+        self.value = (self.value << 6) | u32::from(r);
+        self.quad += 1;
+        if self.quad == 4 {
+            out.push((self.value >> 16) as u8);
+            if self.last[1] != b'=' {
+                out.push((self.value >> 8) as u8);
+            }
+            if self.last[0] != b'=' {
+                out.push(self.value as u8);
+            }
+            self.quad = 0;
+            self.value = 0;
         }
     }
 }
@@ -116,24 +163,48 @@ pub fn decode(text: &[u8]) -> Result<Vec<u8>, Base64Error> {
     Ok(out)
 }
 
+/// Standard base64 with padding, appended to `out` as bytes.
+pub fn encode_to_vec(data: &[u8], out: &mut Vec<u8>) {
+    out.reserve(data.len().div_ceil(3) * 4);
+    let mut chunks = data.chunks_exact(3);
+    for c in &mut chunks {
+        let v = (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]);
+        out.extend_from_slice(&[
+            ALPHABET[(v >> 18) as usize & 63],
+            ALPHABET[(v >> 12) as usize & 63],
+            ALPHABET[(v >> 6) as usize & 63],
+            ALPHABET[v as usize & 63],
+        ]);
+    }
+    match *chunks.remainder() {
+        [a] => {
+            let v = u32::from(a) << 16;
+            out.extend_from_slice(&[
+                ALPHABET[(v >> 18) as usize & 63],
+                ALPHABET[(v >> 12) as usize & 63],
+                b'=',
+                b'=',
+            ]);
+        }
+        [a, b] => {
+            let v = (u32::from(a) << 16) | (u32::from(b) << 8);
+            out.extend_from_slice(&[
+                ALPHABET[(v >> 18) as usize & 63],
+                ALPHABET[(v >> 12) as usize & 63],
+                ALPHABET[(v >> 6) as usize & 63],
+                b'=',
+            ]);
+        }
+        _ => {}
+    }
+}
+
 /// Standard base64 with padding, appended to `out`.
 pub fn encode_into(data: &[u8], out: &mut String) {
-    out.reserve(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((v >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
+    let mut bytes = std::mem::take(out).into_bytes();
+    encode_to_vec(data, &mut bytes);
+    // Only alphabet bytes were added to what was a valid string.
+    *out = String::from_utf8(bytes).unwrap_or_default();
 }
 
 /// Standard base64 with padding.
@@ -149,11 +220,11 @@ struct Encoded<'a>(&'a [u8]);
 impl fmt::Display for Encoded<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // 48 KiB of input per piece: a multiple of 3, so padding only ends the last.
-        let mut piece = String::with_capacity(64 << 10);
+        let mut piece = Vec::with_capacity(64 << 10);
         for chunk in self.0.chunks(48 << 10) {
             piece.clear();
-            encode_into(chunk, &mut piece);
-            f.write_str(&piece)?;
+            encode_to_vec(chunk, &mut piece);
+            f.write_str(std::str::from_utf8(&piece).map_err(|_| fmt::Error)?)?;
         }
         Ok(())
     }
@@ -209,6 +280,14 @@ mod tests {
             decode(b"a*b=").unwrap_err().to_string(),
             "Base64 data contains invalid characters"
         );
+        // '=' inside the text counts as zero bits and, second to last in its quad, drops
+        // a byte, as in GLib.
+        assert_eq!(decode(b"aG=s").unwrap().len(), 2);
+        assert_eq!(decode(b"aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(decoded_len(b"aGVsbA=="), 4);
+        assert_eq!(decoded_len(b"aGVs\nbA=="), 4);
+        assert_eq!(decoded_len(b""), 0);
+        assert_eq!(decoded_len(b"aG"), 0);
     }
 
     #[test]

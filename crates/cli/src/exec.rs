@@ -1,0 +1,65 @@
+//! `guestlink exec`: run a program in the guest with `guest-exec`, pass our standard
+//! input, wait for it, print what it wrote (QGA returns output once the program has
+//! exited), and exit with its status (128 + signal when a signal killed it).
+
+use std::io::{IsTerminal, Read, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use guestlink_client::Client;
+use guestlink_vocabulary::commands as cmd;
+use guestlink_vocabulary::types::{
+    base64_encode, GuestExecArgs, GuestExecCaptureOutput, GuestExecStatusArgs,
+};
+
+/// Runs `argv` in the guest.
+pub async fn run(
+    c: &mut Client,
+    argv: &[String],
+    env: &[String],
+    pass_stdin: bool,
+) -> anyhow::Result<ExitCode> {
+    let input = if pass_stdin && !std::io::stdin().is_terminal() {
+        let mut data = Vec::new();
+        std::io::stdin().read_to_end(&mut data)?;
+        Some(base64_encode(&data))
+    } else {
+        None
+    };
+    let pid = c
+        .call::<cmd::GuestExec>(&GuestExecArgs {
+            path: argv[0].clone(),
+            arg: Some(argv[1..].to_vec()),
+            env: (!env.is_empty()).then(|| env.to_vec()),
+            input_data: input,
+            capture_output: Some(GuestExecCaptureOutput::Flag(true)),
+        })
+        .await?
+        .pid;
+    let mut wait = Duration::from_millis(5);
+    let status = loop {
+        let s = c
+            .call::<cmd::GuestExecStatus>(&GuestExecStatusArgs { pid })
+            .await?;
+        if s.exited {
+            break s;
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_millis(200));
+    };
+    if let Some(out) = &status.out_data {
+        std::io::stdout().write_all(&out.0)?;
+    }
+    if let Some(err) = &status.err_data {
+        std::io::stderr().write_all(&err.0)?;
+    }
+    if status.out_truncated == Some(true) || status.err_truncated == Some(true) {
+        eprintln!("guestlink: output was cut at the agent's 16 MiB limit");
+    }
+    let code = match (status.exitcode, status.signal) {
+        (Some(code), _) => code,
+        (None, Some(sig)) => 128 + sig,
+        (None, None) => 1,
+    };
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}

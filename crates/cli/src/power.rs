@@ -1,0 +1,61 @@
+//! Subcommands that change the guest's state: fsfreeze, thaw, shutdown.
+
+use std::process::ExitCode;
+
+use guestlink_client::{Client, ClientError};
+use guestlink_vocabulary::commands as cmd;
+use guestlink_vocabulary::types::{Empty, GuestFsfreezeFreezeListArgs};
+
+/// Freezes all filesystems, or the given mount points.
+pub async fn freeze(
+    c: &mut Client,
+    mountpoints: &[String],
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let n = if mountpoints.is_empty() {
+        c.call::<cmd::GuestFsfreezeFreeze>(&Empty {}).await?
+    } else {
+        c.call::<cmd::GuestFsfreezeFreezeList>(&GuestFsfreezeFreezeListArgs {
+            mountpoints: Some(mountpoints.to_vec()),
+        })
+        .await?
+    };
+    if json {
+        println!("{{\"frozen\": {n}}}");
+    } else {
+        println!("{n} filesystem(s) frozen; run `guestlink thaw` to release them");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Thaws.
+pub async fn thaw(c: &mut Client, json: bool) -> anyhow::Result<ExitCode> {
+    let n = c.call::<cmd::GuestFsfreezeThaw>(&Empty {}).await?;
+    if json {
+        println!("{{\"thawed\": {n}}}");
+    } else {
+        println!("{n} filesystem(s) thawed");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Shuts the guest down. The agent replies only when it fails, so silence (or the
+/// connection closing as the guest goes down) means it is on its way.
+pub async fn shutdown(c: &mut Client, mode: &str) -> anyhow::Result<ExitCode> {
+    let args = serde_json::json!({ "mode": mode });
+    c.set_timeout(std::time::Duration::from_secs(3).min(c.timeout()));
+    match c
+        .execute(
+            <cmd::GuestShutdown as guestlink_vocabulary::Command>::NAME,
+            Some(args),
+        )
+        .await
+    {
+        Err(ClientError::Timeout(_) | ClientError::Closed) => {
+            println!("shutdown ({mode}) requested; the agent does not reply when it succeeds");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(e.into()),
+        Ok(v) => Err(anyhow::anyhow!("unexpected reply to guest-shutdown: {v}")),
+    }
+}

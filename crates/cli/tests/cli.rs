@@ -1,0 +1,181 @@
+//! `guestlink` subcommands against guestlinkd and Debian's qemu-ga. The commands that
+//! would change the build machine (fsfreeze, shutdown) are checked through their error
+//! paths here; the VM harness runs them for real.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const GUESTLINK: &str = env!("CARGO_BIN_EXE_guestlink");
+const QEMU_GA: &str = "/usr/sbin/qemu-ga";
+
+fn guestlinkd() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let st = Command::new(env!("CARGO"))
+                .args(["build", "-q", "-p", "guestlinkd"])
+                .status()
+                .unwrap();
+            assert!(st.success());
+            Path::new(GUESTLINK).with_file_name("guestlinkd")
+        })
+        .clone()
+}
+
+struct Agent {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Agent {
+    fn start(bin: &Path, tag: &str, extra: &[&str]) -> Agent {
+        let dir = std::env::temp_dir().join(format!("gl-cli-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new(bin)
+            .args(["-m", "unix-listen", "-p"])
+            .arg(dir.join("sock"))
+            .arg("-t")
+            .arg(&dir)
+            .args(extra)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !dir.join("sock").exists() {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Agent { child, dir }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with_stdin(args, b"")
+    }
+
+    fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(GUESTLINK)
+            .arg("--socket")
+            .arg(self.dir.join("sock"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn exercise(agent: &Agent) {
+    assert!(agent.ok(&["ping"]).starts_with("agent answered in"));
+    assert!(agent.ok(&["info"]).contains("guest-sync-delimited"));
+    let info: serde_json::Value = serde_json::from_str(&agent.ok(&["--json", "info"])).unwrap();
+    assert!(info["supported_commands"].as_array().unwrap().len() >= 40);
+    assert!(agent.ok(&["osinfo"]).contains("kernel"));
+    assert!(!agent.ok(&["hostname"]).trim().is_empty());
+    agent.ok(&["users"]);
+    assert!(agent.ok(&["interfaces"]).contains("lo "));
+    assert!(agent.ok(&["fsinfo"]).starts_with("MOUNT"));
+    assert!(agent.ok(&["time"]).contains("from the host"));
+    // exec: output, stdin, status.
+    let out = agent.run(&["exec", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.stdout, b"out\n");
+    assert_eq!(out.stderr, b"err\n");
+    let out = agent.run_with_stdin(&["exec", "cat"], b"through stdin");
+    assert_eq!(out.stdout, b"through stdin");
+    // cp both ways, verified, across several chunks.
+    let src = agent.dir.join("src");
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 + i / 255) as u8).collect();
+    std::fs::write(&src, &data).unwrap();
+    let guest = format!("guest:{}", agent.dir.join("in-guest").display());
+    let up = agent.ok(&["cp", "--chunk", "1000000", src.to_str().unwrap(), &guest]);
+    assert!(up.contains("(verified)"), "{up}");
+    let back = agent.dir.join("back");
+    agent.ok(&["cp", &guest, back.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&back).unwrap(), data);
+    // Raw call: status 2 on an error reply.
+    let out = agent.run(&["call", r#"{"execute":"guest-bogus"}"#]);
+    assert_eq!(out.status.code(), Some(2));
+    // Shutdown with a bad mode is refused by the agent (nothing shuts down).
+    let out = agent.run(&["shutdown", "--mode", "bogus"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mode is invalid"));
+}
+
+#[test]
+fn subcommands_against_guestlinkd() {
+    exercise(&Agent::start(&guestlinkd(), "ours", &[]));
+}
+
+#[test]
+fn subcommands_against_qemu_ga() {
+    if !Path::new(QEMU_GA).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "qemu-ga is required in CI"
+        );
+        eprintln!("SKIPPED: {QEMU_GA} is not installed");
+        return;
+    }
+    exercise(&Agent::start(Path::new(QEMU_GA), "theirs", &[]));
+}
+
+#[test]
+fn helpful_errors() {
+    let out = Command::new(GUESTLINK)
+        .args(["--socket", "/nonexistent/agent.sock", "ping"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no such socket"), "{err}");
+    let agent = Agent::start(&guestlinkd(), "blocked", &["-b", "guest-fsfreeze-freeze"]);
+    let out = agent.run(&["fsfreeze"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("has been disabled") && err.contains("policy"),
+        "{err}"
+    );
+    // A socket nobody answers on: QEMU accepts connections even with no agent inside.
+    let dir = std::env::temp_dir().join(format!("gl-cli-mute-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("sock");
+    let _ = std::fs::remove_file(&sock);
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let out = Command::new(GUESTLINK)
+        .arg("--socket")
+        .arg(&sock)
+        .args(["--timeout", "1", "ping"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is the guest agent running"), "{err}");
+    let out = Command::new(GUESTLINK)
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("_guestlink"));
+}
