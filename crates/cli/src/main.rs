@@ -6,6 +6,7 @@
 //! `guestlink demo` starts a private guestlinkd on a temporary socket, shows what it
 //! answers, and stops it; `guestlink bench` measures agents side by side.
 
+mod bench;
 mod connect;
 mod cp;
 mod demo;
@@ -115,6 +116,21 @@ pub enum Cmd {
         #[arg(long)]
         agent: Option<PathBuf>,
     },
+    /// Measure agents side by side: start each --agent command, or use --socket.
+    Bench {
+        /// An agent command to start (repeatable), e.g. '/usr/sbin/qemu-ga'.
+        #[arg(long = "agent")]
+        agents: Vec<String>,
+        /// With --socket: the agent's pid, for CPU and memory figures.
+        #[arg(long)]
+        pid: Option<u32>,
+        /// guest-ping round trips to time.
+        #[arg(long, default_value_t = 20000)]
+        pings: usize,
+        /// MiB moved by each file test.
+        #[arg(long, default_value_t = 64)]
+        file_mib: usize,
+    },
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -157,6 +173,25 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Cmd::Demo { agent } => demo::run(agent.clone(), timeout).await,
         Cmd::Completions { .. } => Ok(ExitCode::SUCCESS),
+        Cmd::Bench {
+            agents,
+            pid,
+            pings,
+            file_mib,
+        } => {
+            if agents.is_empty() && cli.socket.is_none() {
+                anyhow::bail!("give --agent CMD (repeatable) or --socket PATH");
+            }
+            bench::run(&bench::Options {
+                agents: agents.clone(),
+                socket: cli.socket.clone(),
+                pid: *pid,
+                pings: *pings,
+                file_bytes: file_mib << 20,
+                json: cli.json,
+            })
+            .await
+        }
         Cmd::Exec {
             env,
             no_stdin,

@@ -18,6 +18,9 @@ use crate::error::ClientError;
 /// and a 48 MiB file read is 64 MiB of base64).
 pub const MAX_REPLY: usize = 96 << 20;
 
+/// Bytes read from the channel at once.
+const READ_BUFFER: usize = 256 << 10;
+
 /// How long one resynchronisation attempt waits before the request is sent again.
 const RESYNC_RETRY: Duration = Duration::from_secs(1);
 
@@ -68,7 +71,7 @@ impl Client {
     /// Uses an already open stream and resynchronises.
     pub async fn over(stream: BoxStream, timeout: Duration) -> Result<Client, ClientError> {
         let mut c = Client {
-            io: BufReader::new(stream),
+            io: BufReader::with_capacity(READ_BUFFER, stream),
             timeout,
             in_sync: false,
             events: VecDeque::new(),
@@ -175,28 +178,46 @@ impl Client {
     /// Sends a raw request object and returns the whole reply object. A reply without
     /// `return` or `error` is an error; an `error` reply is returned as is.
     pub async fn call_raw(&mut self, request: &Value) -> Result<Value, ClientError> {
-        if !self.in_sync {
-            self.resync().await?;
-        }
         let mut text =
             serde_json::to_vec(request).map_err(|e| ClientError::Protocol(e.to_string()))?;
         text.push(b'\n');
-        self.io.get_mut().write_all(&text).await?;
+        let line = self.exchange(&text).await?;
+        serde_json::from_slice(&line).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    /// Sends one request line and returns the reply line (resynchronising first if a
+    /// previous call timed out). Lines that are not replies are queued as events.
+    async fn exchange(&mut self, request: &[u8]) -> Result<Vec<u8>, ClientError> {
+        if !self.in_sync {
+            self.resync().await?;
+        }
+        self.io.get_mut().write_all(request).await?;
         let timeout = self.timeout;
         let reply = tokio::time::timeout(timeout, async {
             loop {
-                let line = self.read_line().await?;
-                let trimmed: &[u8] = line.strip_prefix(&[0xFF]).unwrap_or(&line);
-                if trimmed.iter().all(u8::is_ascii_whitespace) {
+                let mut line = self.read_line().await?;
+                if line.first() == Some(&0xFF) {
+                    line.remove(0);
+                }
+                if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                let v: Value = serde_json::from_slice(trimmed)
-                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
-                if v.get("return").is_some() || v.get("error").is_some() {
-                    return Ok(v);
+                // A reply starts with {"return" / {"error" / {"id"; anything else that
+                // parses is an event or a request from the guest.
+                let head = &line[..line.len().min(16)];
+                let is_reply = [&b"{\"return\""[..], b"{\"error\"", b"{\"id\""]
+                    .iter()
+                    .any(|p| head.starts_with(p));
+                if is_reply {
+                    return Ok(line);
                 }
-                // Anything else is not a reply: an event or a request from the guest.
-                self.events.push_back(v);
+                match serde_json::from_slice::<Value>(&line) {
+                    Ok(v) if v.get("return").is_some() || v.get("error").is_some() => {
+                        return Ok(line)
+                    }
+                    Ok(v) => self.events.push_back(v),
+                    Err(e) => return Err(ClientError::Protocol(e.to_string())),
+                }
             }
         })
         .await;
@@ -235,18 +256,54 @@ impl Client {
         Ok(reply["return"].take())
     }
 
-    /// Runs a command of the vocabulary with typed arguments and result.
+    /// Runs a command of the vocabulary with typed arguments and result. The reply is
+    /// decoded straight into the result type (no intermediate JSON tree), so bulk data
+    /// is copied once.
     pub async fn call<C: Command>(&mut self, args: &C::Args) -> Result<C::Returns, ClientError>
     where
         C::Args: Serialize,
     {
-        let args = serde_json::to_value(args).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let args = match args {
-            Value::Object(m) if m.is_empty() => None,
-            v => Some(v),
-        };
-        let ret = self.execute(C::NAME, args).await?;
-        serde_json::from_value(ret).map_err(|e| ClientError::Protocol(format!("{}: {e}", C::NAME)))
+        #[derive(serde::Serialize)]
+        struct Request<'a, A> {
+            execute: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            arguments: Option<&'a A>,
+        }
+        #[derive(serde::Deserialize)]
+        struct ErrorBody {
+            #[serde(default)]
+            class: String,
+            #[serde(default)]
+            desc: String,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(bound = "T: serde::de::DeserializeOwned")]
+        struct Reply<T> {
+            #[serde(rename = "return")]
+            ret: Option<T>,
+            error: Option<ErrorBody>,
+        }
+        // `"arguments": {}` is accepted by every agent (Proxmox always sends it).
+        let mut text = serde_json::to_vec(&Request {
+            execute: C::NAME,
+            arguments: Some(args),
+        })
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        text.push(b'\n');
+        let line = self.exchange(&text).await?;
+        let reply: Reply<C::Returns> = serde_json::from_slice(&line)
+            .map_err(|e| ClientError::Protocol(format!("{}: {e}", C::NAME)))?;
+        match (reply.ret, reply.error) {
+            (_, Some(e)) => Err(ClientError::Agent {
+                class: e.class,
+                desc: e.desc,
+            }),
+            (Some(r), None) => Ok(r),
+            (None, None) => Err(ClientError::Protocol(format!(
+                "{}: reply without return",
+                C::NAME
+            ))),
+        }
     }
 
     /// Consumes the client, dropping the connection.

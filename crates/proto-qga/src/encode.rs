@@ -65,6 +65,10 @@ impl Formatter for QemuFormatter {
         fragment: &str,
     ) -> io::Result<()> {
         let bytes = fragment.as_bytes();
+        // Fast path (all of base64, most text): nothing at or above 0x7F.
+        if bytes.iter().all(|&b| b < 0x7F) {
+            return w.write_all(bytes);
+        }
         let mut plain = 0;
         for (i, c) in fragment.char_indices() {
             if (c as u32) < 0x7F {

@@ -238,10 +238,19 @@ impl Serialize for Base64Data {
 
 impl<'de> Deserialize<'de> for Base64Data {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        decode(text.as_bytes())
-            .map(Base64Data)
-            .map_err(serde::de::Error::custom)
+        // Decodes straight from the input when the deserializer can lend it, so a
+        // 64 MiB reply is not copied into a String first.
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Base64Data;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a base64 string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Base64Data, E> {
+                decode(v.as_bytes()).map(Base64Data).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 

@@ -1,0 +1,446 @@
+//! `guestlink bench`: measures agents side by side in one run.
+//!
+//! With `--agent CMD` (repeatable) the benchmark starts each agent itself on a private
+//! unix socket (`CMD -m unix-listen -p SOCK -t DIR`), so it knows the pid and can read
+//! CPU time and memory from /proc; with `--socket` it measures an agent already
+//! running (add `--pid` for the /proc figures). For two agents it prints the ratio of
+//! the second to the first. The client's own CPU time is measured too, so the report
+//! says how far the client itself could go (its ceiling).
+
+mod procfs;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use guestlink_client::{Client, Endpoint};
+use guestlink_vocabulary::commands as cmd;
+use guestlink_vocabulary::types::{
+    Empty, GuestExecArgs, GuestExecStatusArgs, GuestFileHandleArgs, GuestFileOpenArgs,
+    GuestFileReadArgs, GuestFileWriteArgs,
+};
+use sha2::{Digest, Sha256};
+
+/// Benchmark settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Agent commands to start, in order.
+    pub agents: Vec<String>,
+    /// An agent already listening here.
+    pub socket: Option<PathBuf>,
+    /// Its pid, for CPU and memory figures.
+    pub pid: Option<u32>,
+    /// Ping round trips to time.
+    pub pings: usize,
+    /// Size of the file moved in each direction.
+    pub file_bytes: usize,
+    /// Print JSON.
+    pub json: bool,
+}
+
+/// One agent's figures; `None` where a figure could not be taken.
+#[derive(Debug, Default, Clone)]
+struct Figures {
+    startup_ms: Option<f64>,
+    idle_rss_kib: Option<u64>,
+    ping_per_s: f64,
+    agent_cpu_us_per_ping: Option<f64>,
+    client_cpu_us_per_ping: f64,
+    info_median_us: Vec<(&'static str, f64)>,
+    read_mib_s: Vec<(usize, f64)>,
+    write_mib_s: Vec<(usize, Option<f64>)>,
+    peak_rss_kib: Option<u64>,
+    peak_after_writes_kib: Option<u64>,
+    exec_ms: f64,
+}
+
+struct Started {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn start(command: &str, n: usize) -> anyhow::Result<(Started, Client, f64)> {
+    let mut words = command.split_whitespace();
+    let program = words
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("empty agent command"))?;
+    let dir = std::env::temp_dir().join(format!("guestlink-bench-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let sock = dir.join("sock");
+    let t0 = Instant::now();
+    // The agent runs in its scratch directory: resolve a relative path first.
+    let program = if program.contains('/') {
+        std::fs::canonicalize(program)?
+            .to_string_lossy()
+            .into_owned()
+    } else {
+        program.to_string()
+    };
+    let child = Command::new(&program)
+        .args(words)
+        .args(["-m", "unix-listen", "-p"])
+        .arg(&sock)
+        .arg("-t")
+        .arg(&dir)
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start {program}: {e}"))?;
+    let started = Started { child, dir };
+    let ep = Endpoint::Unix(sock);
+    let client = loop {
+        match Client::connect(&ep, Duration::from_secs(10)).await {
+            Ok(c) => break c,
+            Err(_) if t0.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_micros(500)).await
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let mut client = client;
+    client.call::<cmd::GuestPing>(&Empty {}).await?;
+    let ms = t0.elapsed().as_secs_f64() * 1e3;
+    Ok((started, client, ms))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+const INFO_COMMANDS: &[&str] = &[
+    "guest-info",
+    "guest-get-osinfo",
+    "guest-get-host-name",
+    "guest-get-timezone",
+    "guest-get-users",
+    "guest-get-fsinfo",
+    "guest-network-get-interfaces",
+    "guest-get-vcpus",
+];
+
+async fn file_read(
+    c: &mut Client,
+    path: &Path,
+    chunk: usize,
+    want: &[u8; 32],
+) -> anyhow::Result<f64> {
+    let h = c
+        .call::<cmd::GuestFileOpen>(&GuestFileOpenArgs {
+            path: path.to_string_lossy().into(),
+            mode: None,
+        })
+        .await?;
+    let t0 = Instant::now();
+    let mut parts = Vec::new();
+    loop {
+        let r = c
+            .call::<cmd::GuestFileRead>(&GuestFileReadArgs {
+                handle: h,
+                count: Some(chunk as i64),
+            })
+            .await?;
+        let done = r.eof || r.count == 0;
+        parts.push(r.buf_b64.0);
+        if done {
+            break;
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    c.call::<cmd::GuestFileClose>(&GuestFileHandleArgs { handle: h })
+        .await?;
+    let mut sha = Sha256::new();
+    let mut total = 0;
+    for p in &parts {
+        sha.update(p);
+        total += p.len();
+    }
+    anyhow::ensure!(
+        <[u8; 32]>::from(sha.finalize()) == *want,
+        "read data differs (sha256)"
+    );
+    Ok(total as f64 / (1 << 20) as f64 / secs)
+}
+
+async fn file_write(
+    c: &mut Client,
+    path: &Path,
+    data: &[u8],
+    chunk: usize,
+) -> anyhow::Result<Option<f64>> {
+    let p = path.to_string_lossy().into_owned();
+    let h = c
+        .call::<cmd::GuestFileOpen>(&GuestFileOpenArgs {
+            path: p,
+            mode: Some("w".into()),
+        })
+        .await?;
+    // Encoding is the client's work, done before the clock starts.
+    let bodies: Vec<String> = data
+        .chunks(chunk)
+        .map(guestlink_vocabulary::types::base64_encode)
+        .collect();
+    let t0 = Instant::now();
+    for body in bodies {
+        let r = c
+            .call::<cmd::GuestFileWrite>(&GuestFileWriteArgs {
+                handle: h,
+                buf_b64: body,
+                count: None,
+            })
+            .await;
+        if let Err(e) = r {
+            // qemu-ga refuses a request whose base64 string is 64 MiB or more.
+            eprintln!("  write in {} MiB chunks failed: {e}", chunk >> 20);
+            let _ = c
+                .call::<cmd::GuestFileClose>(&GuestFileHandleArgs { handle: h })
+                .await;
+            return Ok(None);
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    c.call::<cmd::GuestFileClose>(&GuestFileHandleArgs { handle: h })
+        .await?;
+    let back = std::fs::read(path)?;
+    anyhow::ensure!(
+        Sha256::digest(&back) == Sha256::digest(data),
+        "written data differs (sha256)"
+    );
+    Ok(Some(data.len() as f64 / (1 << 20) as f64 / secs))
+}
+
+async fn exec_round_trip(c: &mut Client) -> anyhow::Result<f64> {
+    let t0 = Instant::now();
+    let pid = c
+        .call::<cmd::GuestExec>(&GuestExecArgs {
+            path: "true".into(),
+            ..Default::default()
+        })
+        .await?
+        .pid;
+    while !c
+        .call::<cmd::GuestExecStatus>(&GuestExecStatusArgs { pid })
+        .await?
+        .exited
+    {
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    Ok(t0.elapsed().as_secs_f64() * 1e3)
+}
+
+async fn measure(
+    c: &mut Client,
+    pid: Option<u32>,
+    opts: &Options,
+    scratch: &Path,
+    data: &[u8],
+) -> anyhow::Result<Figures> {
+    let mut f = Figures::default();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    f.idle_rss_kib = pid.and_then(|p| procfs::status_kib(p, "VmRSS"));
+    // Ping round trips.
+    let (agent0, client0) = (pid.and_then(procfs::cpu_seconds), procfs::own_cpu_seconds());
+    let t0 = Instant::now();
+    for _ in 0..opts.pings {
+        c.call::<cmd::GuestPing>(&Empty {}).await?;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    f.ping_per_s = opts.pings as f64 / secs;
+    f.client_cpu_us_per_ping = (procfs::own_cpu_seconds() - client0) * 1e6 / opts.pings as f64;
+    f.agent_cpu_us_per_ping = match (agent0, pid.and_then(procfs::cpu_seconds)) {
+        (Some(a), Some(b)) => Some((b - a) * 1e6 / opts.pings as f64),
+        _ => None,
+    };
+    // Information commands.
+    for name in INFO_COMMANDS {
+        let mut lat = Vec::new();
+        for _ in 0..50 {
+            let t = Instant::now();
+            c.execute(name, None).await?;
+            lat.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        f.info_median_us.push((name, median(lat)));
+    }
+    // Files.
+    let src = scratch.join("bench-src");
+    std::fs::write(&src, data)?;
+    let want: [u8; 32] = Sha256::digest(data).into();
+    for chunk in [4 << 20, 48 << 20] {
+        f.read_mib_s
+            .push((chunk, file_read(c, &src, chunk, &want).await?));
+    }
+    // The memory measure: the peak during the 48 MiB reads.
+    f.peak_rss_kib = pid.and_then(|p| procfs::status_kib(p, "VmHWM"));
+    for chunk in [4 << 20, 45 << 20] {
+        let w = file_write(c, &scratch.join("bench-dst"), data, chunk).await?;
+        f.write_mib_s.push((chunk, w));
+    }
+    f.peak_after_writes_kib = pid.and_then(|p| procfs::status_kib(p, "VmHWM"));
+    // Exec.
+    let mut lat = Vec::new();
+    for _ in 0..20 {
+        lat.push(exec_round_trip(c).await?);
+    }
+    f.exec_ms = median(lat);
+    Ok(f)
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Runs the benchmark and prints the report.
+pub async fn run(opts: &Options) -> anyhow::Result<ExitCode> {
+    let data = random_bytes(opts.file_bytes);
+    let mut results: Vec<(String, Figures)> = Vec::new();
+    if let Some(sock) = &opts.socket {
+        let mut c = Client::connect(&Endpoint::path(sock), Duration::from_secs(30)).await?;
+        let scratch = std::env::temp_dir().join(format!("guestlink-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&scratch)?;
+        let f = measure(&mut c, opts.pid, opts, &scratch, &data).await;
+        let _ = std::fs::remove_dir_all(&scratch);
+        results.push((sock.display().to_string(), f?));
+    }
+    for (n, agent) in opts.agents.iter().enumerate() {
+        eprintln!("measuring {agent} ...");
+        let (started, mut c, startup) = start(agent, n).await?;
+        let pid = started.child.id();
+        let mut f = measure(&mut c, Some(pid), opts, &started.dir.clone(), &data).await?;
+        f.startup_ms = Some(startup);
+        results.push((agent.clone(), f));
+    }
+    print!("{}", report(&results, opts));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(results: &[(String, Figures)], opts: &Options) -> String {
+    let mut rows: Vec<(String, Vec<Option<f64>>, &str)> = Vec::new();
+    let col = |get: &dyn Fn(&Figures) -> Option<f64>| {
+        results.iter().map(|(_, f)| get(f)).collect::<Vec<_>>()
+    };
+    rows.push((
+        "startup to first ping (ms)".into(),
+        col(&|f| f.startup_ms),
+        "lower",
+    ));
+    rows.push((
+        "idle RSS (MiB)".into(),
+        col(&|f| f.idle_rss_kib.map(|k| k as f64 / 1024.0)),
+        "lower",
+    ));
+    rows.push((
+        format!("guest-ping round trips/s ({})", opts.pings),
+        col(&|f| Some(f.ping_per_s)),
+        "higher",
+    ));
+    rows.push((
+        "agent CPU per guest-ping (us)".into(),
+        col(&|f| f.agent_cpu_us_per_ping),
+        "lower",
+    ));
+    for (i, (name, _)) in results[0].1.info_median_us.iter().enumerate() {
+        rows.push((
+            format!("{name} median (us)"),
+            col(&|f| f.info_median_us.get(i).map(|x| x.1)),
+            "lower",
+        ));
+    }
+    for (i, (chunk, _)) in results[0].1.read_mib_s.iter().enumerate() {
+        rows.push((
+            format!("guest-file-read, {} MiB chunks (MiB/s)", chunk >> 20),
+            col(&|f| f.read_mib_s.get(i).map(|x| x.1)),
+            "higher",
+        ));
+    }
+    for (i, (chunk, _)) in results[0].1.write_mib_s.iter().enumerate() {
+        rows.push((
+            format!("guest-file-write, {} MiB chunks (MiB/s)", chunk >> 20),
+            col(&|f| f.write_mib_s.get(i).and_then(|x| x.1)),
+            "higher",
+        ));
+    }
+    rows.push((
+        "peak RSS during the 48 MiB reads (MiB)".into(),
+        col(&|f| f.peak_rss_kib.map(|k| k as f64 / 1024.0)),
+        "lower",
+    ));
+    rows.push((
+        "peak RSS after the writes too (MiB)".into(),
+        col(&|f| f.peak_after_writes_kib.map(|k| k as f64 / 1024.0)),
+        "lower",
+    ));
+    rows.push((
+        "guest-exec round trip, median (ms)".into(),
+        col(&|f| Some(f.exec_ms)),
+        "lower",
+    ));
+    if opts.json {
+        let mut out = serde_json::Map::new();
+        for (name, vals, better) in &rows {
+            out.insert(
+                name.clone(),
+                serde_json::json!({"values": vals, "better": better}),
+            );
+        }
+        let agents: Vec<&str> = results.iter().map(|r| r.0.as_str()).collect();
+        return format!(
+            "{}\n",
+            serde_json::json!({"agents": agents, "results": out})
+        );
+    }
+    let mut s = String::new();
+    for (i, (name, _)) in results.iter().enumerate() {
+        s.push_str(&format!("agent {}: {name}\n", (b'A' + i as u8) as char));
+    }
+    let mut header = vec!["measure".to_string()];
+    header.extend((0..results.len()).map(|i| ((b'A' + i as u8) as char).to_string()));
+    if results.len() == 2 {
+        header.push("B/A".into());
+    }
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(name, vals, better)| {
+            let mut r = vec![format!("{name} [{better}]")];
+            r.extend(
+                vals.iter()
+                    .map(|v| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "n/a".into())),
+            );
+            if let [Some(a), Some(b)] = vals[..] {
+                r.push(format!("{:.3}", b / a));
+            } else if vals.len() == 2 {
+                r.push("n/a".into());
+            }
+            r
+        })
+        .collect();
+    let hdr: Vec<&str> = header.iter().map(String::as_str).collect();
+    s.push_str(&crate::render::table(&hdr, &body));
+    let ceiling = results
+        .iter()
+        .map(|r| r.1.client_cpu_us_per_ping)
+        .fold(0.0, f64::max);
+    s.push_str(&format!(
+        "client ceiling: the client spent at most {ceiling:.1} us of CPU per guest-ping, so it could drive {:.0} round trips/s on its own\n",
+        1e6 / ceiling.max(1e-3)
+    ));
+    s
+}
