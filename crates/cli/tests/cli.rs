@@ -179,3 +179,49 @@ fn helpful_errors() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("_guestlink"));
 }
+
+#[test]
+fn bench_runs_both_agents_side_by_side() {
+    if !Path::new(QEMU_GA).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "qemu-ga is required in CI"
+        );
+        return;
+    }
+    let ours = guestlinkd();
+    let out = Command::new(GUESTLINK)
+        .args([
+            "--json",
+            "bench",
+            "--pings",
+            "300",
+            "--file-mib",
+            "4",
+            "--agent",
+            QEMU_GA,
+            "--agent",
+        ])
+        .arg(&ours)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["agents"].as_array().unwrap().len(), 2);
+    let results = v["results"].as_object().unwrap();
+    assert!(results.len() >= 15, "{v}");
+    for (name, r) in results {
+        let vals = r["values"].as_array().unwrap();
+        assert_eq!(vals.len(), 2, "{name}");
+        // Present for both agents; CPU time is counted in clock ticks, so a short run
+        // may read 0.
+        assert!(
+            vals.iter().all(|x| x.as_f64().is_some_and(|x| x >= 0.0)),
+            "{name}: {r}"
+        );
+    }
+}
