@@ -12,12 +12,19 @@ use crate::lexer::TokenKind;
 
 type Result<T> = std::result::Result<T, String>;
 
-/// Parses one message. `tokens` are ranges into `text`.
-pub(crate) fn parse(tokens: &[Token], text: &[u8]) -> Result<Value> {
+/// Parses one message. `tokens` are ranges into `text`; `taken`, when given, is the
+/// already decoded value of the string token at that index (see
+/// [`crate::decoder`]: a large string is moved out of the token buffer, not copied).
+pub(crate) fn parse(
+    tokens: &[Token],
+    text: &[u8],
+    taken: Option<(usize, String)>,
+) -> Result<Value> {
     let mut p = Parser {
         tokens,
         text,
         pos: 0,
+        taken,
     };
     p.value()
 }
@@ -26,6 +33,7 @@ struct Parser<'a> {
     tokens: &'a [Token],
     text: &'a [u8],
     pos: usize,
+    taken: Option<(usize, String)>,
 }
 
 impl<'a> Parser<'a> {
@@ -123,6 +131,12 @@ impl<'a> Parser<'a> {
     }
 
     fn literal(&mut self) -> Result<Value> {
+        if self.taken.as_ref().is_some_and(|(i, _)| *i == self.pos) {
+            self.pos += 1;
+            return Ok(Value::String(
+                self.taken.take().map(|t| t.1).unwrap_or_default(),
+            ));
+        }
         let t = self.pop()?;
         let raw = self.raw(t);
         match t.kind {
