@@ -7,6 +7,8 @@ mod common;
 use std::io::Write;
 
 use common::*;
+// The suite's own codec: the test must not trust the code it measures.
+use guestlink_conformance::cases::base64_encode as base64;
 
 const SIZE: usize = 48 << 20;
 /// The largest write qemu-ga takes is just under 48 MiB: its lexer refuses a token
@@ -21,25 +23,6 @@ fn vm_hwm(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
         .expect("VmHWM")
-}
-
-/// Standard base64 (kept local: the test must not trust the code it measures).
-fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::with_capacity(data.len() / 3 * 4 + 4);
-    for c in data.chunks(3) {
-        let v = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            s.push(if i <= c.len() {
-                A[(v >> (18 - 6 * i)) as usize & 63] as char
-            } else {
-                '='
-            });
-        }
-    }
-    s
 }
 
 /// (peak KiB after the read, peak KiB after the write) for one agent.

@@ -83,11 +83,11 @@ async fn close(c: &mut Client, handle: i64) -> anyhow::Result<()> {
 }
 
 /// Reads a guest file to its end, handing each chunk to `sink`.
-async fn read_guest(
+pub(crate) async fn read_guest(
     c: &mut Client,
     path: &str,
     chunk: usize,
-    mut sink: impl FnMut(&[u8]) -> anyhow::Result<()>,
+    mut sink: impl FnMut(Vec<u8>) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
     let h = open(c, path, "r").await?;
     let mut total = 0u64;
@@ -99,8 +99,8 @@ async fn read_guest(
                     count: Some(chunk as i64),
                 })
                 .await?;
-            sink(&r.buf_b64.0)?;
             total += r.count as u64;
+            sink(r.buf_b64.0)?;
             if r.eof || r.count == 0 {
                 return anyhow::Ok(total);
             }
@@ -118,7 +118,7 @@ async fn sha256_of_guest_file(
 ) -> anyhow::Result<[u8; 32]> {
     let mut h = Sha256::new();
     read_guest(c, path, chunk, |d| {
-        h.update(d);
+        h.update(&d);
         Ok(())
     })
     .await?;
@@ -171,9 +171,9 @@ pub async fn run(c: &mut Client, src: &str, dst: &str, opts: &Options) -> anyhow
             let mut progress = Progress::new(None);
             let mut sha = Sha256::new();
             let total = read_guest(c, guest, chunk, |d| {
-                sha.update(d);
+                sha.update(&d);
                 progress.add(d.len());
-                Ok(out.write_all(d)?)
+                Ok(out.write_all(&d)?)
             })
             .await?;
             progress.finish();

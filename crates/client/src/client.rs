@@ -133,11 +133,23 @@ impl Client {
     /// Skips to a `0xFF`-delimited reply that echoes one of `ids`.
     async fn await_echo(&mut self, ids: &[i64]) -> Result<(), ClientError> {
         loop {
-            // Everything before the sentinel is stale or garbage.
-            let mut skipped = Vec::new();
-            self.io.read_until(0xFF, &mut skipped).await?;
-            if skipped.last() != Some(&0xFF) {
-                return Err(ClientError::Closed);
+            // Everything before the sentinel is stale or garbage: skip it without
+            // keeping it, however much there is.
+            loop {
+                let buf = self.io.fill_buf().await?;
+                if buf.is_empty() {
+                    return Err(ClientError::Closed);
+                }
+                match buf.iter().position(|&b| b == 0xFF) {
+                    Some(i) => {
+                        self.io.consume(i + 1);
+                        break;
+                    }
+                    None => {
+                        let n = buf.len();
+                        self.io.consume(n);
+                    }
+                }
             }
             let line = self.read_line().await?;
             if let Ok(v) = serde_json::from_slice::<Value>(&line) {

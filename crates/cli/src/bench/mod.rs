@@ -17,7 +17,7 @@ use guestlink_client::{Client, Endpoint};
 use guestlink_vocabulary::commands as cmd;
 use guestlink_vocabulary::types::{
     Empty, GuestExecArgs, GuestExecStatusArgs, GuestFileHandleArgs, GuestFileOpenArgs,
-    GuestFileReadArgs, GuestFileWriteArgs,
+    GuestFileWriteArgs,
 };
 use sha2::{Digest, Sha256};
 
@@ -136,35 +136,18 @@ async fn file_read(
     chunk: usize,
     want: &[u8; 32],
 ) -> anyhow::Result<f64> {
-    let h = c
-        .call::<cmd::GuestFileOpen>(&GuestFileOpenArgs {
-            path: path.to_string_lossy().into(),
-            mode: None,
-        })
-        .await?;
-    let t0 = Instant::now();
+    // The chunks are kept and hashed after the clock stops.
     let mut parts = Vec::new();
-    loop {
-        let r = c
-            .call::<cmd::GuestFileRead>(&GuestFileReadArgs {
-                handle: h,
-                count: Some(chunk as i64),
-            })
-            .await?;
-        let done = r.eof || r.count == 0;
-        parts.push(r.buf_b64.0);
-        if done {
-            break;
-        }
-    }
+    let t0 = Instant::now();
+    let total = crate::cp::read_guest(c, &path.to_string_lossy(), chunk, |d| {
+        parts.push(d);
+        Ok(())
+    })
+    .await?;
     let secs = t0.elapsed().as_secs_f64();
-    c.call::<cmd::GuestFileClose>(&GuestFileHandleArgs { handle: h })
-        .await?;
     let mut sha = Sha256::new();
-    let mut total = 0;
     for p in &parts {
         sha.update(p);
-        total += p.len();
     }
     anyhow::ensure!(
         <[u8; 32]>::from(sha.finalize()) == *want,

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::{base64, Ctx};
+use super::{base64, base64_encode, Ctx};
 use crate::conn::{error_of, no_error, Conn};
 use crate::{ensure, Failure};
 
@@ -29,28 +29,10 @@ fn read_file(c: &mut Conn, path: &str) -> Result<Option<Vec<u8>>, Failure> {
 fn write_file(c: &mut Conn, path: &str, data: &str) -> Result<(), Failure> {
     let v = c.execute("guest-file-open", json!({"path": path, "mode": "w"}))?;
     let h = no_error(&v)?.clone();
-    let b64 = encode(data.as_bytes());
+    let b64 = base64_encode(data.as_bytes());
     no_error(&c.execute("guest-file-write", json!({"handle": h, "buf-b64": b64}))?)?;
     c.execute("guest-file-close", json!({ "handle": h }))?;
     Ok(())
-}
-
-fn encode(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::new();
-    for chunk in data.chunks(3) {
-        let mut b = [0u8; 3];
-        b[..chunk.len()].copy_from_slice(chunk);
-        let v = u32::from_be_bytes([0, b[0], b[1], b[2]]);
-        for i in 0..4 {
-            s.push(if i <= chunk.len() {
-                A[(v >> (18 - 6 * i)) as usize & 63] as char
-            } else {
-                '='
-            });
-        }
-    }
-    s
 }
 
 /// The account's `authorized_keys`, from /etc/passwd read through the agent.

@@ -40,11 +40,9 @@ impl Handler for GuestSetUserPassword {
             return Err(CommandError::new("forbidden characters in username"));
         }
         tracing::warn!(user = %args.username, crypted = args.crypted, "setting a password");
-        let machine = ctx.agent.platform().machine.clone();
         let (user, crypted) = (args.username, args.crypted);
-        tokio::task::spawn_blocking(move || machine.set_password(&user, &password, crypted))
-            .await
-            .map_err(|_| CommandError::new("password change failed"))?
+        super::machine::act(&ctx, move |m| m.set_password(&user, &password, crypted))
+            .await?
             .map_err(CommandError::new)?;
         Ok(Empty {})
     }

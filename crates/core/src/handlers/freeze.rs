@@ -27,16 +27,13 @@ use crate::dispatch::Handler;
 use crate::error::CommandError;
 use crate::platform::{Filesystems, TrimError};
 
-/// Runs platform code that may block (ioctls on filesystems) off the async thread.
+/// Runs filesystem ioctls off the async thread.
 async fn blocking<T: Send + 'static>(
     fs: &Arc<dyn Filesystems>,
     f: impl FnOnce(&dyn Filesystems) -> T + Send + 'static,
-) -> T {
+) -> Result<T, CommandError> {
     let fs = fs.clone();
-    match tokio::task::spawn_blocking(move || f(&*fs)).await {
-        Ok(v) => v,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
+    super::off_thread(move || f(&*fs)).await
 }
 
 async fn run_hook(agent: &Agent, action: &str) -> Result<(), CommandError> {
@@ -76,7 +73,7 @@ async fn freeze(agent: &Agent, only: Option<Vec<String>>) -> Result<i64, Command
     run_hook(agent, "freeze").await?;
     let fs = &agent.platform().filesystems;
     let mut mounts = blocking(fs, |fs| fs.mounts())
-        .await
+        .await?
         .map_err(|e| mount_list_error(&e))?;
     if let Some(only) = &only {
         mounts.retain(|m| only.iter().any(|o| Path::new(o) == m.dir));
@@ -104,7 +101,8 @@ async fn freeze(agent: &Agent, only: Option<Vec<String>>) -> Result<i64, Command
         }
         Ok(frozen)
     })
-    .await;
+    .await
+    .and_then(std::convert::identity);
     match result {
         Ok(frozen) if !frozen.is_empty() => {
             let n = frozen.len() as i64;
@@ -135,7 +133,7 @@ pub async fn thaw(agent: &Agent) -> Result<i64, CommandError> {
     let targets: Vec<PathBuf> = match guard.frozen.take() {
         Some(list) => list.into_iter().rev().collect(),
         None => blocking(fs, |fs| fs.mounts())
-            .await
+            .await?
             .map_err(|e| mount_list_error(&e))?
             .into_iter()
             .map(|m| m.dir)
@@ -147,7 +145,7 @@ pub async fn thaw(agent: &Agent) -> Result<i64, CommandError> {
             .filter(|d| matches!(fs.thaw(d), Ok(true)))
             .count()
     })
-    .await;
+    .await?;
     state
         .set_frozen(false)
         .map_err(|e| with_errno("failed to clear the frozen state", &e))?;
@@ -243,18 +241,18 @@ impl Handler for GuestFstrim {
                     .collect(),
             )
         })
-        .await?;
+        .await??;
         Ok(GuestFilesystemTrimResponse { paths })
     }
 }
 
 fn trim_error_text(e: &TrimError) -> String {
-    let text = |e: &io::Error| with_errno("", e).desc.trim_start_matches(": ").to_string();
+    use crate::error::strerror;
     match e {
-        TrimError::Open(e) => format!("failed to open: {}", text(e)),
+        TrimError::Open(e) => format!("failed to open: {}", strerror(e)),
         TrimError::Trim(e) if matches!(e.raw_os_error(), Some(libc::ENOTTY | libc::EOPNOTSUPP)) => {
             "trim not supported".to_string()
         }
-        TrimError::Trim(e) => format!("failed to trim: {}", text(e)),
+        TrimError::Trim(e) => format!("failed to trim: {}", strerror(e)),
     }
 }

@@ -27,10 +27,9 @@ async fn query<T: Send + 'static>(
     f: impl FnOnce(&dyn Inventory) -> io::Result<T> + Send + 'static,
 ) -> Result<T, CommandError> {
     let inv = ctx.agent.platform().inventory.clone();
-    match tokio::task::spawn_blocking(move || f(&*inv)).await {
-        Ok(r) => r.map_err(|e| with_errno(format!("failed to read {what}"), &e)),
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
+    super::off_thread(move || f(&*inv))
+        .await?
+        .map_err(|e| with_errno(format!("failed to read {what}"), &e))
 }
 
 impl Handler for GuestGetFsinfo {

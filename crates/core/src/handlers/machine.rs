@@ -20,15 +20,12 @@ use crate::platform::{ShutdownMode, SuspendMode};
 const YEAR_2070: i64 = 3_155_760_000;
 
 /// Runs a machine action off the async thread (helpers like hwclock can be slow).
-async fn act<T: Send + 'static>(
+pub(crate) async fn act<T: Send + 'static>(
     ctx: &Context<'_>,
     f: impl FnOnce(&dyn crate::platform::Machine) -> T + Send + 'static,
-) -> T {
+) -> Result<T, CommandError> {
     let m = ctx.agent.platform().machine.clone();
-    match tokio::task::spawn_blocking(move || f(&*m)).await {
-        Ok(v) => v,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
+    super::off_thread(move || f(&*m)).await
 }
 
 impl Handler for GuestShutdown {
@@ -46,7 +43,7 @@ impl Handler for GuestShutdown {
         };
         tracing::warn!(?mode, "shutdown requested by the host");
         act(&ctx, move |m| m.shutdown(mode))
-            .await
+            .await?
             .map_err(CommandError::new)?;
         Ok(Empty {})
     }
@@ -55,7 +52,7 @@ impl Handler for GuestShutdown {
 async fn suspend(ctx: Context<'_>, mode: SuspendMode) -> Result<Empty, CommandError> {
     tracing::warn!(?mode, "suspend requested by the host");
     act(&ctx, move |m| m.suspend(mode))
-        .await
+        .await?
         .map_err(CommandError::new)?;
     Ok(Empty {})
 }
@@ -93,13 +90,13 @@ impl Handler for GuestSetTime {
                         .map_err(|e| format!("Failed to set time to guest: {e}"))?;
                     m.sync_rtc(true)
                 })
-                .await
+                .await?
                 .map_err(CommandError::new)?;
             }
             None => {
                 tracing::warn!("setting the clock from the RTC");
                 act(&ctx, |m| m.sync_rtc(false))
-                    .await
+                    .await?
                     .map_err(CommandError::new)?;
             }
         }
@@ -124,7 +121,7 @@ impl Handler for GuestSetVcpus {
             }
             Ok(done)
         })
-        .await
+        .await?
     }
 }
 
@@ -134,7 +131,7 @@ impl Handler for GuestSetMemoryBlocks {
         args: GuestSetMemoryBlocksArgs,
     ) -> Result<Vec<GuestMemoryBlockResponse>, CommandError> {
         let blocks = args.mem_blks;
-        Ok(act(&ctx, move |m| {
+        act(&ctx, move |m| {
             blocks
                 .iter()
                 .map(|b| {
@@ -147,6 +144,6 @@ impl Handler for GuestSetMemoryBlocks {
                 })
                 .collect()
         })
-        .await)
+        .await
     }
 }

@@ -21,3 +21,17 @@ mod protocol;
 mod system;
 
 pub use osrelease::parse_os_release;
+
+use crate::error::CommandError;
+
+/// Runs platform code that may block (ioctls, sysfs on a hung device, helper programs)
+/// on tokio's blocking pool, so other channels keep being served. A panic in it is
+/// logged and becomes a command error instead of taking the channel down.
+pub(crate) async fn off_thread<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, CommandError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        tracing::error!("platform operation failed: {e}");
+        CommandError::new("internal error: the operation failed unexpectedly")
+    })
+}
