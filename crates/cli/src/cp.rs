@@ -1,6 +1,7 @@
 //! `guestlink cp`: copy a file to or from the guest (`guest:/path` names the guest
-//! side) in chunks of `guest-file-write`/`guest-file-read`, with a progress line for
-//! large files and a sha256 check that reads the copy back through the agent.
+//! side) in chunks — raw bulk transfer when the agent offers it, `guest-file-write`/
+//! `guest-file-read` otherwise — with a progress line for large files and a sha256
+//! check that reads the copy back through the agent.
 
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
@@ -8,12 +9,11 @@ use std::time::Instant;
 
 use guestlink_client::Client;
 use guestlink_vocabulary::commands as cmd;
-use guestlink_vocabulary::types::{
-    base64_encode, GuestFileHandleArgs, GuestFileOpenArgs, GuestFileReadArgs, GuestFileWriteArgs,
-};
+use guestlink_vocabulary::types::{GuestFileHandleArgs, GuestFileOpenArgs};
 use sha2::{Digest, Sha256};
 
 use crate::render::bytes;
+use crate::transfer::Transfer;
 
 /// The largest read qemu-ga allows.
 const MAX_CHUNK: usize = 48 << 20;
@@ -27,6 +27,8 @@ pub struct Options {
     pub verify: bool,
     /// Print the summary as JSON.
     pub json: bool,
+    /// Use raw bulk transfer when the agent offers it.
+    pub allow_raw: bool,
 }
 
 /// A progress line on standard error, for files above 8 MiB on a terminal.
@@ -85,6 +87,7 @@ async fn close(c: &mut Client, handle: i64) -> anyhow::Result<()> {
 /// Reads a guest file to its end, handing each chunk to `sink`.
 pub(crate) async fn read_guest(
     c: &mut Client,
+    how: Transfer,
     path: &str,
     chunk: usize,
     mut sink: impl FnMut(Vec<u8>) -> anyhow::Result<()>,
@@ -93,15 +96,11 @@ pub(crate) async fn read_guest(
     let mut total = 0u64;
     let result = async {
         loop {
-            let r = c
-                .call::<cmd::GuestFileRead>(&GuestFileReadArgs {
-                    handle: h,
-                    count: Some(chunk as i64),
-                })
-                .await?;
-            total += r.count as u64;
-            sink(r.buf_b64.0)?;
-            if r.eof || r.count == 0 {
+            let (data, eof) = how.read(c, h, chunk).await?;
+            let n = data.len();
+            total += n as u64;
+            sink(data)?;
+            if eof || n == 0 {
                 return anyhow::Ok(total);
             }
         }
@@ -113,11 +112,12 @@ pub(crate) async fn read_guest(
 
 async fn sha256_of_guest_file(
     c: &mut Client,
+    how: Transfer,
     path: &str,
     chunk: usize,
 ) -> anyhow::Result<[u8; 32]> {
     let mut h = Sha256::new();
-    read_guest(c, path, chunk, |d| {
+    read_guest(c, how, path, chunk, |d| {
         h.update(&d);
         Ok(())
     })
@@ -132,6 +132,7 @@ fn hex(d: &[u8]) -> String {
 /// Copies `src` to `dst`; exactly one of them is `guest:/path`.
 pub async fn run(c: &mut Client, src: &str, dst: &str, opts: &Options) -> anyhow::Result<ExitCode> {
     let chunk = opts.chunk.clamp(1, MAX_CHUNK);
+    let how = Transfer::choose(c, opts.allow_raw).await?;
     let start = Instant::now();
     let (size, digest, direction) = match (src.strip_prefix("guest:"), dst.strip_prefix("guest:")) {
         (None, Some(guest)) => {
@@ -148,15 +149,9 @@ pub async fn run(c: &mut Client, src: &str, dst: &str, opts: &Options) -> anyhow
                     break;
                 }
                 sha.update(&buf[..n]);
-                let w = c
-                    .call::<cmd::GuestFileWrite>(&GuestFileWriteArgs {
-                        handle: h,
-                        buf_b64: base64_encode(&buf[..n]),
-                        count: None,
-                    })
-                    .await?;
-                if w.count as usize != n {
-                    anyhow::bail!("the guest took {} of {n} bytes (disk full?)", w.count);
+                let took = how.write(c, h, &buf[..n]).await?;
+                if took != n {
+                    anyhow::bail!("the guest took {took} of {n} bytes (disk full?)");
                 }
                 total += n as u64;
                 progress.add(n);
@@ -170,7 +165,7 @@ pub async fn run(c: &mut Client, src: &str, dst: &str, opts: &Options) -> anyhow
                 .map_err(|e| anyhow::anyhow!("cannot create {dst}: {e}"))?;
             let mut progress = Progress::new(None);
             let mut sha = Sha256::new();
-            let total = read_guest(c, guest, chunk, |d| {
+            let total = read_guest(c, how, guest, chunk, |d| {
                 sha.update(&d);
                 progress.add(d.len());
                 Ok(out.write_all(&d)?)
@@ -188,7 +183,7 @@ pub async fn run(c: &mut Client, src: &str, dst: &str, opts: &Options) -> anyhow
         .or(dst.strip_prefix("guest:"))
         .unwrap_or_default();
     let verified = if opts.verify {
-        let back = sha256_of_guest_file(c, guest_path, chunk).await?;
+        let back = sha256_of_guest_file(c, how, guest_path, chunk).await?;
         if back != digest {
             anyhow::bail!(
                 "sha256 mismatch: copied {} but the guest file reads back as {}",
@@ -204,13 +199,14 @@ pub async fn run(c: &mut Client, src: &str, dst: &str, opts: &Options) -> anyhow
     if opts.json {
         println!(
             "{}",
-            serde_json::json!({"bytes": size, "sha256": hex(&digest), "verified": verified, "seconds": secs})
+            serde_json::json!({"bytes": size, "sha256": hex(&digest), "verified": verified, "seconds": secs, "transfer": how.name()})
         );
     } else {
         println!(
-            "copied {} {direction} the guest in {secs:.2} s ({}/s), sha256 {}{}",
+            "copied {} {direction} the guest in {secs:.2} s ({}/s, {}), sha256 {}{}",
             bytes(size),
             bytes((size as f64 / secs.max(1e-6)) as u64),
+            how.name(),
             hex(&digest),
             if verified { " (verified)" } else { "" }
         );

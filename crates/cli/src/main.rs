@@ -14,6 +14,7 @@ mod exec;
 mod power;
 mod render;
 mod show;
+mod transfer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -90,6 +91,9 @@ pub enum Cmd {
         /// Skip the sha256 check that reads the copy back.
         #[arg(long)]
         no_verify: bool,
+        /// Send the data as base64 even when the agent offers raw bulk transfer.
+        #[arg(long)]
+        base64: bool,
     },
     /// Freeze the guest's filesystems (all, or the given mount points).
     Fsfreeze {
@@ -202,11 +206,13 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             dst,
             chunk,
             no_verify,
+            base64,
         } => {
             let opts = cp::Options {
                 chunk: *chunk,
                 verify: !*no_verify,
                 json: cli.json,
+                allow_raw: !*base64,
             };
             cp::run(&mut connect::client(cli).await?, src, dst, &opts).await
         }

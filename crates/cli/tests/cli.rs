@@ -88,7 +88,8 @@ impl Drop for Agent {
     }
 }
 
-fn exercise(agent: &Agent) {
+/// Runs every subcommand; `transfer` is how `cp` is expected to move data.
+fn exercise(agent: &Agent, transfer: &str) {
     assert!(agent.ok(&["ping"]).starts_with("agent answered in"));
     assert!(agent.ok(&["info"]).contains("guest-sync-delimited"));
     let info: serde_json::Value = serde_json::from_str(&agent.ok(&["--json", "info"])).unwrap();
@@ -113,8 +114,23 @@ fn exercise(agent: &Agent) {
     let guest = format!("guest:{}", agent.dir.join("in-guest").display());
     let up = agent.ok(&["cp", "--chunk", "1000000", src.to_str().unwrap(), &guest]);
     assert!(up.contains("(verified)"), "{up}");
+    assert!(up.contains(&format!("/s, {transfer})")), "{up}");
     let back = agent.dir.join("back");
-    agent.ok(&["cp", &guest, back.to_str().unwrap()]);
+    let down: serde_json::Value = serde_json::from_str(&agent.ok(&[
+        "--json",
+        "cp",
+        "--chunk",
+        "700000",
+        &guest,
+        back.to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(down["transfer"], transfer, "{down}");
+    assert_eq!(down["verified"], true, "{down}");
+    assert_eq!(std::fs::read(&back).unwrap(), data);
+    // --base64 always works, whatever the agent offers.
+    let forced = agent.ok(&["cp", "--base64", &guest, back.to_str().unwrap()]);
+    assert!(forced.contains("/s, base64)"), "{forced}");
     assert_eq!(std::fs::read(&back).unwrap(), data);
     // Raw call: status 2 on an error reply.
     let out = agent.run(&["call", r#"{"execute":"guest-bogus"}"#]);
@@ -127,7 +143,7 @@ fn exercise(agent: &Agent) {
 
 #[test]
 fn subcommands_against_guestlinkd() {
-    exercise(&Agent::start(&guestlinkd(), "ours", &[]));
+    exercise(&Agent::start(&guestlinkd(), "ours", &[]), "raw");
 }
 
 #[test]
@@ -140,7 +156,7 @@ fn subcommands_against_qemu_ga() {
         eprintln!("SKIPPED: {QEMU_GA} is not installed");
         return;
     }
-    exercise(&Agent::start(Path::new(QEMU_GA), "theirs", &[]));
+    exercise(&Agent::start(Path::new(QEMU_GA), "theirs", &[]), "base64");
 }
 
 #[test]
@@ -217,6 +233,12 @@ fn bench_runs_both_agents_side_by_side() {
     for (name, r) in results {
         let vals = r["values"].as_array().unwrap();
         assert_eq!(vals.len(), 2, "{name}");
+        if name.starts_with("raw bulk") {
+            // Only guestlinkd offers raw bulk transfer.
+            assert!(vals[0].is_null(), "{name}: {r}");
+            assert!(vals[1].as_f64().is_some_and(|x| x > 0.0), "{name}: {r}");
+            continue;
+        }
         // Present for both agents; CPU time is counted in clock ticks, so a short run
         // may read 0.
         assert!(
@@ -224,4 +246,9 @@ fn bench_runs_both_agents_side_by_side() {
             "{name}: {r}"
         );
     }
+    assert_eq!(
+        results.keys().filter(|k| k.starts_with("raw bulk")).count(),
+        4,
+        "{v}"
+    );
 }

@@ -39,6 +39,24 @@ impl Client {
         self.rt.block_on(self.inner.execute(name, args))
     }
 
+    /// See [`crate::Client::file_read_raw`].
+    pub fn file_read_raw(
+        &mut self,
+        handle: i64,
+        count: usize,
+    ) -> Result<(Vec<u8>, bool), ClientError> {
+        self.rt.block_on(self.inner.file_read_raw(handle, count))
+    }
+
+    /// See [`crate::Client::file_write_raw`].
+    pub fn file_write_raw(
+        &mut self,
+        handle: i64,
+        data: &[u8],
+    ) -> Result<guestlink_vocabulary::types::GuestFileWrite, ClientError> {
+        self.rt.block_on(self.inner.file_write_raw(handle, data))
+    }
+
     /// See [`crate::Client::call_raw`].
     pub fn call_raw(&mut self, request: &Value) -> Result<Value, ClientError> {
         self.rt.block_on(self.inner.call_raw(request))

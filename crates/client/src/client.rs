@@ -5,11 +5,11 @@ use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
-use guestlink_vocabulary::commands::GuestSyncDelimited;
+use guestlink_vocabulary::commands::{GuestSyncDelimited, Payload};
 use guestlink_vocabulary::Command;
 use serde::Serialize;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use crate::endpoint::{BoxStream, Endpoint};
 use crate::error::ClientError;
@@ -26,9 +26,15 @@ const RESYNC_RETRY: Duration = Duration::from_secs(1);
 
 /// A connection to an agent.
 pub struct Client {
-    io: BufReader<BoxStream>,
+    pub(crate) io: BufReader<BoxStream>,
     timeout: Duration,
     in_sync: bool,
+    /// Bulk transfer is on for this conversation, with this largest payload (reset by
+    /// every resync).
+    pub(crate) bulk: Option<usize>,
+    /// A bulk write broke off after part of its payload: the agent is waiting for
+    /// bytes this connection can no longer send, so it cannot be used again.
+    pub(crate) broken: bool,
     events: VecDeque<Value>,
 }
 
@@ -74,6 +80,8 @@ impl Client {
             io: BufReader::with_capacity(READ_BUFFER, stream),
             timeout,
             in_sync: false,
+            bulk: None,
+            broken: false,
             events: VecDeque::new(),
         };
         c.resync().await?;
@@ -83,6 +91,12 @@ impl Client {
     /// The reply timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// Whether the client is in step with the agent (false after a timeout, until the
+    /// next call resynchronises).
+    pub fn is_in_sync(&self) -> bool {
+        self.in_sync
     }
 
     /// Changes the reply timeout.
@@ -98,6 +112,11 @@ impl Client {
 
     /// Flushes the agent's parser and discards stale replies.
     pub async fn resync(&mut self) -> Result<(), ClientError> {
+        if self.broken {
+            return Err(ClientError::Broken);
+        }
+        // The agent forgets bulk mode when it sees the sync.
+        self.bulk = None;
         let timeout = self.timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         // Each attempt gets its own id; an echo of any of them ends the resync. The
@@ -200,12 +219,29 @@ impl Client {
     /// Sends one request line and returns the reply line (resynchronising first if a
     /// previous call timed out). Lines that are not replies are queued as events.
     async fn exchange(&mut self, request: &[u8]) -> Result<Vec<u8>, ClientError> {
+        self.exchange_with(request, &[]).await
+    }
+
+    /// [`Client::exchange`] with raw bytes sent right after the request (bulk
+    /// transfer). If the payload cannot be sent in full, the connection is broken for
+    /// good: the agent would take whatever comes next as the rest of it.
+    pub(crate) async fn exchange_with(
+        &mut self,
+        request: &[u8],
+        payload: &[u8],
+    ) -> Result<Vec<u8>, ClientError> {
         if !self.in_sync {
             self.resync().await?;
         }
-        self.io.get_mut().write_all(request).await?;
         let timeout = self.timeout;
         let reply = tokio::time::timeout(timeout, async {
+            let w = self.io.get_mut();
+            w.write_all(request).await?;
+            if !payload.is_empty() {
+                self.broken = true;
+                w.write_all(payload).await?;
+                self.broken = false;
+            }
             loop {
                 let mut line = self.read_line().await?;
                 if line.first() == Some(&0xFF) {
@@ -242,6 +278,35 @@ impl Client {
         }
     }
 
+    /// Reads exactly `len` raw bytes that follow a reply, within the timeout.
+    pub(crate) async fn read_payload(&mut self, len: usize) -> Result<Vec<u8>, ClientError> {
+        let mut data = Vec::new();
+        data.try_reserve_exact(len)
+            .map_err(|_| ClientError::Protocol(format!("cannot hold a {len}-byte payload")))?;
+        let timeout = self.timeout;
+        // Read into the spare capacity: no pass to zero the buffer first.
+        let fill = async {
+            while data.len() < len {
+                let want = len - data.len();
+                let n = (&mut self.io).take(want as u64).read_buf(&mut data).await?;
+                if n == 0 {
+                    return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+                }
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(timeout, fill).await {
+            Ok(Ok(())) => Ok(data),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(ClientError::Closed),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => {
+                // The rest of the payload is stale; the next call resynchronises.
+                self.in_sync = false;
+                Err(ClientError::Timeout(timeout))
+            }
+        }
+    }
+
     /// Runs a command by name with JSON arguments and returns its `return` value.
     pub async fn execute(
         &mut self,
@@ -270,54 +335,73 @@ impl Client {
 
     /// Runs a command of the vocabulary with typed arguments and result. The reply is
     /// decoded straight into the result type (no intermediate JSON tree), so bulk data
-    /// is copied once.
+    /// is copied once. Commands with a raw payload have their own methods
+    /// ([`Client::file_read_raw`], [`Client::file_write_raw`]).
     pub async fn call<C: Command>(&mut self, args: &C::Args) -> Result<C::Returns, ClientError>
     where
         C::Args: Serialize,
     {
-        #[derive(serde::Serialize)]
-        struct Request<'a, A> {
-            execute: &'static str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            arguments: Option<&'a A>,
+        if C::PAYLOAD != Payload::None {
+            return Err(ClientError::Protocol(format!(
+                "{} carries raw bytes; use its own method",
+                C::NAME
+            )));
         }
-        #[derive(serde::Deserialize)]
-        struct ErrorBody {
-            #[serde(default)]
-            class: String,
-            #[serde(default)]
-            desc: String,
-        }
-        #[derive(serde::Deserialize)]
-        #[serde(bound = "T: serde::de::DeserializeOwned")]
-        struct Reply<T> {
-            #[serde(rename = "return")]
-            ret: Option<T>,
-            error: Option<ErrorBody>,
-        }
-        // `"arguments": {}` is accepted by every agent (Proxmox always sends it).
-        let mut text = serde_json::to_vec(&Request {
-            execute: C::NAME,
-            arguments: Some(args),
-        })
-        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let mut text = request_text::<C>(args)?;
         text.push(b'\n');
         let line = self.exchange(&text).await?;
-        let reply: Reply<C::Returns> = serde_json::from_slice(&line)
-            .map_err(|e| ClientError::Protocol(format!("{}: {e}", C::NAME)))?;
-        match (reply.ret, reply.error) {
-            (_, Some(e)) => Err(ClientError::Agent {
-                class: e.class,
-                desc: e.desc,
-            }),
-            (Some(r), None) => Ok(r),
-            (None, None) => Err(ClientError::Protocol(format!(
-                "{}: reply without return",
-                C::NAME
-            ))),
-        }
+        reply_of::<C>(&line)
     }
 
-    /// Consumes the client, dropping the connection.
+    /// Consumes the client, dropping the connection.    /// Consumes the client, dropping the connection.
     pub fn close(self) {}
+}
+
+/// The request text of a typed call (without a trailing newline).
+pub(crate) fn request_text<C: Command>(args: &C::Args) -> Result<Vec<u8>, ClientError>
+where
+    C::Args: Serialize,
+{
+    #[derive(serde::Serialize)]
+    struct Request<'a, A> {
+        execute: &'static str,
+        arguments: &'a A,
+    }
+    // `"arguments": {}` is accepted by every agent (Proxmox always sends it).
+    serde_json::to_vec(&Request {
+        execute: C::NAME,
+        arguments: args,
+    })
+    .map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
+/// The typed result of a reply line, or the agent's error.
+pub(crate) fn reply_of<C: Command>(line: &[u8]) -> Result<C::Returns, ClientError> {
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        #[serde(default)]
+        class: String,
+        #[serde(default)]
+        desc: String,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(bound = "T: serde::de::DeserializeOwned")]
+    struct Reply<T> {
+        #[serde(rename = "return")]
+        ret: Option<T>,
+        error: Option<ErrorBody>,
+    }
+    let reply: Reply<C::Returns> = serde_json::from_slice(line)
+        .map_err(|e| ClientError::Protocol(format!("{}: {e}", C::NAME)))?;
+    match (reply.ret, reply.error) {
+        (_, Some(e)) => Err(ClientError::Agent {
+            class: e.class,
+            desc: e.desc,
+        }),
+        (Some(r), None) => Ok(r),
+        (None, None) => Err(ClientError::Protocol(format!(
+            "{}: reply without return",
+            C::NAME
+        ))),
+    }
 }

@@ -23,6 +23,17 @@ pub enum ClientError {
     /// The agent closed the connection.
     #[error("the agent closed the connection")]
     Closed,
+    /// A bulk write broke off in the middle of its payload; the connection is unusable.
+    #[error("the connection broke off in the middle of a bulk write; connect again")]
+    Broken,
+    /// A bulk read or write larger than the agent takes at once.
+    #[error("{len} bytes is more than the agent moves at once ({max})")]
+    TooLarge {
+        /// Bytes asked for.
+        len: usize,
+        /// The agent's `max-count`.
+        max: usize,
+    },
     /// A reply that is not JSON or not a reply.
     #[error("malformed reply from the agent: {0}")]
     Protocol(String),

@@ -9,9 +9,11 @@
 //! the answer to the next one. Calls are typed through the vocabulary
 //! ([`Client::call`], one type per command, generated from the same declaration as the
 //! agent's dispatch table) or raw JSON ([`Client::call_raw`]). [`blocking::Client`]
-//! wraps it for code without an async runtime.
+//! wraps it for code without an async runtime. With guestlinkd, file data can move as
+//! raw bytes instead of base64 ([`Client::file_read_raw`], [`Client::file_write_raw`]).
 
 pub mod blocking;
+mod bulk;
 mod client;
 mod endpoint;
 mod error;

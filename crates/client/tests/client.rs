@@ -196,6 +196,64 @@ async fn typed_calls_work_against_guestlinkd_and_qemu_ga() {
     }
 }
 
+/// Raw bulk transfer with guestlinkd: a round trip, the automatic opt-in again after a
+/// resync, and the typed call refusing a payload command. qemu-ga does not offer it.
+#[tokio::test]
+async fn bulk_transfer_with_guestlinkd_only() {
+    let ours = Agent::start(&guestlinkd(), "bulk");
+    let mut c = Client::connect(&ours.endpoint(), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(c.offers_bulk().await.unwrap());
+    let path = ours.dir.join("raw");
+    let h = c
+        .call::<cmd::GuestFileOpen>(&GuestFileOpenArgs {
+            path: path.display().to_string(),
+            mode: Some("w+".into()),
+        })
+        .await
+        .unwrap();
+    let data: Vec<u8> = (0..5_000_000u32).map(|i| (i ^ (i >> 9)) as u8).collect();
+    let w = c.file_write_raw(h, &data).await.unwrap();
+    assert_eq!(w.count as usize, data.len());
+    // A resync turns bulk mode off on both sides; the next raw call turns it on again.
+    c.resync().await.unwrap();
+    c.call::<cmd::GuestFileSeek>(&GuestFileSeekArgs {
+        handle: h,
+        offset: 0,
+        whence: GuestFileWhence::Value(0),
+    })
+    .await
+    .unwrap();
+    let (back, eof) = c.file_read_raw(h, 8 << 20).await.unwrap();
+    assert!(eof);
+    assert_eq!(back, data);
+    // Too large for one call: refused by the client before anything is sent.
+    let e = c.file_read_raw(h, (48 << 20) + 1).await.unwrap_err();
+    assert!(matches!(e, ClientError::TooLarge { .. }), "{e}");
+    let e = c
+        .call::<cmd::GuestlinkFileReadRaw>(&GuestFileReadArgs {
+            handle: h,
+            count: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::Protocol(_)), "{e}");
+    // The connection is still in step.
+    c.call::<cmd::GuestPing>(&Empty {}).await.unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+
+    if peer_available(QEMU_GA) {
+        let theirs = Agent::start(Path::new(QEMU_GA), "bulk-theirs");
+        let mut c = Client::connect(&theirs.endpoint(), Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(!c.offers_bulk().await.unwrap());
+        let e = c.enable_bulk().await.unwrap_err();
+        assert!(e.is_command_not_found(), "{e}");
+    }
+}
+
 #[test]
 fn blocking_client_and_unreachable_socket() {
     let ours = Agent::start(&guestlinkd(), "blocking");

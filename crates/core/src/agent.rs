@@ -6,7 +6,7 @@ use std::sync::RwLock;
 use guestlink_vocabulary::CommandInfo;
 use serde_json::{Map, Value};
 
-use crate::context::{CallContext, Context};
+use crate::context::{Bulk, CallContext, Context};
 use crate::dispatch::{build_table, DispatchError, Entry, Reply};
 use crate::platform::Platform;
 use crate::policy::{Decision, Policy};
@@ -125,12 +125,30 @@ impl Agent {
             .collect()
     }
 
+    /// The declaration of a command this agent has.
+    pub fn command_info(&self, name: &str) -> Option<CommandInfo> {
+        self.table.get(name).map(|e| e.info)
+    }
+
     /// Runs one command: look-up, gate, argument validation, handler.
     pub async fn execute(
         &self,
         call: &CallContext,
         name: &str,
         args: Map<String, Value>,
+    ) -> Result<Reply, DispatchError> {
+        self.execute_bulk(call, name, args, None).await
+    }
+
+    /// [`Agent::execute`] on a connection that turned bulk transfer on: `bulk` holds the
+    /// raw bytes that came with the request, and receives those that go with the reply
+    /// (see [`Reply::take_payload`]). Commands with a payload fail without it.
+    pub async fn execute_bulk(
+        &self,
+        call: &CallContext,
+        name: &str,
+        args: Map<String, Value>,
+        bulk: Option<&Bulk>,
     ) -> Result<Reply, DispatchError> {
         let Some(entry) = self.table.get(name) else {
             tracing::debug!(command = name, channel = %call.channel.name, "unknown command");
@@ -144,7 +162,11 @@ impl Agent {
             });
         }
         tracing::info!(command = name, channel = %call.channel.name, "{name} called");
-        let ctx = Context { agent: self, call };
+        let ctx = Context {
+            agent: self,
+            call,
+            bulk,
+        };
         (entry.invoke)(ctx, args).await
     }
 }

@@ -1,7 +1,7 @@
 //! Who is calling, through which channel, and what a handler can reach.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::agent::Agent;
 
@@ -81,6 +81,39 @@ impl CallContext {
     }
 }
 
+/// The raw bytes of one call on a connection that turned bulk transfer on: what came
+/// after the request, and what is to follow the reply.
+#[derive(Debug, Default)]
+pub struct Bulk {
+    input: Mutex<Option<Vec<u8>>>,
+    output: Mutex<Option<Vec<u8>>>,
+}
+
+impl Bulk {
+    /// A call whose request brought `input` (or nothing).
+    pub fn new(input: Option<Vec<u8>>) -> Bulk {
+        Bulk {
+            input: Mutex::new(input),
+            output: Mutex::new(None),
+        }
+    }
+
+    /// The bytes that followed the request (once).
+    pub fn take_input(&self) -> Option<Vec<u8>> {
+        self.input.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Sets the bytes that follow the reply.
+    pub fn set_output(&self, data: Vec<u8>) {
+        *self.output.lock().unwrap_or_else(|e| e.into_inner()) = Some(data);
+    }
+
+    /// The bytes that follow the reply, if the handler set any.
+    pub fn take_output(&self) -> Option<Vec<u8>> {
+        self.output.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
 /// What a handler receives besides its arguments.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
@@ -88,4 +121,6 @@ pub struct Context<'a> {
     pub agent: &'a Agent,
     /// Where the call comes from.
     pub call: &'a CallContext,
+    /// Raw bytes in and out, when the connection turned bulk transfer on.
+    pub bulk: Option<&'a Bulk>,
 }

@@ -6,11 +6,12 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+use guestlink_vocabulary::commands::{GuestlinkBulkEnable, Payload};
 use guestlink_vocabulary::types::parse_args;
 use guestlink_vocabulary::{ArgError, Command, CommandInfo};
 use serde_json::{Map, Value};
 
-use crate::context::Context;
+use crate::context::{Bulk, Context};
 use crate::error::CommandError;
 use crate::policy::DenyReason;
 
@@ -37,6 +38,7 @@ pub struct Reply {
     value: Box<dyn erased_serde::Serialize + Send + Sync>,
     success_response: bool,
     size_hint: usize,
+    payload: Option<Vec<u8>>,
 }
 
 impl Reply {
@@ -54,6 +56,11 @@ impl Reply {
     /// The result, serialisable by any serde serializer.
     pub fn value(&self) -> &(dyn erased_serde::Serialize + Send + Sync) {
         &*self.value
+    }
+
+    /// The raw bytes that follow the reply (bulk transfer), once.
+    pub fn take_payload(&mut self) -> Option<Vec<u8>> {
+        self.payload.take()
     }
 
     /// The result as a JSON value.
@@ -109,11 +116,21 @@ fn invoke<C: Handler>(
 ) -> BoxFuture<'_, Result<Reply, DispatchError>> {
     Box::pin(async move {
         let args = parse_args::<C::Args>(args)?;
+        let bulk = ctx.bulk;
+        if C::PAYLOAD != Payload::None && bulk.is_none() {
+            return Err(CommandError::new(format!(
+                "{} needs bulk transfer: call {} first",
+                C::NAME,
+                GuestlinkBulkEnable::NAME
+            ))
+            .into());
+        }
         let value = C::handle(ctx, args).await?;
         Ok(Reply {
             size_hint: C::reply_size_hint(&value),
             value: Box::new(value),
             success_response: C::SUCCESS_RESPONSE,
+            payload: bulk.and_then(Bulk::take_output),
         })
     })
 }

@@ -23,9 +23,11 @@ pub mod state;
 pub mod testing;
 
 pub use agent::{Agent, AgentConfig, CommandStatus};
-pub use context::{CallContext, Caller, ChannelId, Context, Protocol};
+pub use context::{Bulk, CallContext, Caller, ChannelId, Context, Protocol};
 pub use dispatch::{DispatchError, Reply};
 pub use error::CommandError;
+/// The largest payload of one bulk read or write (48 MiB, as `guest-file-read`).
+pub use handlers::file::READ_COUNT_LIMIT as BULK_MAX_COUNT;
 pub use platform::Platform;
 pub use policy::{Decision, DenyReason, Policy};
 pub use state::AgentState;

@@ -137,8 +137,23 @@ impl Decoder {
 
     /// Feeds bytes; complete frames become available through [`Decoder::next_frame`].
     pub fn feed(&mut self, input: &[u8]) {
+        self.feed_inner(input, false);
+    }
+
+    /// Feeds bytes up to and including the end of the next frame and returns how many
+    /// were consumed; the bytes after it are left to the caller (the raw payload that
+    /// follows a bulk request). Consumes all of `input` when no frame ends in it.
+    pub fn feed_frame(&mut self, input: &[u8]) -> usize {
+        self.feed_inner(input, true)
+    }
+
+    fn feed_inner(&mut self, input: &[u8], stop_after_frame: bool) -> usize {
+        let frames_before = self.frames.len();
         let mut i = 0;
         while i < input.len() {
+            if stop_after_frame && self.frames.len() > frames_before {
+                return i;
+            }
             if let State::DqString | State::SqString = self.state {
                 let quote = if self.state == State::DqString {
                     b'"'
@@ -184,6 +199,7 @@ impl Decoder {
                 }
             }
         }
+        input.len()
     }
 
     /// QEMU bounds a single token by the message limit: a token that grows past it is
@@ -312,6 +328,24 @@ mod tests {
         let mut d = Decoder::default();
         d.feed(input);
         std::iter::from_fn(|| d.next_frame()).collect()
+    }
+
+    #[test]
+    fn feed_frame_leaves_the_bytes_after_a_request() {
+        let mut d = Decoder::default();
+        let input = b"{\"execute\":\"x\",\"arguments\":{\"count\":3}}\x00\xff}{\"a\":1}";
+        let used = d.feed_frame(input);
+        assert_eq!(&input[used..used + 3], b"\x00\xff}");
+        assert_eq!(d.pending_frames(), 1);
+        assert!(d.is_idle());
+        d.next_frame();
+        // The raw bytes are skipped by the caller; what follows decodes as usual.
+        let rest = &input[used + 3..];
+        assert_eq!(d.feed_frame(rest), rest.len());
+        assert_eq!(d.next_frame(), Some(Frame::Value(json!({"a": 1}))));
+        // No frame in the input: everything is consumed.
+        assert_eq!(d.feed_frame(b"{\"partial\""), 10);
+        assert_eq!(d.next_frame(), None);
     }
 
     fn errors(input: &[u8]) -> Vec<String> {

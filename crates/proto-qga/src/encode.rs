@@ -66,7 +66,7 @@ impl Formatter for QemuFormatter {
     ) -> io::Result<()> {
         let bytes = fragment.as_bytes();
         // Fast path (all of base64, most text): nothing at or above 0x7F.
-        if bytes.iter().all(|&b| b < 0x7F) {
+        if all_below_7f(bytes) {
             return w.write_all(bytes);
         }
         let mut plain = 0;
@@ -192,10 +192,36 @@ pub fn encode_error(out: &mut Vec<u8>, class: ErrorClass, desc: &str, id: Option
     out.extend_from_slice(b"}}\n");
 }
 
+/// Whether every byte is below 0x7F, eight bytes at a time.
+fn all_below_7f(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let x = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        // A byte b has its high bit set in (b + 1) | b exactly when b >= 0x7F.
+        if ((x & !HIGH).wrapping_add(ONES) | x) & HIGH != 0 {
+            return false;
+        }
+    }
+    words.remainder().iter().all(|&b| b < 0x7F)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn word_check_agrees_with_bytewise() {
+        for b in 0..=255u8 {
+            for pos in 0..19 {
+                let mut v = vec![b'A'; 19];
+                v[pos] = b;
+                assert_eq!(all_below_7f(&v), b < 0x7F, "byte {b:#x} at {pos}");
+            }
+        }
+    }
 
     fn text(v: &Value) -> String {
         let mut out = Vec::new();

@@ -35,19 +35,52 @@ fn stream() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// Frames through `feed_frame`, called repeatedly on each chunk, and whether every
+/// call stopped right after a frame or at the chunk's end.
+fn frames_one_at_a_time(chunks: &[&[u8]]) -> (Vec<Frame>, bool) {
+    let mut d = Decoder::default();
+    let mut out = Vec::new();
+    let mut at_most_one = true;
+    for c in chunks {
+        let mut pos = 0;
+        while pos < c.len() {
+            let used = d.feed_frame(&c[pos..]);
+            pos += used;
+            at_most_one &= d.pending_frames() <= 1 && (d.pending_frames() == 1 || pos == c.len());
+            out.extend(std::iter::from_fn(|| d.next_frame()));
+        }
+    }
+    (out, at_most_one)
+}
+
+/// `data` cut at the given points.
+fn split<'a>(data: &'a [u8], cuts: &[prop::sample::Index]) -> Vec<&'a [u8]> {
+    let mut points: Vec<usize> = cuts.iter().map(|i| i.index(data.len() + 1)).collect();
+    points.sort_unstable();
+    let mut chunks = Vec::new();
+    let mut last = 0;
+    for p in points {
+        chunks.push(&data[last..p]);
+        last = p;
+    }
+    chunks.push(&data[last..]);
+    chunks
+}
+
 proptest! {
+    #[test]
+    fn feed_frame_stops_after_each_frame(data in stream(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..10)) {
+        let whole = frames_of(&[&data]);
+        let chunks = split(&data, &cuts);
+        let (frames, stopped) = frames_one_at_a_time(&chunks);
+        prop_assert!(stopped);
+        prop_assert_eq!(frames, whole);
+    }
+
     #[test]
     fn any_split_gives_the_same_frames(data in stream(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..10)) {
         let whole = frames_of(&[&data]);
-        let mut points: Vec<usize> = cuts.iter().map(|i| i.index(data.len() + 1)).collect();
-        points.sort_unstable();
-        let mut chunks = Vec::new();
-        let mut last = 0;
-        for p in points {
-            chunks.push(&data[last..p]);
-            last = p;
-        }
-        chunks.push(&data[last..]);
+        let chunks = split(&data, &cuts);
         prop_assert_eq!(frames_of(&chunks), whole);
     }
 

@@ -55,6 +55,32 @@ impl Platforms {
     }
 }
 
+/// Raw bytes that travel with a command outside its JSON text (bulk transfer).
+///
+/// The bytes follow the JSON message directly: exactly `count` of them, where `count`
+/// is the message's own `count` member. They are only ever sent on a connection that
+/// asked for them with `__org.guestlink_bulk-enable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload {
+    /// JSON only.
+    None,
+    /// The request is followed by `arguments.count` raw bytes.
+    Request,
+    /// A successful reply is followed by `return.count` raw bytes.
+    Reply,
+}
+
+impl Payload {
+    /// The name in the schema document, or `None` for plain commands.
+    pub fn as_str(self) -> Option<&'static str> {
+        match self {
+            Payload::None => None,
+            Payload::Request => Some("request"),
+            Payload::Reply => Some("reply"),
+        }
+    }
+}
+
 /// A command of the vocabulary, as a type.
 pub trait Command: Send + Sync + 'static {
     /// Wire name.
@@ -67,6 +93,8 @@ pub trait Command: Send + Sync + 'static {
     const PLATFORMS: Platforms;
     /// Description.
     const DOC: &'static str;
+    /// Raw bytes that follow the request or the reply.
+    const PAYLOAD: Payload;
     /// Typed arguments.
     type Args: FromArg + Schema + Serialize + Send + 'static;
     /// Typed result.
@@ -86,6 +114,8 @@ pub struct CommandInfo {
     pub platforms: Platforms,
     /// Description.
     pub doc: &'static str,
+    /// Raw bytes that follow the request or the reply.
+    pub payload: Payload,
     /// Argument type.
     pub args: fn() -> TypeDesc,
     /// Result type.
@@ -101,6 +131,7 @@ impl CommandInfo {
             success_response: C::SUCCESS_RESPONSE,
             platforms: C::PLATFORMS,
             doc: C::DOC,
+            payload: C::PAYLOAD,
             args: <C::Args as Schema>::schema,
             returns: <C::Returns as Schema>::schema,
         }
@@ -124,6 +155,7 @@ macro_rules! define_commands {
                 returns: $ret:ty
                 $(, success_response: $sr:literal)?
                 $(, platforms: $plat:expr)?
+                $(, payload: $payload:ident)?
                 $(,)?
             }
         )*
@@ -139,6 +171,7 @@ macro_rules! define_commands {
                 const SUCCESS_RESPONSE: bool = true $(&& $sr)?;
                 const PLATFORMS: Platforms = define_commands!(@plat $($plat)?);
                 const DOC: &'static str = concat!($($doc, "\n"),*);
+                const PAYLOAD: Payload = define_commands!(@payload $($payload)?);
                 type Args = $args;
                 type Returns = $ret;
             }
@@ -155,6 +188,8 @@ macro_rules! define_commands {
     };
     (@plat) => { Platforms::ALL };
     (@plat $p:expr) => { $p };
+    (@payload) => { Payload::None };
+    (@payload $p:ident) => { Payload::$p };
 }
 
 define_commands! {
@@ -529,6 +564,38 @@ define_commands! {
         args: Empty,
         returns: GuestLoadAverage,
     }
+
+    /// guestlink extension: turn on raw bulk transfer for this connection. Until a
+    /// client calls it, the agent never sends a raw byte, and the `-raw` commands are
+    /// refused. It ends when the connection closes or the client synchronises again
+    /// (`guest-sync`, `guest-sync-delimited`).
+    GuestlinkBulkEnable {
+        name: "__org.guestlink_bulk-enable",
+        since: "guestlink 0.1",
+        args: Empty,
+        returns: GuestlinkBulkInfo,
+    }
+
+    /// guestlink extension: `guest-file-read` without base64. The reply
+    /// `{"return": {"count": N, "eof": ...}}` and its newline are followed by exactly N
+    /// raw bytes. Needs `__org.guestlink_bulk-enable`.
+    GuestlinkFileReadRaw {
+        name: "__org.guestlink_file-read-raw",
+        since: "guestlink 0.1",
+        args: GuestFileReadArgs,
+        returns: crate::types::GuestlinkFileReadRaw,
+        payload: Reply,
+    }
+
+    /// guestlink extension: `guest-file-write` without base64. Exactly `count` raw
+    /// bytes follow the request's closing brace. Needs `__org.guestlink_bulk-enable`.
+    GuestlinkFileWriteRaw {
+        name: "__org.guestlink_file-write-raw",
+        since: "guestlink 0.1",
+        args: GuestlinkFileWriteRawArgs,
+        returns: crate::types::GuestFileWrite,
+        payload: Request,
+    }
 }
 
 /// The declaration of the command with this wire name.
@@ -555,6 +622,9 @@ pub fn schema_document(version: &str) -> serde_json::Value {
                 "returns": returns,
             }),
         );
+        if let Some(p) = c.payload.as_str() {
+            commands[c.name]["payload"] = serde_json::Value::from(p);
+        }
     }
     serde_json::json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",

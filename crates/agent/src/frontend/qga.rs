@@ -7,17 +7,22 @@
 //! `guest-sync-delimited` is preceded by 0xFF. Commands declared without a success
 //! response (shutdown, suspend) are silent when they succeed.
 //!
+//! With bulk transfer turned on (`__org.guestlink_bulk-enable`, per connection, until
+//! the next sync), a request with a payload is followed by `arguments.count` raw
+//! bytes, read before the command runs (so a refused command still consumes them), and
+//! a reply with a payload by `return.count` raw bytes.
+//!
 //! Replies with bulk data (a 48 MiB `guest-file-read`) are not built in memory: they
 //! are encoded on a blocking thread in 256 KiB pieces that are written to the channel
 //! as they come, so the only large buffer is the data itself.
 
 use std::io;
 
-use guestlink_core::{Agent, CallContext, DispatchError, Reply};
+use guestlink_core::{Agent, Bulk, CallContext, DispatchError, Reply, BULK_MAX_COUNT};
 use guestlink_proto_qga::{
     encode_error, encode_return, write_return, Decoder, ErrorClass, Frame, Request,
 };
-use guestlink_vocabulary::commands::GuestSyncDelimited;
+use guestlink_vocabulary::commands::{GuestSync, GuestSyncDelimited, GuestlinkBulkEnable, Payload};
 use guestlink_vocabulary::Command;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -37,6 +42,23 @@ pub struct Streamed {
     delimited: bool,
 }
 
+/// What the front end remembers about one connection.
+#[derive(Debug, Default)]
+struct Session {
+    /// The client turned bulk transfer on (`__org.guestlink_bulk-enable`) and has not
+    /// synchronised since.
+    bulk: bool,
+}
+
+/// What goes to the channel after the reply text of one request.
+enum After {
+    Nothing,
+    /// A reply too large to build, encoded on the way out.
+    Streamed(Streamed),
+    /// Raw bytes that follow the reply line (bulk transfer).
+    Raw(Vec<u8>),
+}
+
 /// Serves one connection (or one device, for its whole life) until EOF or an I/O error.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     agent: &Agent,
@@ -44,6 +66,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut io: S,
 ) -> io::Result<()> {
     let mut decoder = Decoder::default();
+    let mut session = Session::default();
     let mut buf = vec![0u8; READ_CHUNK];
     let mut out = Vec::new();
     loop {
@@ -52,21 +75,81 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             return Ok(());
         }
         tracing::trace!(channel = %call.channel.name, bytes = n, "read");
-        decoder.feed(&buf[..n]);
-        while let Some(frame) = decoder.next_frame() {
-            let streamed = answer(agent, call, frame, &mut out).await;
-            if !out.is_empty() {
-                io.write_all(&out).await?;
-                out.clear();
-                if out.capacity() > READ_CHUNK {
-                    out = Vec::new();
+        let mut pos = 0;
+        while pos < n {
+            // One frame at a time: the bytes after a bulk request are its payload, not
+            // JSON.
+            pos += decoder.feed_frame(&buf[pos..n]);
+            let Some(frame) = decoder.next_frame() else {
+                continue;
+            };
+            let Some(req) = request_of(frame, &mut out) else {
+                flush(&mut io, &mut out).await?;
+                continue;
+            };
+            let input = match payload_length(agent, &session, &req) {
+                Some(len) => {
+                    let (data, used) = read_payload(&mut io, &buf[pos..n], len).await?;
+                    pos += used;
+                    Some(data)
                 }
-            }
-            if let Some(s) = streamed {
-                write_streamed(&mut io, s).await?;
+                None => None,
+            };
+            let after = answer(agent, call, &mut session, req, input, &mut out).await;
+            flush(&mut io, &mut out).await?;
+            match after {
+                After::Nothing => {}
+                After::Streamed(s) => write_streamed(&mut io, s).await?,
+                After::Raw(data) => io.write_all(&data).await?,
             }
         }
     }
+}
+
+async fn flush<S: AsyncWrite + Unpin>(io: &mut S, out: &mut Vec<u8>) -> io::Result<()> {
+    if !out.is_empty() {
+        io.write_all(out).await?;
+        out.clear();
+        if out.capacity() > READ_CHUNK {
+            *out = Vec::new();
+        }
+    }
+    Ok(())
+}
+
+/// How many raw bytes follow this request: `arguments.count` of a command with a
+/// request payload, on a connection in bulk mode, when it is an integer in range.
+/// Anything else has no payload (and fails in the handler with an argument error).
+fn payload_length(agent: &Agent, session: &Session, req: &Request) -> Option<usize> {
+    if !session.bulk {
+        return None;
+    }
+    let info = agent.command_info(&req.execute)?;
+    if info.payload != Payload::Request {
+        return None;
+    }
+    let count = req.arguments.get("count")?.as_i64()?;
+    (0..=BULK_MAX_COUNT)
+        .contains(&count)
+        .then_some(count as usize)
+}
+
+/// Collects `len` payload bytes: first from what was already read (`have`), then from
+/// the channel. Returns the payload and how much of `have` it used. EOF before the end
+/// is an error: the host went away in the middle of a transfer.
+async fn read_payload<S: AsyncRead + Unpin>(
+    io: &mut S,
+    have: &[u8],
+    len: usize,
+) -> io::Result<(Vec<u8>, usize)> {
+    let used = have.len().min(len);
+    let mut data = Vec::new();
+    data.try_reserve_exact(len)
+        .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+    data.extend_from_slice(&have[..used]);
+    data.resize(len, 0);
+    io.read_exact(&mut data[used..]).await?;
+    Ok((data, used))
 }
 
 /// An `io::Write` that hands full pieces to the async writer.
@@ -122,14 +205,8 @@ async fn write_streamed<S: AsyncWrite + Unpin>(io: &mut S, s: Streamed) -> io::R
     }
 }
 
-/// Appends the reply to one frame (nothing for a successful no-reply command), or
-/// returns it for streaming when it carries bulk data.
-pub async fn answer(
-    agent: &Agent,
-    call: &CallContext,
-    frame: Frame,
-    out: &mut Vec<u8>,
-) -> Option<Streamed> {
+/// A request envelope from a frame, or the error reply to it appended to `out`.
+fn request_of(frame: Frame, out: &mut Vec<u8>) -> Option<Request> {
     let value = match frame {
         Frame::Error(e) => {
             encode_error(out, ErrorClass::GenericError, &e.to_string(), None);
@@ -137,33 +214,60 @@ pub async fn answer(
         }
         Frame::Value(v) => v,
     };
-    let req = match Request::from_value(value) {
-        Ok(req) => req,
+    match Request::from_value(value) {
+        Ok(req) => Some(req),
         Err((e, id)) => {
             encode_error(out, ErrorClass::GenericError, &e.to_string(), id.as_ref());
-            return None;
+            None
         }
-    };
+    }
+}
+
+/// Runs one request and appends its reply (nothing for a successful no-reply command)
+/// to `out`; returns what must follow it.
+async fn answer(
+    agent: &Agent,
+    call: &CallContext,
+    session: &mut Session,
+    req: Request,
+    input: Option<Vec<u8>>,
+    out: &mut Vec<u8>,
+) -> After {
     let id = req.id.as_ref();
-    match agent.execute(call, &req.execute, req.arguments).await {
+    let name = req.execute.as_str();
+    if name == GuestSyncDelimited::NAME || name == GuestSync::NAME {
+        // A new conversation: whoever synchronises has not asked for bulk transfer.
+        session.bulk = false;
+    }
+    let bulk = session.bulk.then(|| Bulk::new(input));
+    match agent
+        .execute_bulk(call, name, req.arguments, bulk.as_ref())
+        .await
+    {
         Ok(reply) if !reply.has_response() => {}
-        Ok(reply) => {
-            let delimited = req.execute == GuestSyncDelimited::NAME;
-            if reply.size_hint() > STREAM_THRESHOLD {
-                return Some(Streamed {
+        Ok(mut reply) => {
+            if name == GuestlinkBulkEnable::NAME {
+                session.bulk = true;
+            }
+            let delimited = name == GuestSyncDelimited::NAME;
+            let payload = reply.take_payload();
+            if payload.is_none() && reply.size_hint() > STREAM_THRESHOLD {
+                return After::Streamed(Streamed {
                     reply,
                     id: req.id,
                     delimited,
                 });
             }
             if let Err(e) = encode_return(out, reply.value(), id, delimited) {
-                tracing::error!(command = %req.execute, "cannot encode reply: {e}");
+                tracing::error!(command = %name, "cannot encode reply: {e}");
                 encode_error(
                     out,
                     ErrorClass::GenericError,
                     "internal error: cannot encode reply",
                     id,
                 );
+            } else if let Some(data) = payload {
+                return After::Raw(data);
             }
         }
         Err(e @ (DispatchError::NotFound(_) | DispatchError::Disabled { .. })) => {
@@ -171,5 +275,5 @@ pub async fn answer(
         }
         Err(e) => encode_error(out, ErrorClass::GenericError, &e.to_string(), id),
     }
-    None
+    After::Nothing
 }

@@ -151,6 +151,15 @@ impl Conn {
         }
     }
 
+    /// Exactly `n` raw bytes (a bulk payload).
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.buf.len() < n {
+            assert!(self.fill(deadline), "only {} of {n} bytes", self.buf.len());
+        }
+        self.buf.drain(..n).collect()
+    }
+
     pub fn lines(&mut self, n: usize) -> Vec<Vec<u8>> {
         (0..n).map(|_| self.line()).collect()
     }

@@ -1,4 +1,5 @@
-//! `guest-file-*`: files opened by the host, read and written in base64.
+//! `guest-file-*`: files opened by the host, read and written in base64, and the
+//! `__org.guestlink_file-{read,write}-raw` pair that moves the same bytes raw.
 //!
 //! Semantics follow qemu-ga's stdio-based implementation: fopen(3) modes, new files
 //! created 0666 whatever the umask, non-blocking descriptors, an `eof` flag that a
@@ -13,11 +14,12 @@ use std::sync::{Arc, Mutex};
 
 use guestlink_vocabulary::commands::{
     GuestFileClose, GuestFileFlush, GuestFileOpen, GuestFileRead, GuestFileSeek, GuestFileWrite,
+    GuestlinkFileReadRaw, GuestlinkFileWriteRaw,
 };
 use guestlink_vocabulary::types::{
     self as t, base64_decoded_len, base64_validate, Base64Data, Empty, GuestFileHandleArgs,
     GuestFileOpenArgs, GuestFileReadArgs, GuestFileSeekArgs, GuestFileWhence, GuestFileWriteArgs,
-    QGASeek, StreamDecoder,
+    GuestlinkFileWriteRawArgs, QGASeek, StreamDecoder,
 };
 
 use crate::context::Context;
@@ -142,25 +144,31 @@ fn read_up_to(f: &mut OpenFile, count: usize) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Reads `args.count` bytes (4096 by default, at most 48 MiB) and the eof flag.
+fn read_file(ctx: &Context<'_>, args: &GuestFileReadArgs) -> Result<(Vec<u8>, bool), CommandError> {
+    let file = lookup(ctx, args.handle)?;
+    let count = args.count.unwrap_or(READ_COUNT_DEFAULT);
+    if !(0..=READ_COUNT_LIMIT).contains(&count) {
+        return Err(CommandError::new(format!(
+            "value '{count}' is invalid for argument count"
+        )));
+    }
+    let mut f = lock(&file);
+    let data =
+        read_up_to(&mut f, count as usize).map_err(|e| with_errno("failed to read file", &e))?;
+    Ok((data, f.eof))
+}
+
 impl Handler for GuestFileRead {
     async fn handle(
         ctx: Context<'_>,
         args: GuestFileReadArgs,
     ) -> Result<t::GuestFileRead, CommandError> {
-        let file = lookup(&ctx, args.handle)?;
-        let count = args.count.unwrap_or(READ_COUNT_DEFAULT);
-        if !(0..=READ_COUNT_LIMIT).contains(&count) {
-            return Err(CommandError::new(format!(
-                "value '{count}' is invalid for argument count"
-            )));
-        }
-        let mut f = lock(&file);
-        let data = read_up_to(&mut f, count as usize)
-            .map_err(|e| with_errno("failed to read file", &e))?;
+        let (data, eof) = read_file(&ctx, &args)?;
         Ok(t::GuestFileRead {
             count: data.len() as i64,
             buf_b64: Base64Data(data),
-            eof: f.eof,
+            eof,
         })
     }
 
@@ -169,55 +177,113 @@ impl Handler for GuestFileRead {
     }
 }
 
+impl Handler for GuestlinkFileReadRaw {
+    async fn handle(
+        ctx: Context<'_>,
+        args: GuestFileReadArgs,
+    ) -> Result<t::GuestlinkFileReadRaw, CommandError> {
+        let (data, eof) = read_file(&ctx, &args)?;
+        let count = data.len() as i64;
+        // Dispatch refuses this command without bulk transfer, so `bulk` is set.
+        if let Some(bulk) = ctx.bulk {
+            bulk.set_output(data);
+        }
+        Ok(t::GuestlinkFileReadRaw { count, eof })
+    }
+}
+
 /// Text decoded per write(2), a multiple of 4.
 const WRITE_PIECE: usize = 256 << 10;
+
+/// What a write decodes into the file: base64 text, or raw bytes.
+#[derive(Clone, Copy)]
+enum WriteSource<'t> {
+    Base64(&'t [u8]),
+    Raw(&'t [u8]),
+}
+
+/// Writes up to `count` bytes of `source` to the file behind `handle`: as many as the
+/// descriptor takes now, in pieces of at most [`WRITE_PIECE`].
+fn write_file(
+    ctx: &Context<'_>,
+    handle: i64,
+    source: WriteSource<'_>,
+    count: usize,
+) -> Result<t::GuestFileWrite, CommandError> {
+    let file = lookup(ctx, handle)?;
+    let mut f = lock(&file);
+    // qemu-ga seeks in place when a write follows a read, as stdio requires, which
+    // clears the end-of-file flag.
+    f.eof = false;
+    let mut decoder = StreamDecoder::default();
+    let mut piece = Vec::new();
+    let mut left = count;
+    let mut written = 0usize;
+    let (WriteSource::Base64(input) | WriteSource::Raw(input)) = source;
+    for chunk in input.chunks(WRITE_PIECE) {
+        if left == 0 {
+            break;
+        }
+        let bytes: &[u8] = match source {
+            WriteSource::Base64(_) => {
+                piece.clear();
+                decoder.feed(chunk, &mut piece);
+                &piece
+            }
+            WriteSource::Raw(_) => chunk,
+        };
+        let want = bytes.len().min(left);
+        match write_all_nonblocking(&mut f.file, &bytes[..want]) {
+            Ok(n) => {
+                written += n;
+                left -= n;
+                if n < want {
+                    break;
+                }
+            }
+            Err(e) if written == 0 => return Err(with_errno("failed to write to file", &e)),
+            Err(_) => break,
+        }
+    }
+    Ok(t::GuestFileWrite {
+        count: written as i64,
+        eof: f.eof,
+    })
+}
+
+fn invalid_count(count: i64) -> CommandError {
+    CommandError::new(format!("value '{count}' is invalid for argument count"))
+}
 
 impl Handler for GuestFileWrite {
     async fn handle(
         ctx: Context<'_>,
         args: GuestFileWriteArgs,
     ) -> Result<t::GuestFileWrite, CommandError> {
-        let file = lookup(&ctx, args.handle)?;
+        lookup(&ctx, args.handle)?;
         let text = args.buf_b64.as_bytes();
         base64_validate(text).map_err(|e| CommandError::new(e.to_string()))?;
         let available = base64_decoded_len(text) as i64;
         let count = args.count.unwrap_or(available);
         if !(0..=available).contains(&count) {
-            return Err(CommandError::new(format!(
-                "value '{count}' is invalid for argument count"
-            )));
+            return Err(invalid_count(count));
         }
-        let mut f = lock(&file);
-        // qemu-ga seeks in place when a write follows a read, as stdio requires, which
-        // clears the end-of-file flag.
-        f.eof = false;
-        let mut decoder = StreamDecoder::default();
-        let mut piece = Vec::with_capacity(WRITE_PIECE / 4 * 3);
-        let mut left = count as usize;
-        let mut written = 0usize;
-        for chunk in text.chunks(WRITE_PIECE) {
-            if left == 0 {
-                break;
-            }
-            piece.clear();
-            decoder.feed(chunk, &mut piece);
-            let want = piece.len().min(left);
-            match write_all_nonblocking(&mut f.file, &piece[..want]) {
-                Ok(n) => {
-                    written += n;
-                    left -= n;
-                    if n < want {
-                        break;
-                    }
-                }
-                Err(e) if written == 0 => return Err(with_errno("failed to write to file", &e)),
-                Err(_) => break,
-            }
+        write_file(&ctx, args.handle, WriteSource::Base64(text), count as usize)
+    }
+}
+
+impl Handler for GuestlinkFileWriteRaw {
+    async fn handle(
+        ctx: Context<'_>,
+        args: GuestlinkFileWriteRawArgs,
+    ) -> Result<t::GuestFileWrite, CommandError> {
+        // The front end reads exactly `count` bytes after the request when `count` is
+        // in range; anything else never had a payload.
+        let data = ctx.bulk.and_then(|b| b.take_input()).unwrap_or_default();
+        if !(0..=READ_COUNT_LIMIT).contains(&args.count) || data.len() as i64 != args.count {
+            return Err(invalid_count(args.count));
         }
-        Ok(t::GuestFileWrite {
-            count: written as i64,
-            eof: f.eof,
-        })
+        write_file(&ctx, args.handle, WriteSource::Raw(&data), data.len())
     }
 }
 

@@ -1,7 +1,12 @@
-//! Commands about the agent and the protocol itself: ping, sync, info.
+//! Commands about the agent and the protocol itself: ping, sync, info, and turning
+//! bulk transfer on.
 
-use guestlink_vocabulary::commands::{GuestInfo, GuestPing, GuestSync, GuestSyncDelimited};
-use guestlink_vocabulary::types::{Empty, GuestAgentCommandInfo, GuestAgentInfo, GuestSyncArgs};
+use guestlink_vocabulary::commands::{
+    GuestInfo, GuestPing, GuestSync, GuestSyncDelimited, GuestlinkBulkEnable,
+};
+use guestlink_vocabulary::types::{
+    Empty, GuestAgentCommandInfo, GuestAgentInfo, GuestSyncArgs, GuestlinkBulkInfo,
+};
 
 use crate::context::Context;
 use crate::dispatch::Handler;
@@ -43,6 +48,17 @@ impl Handler for GuestInfo {
         Ok(GuestAgentInfo {
             version: ctx.agent.version().to_string(),
             supported_commands,
+        })
+    }
+}
+
+/// Bulk transfer is a property of the connection, which only the front end knows: this
+/// reports what the agent offers, and the front end turns the mode on when it succeeds.
+impl Handler for GuestlinkBulkEnable {
+    async fn handle(_ctx: Context<'_>, _args: Empty) -> Result<GuestlinkBulkInfo, CommandError> {
+        Ok(GuestlinkBulkInfo {
+            version: 1,
+            max_count: super::file::READ_COUNT_LIMIT,
         })
     }
 }

@@ -163,37 +163,42 @@ pub fn decode(text: &[u8]) -> Result<Vec<u8>, Base64Error> {
     Ok(out)
 }
 
+/// The two symbols of every 12-bit value.
+static PAIRS: [[u8; 2]; 4096] = {
+    let mut t = [[0u8; 2]; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        t[i] = [ALPHABET[i >> 6], ALPHABET[i & 63]];
+        i += 1;
+    }
+    t
+};
+
 /// Standard base64 with padding, appended to `out` as bytes.
 pub fn encode_to_vec(data: &[u8], out: &mut Vec<u8>) {
-    out.reserve(data.len().div_ceil(3) * 4);
-    let mut chunks = data.chunks_exact(3);
-    for c in &mut chunks {
+    let start = out.len();
+    out.resize(start + data.len().div_ceil(3) * 4, 0);
+    let dst = &mut out[start..];
+    let sym = |v: u32, shift: u32| ALPHABET[(v >> shift) as usize & 63];
+    // Whole groups first, with the output sized up front: no capacity checks per group,
+    // and two symbols per table look-up.
+    let mut groups = data.chunks_exact(3);
+    let mut slots = dst.chunks_exact_mut(4);
+    for (c, o) in (&mut groups).zip(&mut slots) {
         let v = (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]);
-        out.extend_from_slice(&[
-            ALPHABET[(v >> 18) as usize & 63],
-            ALPHABET[(v >> 12) as usize & 63],
-            ALPHABET[(v >> 6) as usize & 63],
-            ALPHABET[v as usize & 63],
-        ]);
+        let [a, b] = PAIRS[(v >> 12) as usize];
+        let [d, e] = PAIRS[(v & 0xFFF) as usize];
+        o.copy_from_slice(&[a, b, d, e]);
     }
-    match *chunks.remainder() {
-        [a] => {
+    let last = slots.next();
+    match (groups.remainder(), last) {
+        (&[a], Some(o)) => {
             let v = u32::from(a) << 16;
-            out.extend_from_slice(&[
-                ALPHABET[(v >> 18) as usize & 63],
-                ALPHABET[(v >> 12) as usize & 63],
-                b'=',
-                b'=',
-            ]);
+            o.copy_from_slice(&[sym(v, 18), sym(v, 12), b'=', b'=']);
         }
-        [a, b] => {
+        (&[a, b], Some(o)) => {
             let v = (u32::from(a) << 16) | (u32::from(b) << 8);
-            out.extend_from_slice(&[
-                ALPHABET[(v >> 18) as usize & 63],
-                ALPHABET[(v >> 12) as usize & 63],
-                ALPHABET[(v >> 6) as usize & 63],
-                b'=',
-            ]);
+            o.copy_from_slice(&[sym(v, 18), sym(v, 12), sym(v, 6), b'=']);
         }
         _ => {}
     }

@@ -69,6 +69,38 @@ qapi_struct! {
     }
 }
 
+qapi_struct! {
+    /// What `__org.guestlink_bulk-enable` reports.
+    pub struct GuestlinkBulkInfo as "__org.guestlink_BulkInfo" {
+        /// Version of the bulk framing (1).
+        version: i64 = "version",
+        /// The largest `count` one raw read or write accepts.
+        max_count: i64 = "max-count",
+    }
+}
+
+qapi_struct! {
+    /// The JSON part of a `__org.guestlink_file-read-raw` reply; `count` raw bytes
+    /// follow it.
+    pub struct GuestlinkFileReadRaw as "__org.guestlink_FileReadRaw" {
+        /// Bytes that follow the reply line.
+        count: i64 = "count",
+        /// Whether the read reached the end of the file.
+        eof: bool = "eof",
+    }
+}
+
+qapi_struct! {
+    /// Arguments of `__org.guestlink_file-write-raw`; `count` raw bytes follow the
+    /// request.
+    pub struct GuestlinkFileWriteRawArgs as "q_obj___org.guestlink_file-write-raw-arg" {
+        /// A handle returned by `guest-file-open`.
+        handle: i64 = "handle",
+        /// Bytes that follow the request, at most `max-count`.
+        count: i64 = "count",
+    }
+}
+
 qapi_enum! {
     /// Symbolic seek origins.
     pub enum QGASeek as "QGASeek" {

@@ -1,0 +1,111 @@
+//! Bulk transfer: file data as raw bytes instead of base64 inside JSON.
+//!
+//! guestlinkd offers it as an extension listed in `guest-info`
+//! (`__org.guestlink_bulk-enable`, `__org.guestlink_file-read-raw`,
+//! `__org.guestlink_file-write-raw`); it is off until the client asks, and every
+//! resynchronisation turns it off again, on both sides. The methods here turn it back
+//! on when needed. A stock qemu-ga has none of this: check [`Client::offers_bulk`] and
+//! use `guest-file-read`/`guest-file-write` otherwise.
+
+use guestlink_vocabulary::commands::{
+    GuestInfo, GuestlinkBulkEnable, GuestlinkFileReadRaw, GuestlinkFileWriteRaw,
+};
+use guestlink_vocabulary::types::{
+    Empty, GuestFileReadArgs, GuestFileWrite, GuestlinkBulkInfo, GuestlinkFileWriteRawArgs,
+};
+use guestlink_vocabulary::Command;
+
+use crate::client::{reply_of, request_text};
+use crate::{Client, ClientError};
+
+impl Client {
+    /// Whether the agent lists the bulk commands in `guest-info` and allows them.
+    pub async fn offers_bulk(&mut self) -> Result<bool, ClientError> {
+        let info = self.call::<GuestInfo>(&Empty {}).await?;
+        let usable = |name: &str| {
+            info.supported_commands
+                .iter()
+                .any(|c| c.name == name && c.enabled)
+        };
+        Ok(usable(GuestlinkBulkEnable::NAME)
+            && usable(GuestlinkFileReadRaw::NAME)
+            && usable(GuestlinkFileWriteRaw::NAME))
+    }
+
+    /// Turns bulk transfer on for this conversation.
+    pub async fn enable_bulk(&mut self) -> Result<GuestlinkBulkInfo, ClientError> {
+        let info = self.call::<GuestlinkBulkEnable>(&Empty {}).await?;
+        self.bulk = Some(usize::try_from(info.max_count).unwrap_or(0));
+        Ok(info)
+    }
+
+    /// Turns bulk transfer on unless it is, and returns the largest payload.
+    async fn ensure_bulk(&mut self) -> Result<usize, ClientError> {
+        // A timed-out call leaves the client out of sync; the resync before the next
+        // request would turn bulk mode off, so sync first and enable afterwards.
+        match self.bulk {
+            Some(max) if self.is_in_sync() => Ok(max),
+            _ => {
+                let info = self.enable_bulk().await?;
+                Ok(usize::try_from(info.max_count).unwrap_or(0))
+            }
+        }
+    }
+
+    /// Reads up to `count` bytes from an open guest file. Returns the bytes and whether
+    /// the read reached the end of the file.
+    pub async fn file_read_raw(
+        &mut self,
+        handle: i64,
+        count: usize,
+    ) -> Result<(Vec<u8>, bool), ClientError> {
+        let max = self.ensure_bulk().await?;
+        if count > max {
+            return Err(ClientError::TooLarge { len: count, max });
+        }
+        let args = GuestFileReadArgs {
+            handle,
+            count: Some(count as i64),
+        };
+        let mut text = request_text::<GuestlinkFileReadRaw>(&args)?;
+        text.push(b'\n');
+        let line = self.exchange_with(&text, &[]).await?;
+        let head = reply_of::<GuestlinkFileReadRaw>(&line)?;
+        let len = usize::try_from(head.count)
+            .ok()
+            .filter(|&n| n <= count)
+            .ok_or_else(|| {
+                ClientError::Protocol(format!(
+                    "{}: {} bytes announced for a read of {count}",
+                    GuestlinkFileReadRaw::NAME,
+                    head.count
+                ))
+            })?;
+        let data = self.read_payload(len).await?;
+        Ok((data, head.eof))
+    }
+
+    /// Writes `data` to an open guest file; the agent reports how much it took.
+    pub async fn file_write_raw(
+        &mut self,
+        handle: i64,
+        data: &[u8],
+    ) -> Result<GuestFileWrite, ClientError> {
+        let max = self.ensure_bulk().await?;
+        if data.len() > max {
+            // The agent would not take the bytes as a payload but lex them as JSON.
+            return Err(ClientError::TooLarge {
+                len: data.len(),
+                max,
+            });
+        }
+        let args = GuestlinkFileWriteRawArgs {
+            handle,
+            count: data.len() as i64,
+        };
+        // The payload starts right after the closing brace: no newline.
+        let text = request_text::<GuestlinkFileWriteRaw>(&args)?;
+        let line = self.exchange_with(&text, data).await?;
+        reply_of::<GuestlinkFileWriteRaw>(&line)
+    }
+}
