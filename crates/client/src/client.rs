@@ -159,7 +159,7 @@ impl Client {
                 if buf.is_empty() {
                     return Err(ClientError::Closed);
                 }
-                match buf.iter().position(|&b| b == 0xFF) {
+                match memchr::memchr(0xFF, buf) {
                     Some(i) => {
                         self.io.consume(i + 1);
                         break;
@@ -189,7 +189,7 @@ impl Client {
             if buf.is_empty() {
                 return Err(ClientError::Closed);
             }
-            let (take, done) = match buf.iter().position(|&b| b == b'\n') {
+            let (take, done) = match memchr::memchr(b'\n', buf) {
                 Some(i) => (i + 1, true),
                 None => (buf.len(), false),
             };

@@ -105,31 +105,43 @@ impl StreamDecoder {
     /// Decodes validated `text`, appending to `out`. Characters outside the alphabet
     /// are skipped, as GLib does.
     pub fn feed(&mut self, text: &[u8], out: &mut Vec<u8>) {
+        // Unchecked: every character is allowed.
+        let _ = self.feed_inner(text, out, false);
+    }
+
+    /// Decodes `text`, stopping at the first character outside the alphabet (plus `=`
+    /// and newline), which is an error.
+    fn feed_checked(&mut self, text: &[u8], out: &mut Vec<u8>) -> Result<(), Base64Error> {
+        self.feed_inner(text, out, true)
+    }
+
+    fn feed_inner(
+        &mut self,
+        text: &[u8],
+        out: &mut Vec<u8>,
+        check: bool,
+    ) -> Result<(), Base64Error> {
         out.reserve(text.len() / 4 * 3 + 3);
         let mut i = 0;
         while i < text.len() {
-            // Fast path: four data characters at a quad boundary.
-            if self.quad == 0 && i + 4 <= text.len() {
-                let q = [
-                    TABLE[text[i] as usize],
-                    TABLE[text[i + 1] as usize],
-                    TABLE[text[i + 2] as usize],
-                    TABLE[text[i + 3] as usize],
-                ];
-                if q.iter().all(|&v| v < 64) {
-                    let v = (u32::from(q[0]) << 18)
-                        | (u32::from(q[1]) << 12)
-                        | (u32::from(q[2]) << 6)
-                        | u32::from(q[3]);
-                    out.extend_from_slice(&[(v >> 16) as u8, (v >> 8) as u8, v as u8]);
-                    self.last = [text[i + 3], text[i + 2]];
-                    i += 4;
+            if self.quad == 0 {
+                // Fast path: a run of quads of four data characters, decoded into
+                // output sized up front. Stops at the first quad with anything else.
+                let done = decode_quads(&text[i..], out);
+                if done > 0 {
+                    i += done * 4;
+                    self.last = [text[i - 1], text[i - 2]];
                     continue;
                 }
             }
-            self.one(text[i], out);
+            let c = text[i];
+            if check && TABLE[c as usize] == INVALID {
+                return Err(Base64Error::InvalidCharacters);
+            }
+            self.one(c, out);
             i += 1;
         }
+        Ok(())
     }
 
     fn one(&mut self, c: u8, out: &mut Vec<u8>) {
@@ -155,11 +167,36 @@ impl StreamDecoder {
     }
 }
 
-/// Decodes `text` as qemu-ga does.
+/// Decodes whole quads of data characters from the start of `text` and appends their
+/// bytes to `out`; returns how many quads it decoded.
+fn decode_quads(text: &[u8], out: &mut Vec<u8>) -> usize {
+    let start = out.len();
+    out.resize(start + text.len() / 4 * 3, 0);
+    let mut done = 0;
+    for (q, o) in text.chunks_exact(4).zip(out[start..].chunks_exact_mut(3)) {
+        let [a, b, c, d] = [
+            TABLE[q[0] as usize],
+            TABLE[q[1] as usize],
+            TABLE[q[2] as usize],
+            TABLE[q[3] as usize],
+        ];
+        // Data characters are below 64; padding, newline and invalid ones are not.
+        if (a | b | c | d) >= 64 {
+            break;
+        }
+        let v = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6) | u32::from(d);
+        o.copy_from_slice(&[(v >> 16) as u8, (v >> 8) as u8, v as u8]);
+        done += 1;
+    }
+    out.truncate(start + done * 3);
+    done
+}
+
+/// Decodes `text` as qemu-ga does: any character outside the alphabet, `=` and newline
+/// is an error; otherwise GLib's decoding.
 pub fn decode(text: &[u8]) -> Result<Vec<u8>, Base64Error> {
-    validate(text)?;
-    let mut out = Vec::with_capacity(decoded_len(text));
-    StreamDecoder::default().feed(text, &mut out);
+    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 3);
+    StreamDecoder::default().feed_checked(text, &mut out)?;
     Ok(out)
 }
 
