@@ -6,6 +6,7 @@ Everything comes from Debian packages on the host: linux-image-amd64 (the kernel
 modules), busybox-static. No root file system image is needed.
 """
 import gzip
+import io
 import lzma
 import os
 import stat
@@ -75,7 +76,7 @@ def extract_vmlinux(vmlinuz, out):
                 if opener == "xz":
                     elf = lzma.LZMADecompressor().decompress(data[at:])
                 else:
-                    elf = gzip.GzipFile(fileobj=__import__("io").BytesIO(data[at:])).read()
+                    elf = gzip.GzipFile(fileobj=io.BytesIO(data[at:])).read()
                 if elf.startswith(b"\x7fELF"):
                     open(out, "wb").write(elf)
                     return out

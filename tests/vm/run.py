@@ -12,6 +12,7 @@ guest, and finally guest-shutdown powering the VM off. Prints one line per check
 exits non-zero if any fails.
 """
 import argparse
+import base64
 import json
 import os
 import shutil
@@ -81,8 +82,7 @@ def kvm_works(timeout=20):
     try:
         r = subprocess.run(
             ["qemu-system-x86_64", "-accel", "kvm", "-machine", "q35", "-nographic",
-             "-no-reboot", "-bios", "/usr/share/seabios/bios.bin", "-device", "isa-debug-exit",
-             "-display", "none", "-S", "-qmp", "stdio"],
+             "-no-reboot", "-display", "none", "-S", "-qmp", "stdio"],
             input=b'{"execute":"qmp_capabilities"}\n{"execute":"cont"}\n'
                   b'{"execute":"query-status"}\n{"execute":"quit"}\n',
             capture_output=True, timeout=timeout)
@@ -340,7 +340,6 @@ def run_checks(vm, work, socks, cli, conformance, t_boot):
 
 def guest_exec(c, path, args):
     """Runs a program in the guest; returns (exitcode, stdout) or None."""
-    import base64
     pid = c.call("guest-exec", {"path": path, "arg": args, "capture-output": True})
     if "return" not in pid:
         return None
@@ -353,7 +352,7 @@ def guest_exec(c, path, args):
 
 
 def guest_file(c, path):
-    import base64
+    """A small guest file's content (empty if it cannot be read)."""
     h = c.call("guest-file-open", {"path": path})
     if "return" not in h:
         return b""

@@ -71,16 +71,15 @@ impl Client {
         text.push(b'\n');
         let line = self.exchange_with(&text, &[]).await?;
         let head = reply_of::<GuestlinkFileReadRaw>(&line)?;
-        let len = usize::try_from(head.count)
-            .ok()
-            .filter(|&n| n <= count)
-            .ok_or_else(|| {
-                ClientError::Protocol(format!(
-                    "{}: {} bytes announced for a read of {count}",
-                    GuestlinkFileReadRaw::NAME,
-                    head.count
-                ))
-            })?;
+        let Some(len) = usize::try_from(head.count).ok().filter(|&n| n <= count) else {
+            // Whatever follows is of unknown length: resynchronise before the next call.
+            self.mark_out_of_sync();
+            return Err(ClientError::Protocol(format!(
+                "{}: {} bytes announced for a read of {count}",
+                GuestlinkFileReadRaw::NAME,
+                head.count
+            )));
+        };
         let data = self.read_payload(len).await?;
         Ok((data, head.eof))
     }

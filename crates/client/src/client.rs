@@ -99,6 +99,12 @@ impl Client {
         self.in_sync
     }
 
+    /// Makes the next call resynchronise first (the stream holds bytes of unknown
+    /// length).
+    pub(crate) fn mark_out_of_sync(&mut self) {
+        self.in_sync = false;
+    }
+
     /// Changes the reply timeout.
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;

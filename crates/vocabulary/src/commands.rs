@@ -723,5 +723,15 @@ mod tests {
             doc["$defs"]["GuestAgentInfo"]["properties"]["supported_commands"]["type"],
             "array"
         );
+        // Bulk commands say which side carries raw bytes; plain ones say nothing.
+        assert_eq!(
+            doc["commands"]["__org.guestlink_file-read-raw"]["payload"],
+            "reply"
+        );
+        assert_eq!(
+            doc["commands"]["__org.guestlink_file-write-raw"]["payload"],
+            "request"
+        );
+        assert!(doc["commands"]["guest-file-read"].get("payload").is_none());
     }
 }
