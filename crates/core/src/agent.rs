@@ -6,8 +6,10 @@ use std::sync::RwLock;
 use guestlink_vocabulary::CommandInfo;
 use serde_json::{Map, Value};
 
-use crate::context::{Bulk, CallContext, Context};
+use crate::connection::Connection;
+use crate::context::{Bulk, CallContext, Caller, Context};
 use crate::dispatch::{build_table, DispatchError, Entry, Reply};
+use crate::events::{Audience, EventBus, EventRecord};
 use crate::platform::Platform;
 use crate::policy::{Decision, Policy};
 use crate::state::AgentState;
@@ -56,6 +58,16 @@ pub struct Agent {
     state: AgentState,
     platform: Platform,
     fsfreeze_hook: Option<std::path::PathBuf>,
+    events: EventBus,
+}
+
+/// Whether `caller` can reach a command at all: host channels the host commands, the
+/// guest socket the guest ones.
+fn in_scope(info: &CommandInfo, caller: Caller) -> bool {
+    match caller {
+        Caller::Host => info.scope.host(),
+        Caller::Guest { .. } => info.scope.guest(),
+    }
 }
 
 impl std::fmt::Debug for Entry {
@@ -76,6 +88,7 @@ impl Agent {
             state: AgentState::load(config.statedir),
             platform,
             fsfreeze_hook: config.fsfreeze_hook,
+            events: EventBus::default(),
         }
     }
 
@@ -92,6 +105,29 @@ impl Agent {
     /// The fsfreeze hook, if one is configured.
     pub fn fsfreeze_hook(&self) -> Option<&std::path::Path> {
         self.fsfreeze_hook.as_deref()
+    }
+
+    /// The event bus.
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// Publishes an event to everyone subscribed to it in `audience`.
+    pub fn publish(&self, event: EventRecord, audience: Audience) {
+        self.events.publish(event, audience);
+    }
+
+    /// Opens a conversation for a front end: its connection state and the end its
+    /// events arrive at.
+    pub fn connect(&self, call: CallContext) -> (Connection, crate::events::Subscription) {
+        Connection::open(&self.events, call)
+    }
+
+    /// Forgets what a closed conversation left behind (a session agent's registration).
+    pub fn disconnect(&self, conn: &Connection) {
+        if let Some(session) = self.state.sessions.unregister(conn.id) {
+            tracing::info!(session = %session, "session agent left");
+        }
     }
 
     /// Platform back ends.
@@ -114,10 +150,16 @@ impl Agent {
         policy.decide(name, self.state.frozen())
     }
 
-    /// Every command with whether the gate allows it now.
+    /// Every command with whether the gate allows it now (for host channels).
     pub fn command_status(&self) -> Vec<CommandStatus> {
+        self.command_status_for(Caller::Host)
+    }
+
+    /// Every command `caller` can reach with whether the gate allows it now.
+    pub fn command_status_for(&self, caller: Caller) -> Vec<CommandStatus> {
         self.order
             .iter()
+            .filter(|name| in_scope(&self.table[*name].info, caller))
             .map(|name| CommandStatus {
                 info: self.table[name].info,
                 enabled: self.decide(name, None) == Decision::Allow,
@@ -150,7 +192,33 @@ impl Agent {
         args: Map<String, Value>,
         bulk: Option<&Bulk>,
     ) -> Result<Reply, DispatchError> {
-        let Some(entry) = self.table.get(name) else {
+        self.run(call, None, name, args, bulk).await
+    }
+
+    /// Runs one command of conversation `conn` (see [`Agent::execute_bulk`]).
+    pub async fn execute_in(
+        &self,
+        conn: &Connection,
+        name: &str,
+        args: Map<String, Value>,
+        bulk: Option<&Bulk>,
+    ) -> Result<Reply, DispatchError> {
+        self.run(&conn.call, Some(conn), name, args, bulk).await
+    }
+
+    async fn run(
+        &self,
+        call: &CallContext,
+        conn: Option<&Connection>,
+        name: &str,
+        args: Map<String, Value>,
+        bulk: Option<&Bulk>,
+    ) -> Result<Reply, DispatchError> {
+        let entry = self
+            .table
+            .get(name)
+            .filter(|e| in_scope(&e.info, call.caller));
+        let Some(entry) = entry else {
             tracing::debug!(command = name, channel = %call.channel.name, "unknown command");
             return Err(DispatchError::NotFound(name.to_string()));
         };
@@ -166,6 +234,7 @@ impl Agent {
             agent: self,
             call,
             bulk,
+            conn,
         };
         (entry.invoke)(ctx, args).await
     }

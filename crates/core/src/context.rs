@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use crate::agent::Agent;
+use crate::connection::Connection;
 
 /// The wire protocol of a channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -123,4 +124,7 @@ pub struct Context<'a> {
     pub call: &'a CallContext,
     /// Raw bytes in and out, when the connection turned bulk transfer on.
     pub bulk: Option<&'a Bulk>,
+    /// The conversation, when the call comes from a front end (not from a test or an
+    /// internal caller).
+    pub conn: Option<&'a Connection>,
 }

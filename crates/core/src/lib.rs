@@ -13,9 +13,11 @@
 //! [`platform`] so tests can substitute fakes.
 
 mod agent;
+pub mod connection;
 pub mod context;
 pub mod dispatch;
 pub mod error;
+pub mod events;
 pub mod handlers;
 pub mod platform;
 pub mod policy;
@@ -23,9 +25,11 @@ pub mod state;
 pub mod testing;
 
 pub use agent::{Agent, AgentConfig, CommandStatus};
+pub use connection::Connection;
 pub use context::{Bulk, CallContext, Caller, ChannelId, Context, Protocol};
 pub use dispatch::{DispatchError, Reply};
 pub use error::CommandError;
+pub use events::{Audience, EventBus, EventRecord, Listener, Mailbox, Subscription};
 /// The largest payload of one bulk read or write (48 MiB, as `guest-file-read`).
 pub use handlers::file::READ_COUNT_LIMIT as BULK_MAX_COUNT;
 pub use platform::Platform;

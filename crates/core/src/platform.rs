@@ -55,6 +55,10 @@ pub trait SystemInfo: Send + Sync {
     fn timezone(&self) -> Timezone;
     /// Active login sessions.
     fn logins(&self) -> io::Result<Vec<LoginRecord>>;
+    /// The logind session a process belongs to, when it can be told.
+    fn session_of_pid(&self, _pid: i32) -> Option<String> {
+        None
+    }
 }
 
 /// The wall clock.

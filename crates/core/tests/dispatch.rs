@@ -119,7 +119,14 @@ async fn gate_and_errors() {
     assert_eq!(cmds.last().unwrap()["name"], "guest-sync-delimited");
     let time = cmds.iter().find(|c| c["name"] == "guest-get-time").unwrap();
     assert_eq!(time["enabled"], false);
-    assert_eq!(cmds.len(), a.command_names().len());
+    assert_eq!(cmds.len(), a.command_status().len());
+    assert!(
+        cmds.len() < a.command_names().len(),
+        "guest-socket commands are not listed"
+    );
+    assert!(!cmds
+        .iter()
+        .any(|c| c["name"] == "__org.guestlink_host-request"));
 }
 
 #[tokio::test]

@@ -139,6 +139,12 @@ impl FromArg for bool {
     }
 }
 
+impl FromArg for Value {
+    fn from_arg(value: Value, _path: &Path<'_>) -> Result<Self, ArgError> {
+        Ok(value)
+    }
+}
+
 impl FromArg for String {
     fn from_arg(value: Value, path: &Path<'_>) -> Result<Self, ArgError> {
         match value {

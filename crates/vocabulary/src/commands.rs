@@ -81,6 +81,40 @@ impl Payload {
     }
 }
 
+/// Who may call a command: the host through a host channel (QGA, vdagent, oVirt), a
+/// program inside the guest through the guest-side socket, or both. A command is not
+/// found where its scope does not reach, and `guest-info` lists only those in scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Host channels only (every qemu-ga command but the four below).
+    Host,
+    /// The guest-side socket only.
+    Guest,
+    /// Both.
+    Both,
+}
+
+impl Scope {
+    /// The name in the schema document.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Host => "host",
+            Scope::Guest => "guest",
+            Scope::Both => "both",
+        }
+    }
+
+    /// Whether a host channel may call it.
+    pub fn host(self) -> bool {
+        self != Scope::Guest
+    }
+
+    /// Whether the guest-side socket may call it.
+    pub fn guest(self) -> bool {
+        self != Scope::Host
+    }
+}
+
 /// A command of the vocabulary, as a type.
 pub trait Command: Send + Sync + 'static {
     /// Wire name.
@@ -95,6 +129,8 @@ pub trait Command: Send + Sync + 'static {
     const DOC: &'static str;
     /// Raw bytes that follow the request or the reply.
     const PAYLOAD: Payload;
+    /// Who may call it.
+    const SCOPE: Scope;
     /// Typed arguments.
     type Args: FromArg + Schema + Serialize + Send + 'static;
     /// Typed result.
@@ -116,6 +152,8 @@ pub struct CommandInfo {
     pub doc: &'static str,
     /// Raw bytes that follow the request or the reply.
     pub payload: Payload,
+    /// Who may call it.
+    pub scope: Scope,
     /// Argument type.
     pub args: fn() -> TypeDesc,
     /// Result type.
@@ -132,6 +170,7 @@ impl CommandInfo {
             platforms: C::PLATFORMS,
             doc: C::DOC,
             payload: C::PAYLOAD,
+            scope: C::SCOPE,
             args: <C::Args as Schema>::schema,
             returns: <C::Returns as Schema>::schema,
         }
@@ -156,6 +195,7 @@ macro_rules! define_commands {
                 $(, success_response: $sr:literal)?
                 $(, platforms: $plat:expr)?
                 $(, payload: $payload:ident)?
+                $(, scope: $scope:ident)?
                 $(,)?
             }
         )*
@@ -172,6 +212,7 @@ macro_rules! define_commands {
                 const PLATFORMS: Platforms = define_commands!(@plat $($plat)?);
                 const DOC: &'static str = concat!($($doc, "\n"),*);
                 const PAYLOAD: Payload = define_commands!(@payload $($payload)?);
+                const SCOPE: Scope = define_commands!(@scope $($scope)?);
                 type Args = $args;
                 type Returns = $ret;
             }
@@ -190,6 +231,8 @@ macro_rules! define_commands {
     (@plat $p:expr) => { $p };
     (@payload) => { Payload::None };
     (@payload $p:ident) => { Payload::$p };
+    (@scope) => { Scope::Host };
+    (@scope $s:ident) => { Scope::$s };
 }
 
 define_commands! {
@@ -202,6 +245,7 @@ define_commands! {
         since: "1.1",
         args: GuestSyncArgs,
         returns: i64,
+        scope: Both,
     }
 
     /// Echo back a unique integer, so that a client can discard stale replies.
@@ -210,6 +254,7 @@ define_commands! {
         since: "0.15",
         args: GuestSyncArgs,
         returns: i64,
+        scope: Both,
     }
 
     /// Check that the agent is alive.
@@ -218,6 +263,7 @@ define_commands! {
         since: "0.15",
         args: Empty,
         returns: Empty,
+        scope: Both,
     }
 
     /// The guest's wall clock in nanoseconds since the epoch.
@@ -243,6 +289,7 @@ define_commands! {
         since: "0.15",
         args: Empty,
         returns: GuestAgentInfo,
+        scope: Both,
     }
 
     /// Power down, halt or reboot the guest. No reply when it succeeds.
@@ -596,6 +643,115 @@ define_commands! {
         returns: crate::types::GuestFileWrite,
         payload: Request,
     }
+
+    /// guestlink extension: receive events on this connection. Adds the named events
+    /// (all when `events` is absent) to the subscription and optionally starts a
+    /// heartbeat. A sync, a disconnection or `events-unsubscribe` ends it; a client that
+    /// never subscribes never sees an event line.
+    GuestlinkEventsSubscribe {
+        name: "__org.guestlink_events-subscribe",
+        since: "guestlink 0.1",
+        args: SubscribeArgs,
+        returns: Subscription,
+        scope: Both,
+    }
+
+    /// guestlink extension: stop receiving the named events (all when absent).
+    GuestlinkEventsUnsubscribe {
+        name: "__org.guestlink_events-unsubscribe",
+        since: "guestlink 0.1",
+        args: UnsubscribeArgs,
+        returns: Subscription,
+        scope: Both,
+    }
+
+    /// guestlink extension: the host answers a `GUEST_REQUEST` event; the answer goes
+    /// back to the guest program that asked, with that program's own request id.
+    GuestlinkGuestReply {
+        name: "__org.guestlink_guest-reply",
+        since: "guestlink 0.1",
+        args: ReplyArgs,
+        returns: Empty,
+    }
+
+    /// guestlink extension: user sessions, with whether a session agent serves each.
+    GuestlinkGetSessions {
+        name: "__org.guestlink_get-sessions",
+        since: "guestlink 0.1",
+        args: Empty,
+        returns: Vec<SessionInfo>,
+        scope: Both,
+    }
+
+    /// guestlink extension: what a clipboard of the active session (on the guest
+    /// socket: the caller's session) offers.
+    GuestlinkClipboardTypes {
+        name: "__org.guestlink_clipboard-types",
+        since: "guestlink 0.1",
+        args: ClipboardTypesArgs,
+        returns: ClipboardTypes,
+        scope: Both,
+    }
+
+    /// guestlink extension: read a clipboard of the active session (on the guest
+    /// socket: the caller's session), fetched from its session agent now.
+    GuestlinkClipboardGet {
+        name: "__org.guestlink_clipboard-get",
+        since: "guestlink 0.1",
+        args: ClipboardGetArgs,
+        returns: ClipboardData,
+        scope: Both,
+    }
+
+    /// guestlink extension: set a clipboard of the active session (on the guest socket:
+    /// the caller's session); the session agent owns it until someone else copies.
+    GuestlinkClipboardSet {
+        name: "__org.guestlink_clipboard-set",
+        since: "guestlink 0.1",
+        args: ClipboardSetArgs,
+        returns: Empty,
+        scope: Both,
+    }
+
+    /// guestlink extension, guest socket: ask the host something. The request goes to
+    /// subscribed hosts as a `GUEST_REQUEST` event; the host's answer is this call's
+    /// reply.
+    GuestlinkHostRequest {
+        name: "__org.guestlink_host-request",
+        since: "guestlink 0.1",
+        args: HostRequestArgs,
+        returns: serde_json::Value,
+        scope: Guest,
+    }
+
+    /// guestlink extension, guest socket: a session agent announces itself for its
+    /// logind session. It then receives `SESSION_REQUEST` events for that session.
+    GuestlinkSessionRegister {
+        name: "__org.guestlink_session-register",
+        since: "guestlink 0.1",
+        args: SessionRegisterArgs,
+        returns: SessionRegistered,
+        scope: Guest,
+    }
+
+    /// guestlink extension, guest socket: a session agent answers a `SESSION_REQUEST`.
+    GuestlinkSessionReply {
+        name: "__org.guestlink_session-reply",
+        since: "guestlink 0.1",
+        args: ReplyArgs,
+        returns: Empty,
+        scope: Guest,
+    }
+
+    /// guestlink extension, guest socket: a session agent reports that its clipboard
+    /// changed hands and what the new owner offers (`CLIPBOARD_CHANGED`).
+    GuestlinkClipboardGrab {
+        name: "__org.guestlink_clipboard-grab",
+        since: "guestlink 0.1",
+        args: ClipboardGrabArgs,
+        returns: Empty,
+        scope: Guest,
+    }
 }
 
 /// The declaration of the command with this wire name.
@@ -618,6 +774,7 @@ pub fn schema_document(version: &str) -> serde_json::Value {
                 "since": c.since,
                 "success-response": c.success_response,
                 "platforms": c.platforms.names(),
+                "scope": c.scope.as_str(),
                 "arguments": args,
                 "returns": returns,
             }),
@@ -626,11 +783,20 @@ pub fn schema_document(version: &str) -> serde_json::Value {
             commands[c.name]["payload"] = serde_json::Value::from(p);
         }
     }
+    let mut events = serde_json::Map::new();
+    for e in crate::events::ALL_EVENTS {
+        let data = (e.data)().to_json_schema(&mut defs);
+        events.insert(
+            e.name.to_string(),
+            serde_json::json!({"description": e.doc.trim(), "data": data}),
+        );
+    }
     serde_json::json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "guestlink command vocabulary",
         "version": version,
         "commands": commands,
+        "events": events,
         "$defs": defs,
     })
 }

@@ -18,11 +18,13 @@ extern crate self as guestlink_vocabulary;
 mod macros;
 pub mod args;
 pub mod commands;
+pub mod events;
 pub mod schema;
 pub mod types;
 
 pub use args::{ArgError, FromArg, Path};
-pub use commands::{Command, CommandInfo, Platforms, ALL_COMMANDS};
+pub use commands::{Command, CommandInfo, Platforms, Scope, ALL_COMMANDS};
+pub use events::{Event, EventInfo, ALL_EVENTS};
 pub use schema::{Schema, TypeDesc};
 
 /// The qemu-ga release whose protocol this vocabulary reproduces; `guest-info` reports

@@ -33,6 +33,8 @@ pub enum TypeDesc {
         /// Members in declaration (and validation) order.
         members: Vec<MemberDesc>,
     },
+    /// Any JSON value (a forwarded request's arguments or answer).
+    Any,
     /// A value that may take one of several shapes.
     Alternate {
         /// QAPI type name.
@@ -71,6 +73,12 @@ macro_rules! leaf_schema {
 leaf_schema!(i64 => TypeDesc::Int, u64 => TypeDesc::UInt64, f64 => TypeDesc::Number,
     String => TypeDesc::Str, bool => TypeDesc::Bool);
 
+impl Schema for Value {
+    fn schema() -> TypeDesc {
+        TypeDesc::Any
+    }
+}
+
 impl<T: Schema> Schema for Vec<T> {
     fn schema() -> TypeDesc {
         TypeDesc::List(Box::new(T::schema()))
@@ -86,6 +94,7 @@ impl TypeDesc {
             TypeDesc::Number => json!({"type": "number"}),
             TypeDesc::Str => json!({"type": "string"}),
             TypeDesc::Bool => json!({"type": "boolean"}),
+            TypeDesc::Any => json!({}),
             TypeDesc::List(item) => json!({"type": "array", "items": item.to_json_schema(defs)}),
             TypeDesc::Enum { name, values } => {
                 defs.insert(name.to_string(), json!({"type": "string", "enum": values}));

@@ -19,7 +19,10 @@ use tokio::net::unix::pipe;
 use crate::context::Context;
 use crate::dispatch::Handler;
 use crate::error::CommandError;
+use crate::events::{Audience, EventRecord};
 use crate::state::{Captured, ExecLookup, ExecOutcome};
+use guestlink_vocabulary::events::ExecExitedEvent;
+use guestlink_vocabulary::types::ExecExited;
 
 /// The most output kept per stream (16 MiB), as qemu-ga.
 pub const MAX_OUTPUT: usize = 16 << 20;
@@ -111,6 +114,7 @@ impl Handler for GuestExec {
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
         tracing::info!(path = %args.path, pid, ?mode, "guest-exec started");
+        let bus = ctx.agent.events().clone();
         tokio::spawn(async move {
             let feed = async {
                 if let (Some(mut w), Some(data)) = (stdin, input) {
@@ -146,7 +150,17 @@ impl Handler for GuestExec {
                 Err(e) => tracing::warn!(pid, "cannot wait for child: {e}"),
             }
             tracing::info!(pid, exitcode = ?outcome.exitcode, signal = ?outcome.signal, "guest-exec child ended");
+            let exited = ExecExited {
+                pid,
+                exitcode: outcome.exitcode,
+                signal: outcome.signal,
+            };
             record.finish(outcome);
+            // The host started it: only the host and root hear of it.
+            bus.publish(
+                EventRecord::new::<ExecExitedEvent>(&exited),
+                Audience::User(0),
+            );
         });
         Ok(t::GuestExec { pid })
     }

@@ -25,7 +25,10 @@ use crate::agent::Agent;
 use crate::context::Context;
 use crate::dispatch::Handler;
 use crate::error::CommandError;
+use crate::events::{Audience, EventRecord};
 use crate::platform::{Filesystems, TrimError};
+use guestlink_vocabulary::events::{FsFreezeEvent, FsThawEvent};
+use guestlink_vocabulary::types::FreezeChange;
 
 /// Runs filesystem ioctls off the async thread.
 async fn blocking<T: Send + 'static>(
@@ -108,6 +111,10 @@ async fn freeze(agent: &Agent, only: Option<Vec<String>>) -> Result<i64, Command
             let n = frozen.len() as i64;
             tracing::warn!(count = n, "filesystems frozen");
             guard.frozen = Some(frozen);
+            agent.publish(
+                EventRecord::new::<FsFreezeEvent>(&FreezeChange { count: n }),
+                Audience::Everyone,
+            );
             Ok(n)
         }
         Ok(_) => {
@@ -150,6 +157,12 @@ pub async fn thaw(agent: &Agent) -> Result<i64, CommandError> {
         .set_frozen(false)
         .map_err(|e| with_errno("failed to clear the frozen state", &e))?;
     tracing::warn!(count = thawed, "filesystems thawed");
+    agent.publish(
+        EventRecord::new::<FsThawEvent>(&FreezeChange {
+            count: thawed as i64,
+        }),
+        Audience::Everyone,
+    );
     drop(guard);
     run_hook(agent, "thaw").await?;
     Ok(thawed as i64)

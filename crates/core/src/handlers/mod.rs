@@ -9,8 +9,13 @@
 //! - [`inventory`] — fsinfo, disks, diskstats, network, CPUs, memory, load
 //! - [`machine`] — shutdown, suspend, set-time, set-vcpus, set-memory-blocks
 //! - [`accounts`] — passwords and SSH keys
+//! - [`events`] — event subscriptions, guest requests to the host and their answers
+//! - [`sessions`] — user sessions and session agents
+//! - [`clipboard`] — a session's clipboard, through its session agent
 
 pub mod accounts;
+pub mod clipboard;
+pub mod events;
 pub mod exec;
 pub mod file;
 pub mod freeze;
@@ -18,6 +23,7 @@ pub mod inventory;
 pub mod machine;
 mod osrelease;
 mod protocol;
+pub mod sessions;
 mod system;
 
 pub use osrelease::parse_os_release;

@@ -5,11 +5,15 @@
 //!   and the list of what is frozen;
 //! - open file handles ([`files`]), numbered from the counter qemu-ga keeps in
 //!   `<statedir>/qga.state`;
-//! - the table of processes started by `guest-exec` ([`exec`]).
+//! - the table of processes started by `guest-exec` ([`exec`]);
+//! - user sessions and their session agents ([`sessions`]);
+//! - requests forwarded to another party and waiting for its answer ([`pending`]).
 
 pub mod exec;
 pub mod files;
+pub mod pending;
 mod persist;
+pub mod sessions;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -44,6 +48,10 @@ pub struct AgentState {
     pub files: FileTable,
     /// Processes started by `guest-exec`.
     pub exec: ExecTable,
+    /// User sessions and their session agents.
+    pub sessions: sessions::Sessions,
+    /// Requests forwarded to the host or to a session agent, waiting for the answer.
+    pub pending: pending::Pending,
     shutting_down: Mutex<()>,
 }
 
@@ -61,6 +69,8 @@ impl AgentState {
             freeze: tokio::sync::Mutex::new(FreezeState::default()),
             files,
             exec: ExecTable::default(),
+            sessions: sessions::Sessions::default(),
+            pending: pending::Pending::default(),
             shutting_down: Mutex::new(()),
         }
     }

@@ -5,6 +5,7 @@ mod base64;
 mod exec;
 mod file;
 mod fs;
+mod session;
 mod system;
 mod user;
 
@@ -15,6 +16,7 @@ pub use self::base64::{
 pub use exec::*;
 pub use file::*;
 pub use fs::*;
+pub use session::*;
 pub use system::*;
 pub use user::*;
 

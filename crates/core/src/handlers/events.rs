@@ -1,0 +1,187 @@
+//! Events and forwarded requests: subscribing, a guest program's request to the host
+//! and the host's answer.
+
+use std::time::Duration;
+
+use guestlink_vocabulary::commands::{
+    GuestlinkEventsSubscribe, GuestlinkEventsUnsubscribe, GuestlinkGuestReply, GuestlinkHostRequest,
+};
+use guestlink_vocabulary::events::{
+    find_event, EventsDroppedEvent, GuestRequestEvent, SessionRequestEvent, ALL_EVENTS,
+};
+use guestlink_vocabulary::types::{
+    Empty, GuestRequest, HostRequestArgs, ReplyArgs, SubscribeArgs, Subscription, UnsubscribeArgs,
+};
+use guestlink_vocabulary::Event;
+use serde_json::Value;
+
+use crate::connection::Connection;
+use crate::context::{Caller, Context};
+use crate::dispatch::Handler;
+use crate::error::CommandError;
+use crate::events::{Audience, EventRecord, Listener};
+use crate::state::pending::{Answer, Answerer, Ticket};
+
+/// The longest heartbeat interval, in seconds.
+pub const HEARTBEAT_MAX: i64 = 86_400;
+/// How long a guest program waits for the host by default, in seconds.
+pub const HOST_TIMEOUT_DEFAULT: i64 = 30;
+/// The longest a guest program may wait for the host, in seconds.
+pub const HOST_TIMEOUT_MAX: i64 = 3_600;
+
+/// Events nobody subscribes to by name: sent to one session agent, or automatic.
+const NOT_SUBSCRIBABLE: &[&str] = &[SessionRequestEvent::NAME, EventsDroppedEvent::NAME];
+
+pub(crate) fn connection<'a>(ctx: &Context<'a>) -> Result<&'a Connection, CommandError> {
+    ctx.conn
+        .ok_or_else(|| CommandError::new("this command needs a connection to a peer"))
+}
+
+/// The event names listed, or every subscribable one.
+fn event_names(names: Option<Vec<String>>) -> Result<Vec<&'static str>, CommandError> {
+    match names {
+        None => Ok(ALL_EVENTS
+            .iter()
+            .map(|e| e.name)
+            .filter(|n| !NOT_SUBSCRIBABLE.contains(n))
+            .collect()),
+        Some(list) => list
+            .iter()
+            .map(|n| match find_event(n) {
+                Some(e) if !NOT_SUBSCRIBABLE.contains(&e.name) => Ok(e.name),
+                Some(_) => Err(CommandError::new(format!(
+                    "event '{n}' cannot be subscribed to"
+                ))),
+                None => Err(CommandError::new(format!("unknown event '{n}'"))),
+            })
+            .collect(),
+    }
+}
+
+fn current(conn: &Connection) -> Subscription {
+    Subscription {
+        events: conn.events.names().iter().map(|n| n.to_string()).collect(),
+        heartbeat: conn.events.heartbeat().map(|d| d.as_secs() as i64),
+    }
+}
+
+impl Handler for GuestlinkEventsSubscribe {
+    async fn handle(ctx: Context<'_>, args: SubscribeArgs) -> Result<Subscription, CommandError> {
+        let conn = connection(&ctx)?;
+        let names = event_names(args.events)?;
+        let heartbeat = match args.heartbeat {
+            None => None,
+            Some(0) => Some(None),
+            Some(s @ 1..=HEARTBEAT_MAX) => Some(Some(Duration::from_secs(s as u64))),
+            Some(_) => {
+                return Err(CommandError::new(format!(
+                    "Parameter 'heartbeat' expects a number of seconds from 0 to {HEARTBEAT_MAX}"
+                )))
+            }
+        };
+        conn.events.add(&names);
+        if let Some(h) = heartbeat {
+            conn.events.set_heartbeat(h);
+        }
+        tracing::info!(channel = %conn.call.channel.name, events = ?conn.events.names(), "events subscribed");
+        Ok(current(conn))
+    }
+}
+
+impl Handler for GuestlinkEventsUnsubscribe {
+    async fn handle(ctx: Context<'_>, args: UnsubscribeArgs) -> Result<Subscription, CommandError> {
+        let conn = connection(&ctx)?;
+        if args.events.is_none() {
+            conn.events.clear();
+        } else {
+            conn.events.remove(&event_names(args.events)?);
+        }
+        Ok(current(conn))
+    }
+}
+
+/// The answer carried by a reply command: its `return` or its `error`.
+pub(crate) fn answer_of(args: ReplyArgs) -> Result<(i64, Answer), CommandError> {
+    match (args.ret, args.error) {
+        (Some(v), None) => Ok((args.tag, Ok(v))),
+        (None, Some(e)) => Ok((args.tag, Err(e))),
+        _ => Err(CommandError::new(
+            "exactly one of 'return' and 'error' must be given",
+        )),
+    }
+}
+
+impl Handler for GuestlinkGuestReply {
+    async fn handle(ctx: Context<'_>, args: ReplyArgs) -> Result<Empty, CommandError> {
+        let (tag, answer) = answer_of(args)?;
+        ctx.agent
+            .state()
+            .pending
+            .answer(tag, Answerer::Host, answer)?;
+        Ok(Empty {})
+    }
+}
+
+/// Waits for a ticket's answer for at most `timeout`, as this call's result.
+pub(crate) async fn await_answer(
+    ticket: &mut Ticket<'_>,
+    timeout: Duration,
+    who: &str,
+) -> Result<Value, CommandError> {
+    match tokio::time::timeout(timeout, ticket.answer()).await {
+        Ok(Some(Ok(value))) => Ok(value),
+        Ok(Some(Err(e))) => Err(CommandError::new(e.desc)),
+        Ok(None) => Err(CommandError::new(format!("{who} went away"))),
+        Err(_) => Err(CommandError::new(format!(
+            "{who} did not answer within {} seconds",
+            timeout.as_secs()
+        ))),
+    }
+}
+
+impl Handler for GuestlinkHostRequest {
+    async fn handle(ctx: Context<'_>, args: HostRequestArgs) -> Result<Value, CommandError> {
+        let Caller::Guest { uid, pid } = ctx.call.caller else {
+            return Err(CommandError::new("only programs in the guest ask the host"));
+        };
+        let arguments = match args.arguments {
+            None => Value::Object(Default::default()),
+            Some(v @ Value::Object(_)) => v,
+            Some(_) => {
+                return Err(CommandError::new(
+                    "Invalid parameter type for 'arguments', expected: object",
+                ))
+            }
+        };
+        let timeout = args.timeout.unwrap_or(HOST_TIMEOUT_DEFAULT);
+        if !(1..=HOST_TIMEOUT_MAX).contains(&timeout) {
+            return Err(CommandError::new(format!(
+                "Parameter 'timeout' expects a number of seconds from 1 to {HOST_TIMEOUT_MAX}"
+            )));
+        }
+        let agent = ctx.agent;
+        if !agent
+            .events()
+            .has_listener(Listener::Host, GuestRequestEvent::NAME)
+        {
+            return Err(CommandError::new(
+                "no host is listening: none has subscribed to GUEST_REQUEST",
+            ));
+        }
+        let mut ticket = agent.state().pending.open(Answerer::Host)?;
+        let request = GuestRequest {
+            tag: ticket.tag,
+            uid: i64::from(uid),
+            pid: i64::from(pid),
+            session: agent.platform().system.session_of_pid(pid),
+            command: args.command,
+            arguments,
+        };
+        tracing::info!(tag = ticket.tag, uid, pid, command = %request.command, "guest request to the host");
+        agent.publish(
+            EventRecord::new::<GuestRequestEvent>(&request),
+            Audience::Host,
+        );
+        await_answer(&mut ticket, Duration::from_secs(timeout as u64), "the host").await
+    }
+}

@@ -1,0 +1,125 @@
+//! User sessions and session agents: listing sessions, a session agent registering
+//! and answering guestlinkd's requests, and asking an agent to act on its desktop.
+
+use std::time::Duration;
+
+use guestlink_vocabulary::commands::{
+    GuestlinkGetSessions, GuestlinkSessionRegister, GuestlinkSessionReply,
+};
+use guestlink_vocabulary::events::SessionRequestEvent;
+use guestlink_vocabulary::types::{
+    Empty, ReplyArgs, SessionInfo, SessionRegisterArgs, SessionRegistered, SessionRequest,
+};
+use serde_json::Value;
+
+use super::events::{answer_of, await_answer, connection};
+use crate::context::{Caller, Context};
+use crate::dispatch::Handler;
+use crate::error::CommandError;
+use crate::events::EventRecord;
+use crate::state::pending::Answerer;
+use crate::state::sessions::Target;
+
+/// How long a session agent has to act on a request.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Handler for GuestlinkGetSessions {
+    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Vec<SessionInfo>, CommandError> {
+        Ok(ctx.agent.state().sessions.list())
+    }
+}
+
+impl Handler for GuestlinkSessionRegister {
+    async fn handle(
+        ctx: Context<'_>,
+        args: SessionRegisterArgs,
+    ) -> Result<SessionRegistered, CommandError> {
+        let conn = connection(&ctx)?;
+        let Caller::Guest { uid, pid } = ctx.call.caller else {
+            return Err(CommandError::new(
+                "only session agents in the guest register",
+            ));
+        };
+        let session = match args.session {
+            Some(s) if !s.is_empty() => s,
+            _ => ctx
+                .agent
+                .platform()
+                .system
+                .session_of_pid(pid)
+                .ok_or_else(|| {
+                    CommandError::new("cannot tell the caller's session: give 'session'")
+                })?,
+        };
+        let capabilities = args
+            .capabilities
+            .unwrap_or_else(|| vec!["clipboard".into()]);
+        ctx.agent.state().sessions.register(
+            &session,
+            conn.id,
+            uid,
+            conn.events.clone(),
+            capabilities,
+        )?;
+        tracing::info!(session = %session, uid, pid, "session agent registered");
+        Ok(SessionRegistered {
+            session,
+            uid: i64::from(uid),
+        })
+    }
+}
+
+impl Handler for GuestlinkSessionReply {
+    async fn handle(ctx: Context<'_>, args: ReplyArgs) -> Result<Empty, CommandError> {
+        let conn = connection(&ctx)?;
+        let (tag, answer) = answer_of(args)?;
+        ctx.agent
+            .state()
+            .pending
+            .answer(tag, Answerer::Connection(conn.id), answer)?;
+        Ok(Empty {})
+    }
+}
+
+/// The session agent `ctx`'s caller may reach: the active session's for the host and
+/// root, one of the caller's own otherwise.
+pub(crate) fn target_of(ctx: &Context<'_>) -> Result<Target, CommandError> {
+    let own = match ctx.call.caller {
+        Caller::Guest { pid, .. } => ctx.agent.platform().system.session_of_pid(pid),
+        Caller::Host => None,
+    };
+    ctx.agent
+        .state()
+        .sessions
+        .target(ctx.call.caller, own.as_deref())
+}
+
+/// Asks a session agent to run `command` on its desktop and waits for its answer.
+pub(crate) async fn ask_agent(
+    ctx: &Context<'_>,
+    target: &Target,
+    command: &str,
+    arguments: Value,
+) -> Result<Value, CommandError> {
+    let mut ticket = ctx
+        .agent
+        .state()
+        .pending
+        .open(Answerer::Connection(target.agent.conn))?;
+    let request = SessionRequest {
+        tag: ticket.tag,
+        command: command.to_string(),
+        arguments,
+    };
+    if !target
+        .agent
+        .mailbox
+        .send(EventRecord::new::<SessionRequestEvent>(&request))
+    {
+        return Err(CommandError::new(format!(
+            "the session agent of session '{}' is not reading its requests",
+            target.session
+        )));
+    }
+    await_answer(&mut ticket, SESSION_TIMEOUT, "the session agent").await
+}

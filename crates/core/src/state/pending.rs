@@ -1,0 +1,167 @@
+//! Requests waiting for an answer from another party: a guest program's request to
+//! the host (answered by `__org.guestlink_guest-reply`), guestlinkd's request to a
+//! session agent (answered by `__org.guestlink_session-reply`).
+//!
+//! Each is identified by a tag that travels in the event announcing it; only the party
+//! it was sent to may answer it. The table is bounded, and an entry disappears when its
+//! waiter stops waiting (answer, timeout, or the requester going away).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
+
+use guestlink_vocabulary::types::ReplyError;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::error::CommandError;
+
+/// Requests that may wait at once (the `pending-requests` limit).
+pub const PENDING_LIMIT: usize = 256;
+
+/// Who may answer a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answerer {
+    /// Any host channel.
+    Host,
+    /// One guest-socket connection.
+    Connection(u64),
+}
+
+/// An answer: the `return` value or the `error`.
+pub type Answer = Result<Value, ReplyError>;
+
+#[derive(Debug)]
+struct Waiter {
+    answerer: Answerer,
+    tx: oneshot::Sender<Answer>,
+}
+
+/// The table of waiting requests.
+#[derive(Debug)]
+pub struct Pending {
+    next: AtomicI64,
+    waiters: Mutex<HashMap<i64, Waiter>>,
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Pending {
+            next: AtomicI64::new(1),
+            waiters: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// A request waiting for its answer; dropping it withdraws the request.
+#[derive(Debug)]
+pub struct Ticket<'a> {
+    /// The tag to announce.
+    pub tag: i64,
+    rx: Option<oneshot::Receiver<Answer>>,
+    table: &'a Pending,
+}
+
+impl Ticket<'_> {
+    /// Waits for the answer; `None` when the request was withdrawn.
+    pub async fn answer(&mut self) -> Option<Answer> {
+        let rx = self.rx.as_mut()?;
+        rx.await.ok()
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        self.table.lock().remove(&self.tag);
+    }
+}
+
+impl Pending {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Waiter>> {
+        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Opens a request that `answerer` is to answer.
+    pub fn open(&self, answerer: Answerer) -> Result<Ticket<'_>, CommandError> {
+        let mut waiters = self.lock();
+        if waiters.len() >= PENDING_LIMIT {
+            return Err(CommandError::new(format!(
+                "too many requests waiting for an answer (limit pending-requests: {PENDING_LIMIT})"
+            )));
+        }
+        let tag = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        waiters.insert(tag, Waiter { answerer, tx });
+        Ok(Ticket {
+            tag,
+            rx: Some(rx),
+            table: self,
+        })
+    }
+
+    /// Delivers `from`'s answer to request `tag`.
+    pub fn answer(&self, tag: i64, from: Answerer, answer: Answer) -> Result<(), CommandError> {
+        let mut waiters = self.lock();
+        match waiters.get(&tag) {
+            Some(w) if w.answerer == from => {}
+            _ => {
+                return Err(CommandError::new(format!(
+                    "no request with tag {tag} is waiting for this answer"
+                )))
+            }
+        }
+        let waiter = waiters.remove(&tag).expect("checked above");
+        drop(waiters);
+        // The requester may have stopped waiting in the meantime; nothing to do then.
+        let _ = waiter.tx.send(answer);
+        Ok(())
+    }
+
+    /// Requests waiting now.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_the_addressee_answers_and_tickets_clean_up() {
+        let p = Pending::default();
+        let mut t = p.open(Answerer::Connection(7)).unwrap();
+        let tag = t.tag;
+        assert!(p.answer(tag, Answerer::Host, Ok(Value::Null)).is_err());
+        assert!(p
+            .answer(tag, Answerer::Connection(8), Ok(Value::Null))
+            .is_err());
+        p.answer(tag, Answerer::Connection(7), Ok(1.into()))
+            .unwrap();
+        assert_eq!(t.answer().await.unwrap().unwrap(), 1);
+        drop(t);
+        assert!(p.is_empty());
+        let t2 = p.open(Answerer::Host).unwrap();
+        assert_ne!(t2.tag, tag);
+        drop(t2);
+        assert!(p.answer(tag + 1, Answerer::Host, Ok(Value::Null)).is_err());
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn the_table_is_bounded() {
+        let p = Pending::default();
+        let tickets: Vec<_> = (0..PENDING_LIMIT)
+            .map(|_| p.open(Answerer::Host).unwrap())
+            .collect();
+        let e = p.open(Answerer::Host).unwrap_err();
+        assert!(e.desc.contains("pending-requests"), "{e}");
+        drop(tickets);
+        assert!(p.open(Answerer::Host).is_ok());
+    }
+}
