@@ -85,6 +85,17 @@ pub struct Cli {
     #[arg(long = "channel", value_name = "SPEC")]
     pub channel: Vec<String>,
 
+    /// The guest-side socket for programs in the guest (default
+    /// /run/guestlink/agent.sock; "none" turns it off).
+    #[arg(long = "guest-socket", value_name = "PATH")]
+    pub guest_socket: Option<String>,
+
+    /// Where user sessions come from: logind (default when systemd runs), none, or
+    /// file:PATH (a JSON list of sessions, re-read when it changes; for tests and for
+    /// systems without logind).
+    #[arg(long = "sessions", value_name = "SOURCE")]
+    pub sessions: Option<String>,
+
     /// Print the JSON schema of the command vocabulary and exit.
     #[arg(long = "dump-schema")]
     pub dump_schema: bool,

@@ -41,6 +41,10 @@ pub struct Config {
     pub allow_rpcs: Option<Vec<String>>,
     /// `--channel` specs.
     pub channels: Vec<String>,
+    /// `--guest-socket` / `guest-socket`: a path or `none`; the default when absent.
+    pub guest_socket: Option<String>,
+    /// `--sessions` / `sessions`: `logind`, `none` or `file:PATH`.
+    pub sessions: Option<String>,
 }
 
 /// A configuration file that cannot be used.
@@ -163,6 +167,8 @@ impl Config {
                     .get_or_insert_with(Vec::new)
                     .extend(split_list(&[value])),
                 "channel" => self.channels.extend(split_list(&[value])),
+                "guest-socket" => self.guest_socket = Some(value),
+                "sessions" => self.sessions = Some(value),
                 _ => tracing::warn!("{}: unknown key '{key}' ignored", path.display()),
             }
         }
@@ -201,6 +207,12 @@ impl Config {
                 .extend(split_list(&cli.allow_rpcs));
         }
         self.channels.extend(cli.channel.iter().cloned());
+        if cli.guest_socket.is_some() {
+            self.guest_socket = cli.guest_socket.clone();
+        }
+        if cli.sessions.is_some() {
+            self.sessions = cli.sessions.clone();
+        }
     }
 
     /// The configuration as a key file, in qemu-ga's `-D` layout. Lists are joined with
@@ -234,6 +246,12 @@ impl Config {
         }
         if !self.channels.is_empty() {
             line("channel", &self.channels.join(";"));
+        }
+        if let Some(g) = &self.guest_socket {
+            line("guest-socket", g);
+        }
+        if let Some(src) = &self.sessions {
+            line("sessions", src);
         }
         s
     }

@@ -10,6 +10,7 @@ mod config;
 mod frontend;
 mod logging;
 mod serve;
+mod sessions;
 mod transport;
 
 use std::io::Write;
@@ -114,8 +115,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let watchdog = config.fsfreeze_timeout.map(std::time::Duration::from_secs);
-    runtime.block_on(serve::run(agent, channels, config.retry_path, watchdog))
+    let extras = serve::Extras {
+        freeze_timeout: config.fsfreeze_timeout.map(std::time::Duration::from_secs),
+        guest_socket: match config.guest_socket.as_deref() {
+            Some("none") | Some("") => None,
+            Some(p) => Some(p.into()),
+            None => Some(frontend::guest_socket::DEFAULT_PATH.into()),
+        },
+        sessions: sessions::SessionSource::parse(config.sessions.as_deref())
+            .map_err(|e| anyhow!(e))?,
+    };
+    runtime.block_on(serve::run(agent, channels, config.retry_path, extras))
 }
 
 /// The channels to serve: `--channel` entries, plus `-m`/`-p` as the QGA channel; with

@@ -1,20 +1,27 @@
 //! Running the channels: open each transport, hand connections to the protocol's front
 //! end, retry devices with `-r`, and stop on SIGTERM/SIGINT (but never while
-//! filesystems are frozen).
+//! filesystems are frozen). Beside them run the guest-side socket and the session
+//! source, and the agent announces its start and its end as events.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
-use guestlink_core::{Agent, CallContext, Protocol};
+use guestlink_core::{Agent, Audience, CallContext, EventRecord, Protocol};
+use guestlink_vocabulary::events::{AgentStartedEvent, AgentStoppingEvent};
+use guestlink_vocabulary::types::{AgentStarted, Empty};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinSet;
 
 use crate::channel::{ChannelSpec, Method};
-use crate::frontend::qga;
+use crate::frontend::{guest_socket, qga};
+use crate::sessions::{self, SessionSource};
 use crate::transport::device::{open_isa_serial, open_virtio_serial};
 use crate::transport::listen::{BoxStream, Listener};
+
+/// How long subscribers get to receive `AGENT_STOPPING` before the agent exits.
+const STOP_GRACE: Duration = Duration::from_millis(200);
 
 /// Wait between attempts to (re)open a device with `-r`.
 pub const RETRY_DELAY: Duration = Duration::from_secs(1);
@@ -110,9 +117,71 @@ async fn serve_channel(agent: Arc<Agent>, spec: ChannelSpec, retry: bool) -> any
     }
 }
 
+/// What runs beside the channels.
+#[derive(Debug)]
+pub struct Extras {
+    /// Thaw automatically this long after a freeze.
+    pub freeze_timeout: Option<Duration>,
+    /// The guest-side socket, if any.
+    pub guest_socket: Option<PathBuf>,
+    /// Where user sessions come from.
+    pub sessions: SessionSource,
+}
+
+/// Binds the guest socket; a socket that cannot be bound is logged, not fatal (the
+/// host channels matter more).
+fn start_guest_socket(agent: &Arc<Agent>, path: PathBuf) -> Option<PathBuf> {
+    match guest_socket::bind(&path) {
+        Ok(listener) => {
+            tracing::info!(socket = %path.display(), "guest socket listening");
+            let (agent, p) = (agent.clone(), path.clone());
+            tokio::spawn(async move {
+                if let Err(e) = guest_socket::serve(agent, p.clone(), listener).await {
+                    tracing::error!(socket = %p.display(), "guest socket failed: {e}");
+                }
+            });
+            Some(path)
+        }
+        Err(e) => {
+            tracing::warn!(socket = %path.display(), "guest socket not available: {e}");
+            None
+        }
+    }
+}
+
 /// Serves `channels` until a termination signal (exit status 0) or a channel fails
 /// for good (an error).
 pub async fn run(
+    agent: Arc<Agent>,
+    channels: Vec<ChannelSpec>,
+    retry: bool,
+    extras: Extras,
+) -> anyhow::Result<()> {
+    let bound = extras
+        .guest_socket
+        .and_then(|p| start_guest_socket(&agent, p));
+    tokio::spawn(sessions::run(agent.clone(), extras.sessions));
+    agent.publish(
+        EventRecord::new::<AgentStartedEvent>(&AgentStarted {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            pid: i64::from(std::process::id()),
+        }),
+        Audience::Everyone,
+    );
+    let result = serve_until_signal(agent.clone(), channels, retry, extras.freeze_timeout).await;
+    agent.publish(
+        EventRecord::new::<AgentStoppingEvent>(&Empty {}),
+        Audience::Everyone,
+    );
+    // Give subscribers' writers a moment to pass the news on.
+    tokio::time::sleep(STOP_GRACE).await;
+    if let Some(p) = bound {
+        let _ = std::fs::remove_file(p);
+    }
+    result
+}
+
+async fn serve_until_signal(
     agent: Arc<Agent>,
     channels: Vec<ChannelSpec>,
     retry: bool,

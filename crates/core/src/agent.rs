@@ -123,6 +123,15 @@ impl Agent {
         Connection::open(&self.events, call)
     }
 
+    /// Takes a snapshot of the user sessions from the session back end and publishes
+    /// what changed.
+    pub fn update_sessions(&self, snapshot: Vec<crate::state::sessions::LoginSession>) {
+        for (event, audience) in self.state.sessions.apply(snapshot) {
+            tracing::info!(event = event.name, data = %event.data, "session change");
+            self.events.publish(event, audience);
+        }
+    }
+
     /// Forgets what a closed conversation left behind (a session agent's registration).
     pub fn disconnect(&self, conn: &Connection) {
         if let Some(session) = self.state.sessions.unregister(conn.id) {

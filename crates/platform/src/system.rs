@@ -75,6 +75,11 @@ impl SystemInfo for LinuxSystem {
         }
     }
 
+    fn session_of_pid(&self, pid: i32) -> Option<String> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+        session_of_cgroup(&text)
+    }
+
     fn logins(&self) -> io::Result<Vec<LoginRecord>> {
         let _guard = UTMP_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::new();
@@ -120,5 +125,38 @@ mod tests {
         let tz = s.timezone();
         assert!(tz.offset.abs() <= 14 * 3600);
         assert!(s.logins().is_ok());
+    }
+}
+
+/// The logind session in a `/proc/PID/cgroup` text: systemd puts a session's processes
+/// in `.../session-ID.scope`.
+fn session_of_cgroup(text: &str) -> Option<String> {
+    text.lines()
+        .flat_map(|l| l.rsplit(':').next())
+        .flat_map(|path| path.split('/'))
+        .find_map(|part| part.strip_prefix("session-")?.strip_suffix(".scope"))
+        .map(String::from)
+}
+
+#[cfg(test)]
+mod session_tests {
+    use super::session_of_cgroup;
+
+    #[test]
+    fn session_scopes() {
+        assert_eq!(
+            session_of_cgroup("0::/user.slice/user-1000.slice/session-3.scope\n").as_deref(),
+            Some("3")
+        );
+        assert_eq!(
+            session_of_cgroup(
+                "0::/user.slice/user-1000.slice/user@1000.service/app.slice/x.scope\n"
+            ),
+            None
+        );
+        assert_eq!(
+            session_of_cgroup("0::/system.slice/guestlinkd.service\n"),
+            None
+        );
     }
 }

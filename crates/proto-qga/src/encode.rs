@@ -192,6 +192,32 @@ pub fn encode_error(out: &mut Vec<u8>, class: ErrorClass, desc: &str, id: Option
     out.extend_from_slice(b"}}\n");
 }
 
+/// Appends a QMP-style event line:
+/// `{"event": NAME, "data": DATA, "timestamp": {"seconds": S, "microseconds": U}}\n`.
+pub fn encode_event<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    name: &str,
+    data: &T,
+    seconds: i64,
+    microseconds: i64,
+) -> serde_json::Result<()> {
+    let mark = out.len();
+    out.extend_from_slice(b"{\"event\": ");
+    let _ = write_json(&mut *out, name);
+    out.extend_from_slice(b", \"data\": ");
+    if let Err(e) = write_json(&mut *out, data) {
+        out.truncate(mark);
+        return Err(e);
+    }
+    out.extend_from_slice(
+        format!(
+            ", \"timestamp\": {{\"seconds\": {seconds}, \"microseconds\": {microseconds}}}}}\n"
+        )
+        .as_bytes(),
+    );
+    Ok(())
+}
+
 /// Whether every byte is below 0x7F, eight bytes at a time.
 fn all_below_7f(bytes: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
@@ -221,6 +247,16 @@ mod tests {
                 assert_eq!(all_below_7f(&v), b < 0x7F, "byte {b:#x} at {pos}");
             }
         }
+    }
+
+    #[test]
+    fn event_lines() {
+        let mut out = Vec::new();
+        encode_event(&mut out, "FSTHAW", &json!({"count": 2}), 1700000000, 5).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"event\": \"FSTHAW\", \"data\": {\"count\": 2}, \"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 5}}\n"
+        );
     }
 
     fn text(v: &Value) -> String {

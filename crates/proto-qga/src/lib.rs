@@ -27,7 +27,7 @@ pub mod parser;
 pub mod request;
 
 pub use decoder::{DecodeError, Decoder, Frame, Limits};
-pub use encode::{encode_error, encode_return, write_json, write_return, ErrorClass};
+pub use encode::{encode_error, encode_event, encode_return, write_json, write_return, ErrorClass};
 pub use request::{EnvelopeError, Request};
 
 /// The byte qemu-ga puts before the reply to `guest-sync-delimited`, and that a client

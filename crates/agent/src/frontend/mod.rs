@@ -1,4 +1,5 @@
-//! Protocol front ends: each turns its wire messages into calls of the core vocabulary
-//! and the results back into its wire format. Per-connection protocol state lives here.
+//! Protocol front ends: wire messages in, vocabulary calls to the core, wire messages
+//! out.
 
+pub mod guest_socket;
 pub mod qga;

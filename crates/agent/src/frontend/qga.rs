@@ -12,15 +12,21 @@
 //! bytes, read before the command runs (so a refused command still consumes them), and
 //! a reply with a payload by `return.count` raw bytes.
 //!
+//! Events (`__org.guestlink_events-subscribe`, per connection, until the next sync)
+//! are written between replies, never inside one; a connection that did not subscribe
+//! never sees an event line.
+//!
 //! Replies with bulk data (a 48 MiB `guest-file-read`) are not built in memory: they
 //! are encoded on a blocking thread in 256 KiB pieces that are written to the channel
 //! as they come, so the only large buffer is the data itself.
 
 use std::io;
 
-use guestlink_core::{Agent, Bulk, CallContext, DispatchError, Reply, BULK_MAX_COUNT};
+use guestlink_core::{
+    Agent, Bulk, CallContext, Connection, DispatchError, EventRecord, Reply, BULK_MAX_COUNT,
+};
 use guestlink_proto_qga::{
-    encode_error, encode_return, write_return, Decoder, ErrorClass, Frame, Request,
+    encode_error, encode_event, encode_return, write_return, Decoder, ErrorClass, Frame, Request,
 };
 use guestlink_vocabulary::commands::{GuestSync, GuestSyncDelimited, GuestlinkBulkEnable, Payload};
 use guestlink_vocabulary::Command;
@@ -36,6 +42,7 @@ const STREAM_THRESHOLD: usize = 1 << 20;
 const STREAM_PIECE: usize = 256 << 10;
 
 /// A reply to be streamed rather than built.
+#[derive(Debug)]
 pub struct Streamed {
     reply: Reply,
     id: Option<Value>,
@@ -51,7 +58,8 @@ struct Session {
 }
 
 /// What goes to the channel after the reply text of one request.
-enum After {
+#[derive(Debug)]
+pub enum After {
     Nothing,
     /// A reply too large to build, encoded on the way out.
     Streamed(Streamed),
@@ -65,12 +73,34 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     call: &CallContext,
     mut io: S,
 ) -> io::Result<()> {
+    let (conn, mut events) = agent.connect(call.clone());
+    let result = converse(agent, &conn, &mut events, &mut io).await;
+    agent.disconnect(&conn);
+    result
+}
+
+async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
+    agent: &Agent,
+    conn: &Connection,
+    events: &mut guestlink_core::Subscription,
+    io: &mut S,
+) -> io::Result<()> {
+    let call = &conn.call;
     let mut decoder = Decoder::default();
     let mut session = Session::default();
     let mut buf = vec![0u8; READ_CHUNK];
     let mut out = Vec::new();
     loop {
-        let n = io.read(&mut buf).await?;
+        // Reading is cancel-safe: an event that arrives first is written, and the read
+        // starts again.
+        let n = tokio::select! {
+            n = io.read(&mut buf) => n?,
+            event = events.next() => {
+                encode_event_line(&mut out, &event);
+                flush(io, &mut out).await?;
+                continue;
+            }
+        };
         if n == 0 {
             return Ok(());
         }
@@ -84,25 +114,38 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 continue;
             };
             let Some(req) = request_of(frame, &mut out) else {
-                flush(&mut io, &mut out).await?;
+                flush(io, &mut out).await?;
                 continue;
             };
             let input = match payload_length(agent, &session, &req) {
                 Some(len) => {
-                    let (data, used) = read_payload(&mut io, &buf[pos..n], len).await?;
+                    let (data, used) = read_payload(io, &buf[pos..n], len).await?;
                     pos += used;
                     Some(data)
                 }
                 None => None,
             };
-            let after = answer(agent, call, &mut session, req, input, &mut out).await;
-            flush(&mut io, &mut out).await?;
-            match after {
-                After::Nothing => {}
-                After::Streamed(s) => write_streamed(&mut io, s).await?,
-                After::Raw(data) => io.write_all(&data).await?,
-            }
+            tracing::trace!(channel = %call.channel.name, command = %req.execute, "request");
+            let after = answer(agent, conn, &mut session, req, input, &mut out).await;
+            flush(io, &mut out).await?;
+            write_after(io, after).await?;
         }
+    }
+}
+
+/// Appends an event line.
+pub fn encode_event_line(out: &mut Vec<u8>, event: &EventRecord) {
+    let (seconds, micros) = event.seconds_micros();
+    // Event data is a JSON value already; encoding it cannot fail.
+    let _ = encode_event(out, event.name, &event.data, seconds, micros);
+}
+
+/// Writes what follows a reply.
+pub async fn write_after<S: AsyncWrite + Unpin>(io: &mut S, after: After) -> io::Result<()> {
+    match after {
+        After::Nothing => Ok(()),
+        After::Streamed(s) => write_streamed(io, s).await,
+        After::Raw(data) => io.write_all(&data).await,
     }
 }
 
@@ -206,7 +249,7 @@ async fn write_streamed<S: AsyncWrite + Unpin>(io: &mut S, s: Streamed) -> io::R
 }
 
 /// A request envelope from a frame, or the error reply to it appended to `out`.
-fn request_of(frame: Frame, out: &mut Vec<u8>) -> Option<Request> {
+pub fn request_of(frame: Frame, out: &mut Vec<u8>) -> Option<Request> {
     let value = match frame {
         Frame::Error(e) => {
             encode_error(out, ErrorClass::GenericError, &e.to_string(), None);
@@ -227,34 +270,47 @@ fn request_of(frame: Frame, out: &mut Vec<u8>) -> Option<Request> {
 /// to `out`; returns what must follow it.
 async fn answer(
     agent: &Agent,
-    call: &CallContext,
+    conn: &Connection,
     session: &mut Session,
     req: Request,
     input: Option<Vec<u8>>,
     out: &mut Vec<u8>,
 ) -> After {
-    let id = req.id.as_ref();
     let name = req.execute.as_str();
     if name == GuestSyncDelimited::NAME || name == GuestSync::NAME {
-        // A new conversation: whoever synchronises has not asked for bulk transfer.
+        // A new conversation: whoever synchronises has not asked for bulk transfer or
+        // events.
         session.bulk = false;
+        conn.events.clear();
     }
     let bulk = session.bulk.then(|| Bulk::new(input));
-    match agent
-        .execute_bulk(call, name, req.arguments, bulk.as_ref())
-        .await
-    {
+    let result = agent
+        .execute_in(conn, name, req.arguments, bulk.as_ref())
+        .await;
+    if matches!(&result, Ok(_)) && name == GuestlinkBulkEnable::NAME {
+        session.bulk = true;
+    }
+    encode_outcome(name, req.id, result, out)
+}
+
+/// Appends the reply to a call's result (nothing for a successful no-reply command) to
+/// `out`; returns what must follow it.
+pub fn encode_outcome(
+    name: &str,
+    req_id: Option<Value>,
+    result: Result<Reply, DispatchError>,
+    out: &mut Vec<u8>,
+) -> After {
+    let id = req_id.as_ref();
+    match result {
         Ok(reply) if !reply.has_response() => {}
         Ok(mut reply) => {
-            if name == GuestlinkBulkEnable::NAME {
-                session.bulk = true;
-            }
             let delimited = name == GuestSyncDelimited::NAME;
             let payload = reply.take_payload();
             if payload.is_none() && reply.size_hint() > STREAM_THRESHOLD {
                 return After::Streamed(Streamed {
                     reply,
-                    id: req.id,
+                    id: req_id,
                     delimited,
                 });
             }

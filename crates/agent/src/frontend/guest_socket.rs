@@ -1,0 +1,230 @@
+//! The guest-side socket: programs inside the guest (the session agent, scripts, any
+//! user's program) speak QGA's JSON to guestlinkd on a local unix socket.
+//!
+//! Unlike a host channel it serves many persistent clients at once. Each is identified
+//! by its peer credentials (`SO_PEERCRED`), reaches only the guest-scope commands of the
+//! vocabulary, and may subscribe to events. Requests that wait for another party (the
+//! host answering `__org.guestlink_host-request`, a session agent answering a clipboard
+//! request) run alongside the client's other requests, so their replies may come out of
+//! order: clients match replies by `id`.
+//!
+//! A client that stops reading only hurts itself: its events queue up to the bus limit
+//! and are then dropped and counted; a write that stays blocked for
+//! [`WRITE_TIMEOUT`] ends the connection.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use guestlink_core::{Agent, CallContext, Caller, Connection, Protocol, Subscription};
+use guestlink_proto_qga::{encode_error, Decoder, ErrorClass, Request};
+use guestlink_vocabulary::commands::{
+    GuestSync, GuestSyncDelimited, GuestlinkClipboardGet, GuestlinkClipboardSet,
+    GuestlinkClipboardTypes, GuestlinkHostRequest,
+};
+use guestlink_vocabulary::Command;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+
+use super::qga::{encode_event_line, encode_outcome, request_of, write_after, After};
+
+/// The default path of the socket.
+pub const DEFAULT_PATH: &str = "/run/guestlink/agent.sock";
+/// Clients served at once (the `guest-clients` limit).
+pub const CLIENT_LIMIT: usize = 64;
+/// Requests of one client that may wait for another party at once.
+pub const WAITING_LIMIT: usize = 16;
+/// Replies queued for one client's writer.
+const REPLY_QUEUE: usize = 32;
+/// How long one write to a client may stay blocked before the client is dropped.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+const READ_CHUNK: usize = 64 << 10;
+
+/// Commands that wait for another party; they run alongside the client's others.
+const WAITING: &[&str] = &[
+    GuestlinkHostRequest::NAME,
+    GuestlinkClipboardGet::NAME,
+    GuestlinkClipboardSet::NAME,
+    GuestlinkClipboardTypes::NAME,
+];
+
+/// Binds the socket at `path`: creates its directory, replaces a stale socket (but not
+/// one another agent still listens on), and lets every user connect (what each may do
+/// is the gate's decision, by peer credentials).
+pub fn bind(path: &Path) -> io::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        if !dir.exists() {
+            std::fs::create_dir_all(dir)?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+        }
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("another agent listens on {}", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+    Ok(listener)
+}
+
+/// Accepts clients until the listener fails.
+pub async fn serve(agent: Arc<Agent>, path: PathBuf, listener: UnixListener) -> io::Result<()> {
+    let name: Arc<str> = path.display().to_string().into();
+    let slots = Arc::new(Semaphore::new(CLIENT_LIMIT));
+    loop {
+        let (mut stream, _) = listener.accept().await?;
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(socket = %name, "too many guest clients; refusing one");
+            let mut out = Vec::new();
+            encode_error(
+                &mut out,
+                ErrorClass::GenericError,
+                &format!("too many clients (limit guest-clients: {CLIENT_LIMIT})"),
+                None,
+            );
+            let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&out)).await;
+            continue;
+        };
+        let cred = match stream.peer_cred() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(socket = %name, "cannot read a client's credentials: {e}");
+                continue;
+            }
+        };
+        let call = CallContext {
+            caller: Caller::Guest {
+                uid: cred.uid(),
+                pid: cred.pid().unwrap_or(0),
+            },
+            ..CallContext::host(Protocol::GuestSocket, name.clone())
+        };
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            tracing::debug!(caller = ?call.caller, "guest client connected");
+            serve_client(&agent, stream, call).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn serve_client(agent: &Arc<Agent>, stream: UnixStream, call: CallContext) {
+    let (conn, events) = agent.connect(call);
+    let conn = Arc::new(conn);
+    let (rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::channel(REPLY_QUEUE);
+    let writer = write_loop(wr, rx, events);
+    tokio::pin!(writer);
+    let result = tokio::select! {
+        r = &mut writer => r,
+        r = read_loop(agent, &conn, rd, tx) => match r {
+            // The client is done sending: let it have the replies still on the way.
+            Ok(()) => tokio::time::timeout(WRITE_TIMEOUT, writer)
+                .await
+                .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+            Err(e) => Err(e),
+        },
+    };
+    if let Err(e) = result {
+        tracing::debug!(caller = ?conn.call.caller, "guest client dropped: {e}");
+    }
+    agent.disconnect(&conn);
+}
+
+/// Writes replies and events as they come; ends when the replies end (the reader is
+/// done) or a write fails or stays blocked.
+async fn write_loop(
+    mut wr: OwnedWriteHalf,
+    mut replies: mpsc::Receiver<(Vec<u8>, After)>,
+    mut events: Subscription,
+) -> io::Result<()> {
+    let stalled = || io::Error::new(io::ErrorKind::TimedOut, "client stopped reading");
+    loop {
+        let (out, after) = tokio::select! {
+            biased;
+            r = replies.recv() => match r {
+                Some(r) => r,
+                None => return Ok(()),
+            },
+            event = events.next() => {
+                let mut out = Vec::new();
+                encode_event_line(&mut out, &event);
+                (out, After::Nothing)
+            }
+        };
+        tokio::time::timeout(WRITE_TIMEOUT, async {
+            wr.write_all(&out).await?;
+            write_after(&mut wr, after).await
+        })
+        .await
+        .map_err(|_| stalled())??;
+    }
+}
+
+async fn run_one(agent: &Agent, conn: &Connection, req: Request) -> (Vec<u8>, After) {
+    let name = req.execute;
+    if name == GuestSync::NAME || name == GuestSyncDelimited::NAME {
+        conn.events.clear();
+    }
+    let result = agent.execute_in(conn, &name, req.arguments, None).await;
+    let mut out = Vec::new();
+    let after = encode_outcome(&name, req.id, result, &mut out);
+    (out, after)
+}
+
+/// Reads and runs requests until EOF; waits for the requests still running.
+async fn read_loop(
+    agent: &Arc<Agent>,
+    conn: &Arc<Connection>,
+    mut rd: OwnedReadHalf,
+    tx: mpsc::Sender<(Vec<u8>, After)>,
+) -> io::Result<()> {
+    let mut decoder = Decoder::default();
+    let mut buf = vec![0u8; READ_CHUNK];
+    let waiting = Arc::new(Semaphore::new(WAITING_LIMIT));
+    let mut running = JoinSet::new();
+    loop {
+        let n = rd.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        let mut pos = 0;
+        while pos < n {
+            pos += decoder.feed_frame(&buf[pos..n]);
+            let Some(frame) = decoder.next_frame() else {
+                continue;
+            };
+            let mut out = Vec::new();
+            let Some(req) = request_of(frame, &mut out) else {
+                if tx.send((out, After::Nothing)).await.is_err() {
+                    return Ok(());
+                }
+                continue;
+            };
+            if WAITING.contains(&req.execute.as_str()) {
+                let permit = waiting.clone().acquire_owned().await.ok();
+                let (agent, conn, tx) = (agent.clone(), conn.clone(), tx.clone());
+                running.spawn(async move {
+                    let reply = run_one(&agent, &conn, req).await;
+                    let _ = tx.send(reply).await;
+                    drop(permit);
+                });
+            } else if tx.send(run_one(agent, conn, req).await).await.is_err() {
+                return Ok(());
+            }
+            while running.try_join_next().is_some() {}
+        }
+    }
+    while running.join_next().await.is_some() {}
+    Ok(())
+}
