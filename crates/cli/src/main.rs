@@ -7,9 +7,11 @@
 //! answers, and stops it; `guestlink bench` measures agents side by side.
 
 mod bench;
+mod clipboard;
 mod connect;
 mod cp;
 mod demo;
+mod events;
 mod exec;
 mod power;
 mod render;
@@ -135,10 +137,70 @@ pub enum Cmd {
         #[arg(long, default_value_t = 64)]
         file_mib: usize,
     },
+    /// Print events as they happen, one JSON line each (guestlinkd only).
+    Events {
+        /// Only these events (repeatable); all when absent.
+        #[arg(long = "event", short = 'e', value_name = "NAME")]
+        events: Vec<String>,
+        /// Ask for a HEARTBEAT event every this many seconds.
+        #[arg(long, value_name = "SECONDS")]
+        heartbeat: Option<u64>,
+        /// Exit after this many events.
+        #[arg(long, value_name = "N")]
+        count: Option<usize>,
+    },
+    /// The clipboard of the guest's active session (guestlinkd with guestlink-session).
+    Clipboard {
+        #[command(subcommand)]
+        action: ClipboardCmd,
+    },
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
+    },
+}
+
+/// What to do with the guest clipboard.
+#[derive(Debug, Subcommand)]
+pub enum ClipboardCmd {
+    /// Print the clipboard's contents (text unless --type says otherwise).
+    Get {
+        /// The primary selection instead of the clipboard.
+        #[arg(long)]
+        primary: bool,
+        /// The MIME type wanted.
+        #[arg(long = "type", short = 't', value_name = "MIME")]
+        mime: Option<String>,
+        /// Write to this file instead of standard output.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
+    /// Set the clipboard from TEXT, --file, or standard input.
+    Set {
+        /// The primary selection instead of the clipboard.
+        #[arg(long)]
+        primary: bool,
+        /// The MIME type (default: text, or guessed from the file name).
+        #[arg(long = "type", short = 't', value_name = "MIME")]
+        mime: Option<String>,
+        /// Read the contents from this file.
+        #[arg(long, short = 'f', conflicts_with = "text")]
+        file: Option<PathBuf>,
+        /// The text.
+        text: Option<String>,
+    },
+    /// Print what the clipboard offers whenever it changes.
+    Watch {
+        /// The primary selection instead of the clipboard.
+        #[arg(long)]
+        primary: bool,
+        /// Also print the text on each change.
+        #[arg(long)]
+        fetch: bool,
+        /// Exit after this many changes.
+        #[arg(long, value_name = "N")]
+        count: Option<usize>,
     },
 }
 
@@ -221,6 +283,41 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Thaw => power::thaw(&mut connect::client(cli).await?, cli.json).await,
         Cmd::Shutdown { mode } => power::shutdown(&mut connect::client(cli).await?, mode).await,
+        Cmd::Events {
+            events,
+            heartbeat,
+            count,
+        } => events::run(&mut connect::client(cli).await?, events, *heartbeat, *count).await,
+        Cmd::Clipboard { action } => {
+            let mut c = connect::client(cli).await?;
+            match action {
+                ClipboardCmd::Get {
+                    primary,
+                    mime,
+                    output,
+                } => clipboard::get(&mut c, *primary, mime.as_deref(), output.as_deref()).await,
+                ClipboardCmd::Set {
+                    primary,
+                    mime,
+                    file,
+                    text,
+                } => {
+                    clipboard::set(
+                        &mut c,
+                        *primary,
+                        mime.as_deref(),
+                        text.as_deref(),
+                        file.as_ref(),
+                    )
+                    .await
+                }
+                ClipboardCmd::Watch {
+                    primary,
+                    fetch,
+                    count,
+                } => clipboard::watch(&mut c, *primary, *fetch, *count).await,
+            }
+        }
         Cmd::Call { request } => {
             show::call(&mut connect::client(cli).await?, request, cli.json).await
         }

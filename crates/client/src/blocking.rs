@@ -57,6 +57,26 @@ impl Client {
         self.rt.block_on(self.inner.file_write_raw(handle, data))
     }
 
+    /// See [`crate::Client::subscribe`].
+    pub fn subscribe(
+        &mut self,
+        events: Option<&[&str]>,
+        heartbeat: Option<u64>,
+    ) -> Result<guestlink_vocabulary::types::Subscription, ClientError> {
+        self.rt.block_on(self.inner.subscribe(events, heartbeat))
+    }
+
+    /// The next event, or `None` when none comes within `wait`.
+    pub fn next_event(&mut self, wait: Duration) -> Result<Option<crate::Event>, ClientError> {
+        match self
+            .rt
+            .block_on(async { tokio::time::timeout(wait, self.inner.next_event()).await })
+        {
+            Ok(e) => e.map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+
     /// See [`crate::Client::call_raw`].
     pub fn call_raw(&mut self, request: &Value) -> Result<Value, ClientError> {
         self.rt.block_on(self.inner.call_raw(request))

@@ -35,7 +35,13 @@ pub struct Client {
     /// A bulk write broke off after part of its payload: the agent is waiting for
     /// bytes this connection can no longer send, so it cannot be used again.
     pub(crate) broken: bool,
-    events: VecDeque<Value>,
+    pub(crate) events: VecDeque<Value>,
+    /// What the user subscribed to, renewed after a resync.
+    pub(crate) subscription: Option<Vec<guestlink_vocabulary::types::SubscribeArgs>>,
+    /// Whether the agent still has that subscription (false after a resync).
+    pub(crate) subscribed: bool,
+    /// A line read in part when a read was cancelled.
+    partial: Vec<u8>,
 }
 
 impl std::fmt::Debug for Client {
@@ -83,6 +89,9 @@ impl Client {
             bulk: None,
             broken: false,
             events: VecDeque::new(),
+            subscription: None,
+            subscribed: false,
+            partial: Vec::new(),
         };
         c.resync().await?;
         Ok(c)
@@ -121,8 +130,10 @@ impl Client {
         if self.broken {
             return Err(ClientError::Broken);
         }
-        // The agent forgets bulk mode when it sees the sync.
+        // The agent forgets bulk mode and the subscription when it sees the sync.
         self.bulk = None;
+        self.subscribed = false;
+        self.partial.clear();
         let timeout = self.timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         // Each attempt gets its own id; an echo of any of them ends the resync. The
@@ -188,8 +199,9 @@ impl Client {
         }
     }
 
-    async fn read_line(&mut self) -> Result<Vec<u8>, ClientError> {
-        let mut line = Vec::new();
+    /// Reads one line. Cancel-safe: a line cut short by cancellation is kept and
+    /// completed by the next call.
+    pub(crate) async fn read_line(&mut self) -> Result<Vec<u8>, ClientError> {
         loop {
             let buf = self.io.fill_buf().await?;
             if buf.is_empty() {
@@ -199,15 +211,16 @@ impl Client {
                 Some(i) => (i + 1, true),
                 None => (buf.len(), false),
             };
-            line.extend_from_slice(&buf[..take]);
+            self.partial.extend_from_slice(&buf[..take]);
             self.io.consume(take);
-            if line.len() > MAX_REPLY {
+            if self.partial.len() > MAX_REPLY {
+                self.partial = Vec::new();
                 return Err(ClientError::Protocol(format!(
                     "reply longer than {MAX_REPLY} bytes"
                 )));
             }
             if done {
-                return Ok(line);
+                return Ok(std::mem::take(&mut self.partial));
             }
         }
     }

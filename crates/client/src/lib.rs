@@ -10,14 +10,17 @@
 //! ([`Client::call`], one type per command, generated from the same declaration as the
 //! agent's dispatch table) or raw JSON ([`Client::call_raw`]). [`blocking::Client`]
 //! wraps it for code without an async runtime. With guestlinkd, file data can move as
-//! raw bytes instead of base64 ([`Client::file_read_raw`], [`Client::file_write_raw`]).
+//! raw bytes instead of base64 ([`Client::file_read_raw`], [`Client::file_write_raw`]),
+//! and events arrive once subscribed ([`Client::subscribe`], [`Client::next_event`]).
 
 pub mod blocking;
 mod bulk;
 mod client;
 mod endpoint;
 mod error;
+mod events;
 
 pub use client::{Client, MAX_REPLY};
 pub use endpoint::{BoxStream, Endpoint};
 pub use error::ClientError;
+pub use events::Event;

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::events::connection;
 use super::sessions::{ask_agent, target_of};
-use crate::context::Context;
+use crate::context::{Caller, Context};
 use crate::dispatch::Handler;
 use crate::error::CommandError;
 use crate::events::{Audience, EventRecord};
@@ -81,6 +81,16 @@ impl Handler for GuestlinkClipboardSet {
         let arguments = serde_json::to_value(&args)
             .map_err(|e| CommandError::new(format!("cannot forward the clipboard: {e}")))?;
         ask_agent(&ctx, &target, Self::NAME, arguments).await?;
+        let selection = args.selection.unwrap_or(ClipboardSelection::Clipboard);
+        let types = vec![args.mime_type];
+        ctx.agent
+            .state()
+            .sessions
+            .set_offer(target.agent.conn, selection, types.clone());
+        // A copy made in the guest is news for the host; the host's own is not.
+        if let Caller::Guest { .. } = ctx.call.caller {
+            announce(&ctx, target.session, target.agent.uid, selection, types);
+        }
         Ok(Empty {})
     }
 }
@@ -103,14 +113,24 @@ impl Handler for GuestlinkClipboardGrab {
             .ok_or_else(|| {
                 CommandError::new("only a registered session agent announces its clipboard")
             })?;
-        ctx.agent.publish(
-            EventRecord::new::<ClipboardChangedEvent>(&ClipboardChanged {
-                session,
-                selection,
-                types: args.types,
-            }),
-            Audience::User(uid),
-        );
+        announce(&ctx, session, uid, selection, args.types);
         Ok(Empty {})
     }
+}
+
+fn announce(
+    ctx: &Context<'_>,
+    session: String,
+    uid: u32,
+    selection: ClipboardSelection,
+    types: Vec<String>,
+) {
+    ctx.agent.publish(
+        EventRecord::new::<ClipboardChangedEvent>(&ClipboardChanged {
+            session,
+            selection,
+            types,
+        }),
+        Audience::User(uid),
+    );
 }

@@ -1,0 +1,75 @@
+//! The headless clipboard: selections held in memory. Used for tests and for sessions
+//! without a display; nothing else can copy into it, so it never reports a change.
+
+use std::collections::HashMap;
+
+use guestlink_vocabulary::types::ClipboardSelection;
+
+use super::mime::is_text;
+use super::{channels, Clipboard, Request};
+
+type Store = HashMap<ClipboardSelection, (String, Vec<u8>)>;
+
+fn serve(store: &mut Store, request: Request) {
+    match request {
+        Request::Get {
+            selection,
+            mime,
+            reply,
+        } => {
+            let found = match (store.get(&selection), mime) {
+                (None, _) => Err("the selection is empty".to_string()),
+                (Some((have, data)), None) if is_text(have) => Ok((have.clone(), data.clone())),
+                (Some((have, data)), Some(want))
+                    if *have == want || (is_text(have) && is_text(&want)) =>
+                {
+                    Ok((have.clone(), data.clone()))
+                }
+                (Some((have, _)), want) => Err(format!(
+                    "the selection holds {have}, not {}",
+                    want.as_deref().unwrap_or("text")
+                )),
+            };
+            let _ = reply.send(found);
+        }
+        Request::Set {
+            selection,
+            mime,
+            data,
+            reply,
+        } => {
+            store.insert(selection, (mime, data));
+            let _ = reply.send(Ok(()));
+        }
+    }
+}
+
+/// Starts the in-memory back end.
+pub fn start() -> Clipboard {
+    let (handle, ends) = channels();
+    std::thread::spawn(move || {
+        let mut store = Store::new();
+        while let Ok(r) = ends.requests.recv() {
+            serve(&mut store, r);
+        }
+    });
+    handle
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn holds_what_it_is_given() {
+        let c = start();
+        let sel = ClipboardSelection::Clipboard;
+        assert!(c.get(sel, None).await.is_err());
+        c.set(sel, "text/plain;charset=utf-8".into(), b"hi".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(c.get(sel, None).await.unwrap().1, b"hi");
+        assert!(c.get(sel, Some("image/png".into())).await.is_err());
+        assert!(c.get(ClipboardSelection::Primary, None).await.is_err());
+    }
+}

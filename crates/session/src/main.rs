@@ -1,0 +1,173 @@
+//! guestlink-session: the per-user session agent.
+//!
+//! Runs in a user's graphical session (a systemd user unit), connects to guestlinkd's
+//! guest socket, registers its logind session, and owns the desktop side: it answers
+//! guestlinkd's `SESSION_REQUEST`s (read or set the clipboard) and reports when another
+//! application takes the clipboard. `guestlink-session clipboard get|set` reads and
+//! sets the session clipboard from a shell, through guestlinkd, like `xclip` does.
+
+mod agent;
+mod clipboard;
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use guestlink_client::{Client, Endpoint};
+use guestlink_vocabulary::commands::{GuestlinkClipboardGet, GuestlinkClipboardSet};
+use guestlink_vocabulary::types::{
+    Base64Data, ClipboardGetArgs, ClipboardSelection, ClipboardSetArgs,
+};
+
+/// guestlink-session — the desktop side of guestlinkd for one user session.
+#[derive(Debug, Parser)]
+#[command(name = "guestlink-session", version)]
+struct Cli {
+    /// guestlinkd's guest socket.
+    #[arg(
+        long,
+        global = true,
+        env = "GUESTLINK_GUEST_SOCKET",
+        default_value = "/run/guestlink/agent.sock"
+    )]
+    socket: PathBuf,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Serve the session (the default).
+    Run {
+        /// Clipboard back end.
+        #[arg(long, value_enum, default_value = "auto")]
+        backend: clipboard::Backend,
+        /// The logind session served (default $XDG_SESSION_ID, else the one guestlinkd
+        /// finds for this process).
+        #[arg(long, env = "XDG_SESSION_ID")]
+        session: Option<String>,
+    },
+    /// Read or set this session's clipboard through guestlinkd.
+    Clipboard {
+        #[command(subcommand)]
+        action: ClipAction,
+    },
+}
+
+/// A selection, as users type it.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Selection {
+    Clipboard,
+    Primary,
+}
+
+impl From<Selection> for ClipboardSelection {
+    fn from(s: Selection) -> Self {
+        match s {
+            Selection::Clipboard => ClipboardSelection::Clipboard,
+            Selection::Primary => ClipboardSelection::Primary,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum ClipAction {
+    /// Print the clipboard.
+    Get {
+        #[arg(long, value_enum, default_value = "clipboard")]
+        selection: Selection,
+        /// MIME type wanted (default text).
+        #[arg(long = "type", short = 't')]
+        mime: Option<String>,
+    },
+    /// Set the clipboard from TEXT or standard input.
+    Set {
+        #[arg(long, value_enum, default_value = "clipboard")]
+        selection: Selection,
+        /// MIME type (default text).
+        #[arg(long = "type", short = 't')]
+        mime: Option<String>,
+        text: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GUESTLINK_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("guestlink-session: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("guestlink-session: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let command = cli.command.unwrap_or(Cmd::Run {
+        backend: clipboard::Backend::Auto,
+        session: std::env::var("XDG_SESSION_ID").ok(),
+    });
+    match command {
+        Cmd::Run { backend, session } => {
+            let clipboard = clipboard::start(backend)?;
+            agent::serve(&cli.socket, session, clipboard).await
+        }
+        Cmd::Clipboard { action } => {
+            let ep = Endpoint::path(&cli.socket);
+            let mut c = Client::connect(&ep, Duration::from_secs(10)).await?;
+            match action {
+                ClipAction::Get { selection, mime } => {
+                    let data = c
+                        .call::<GuestlinkClipboardGet>(&ClipboardGetArgs {
+                            selection: Some(selection.into()),
+                            mime_type: mime,
+                        })
+                        .await?;
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&data.data.0)?;
+                    out.flush()?;
+                }
+                ClipAction::Set {
+                    selection,
+                    mime,
+                    text,
+                } => {
+                    let data = match text {
+                        Some(t) => t.into_bytes(),
+                        None => {
+                            let mut buf = Vec::new();
+                            std::io::stdin().read_to_end(&mut buf)?;
+                            buf
+                        }
+                    };
+                    c.call::<GuestlinkClipboardSet>(&ClipboardSetArgs {
+                        selection: Some(selection.into()),
+                        mime_type: mime.unwrap_or_else(|| clipboard::mime::TEXT.to_string()),
+                        data: Base64Data(data),
+                    })
+                    .await?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
