@@ -61,6 +61,10 @@ impl Agent {
             .args(extra)
             .current_dir(&dir)
             .stdin(Stdio::null());
+        if bin == GUESTLINKD && !extra.iter().any(|a| a.starts_with("--guest-socket")) {
+            // Each test agent gets its own guest socket, never the system's.
+            cmd.arg("--guest-socket").arg(dir.join("guest.sock"));
+        }
         tweak(&mut cmd);
         let child = cmd.spawn().expect("spawn agent");
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -76,7 +80,27 @@ impl Agent {
     }
 
     pub fn connect(&self) -> Conn {
-        let s = UnixStream::connect(&self.sock).unwrap();
+        Self::connect_to(&self.sock)
+    }
+
+    /// The guest-side socket of a guestlinkd started by [`Agent::start`].
+    pub fn guest_socket(&self) -> PathBuf {
+        self.dir.join("guest.sock")
+    }
+
+    /// A client of the guest-side socket.
+    pub fn connect_guest(&self) -> Conn {
+        let path = self.guest_socket();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while UnixStream::connect(&path).is_err() {
+            assert!(Instant::now() < deadline, "no guest socket at {}", path.display());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self::connect_to(&path)
+    }
+
+    pub fn connect_to(path: &Path) -> Conn {
+        let s = UnixStream::connect(path).unwrap();
         s.set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
         Conn { s, buf: Vec::new() }
