@@ -14,7 +14,10 @@ use serde_json::{json, Value};
 fn start() -> (Agent, std::path::PathBuf) {
     let dir = common::scratch("sessions");
     let file = dir.join("sessions.json");
-    let agent = Agent::start(GUESTLINKD, &["--sessions", &format!("file:{}", file.display())]);
+    let agent = Agent::start(
+        GUESTLINKD,
+        &["--sessions", &format!("file:{}", file.display())],
+    );
     (agent, file)
 }
 
@@ -25,11 +28,19 @@ fn write_sessions(file: &Path, sessions: Value) {
 }
 
 fn call(c: &mut Conn, execute: &str, arguments: Value) -> Value {
-    c.json(json!({"execute": execute, "arguments": arguments}).to_string().as_bytes())
+    c.json(
+        json!({"execute": execute, "arguments": arguments})
+            .to_string()
+            .as_bytes(),
+    )
 }
 
 fn subscribe(c: &mut Conn, events: &[&str]) {
-    let r = call(c, "__org.guestlink_events-subscribe", json!({ "events": events }));
+    let r = call(
+        c,
+        "__org.guestlink_events-subscribe",
+        json!({ "events": events }),
+    );
     assert!(r["return"]["events"].is_array(), "{r}");
 }
 
@@ -67,7 +78,10 @@ fn only_subscribers_see_events_and_a_sync_ends_the_subscription() {
     assert!(e["timestamp"]["microseconds"].as_i64().unwrap() < 1_000_000);
     // The connection that never subscribed saw nothing, before or after its own calls.
     plain.silence(300);
-    assert_eq!(call(&mut plain, "guest-ping", json!({})), json!({"return": {}}));
+    assert_eq!(
+        call(&mut plain, "guest-ping", json!({})),
+        json!({"return": {}})
+    );
     plain.silence(300);
     // A sync starts a new conversation without the subscription.
     // Before the sync reply comes only the parse error for the lone 0xFF, as qemu-ga.
@@ -91,7 +105,8 @@ fn guest_requests_come_back_to_their_caller_with_its_id() {
     let mut g1 = agent.connect_guest();
     let mut g2 = agent.connect_guest();
     // Nobody listens yet.
-    let r = g1.json(br#"{"execute":"__org.guestlink_host-request","arguments":{"command":"x"},"id":1}"#);
+    let r = g1
+        .json(br#"{"execute":"__org.guestlink_host-request","arguments":{"command":"x"},"id":1}"#);
     assert!(desc(&r).contains("no host is listening"), "{r}");
     assert_eq!(r["id"], 1);
     subscribe(&mut host, &["GUEST_REQUEST"]);
@@ -103,15 +118,29 @@ fn guest_requests_come_back_to_their_caller_with_its_id() {
     for e in [&a, &b] {
         assert_eq!(e["event"], "GUEST_REQUEST");
         assert_eq!(e["data"]["uid"], 0);
-        tags.insert(e["data"]["arguments"]["n"].as_i64().unwrap(), e["data"]["tag"].clone());
+        tags.insert(
+            e["data"]["arguments"]["n"].as_i64().unwrap(),
+            e["data"]["tag"].clone(),
+        );
     }
     assert_ne!(tags[&1], tags[&2]);
     // Answer the second first; each answer reaches only its own caller.
-    let r = call(&mut host, "__org.guestlink_guest-reply", json!({"tag": tags[&2], "return": "for two"}));
+    let r = call(
+        &mut host,
+        "__org.guestlink_guest-reply",
+        json!({"tag": tags[&2], "return": "for two"}),
+    );
     assert_eq!(r, json!({"return": {}}));
-    let r = call(&mut host, "__org.guestlink_guest-reply", json!({"tag": tags[&1], "error": {"desc": "refused by host"}}));
+    let r = call(
+        &mut host,
+        "__org.guestlink_guest-reply",
+        json!({"tag": tags[&1], "error": {"desc": "refused by host"}}),
+    );
     assert_eq!(r, json!({"return": {}}));
-    assert_eq!(parse(&g2.line()), json!({"return": "for two", "id": {"mine": 2}}));
+    assert_eq!(
+        parse(&g2.line()),
+        json!({"return": "for two", "id": {"mine": 2}})
+    );
     let r = parse(&g1.line());
     assert_eq!((desc(&r), &r["id"]), ("refused by host", &json!("first")));
     g1.silence(200);
@@ -129,7 +158,10 @@ fn events_are_multicast_to_guest_clients() {
     for c in &mut clients {
         subscribe(c, &["SESSION_NEW", "SESSION_ACTIVE"]);
     }
-    write_sessions(&file, json!([{"id": "5", "uid": 1000, "user": "alice", "active": true}]));
+    write_sessions(
+        &file,
+        json!([{"id": "5", "uid": 1000, "user": "alice", "active": true}]),
+    );
     for c in &mut clients {
         let names: Vec<Value> = (0..2).map(|_| event(c)["event"].clone()).collect();
         assert_eq!(names, ["SESSION_NEW", "SESSION_ACTIVE"]);
@@ -162,7 +194,11 @@ fn a_stalled_client_loses_its_own_events_only() {
     let mut stalled = agent.connect_guest();
     subscribe(&mut stalled, &["CLIPBOARD_CHANGED"]);
     let mut session_agent = agent.connect_guest();
-    let r = call(&mut session_agent, "__org.guestlink_session-register", json!({"session": "s9"}));
+    let r = call(
+        &mut session_agent,
+        "__org.guestlink_session-register",
+        json!({"session": "s9"}),
+    );
     assert_eq!(r["return"]["session"], "s9");
     // The host reads as events come, on its own thread.
     let reader = std::thread::spawn(move || {
@@ -182,7 +218,10 @@ fn a_stalled_client_loses_its_own_events_only() {
     assert!(started.elapsed() < Duration::from_secs(25));
     let ((got, dropped), mut host) = reader.join().unwrap();
     assert_eq!(got + dropped, FLOOD);
-    assert_eq!(call(&mut host, "guest-ping", json!({})), json!({"return": {}}));
+    assert_eq!(
+        call(&mut host, "guest-ping", json!({})),
+        json!({"return": {}})
+    );
     // The stalled client now reads: what it missed is counted, not lost silently.
     let (got, dropped) = drain_clipboard_events(&mut stalled, FLOOD);
     assert_eq!(got + dropped, FLOOD);
@@ -209,7 +248,11 @@ for line in sys.argv[2:]:
         .gid(uid)
         .output()
         .expect("python3");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -246,9 +289,17 @@ fn other_users_are_refused_a_session_that_is_not_theirs() {
     // Alice's session agent, holding her clipboard.
     let mut alice = agent.connect_guest();
     let sock = agent.guest_socket();
-    let r = as_user(1001, &sock, &[json!({"execute": "__org.guestlink_session-register", "arguments": {"session": "a"}})]);
+    let r = as_user(
+        1001,
+        &sock,
+        &[json!({"execute": "__org.guestlink_session-register", "arguments": {"session": "a"}})],
+    );
     assert_eq!(desc(&r[0]), "session 'a' belongs to another user");
-    let r = call(&mut alice, "__org.guestlink_session-register", json!({"session": "a"}));
+    let r = call(
+        &mut alice,
+        "__org.guestlink_session-register",
+        json!({"session": "a"}),
+    );
     assert_eq!(r["return"]["session"], "a", "{r}");
     // Bob cannot read Alice's clipboard, nor announce one for her.
     let r = as_user(
@@ -261,7 +312,10 @@ fn other_users_are_refused_a_session_that_is_not_theirs() {
         ],
     );
     assert_eq!(desc(&r[0]), "no session agent serves this user's session");
-    assert_eq!(desc(&r[1]), "only a registered session agent announces its clipboard");
+    assert_eq!(
+        desc(&r[1]),
+        "only a registered session agent announces its clipboard"
+    );
     assert_eq!(r[2]["error"]["class"], "CommandNotFound");
     alice.silence(200);
     agent.terminate();

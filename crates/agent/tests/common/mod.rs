@@ -93,7 +93,11 @@ impl Agent {
         let path = self.guest_socket();
         let deadline = Instant::now() + Duration::from_secs(10);
         while UnixStream::connect(&path).is_err() {
-            assert!(Instant::now() < deadline, "no guest socket at {}", path.display());
+            assert!(
+                Instant::now() < deadline,
+                "no guest socket at {}",
+                path.display()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Self::connect_to(&path)

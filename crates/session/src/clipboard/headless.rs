@@ -48,8 +48,14 @@ fn serve(store: &mut Store, request: Request) {
 pub fn start() -> Clipboard {
     let (handle, ends) = channels();
     std::thread::spawn(move || {
+        // Nothing else writes to this clipboard, so no change is ever sent; keeping the
+        // sender tells the agent the back end is still running.
+        let super::Ends {
+            requests,
+            changes: _changes,
+        } = ends;
         let mut store = Store::new();
-        while let Ok(r) = ends.requests.recv() {
+        while let Ok(r) = requests.recv() {
             serve(&mut store, r);
         }
     });

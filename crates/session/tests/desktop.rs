@@ -1,0 +1,256 @@
+//! The session agent against the real guestlinkd: the host sets and reads the guest
+//! clipboard through the QGA channel; with the X11 back end on a real Xvfb, `xclip` is
+//! the other application in the guest, in both directions.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use guestlink_client::{Client, Endpoint};
+use guestlink_vocabulary::commands::{GuestlinkClipboardGet, GuestlinkClipboardSet};
+use guestlink_vocabulary::types::{
+    Base64Data, ClipboardGetArgs, ClipboardSelection, ClipboardSetArgs,
+};
+
+const SESSION: &str = env!("CARGO_BIN_EXE_guestlink-session");
+
+fn sibling(name: &str) -> PathBuf {
+    let p = Path::new(SESSION).with_file_name(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run the tests for the whole workspace (cargo test --workspace)",
+        p.display()
+    );
+    p
+}
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn scratch(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gl-session-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn wait_for(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(path).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens on {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// guestlinkd with a QGA socket and a guest socket in `dir`.
+fn daemon(dir: &Path) -> Kill {
+    let child = Command::new(sibling("guestlinkd"))
+        .arg("--channel")
+        .arg(format!(
+            "qga=unix-listen:{}",
+            dir.join("qga.sock").display()
+        ))
+        .arg("--guest-socket")
+        .arg(dir.join("agent.sock"))
+        .args(["--sessions", "none", "-t"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&dir.join("qga.sock"));
+    wait_for(&dir.join("agent.sock"));
+    Kill(child)
+}
+
+fn session_agent(dir: &Path, backend: &str, display: Option<&str>) -> Kill {
+    let mut cmd = Command::new(SESSION);
+    cmd.arg("--socket")
+        .arg(dir.join("agent.sock"))
+        .args(["run", "--backend", backend, "--session", "test-1"])
+        .stdin(Stdio::null());
+    if let Some(d) = display {
+        cmd.env("DISPLAY", d);
+    }
+    Kill(cmd.spawn().unwrap())
+}
+
+async fn host(dir: &Path) -> Client {
+    Client::connect(
+        &Endpoint::path(dir.join("qga.sock")),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap()
+}
+
+async fn host_set(c: &mut Client, text: &str) -> Result<(), String> {
+    c.call::<GuestlinkClipboardSet>(&ClipboardSetArgs {
+        selection: None,
+        mime_type: "text/plain;charset=utf-8".into(),
+        data: Base64Data(text.as_bytes().to_vec()),
+    })
+    .await
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
+async fn host_get(c: &mut Client, selection: Option<ClipboardSelection>) -> Result<String, String> {
+    c.call::<GuestlinkClipboardGet>(&ClipboardGetArgs {
+        selection,
+        mime_type: None,
+    })
+    .await
+    .map(|d| String::from_utf8_lossy(&d.data.0).into_owned())
+    .map_err(|e| e.to_string())
+}
+
+/// Retries `f` until the session agent has registered.
+async fn until_registered<T>(
+    c: &mut Client,
+    mut f: impl AsyncFnMut(&mut Client) -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match f(c).await {
+            Ok(v) => return v,
+            Err(e) if e.contains("no session agent") && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn headless_round_trip_through_the_host_channel() {
+    let dir = scratch("headless");
+    let _d = daemon(&dir);
+    let mut c = host(&dir).await;
+    let e = host_get(&mut c, None).await.unwrap_err();
+    assert!(e.contains("no session agent"), "{e}");
+    let _s = session_agent(&dir, "headless", None);
+    until_registered(&mut c, async |c| host_set(c, "héllo, guest").await).await;
+    assert_eq!(host_get(&mut c, None).await.unwrap(), "héllo, guest");
+    let e = host_get(&mut c, Some(ClipboardSelection::Primary))
+        .await
+        .unwrap_err();
+    assert!(e.contains("empty"), "{e}");
+    // The shell tool in the guest reaches the same clipboard through guestlinkd.
+    let out = Command::new(SESSION)
+        .arg("--socket")
+        .arg(dir.join("agent.sock"))
+        .args(["clipboard", "get"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, "héllo, guest".as_bytes());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn require(program: &str) -> PathBuf {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(program))
+        .find(|p| p.exists());
+    found.unwrap_or_else(|| {
+        panic!("{program} is required for this test: apt-get install xvfb xclip (.ci/run does)")
+    })
+}
+
+fn xclip(display: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(require("xclip"));
+    c.env("DISPLAY", display).args(args);
+    c
+}
+
+#[tokio::test]
+async fn x11_clipboard_with_xvfb_and_xclip() {
+    let xvfb = require("Xvfb");
+    let dir = scratch("x11");
+    let display = format!(":{}", 50 + std::process::id() % 400);
+    let _x = Kill(
+        Command::new(xvfb)
+            .args([display.as_str(), "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let socket = PathBuf::from(format!("/tmp/.X11-unix/X{}", &display[1..]));
+    wait_for(&socket);
+    let _d = daemon(&dir);
+    let mut c = host(&dir).await;
+    c.subscribe(Some(&["CLIPBOARD_CHANGED"]), None)
+        .await
+        .unwrap();
+    let _s = session_agent(&dir, "x11", Some(&display));
+    // Host to guest: xclip pastes what the host set.
+    until_registered(&mut c, async |c| host_set(c, "from the host ✓").await).await;
+    let out = xclip(&display, &["-o", "-selection", "clipboard"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "from the host ✓");
+    // Guest to host: xclip copies; the host hears of it and pastes.
+    let mut copy = xclip(&display, &["-i", "-selection", "clipboard", "-quiet"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = copy.stdin.take().unwrap();
+        stdin.write_all("copied in the guest".as_bytes()).unwrap();
+    }
+    let _copy = Kill(copy);
+    let e = tokio::time::timeout(Duration::from_secs(10), c.next_event())
+        .await
+        .expect("CLIPBOARD_CHANGED")
+        .unwrap();
+    assert_eq!(e.name, "CLIPBOARD_CHANGED");
+    assert_eq!(e.data["selection"], "clipboard");
+    assert!(e.data["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t == "text/plain;charset=utf-8"));
+    assert_eq!(host_get(&mut c, None).await.unwrap(), "copied in the guest");
+    // A large copy goes through INCR.
+    let big: String = (0..300_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let mut copy = xclip(&display, &["-i", "-selection", "clipboard", "-quiet"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        copy.stdin
+            .take()
+            .unwrap()
+            .write_all(big.as_bytes())
+            .unwrap();
+    }
+    let _copy2 = Kill(copy);
+    let _ = tokio::time::timeout(Duration::from_secs(10), c.next_event()).await;
+    assert_eq!(host_get(&mut c, None).await.unwrap(), big);
+    let _ = std::fs::remove_dir_all(&dir);
+}
