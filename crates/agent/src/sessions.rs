@@ -10,6 +10,9 @@ use guestlink_core::state::sessions::LoginSession;
 use guestlink_core::Agent;
 use serde::Deserialize;
 
+/// Wait before watching logind again after the bus failed.
+const LOGIND_RETRY: Duration = Duration::from_secs(10);
+
 /// How often the file source looks at its file.
 const FILE_POLL: Duration = Duration::from_millis(200);
 
@@ -97,8 +100,16 @@ pub async fn run(agent: Arc<Agent>, source: SessionSource) {
     match source {
         SessionSource::None => {}
         SessionSource::File(path) => watch_file(agent, path).await,
-        SessionSource::Logind => {
-            tracing::warn!("no user sessions: this build cannot watch logind yet");
-        }
+        SessionSource::Logind => loop {
+            let feed = agent.clone();
+            let result =
+                guestlink_platform::logind::watch(move |snapshot| feed.update_sessions(snapshot))
+                    .await;
+            match result {
+                Ok(()) => tracing::warn!("logind went away; watching again"),
+                Err(e) => tracing::warn!("cannot watch logind: {e}; trying again"),
+            }
+            tokio::time::sleep(LOGIND_RETRY).await;
+        },
     }
 }

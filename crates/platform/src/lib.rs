@@ -14,6 +14,7 @@ mod clock;
 pub mod cpu_memory;
 mod filesystems;
 mod inventory;
+pub mod logind;
 mod machine;
 pub mod mounts;
 pub mod net;

@@ -287,7 +287,7 @@ async fn answer(
     let result = agent
         .execute_in(conn, name, req.arguments, bulk.as_ref())
         .await;
-    if matches!(&result, Ok(_)) && name == GuestlinkBulkEnable::NAME {
+    if result.is_ok() && name == GuestlinkBulkEnable::NAME {
         session.bulk = true;
     }
     encode_outcome(name, req.id, result, out)

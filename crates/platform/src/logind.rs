@@ -1,0 +1,157 @@
+//! User sessions from systemd-logind over D-Bus.
+//!
+//! [`watch`] reads every session (`ListSessions`, then each session's `Active`,
+//! `LockedHint` and `Seat`) and hands the snapshot on; it does so again whenever logind
+//! signals anything (a session new or removed, a property change, `Lock`/`Unlock`).
+//! `Lock` is a request to the session's screen locker; a session is reported locked
+//! from that request (or `LockedHint`) until `Unlock` (or the hint going down).
+//!
+//! The bus is the system bus, or the one in `GUESTLINK_LOGIND_BUS` (a D-Bus address),
+//! which the tests use to put a stand-in logind on a private bus.
+
+use std::collections::HashSet;
+
+use futures_util::StreamExt as _;
+use guestlink_core::state::sessions::LoginSession;
+use zbus::message::Type;
+use zbus::OwnedObjectPath;
+use zbus::{Connection, MatchRule, MessageStream};
+
+/// logind's bus name.
+pub const LOGIND: &str = "org.freedesktop.login1";
+
+#[zbus::proxy(
+    interface = "org.freedesktop.login1.Manager",
+    default_service = "org.freedesktop.login1",
+    default_path = "/org/freedesktop/login1"
+)]
+trait Manager {
+    /// Sessions: id, uid, user name, seat, object path.
+    fn list_sessions(&self) -> zbus::Result<Vec<(String, u32, String, String, OwnedObjectPath)>>;
+}
+
+#[zbus::proxy(
+    interface = "org.freedesktop.login1.Session",
+    default_service = "org.freedesktop.login1"
+)]
+trait Session {
+    #[zbus(property)]
+    fn active(&self) -> zbus::Result<bool>;
+    #[zbus(property)]
+    fn locked_hint(&self) -> zbus::Result<bool>;
+}
+
+async fn connect() -> zbus::Result<Connection> {
+    match std::env::var("GUESTLINK_LOGIND_BUS") {
+        Ok(addr) => {
+            zbus::connection::Builder::address(addr.as_str())
+                .build()
+                .await
+        }
+        Err(_) => Connection::system().await,
+    }
+}
+
+async fn snapshot(
+    conn: &Connection,
+    lock_requested: &HashSet<String>,
+) -> zbus::Result<Vec<LoginSession>> {
+    let manager = ManagerProxy::new(conn).await?;
+    let mut out = Vec::new();
+    for (id, uid, user, seat, path) in manager.list_sessions().await? {
+        let session = SessionProxy::builder(conn)
+            .path(path)
+            .cache_properties(zbus::proxy::CacheProperties::No)
+            .build()
+            .await?;
+        // A session that ends between the list and this read is simply left out.
+        let (Ok(active), Ok(hint)) = (session.active().await, session.locked_hint().await) else {
+            continue;
+        };
+        out.push(LoginSession {
+            locked: hint || lock_requested.contains(&id),
+            id,
+            uid,
+            user,
+            seat: (!seat.is_empty()).then_some(seat),
+            active,
+        });
+    }
+    Ok(out)
+}
+
+/// The session id in a session object path (`/org/freedesktop/login1/session/_32` is
+/// session "2": logind escapes each byte that is not alphanumeric as `_XX`).
+fn session_id_of_path(path: &str) -> Option<String> {
+    let last = path.strip_prefix("/org/freedesktop/login1/session/")?;
+    let bytes = last.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'_' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Watches logind and calls `update` with every snapshot, the first at once. Returns
+/// only when the bus cannot be used.
+pub async fn watch(mut update: impl FnMut(Vec<LoginSession>)) -> zbus::Result<()> {
+    let conn = connect().await?;
+    let rule = MatchRule::builder()
+        .msg_type(Type::Signal)
+        .sender(LOGIND)
+        .build()?;
+    let mut signals = MessageStream::for_match_rule(rule, &conn, None).await?;
+    let mut lock_requested = HashSet::new();
+    update(snapshot(&conn, &lock_requested).await?);
+    while let Some(msg) = signals.next().await {
+        let msg = msg?;
+        let header = msg.header();
+        let member = header.member().map(|m| m.as_str().to_string());
+        let id = header.path().and_then(|p| session_id_of_path(p.as_str()));
+        match (member.as_deref(), id) {
+            (Some("Lock"), Some(id)) => {
+                lock_requested.insert(id);
+            }
+            (Some("Unlock"), Some(id)) => {
+                lock_requested.remove(&id);
+            }
+            (Some("PropertiesChanged"), Some(id)) => {
+                // The locker reporting itself (or the hint going down) replaces the
+                // request.
+                lock_requested.remove(&id);
+            }
+            _ => {}
+        }
+        update(snapshot(&conn, &lock_requested).await?);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::session_id_of_path;
+
+    #[test]
+    fn session_paths() {
+        assert_eq!(
+            session_id_of_path("/org/freedesktop/login1/session/_32").as_deref(),
+            Some("2")
+        );
+        assert_eq!(
+            session_id_of_path("/org/freedesktop/login1/session/c1").as_deref(),
+            Some("c1")
+        );
+        assert_eq!(
+            session_id_of_path("/org/freedesktop/login1/seat/seat0"),
+            None
+        );
+    }
+}
