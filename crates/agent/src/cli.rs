@@ -87,7 +87,11 @@ pub struct Cli {
 
     /// The guest-side socket for programs in the guest (default
     /// /run/guestlink/agent.sock; "none" turns it off).
-    #[arg(long = "guest-socket", value_name = "PATH")]
+    #[arg(
+        long = "guest-socket",
+        value_name = "PATH",
+        env = "GUESTLINK_GUEST_SOCKET"
+    )]
     pub guest_socket: Option<String>,
 
     /// Where user sessions come from: logind (default when systemd runs), none, or

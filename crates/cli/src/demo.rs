@@ -130,6 +130,7 @@ pub async fn run(agent: Option<PathBuf>, timeout: Duration) -> anyhow::Result<Ex
         .arg(&sock)
         .arg("-t")
         .arg(&dir)
+        .env("GUESTLINK_GUEST_SOCKET", dir.join("guest.sock"))
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .spawn()

@@ -39,6 +39,7 @@ impl Agent {
             .arg("-t")
             .arg(&dir)
             .args(extra)
+            .env("GUESTLINK_GUEST_SOCKET", dir.join("guest.sock"))
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
@@ -251,4 +252,134 @@ fn bench_runs_both_agents_side_by_side() {
         4,
         "{v}"
     );
+}
+
+fn session_agent() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let st = Command::new(env!("CARGO"))
+                .args(["build", "-q", "-p", "guestlink-session"])
+                .status()
+                .unwrap();
+            assert!(st.success());
+            Path::new(GUESTLINK).with_file_name("guestlink-session")
+        })
+        .clone()
+}
+
+/// Waits for a child with a deadline.
+fn finish(mut child: Child, within: Duration) -> Output {
+    let deadline = Instant::now() + within;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{:?}", child.wait_with_output().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn events_and_clipboard_against_guestlinkd() {
+    let dir = std::env::temp_dir().join(format!("gl-cli-events-{}", std::process::id()));
+    let sessions = dir.join("sessions.json");
+    let agent = Agent::start(
+        &guestlinkd(),
+        "events",
+        &["--sessions", &format!("file:{}", sessions.display())],
+    );
+    // `guestlink events` prints each event as a JSON line.
+    let events = Command::new(GUESTLINK)
+        .arg("--socket")
+        .arg(agent.dir.join("sock"))
+        .args(["events", "--event", "SESSION_NEW", "--count", "1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = events.id();
+    // New sessions keep coming until the subscriber has seen one.
+    let writer = std::thread::spawn(move || {
+        for n in 0..100 {
+            let list = serde_json::json!([{"id": format!("s{n}"), "uid": 1000, "user": "alice"}]);
+            std::fs::write(&sessions, list.to_string()).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                break;
+            }
+        }
+    });
+    let out = finish(events, Duration::from_secs(20));
+    writer.join().unwrap();
+    assert!(out.status.success());
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["event"], "SESSION_NEW");
+    assert_eq!(line["data"]["user"], "alice");
+    assert!(line["timestamp"]["seconds"].as_i64().unwrap() > 0);
+
+    // The clipboard of the active session, through its (headless) session agent.
+    std::fs::write(
+        agent.dir.join("sessions.json"),
+        r#"[{"id": "s0", "uid": 0, "user": "root", "active": true}]"#,
+    )
+    .unwrap();
+    let guest_socket = agent.dir.join("guest.sock");
+    let session = Command::new(session_agent())
+        .arg("--socket")
+        .arg(&guest_socket)
+        .args(["run", "--backend", "headless", "--session", "s0"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    struct KillOnDrop(Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _session = KillOnDrop(session);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = agent.run(&["clipboard", "set", "from the host"]);
+        if out.status.success() {
+            break;
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        let waiting = err.contains("no session agent") || err.contains("no user session");
+        assert!(waiting && Instant::now() < deadline, "{err}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(agent.ok(&["clipboard", "get"]), "from the host");
+    let watch = Command::new(GUESTLINK)
+        .arg("--socket")
+        .arg(agent.dir.join("sock"))
+        .args(["clipboard", "watch", "--fetch", "--count", "1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first line is what the clipboard offers now; then a copy in the guest.
+    std::thread::sleep(Duration::from_millis(500));
+    let st = Command::new(session_agent())
+        .arg("--socket")
+        .arg(&guest_socket)
+        .args(["clipboard", "set", "copied in the guest"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = finish(watch, Duration::from_secs(10));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(
+        lines[0]["types"],
+        serde_json::json!(["text/plain;charset=utf-8"])
+    );
+    assert_eq!(lines[1]["text"], "copied in the guest");
+    assert_eq!(lines[1]["session"], "s0");
 }

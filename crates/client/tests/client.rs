@@ -54,6 +54,7 @@ impl Agent {
             .arg(dir.join("sock"))
             .arg("-t")
             .arg(&dir)
+            .env("GUESTLINK_GUEST_SOCKET", dir.join("guest.sock"))
             .current_dir(&dir)
             .stdin(Stdio::null())
             .spawn()

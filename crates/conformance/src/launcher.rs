@@ -64,6 +64,8 @@ impl Launcher {
         if let Some(env) = env {
             cmd.env_clear().envs(env.iter().copied());
         }
+        // guestlinkd's guest-side socket goes with the instance, not the system's.
+        cmd.env("GUESTLINK_GUEST_SOCKET", dir.join("guest.sock"));
         let child = cmd
             .spawn()
             .map_err(|e| Failure(format!("cannot start {}: {e}", self.program.display())))?;

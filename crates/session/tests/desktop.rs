@@ -14,14 +14,19 @@ use guestlink_vocabulary::types::{
 
 const SESSION: &str = env!("CARGO_BIN_EXE_guestlink-session");
 
-fn sibling(name: &str) -> PathBuf {
-    let p = Path::new(SESSION).with_file_name(name);
-    assert!(
-        p.exists(),
-        "{} is missing: run the tests for the whole workspace (cargo test --workspace)",
-        p.display()
-    );
-    p
+/// guestlinkd, built if needed (it is another package of the workspace).
+fn guestlinkd() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let st = Command::new(env!("CARGO"))
+                .args(["build", "-q", "-p", "guestlinkd"])
+                .status()
+                .unwrap();
+            assert!(st.success(), "cannot build guestlinkd");
+            Path::new(SESSION).with_file_name("guestlinkd")
+        })
+        .clone()
 }
 
 struct Kill(Child);
@@ -54,7 +59,7 @@ fn wait_for(path: &Path) {
 
 /// guestlinkd with a QGA socket and a guest socket in `dir`.
 fn daemon(dir: &Path) -> Kill {
-    let child = Command::new(sibling("guestlinkd"))
+    let child = Command::new(guestlinkd())
         .arg("--channel")
         .arg(format!(
             "qga=unix-listen:{}",
