@@ -46,6 +46,7 @@ class Qga:
         self.s.settimeout(timeout)
         self.s.connect(path)
         self.buf = b""
+        self.events = []
 
     def line(self):
         while b"\n" not in self.buf:
@@ -69,7 +70,17 @@ class Qga:
         if args is not None:
             req["arguments"] = args
         self.s.sendall(json.dumps(req).encode() + b"\n")
-        return json.loads(self.line())
+        while True:
+            v = json.loads(self.line())
+            if isinstance(v, dict) and "event" in v:
+                self.events.append(v)
+                continue
+            return v
+
+    def take_events(self, name):
+        found = [e for e in self.events if e["event"] == name]
+        self.events = [e for e in self.events if e["event"] != name]
+        return found
 
     def close(self):
         self.s.close()
@@ -234,9 +245,16 @@ def run_checks(vm, work, socks, cli, conformance, t_boot):
 
     c = Qga(qga)
     c.sync(2)
+    # Events over the virtio-serial port (guestlink extension, opt-in).
+    v = c.call("__org.guestlink_events-subscribe",
+               {"events": ["FSFREEZE", "FSTHAW", "EXEC_EXITED"]})
+    check("__org.guestlink_events-subscribe", "return" in v, v)
     # fsfreeze on the virtio disk's ext4 mount, for real.
     v = c.call("guest-fsfreeze-freeze-list", {"mountpoints": ["/mnt/data"]})
     check("guest-fsfreeze-freeze-list /mnt/data", v.get("return") == 1, v)
+    c.call("guest-ping")
+    ev = c.take_events("FSFREEZE")
+    check("FSFREEZE event with the count", [e["data"] for e in ev] == [{"count": 1}], ev)
     v = c.call("guest-fsfreeze-status")
     check("guest-fsfreeze-status frozen", v.get("return") == "frozen", v)
     # While frozen only the safe commands run (qemu-ga's rule).
@@ -247,6 +265,20 @@ def run_checks(vm, work, socks, cli, conformance, t_boot):
     check("guest-fsfreeze-thaw", v.get("return") == 1, v)
     out = guest_exec(c, "sh", ["-c", "echo x > /mnt/data/after && cat /mnt/data/after"])
     check("the file system is writable after the thaw", out == (0, b"x\n"), out)
+    for _ in range(20):
+        if any(e["event"] == "EXEC_EXITED" for e in c.events):
+            break
+        c.call("guest-ping")
+        time.sleep(0.05)
+    thaw, exited = c.take_events("FSTHAW"), c.take_events("EXEC_EXITED")
+    check("FSTHAW and EXEC_EXITED events",
+          [e["data"] for e in thaw] == [{"count": 1}] and
+          any(e["data"].get("exitcode") == 0 for e in exited), (thaw, exited))
+    # A sync ends the subscription: nothing more arrives.
+    c.sync(3)
+    guest_exec(c, "true", [])
+    c.call("guest-ping")
+    check("no event after a sync", not c.events, c.events)
 
     # set-time, for real: set the clock a day ahead, read it back, then from the RTC.
     now = c.call("guest-get-time")["return"]
