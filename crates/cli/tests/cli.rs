@@ -9,18 +9,21 @@ use std::time::{Duration, Instant};
 const GUESTLINK: &str = env!("CARGO_BIN_EXE_guestlink");
 const QEMU_GA: &str = "/usr/sbin/qemu-ga";
 
+/// A binary of another package of the workspace, built once; its package has its name.
+fn built(name: &'static str) -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_build_at_a_time = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let st = Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", name])
+        .status()
+        .unwrap();
+    assert!(st.success(), "cannot build {name}");
+    Path::new(GUESTLINK).with_file_name(name)
+}
+
 fn guestlinkd() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let st = Command::new(env!("CARGO"))
-                .args(["build", "-q", "-p", "guestlinkd"])
-                .status()
-                .unwrap();
-            assert!(st.success());
-            Path::new(GUESTLINK).with_file_name("guestlinkd")
-        })
-        .clone()
+    BUILT.get_or_init(|| built("guestlinkd")).clone()
 }
 
 struct Agent {
@@ -256,16 +259,7 @@ fn bench_runs_both_agents_side_by_side() {
 
 fn session_agent() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let st = Command::new(env!("CARGO"))
-                .args(["build", "-q", "-p", "guestlink-session"])
-                .status()
-                .unwrap();
-            assert!(st.success());
-            Path::new(GUESTLINK).with_file_name("guestlink-session")
-        })
-        .clone()
+    BUILT.get_or_init(|| built("guestlink-session")).clone()
 }
 
 /// Waits for a child with a deadline.

@@ -183,6 +183,21 @@ fn xclip(display: &str, args: &[&str]) -> Command {
     c
 }
 
+/// Copies `text` with xclip, which keeps serving the selection until killed.
+fn copy_with_xclip(display: &str, text: &str) -> Kill {
+    use std::io::Write;
+    let mut copy = xclip(display, &["-i", "-selection", "clipboard", "-quiet"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    copy.stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    Kill(copy)
+}
+
 #[tokio::test]
 async fn x11_clipboard_with_xvfb_and_xclip() {
     let xvfb = require("Xvfb");
@@ -216,16 +231,7 @@ async fn x11_clipboard_with_xvfb_and_xclip() {
     );
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "from the host ✓");
     // Guest to host: xclip copies; the host hears of it and pastes.
-    let mut copy = xclip(&display, &["-i", "-selection", "clipboard", "-quiet"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = copy.stdin.take().unwrap();
-        stdin.write_all("copied in the guest".as_bytes()).unwrap();
-    }
-    let _copy = Kill(copy);
+    let _copy = copy_with_xclip(&display, "copied in the guest");
     let e = tokio::time::timeout(Duration::from_secs(10), c.next_event())
         .await
         .expect("CLIPBOARD_CHANGED")
@@ -242,19 +248,7 @@ async fn x11_clipboard_with_xvfb_and_xclip() {
     let big: String = (0..300_000)
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
-    let mut copy = xclip(&display, &["-i", "-selection", "clipboard", "-quiet"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        copy.stdin
-            .take()
-            .unwrap()
-            .write_all(big.as_bytes())
-            .unwrap();
-    }
-    let _copy2 = Kill(copy);
+    let _copy2 = copy_with_xclip(&display, &big);
     let _ = tokio::time::timeout(Duration::from_secs(10), c.next_event()).await;
     assert_eq!(host_get(&mut c, None).await.unwrap(), big);
     let _ = std::fs::remove_dir_all(&dir);
