@@ -253,3 +253,101 @@ async fn x11_clipboard_with_xvfb_and_xclip() {
     assert_eq!(host_get(&mut c, None).await.unwrap(), big);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A headless sway (a wlroots compositor with data-control), run as nobody because sway
+/// refuses root; returns it and the environment its clients need.
+fn sway(dir: &Path) -> (Kill, Vec<(String, String)>) {
+    let runtime = dir.join("xdg");
+    std::fs::create_dir_all(&runtime).unwrap();
+    let st = Command::new("chown")
+        .arg("65534:65534")
+        .arg(&runtime)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::set_permissions(&runtime, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .unwrap();
+    let child = Command::new(require("setpriv"))
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "env"])
+        .arg(format!("XDG_RUNTIME_DIR={}", runtime.display()))
+        .arg(format!("HOME={}", runtime.display()))
+        .args([
+            "WLR_BACKENDS=headless",
+            "WLR_LIBINPUT_NO_DEVICES=1",
+            "WLR_RENDERER=pixman",
+        ])
+        .arg(require("sway"))
+        .args(["-c", "/dev/null"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = runtime.join("wayland-1");
+    wait_for(&socket);
+    let env = vec![
+        ("XDG_RUNTIME_DIR".to_string(), runtime.display().to_string()),
+        ("WAYLAND_DISPLAY".to_string(), "wayland-1".to_string()),
+    ];
+    (Kill(child), env)
+}
+
+#[tokio::test]
+async fn wayland_clipboard_with_sway_and_wl_clipboard() {
+    let dir = scratch("wayland");
+    let (_sway, env) = sway(&dir);
+    let _d = daemon(&dir);
+    let mut c = host(&dir).await;
+    c.subscribe(Some(&["CLIPBOARD_CHANGED"]), None).await.unwrap();
+    let _s = {
+        let mut cmd = Command::new(SESSION);
+        cmd.arg("--socket")
+            .arg(dir.join("agent.sock"))
+            .args(["run", "--backend", "wayland", "--session", "test-1"])
+            .envs(env.iter().cloned())
+            .stdin(Stdio::null());
+        Kill(cmd.spawn().unwrap())
+    };
+    // Host to guest: wl-paste pastes what the host set.
+    until_registered(&mut c, async |c| host_set(c, "from the host, on Wayland").await).await;
+    let out = Command::new(require("wl-paste"))
+        .arg("--no-newline")
+        .envs(env.iter().cloned())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "from the host, on Wayland");
+    // Our own source is not announced as a change (only the empty selections found at
+    // start may be); wl-copy's is.
+    while let Ok(e) = tokio::time::timeout(Duration::from_millis(700), c.next_event()).await {
+        let e = e.unwrap();
+        assert!(e.data["types"].as_array().unwrap().is_empty(), "{e:?}");
+    }
+    let st = Command::new(require("wl-copy"))
+        .arg("copied with wl-copy")
+        .envs(env.iter().cloned())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // The session agent also reports the state it found at start (an empty primary
+    // selection): wait for the copy.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(10), c.next_event())
+            .await
+            .expect("CLIPBOARD_CHANGED")
+            .unwrap();
+        assert_eq!(e.name, "CLIPBOARD_CHANGED");
+        let text = e.data["types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "text/plain;charset=utf-8");
+        if e.data["selection"] == "clipboard" && text {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no change with text: {e:?}");
+    }
+    assert_eq!(host_get(&mut c, None).await.unwrap(), "copied with wl-copy");
+    let _ = Command::new("pkill").args(["-f", "wl-copy copied with wl-copy"]).status();
+    let _ = std::fs::remove_dir_all(&dir);
+}

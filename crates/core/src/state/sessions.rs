@@ -265,8 +265,8 @@ impl Sessions {
 
     /// The agent whose clipboard `caller` reaches. The host and root reach the active
     /// session's (without a session back end: the agent registered last); any other
-    /// user only their own sessions', preferring `own_session` (the caller's session),
-    /// then an active one, then the newest.
+    /// user only their own session's (`own_session`, when the caller's session is known),
+    /// or else one of their sessions: the active one, or the newest.
     pub fn target(
         &self,
         caller: Caller,
@@ -302,10 +302,13 @@ impl Sessions {
                     .map(|(s, a)| (s.clone(), a.clone())),
             },
             Caller::Guest { uid, .. } => {
-                let mine: Vec<_> = live.filter(|(_, a)| a.uid == uid).collect();
+                let mine: Vec<_> = live
+                    .filter(|(_, a)| a.uid == uid)
+                    // A caller whose session is known reaches that session only.
+                    .filter(|(s, _)| own_session.is_none_or(|own| own == s.as_str()))
+                    .collect();
                 mine.iter()
-                    .find(|(s, _)| Some(s.as_str()) == own_session)
-                    .or_else(|| mine.iter().find(|(s, _)| is_active(s)))
+                    .find(|(s, _)| is_active(s))
                     .or_else(|| mine.iter().max_by_key(|(_, a)| a.order))
                     .map(|(s, a)| ((*s).clone(), (*a).clone()))
             }
@@ -386,6 +389,9 @@ mod tests {
         assert_eq!(host.session, "2");
         let guest = |uid| Caller::Guest { uid, pid: 1 };
         assert_eq!(reg.target(guest(1000), None).unwrap().session, "1");
+        assert_eq!(reg.target(guest(1000), Some("1")).unwrap().session, "1");
+        // The same user in another session does not reach this one.
+        assert!(reg.target(guest(1000), Some("7")).is_err());
         assert_eq!(reg.target(guest(1001), None).unwrap().session, "2");
         assert!(reg.target(guest(1002), None).is_err());
         assert_eq!(reg.target(guest(0), None).unwrap().session, "2");

@@ -1,13 +1,12 @@
-//! Clipboard back ends of the session agent, chosen at run time: X11 (through the X
-//! server's selections, with XFIXES telling who owns them) and headless (in memory, for
-//! tests and for sessions without a display). Each runs on its own thread and is
-//! driven through a [`Clipboard`] handle: requests in, ownership changes out.
-//!
-//! Wayland (data-control) is not implemented yet; on a Wayland session with Xwayland
-//! the X11 back end still sees the X clients' clipboard.
+//! Clipboard back ends of the session agent, chosen at run time: Wayland (the
+//! compositor's data-control protocol), X11 (through the X server's selections, with
+//! XFIXES telling who owns them) and headless (in memory, for tests and for sessions
+//! without a display). Each runs on its own threads and is driven through a
+//! [`Clipboard`] handle: requests in, ownership changes out.
 
 pub mod headless;
 pub mod mime;
+pub mod wayland;
 pub mod x11;
 
 use std::sync::mpsc as std_mpsc;
@@ -122,8 +121,11 @@ pub fn channels() -> (Clipboard, Ends) {
 /// Which back end to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
-    /// X11 when `DISPLAY` is set, else headless.
+    /// Wayland when `WAYLAND_DISPLAY` is set and the compositor has data-control, else
+    /// X11 when `DISPLAY` is set (Xwayland included), else headless.
     Auto,
+    /// The Wayland compositor in `WAYLAND_DISPLAY`.
+    Wayland,
     /// The X server in `DISPLAY`.
     X11,
     /// In memory.
@@ -132,14 +134,22 @@ pub enum Backend {
 
 /// Starts the chosen back end.
 pub fn start(backend: Backend) -> anyhow::Result<Clipboard> {
-    let use_x11 = match backend {
-        Backend::X11 => true,
-        Backend::Headless => false,
-        Backend::Auto => std::env::var_os("DISPLAY").is_some(),
-    };
-    if use_x11 {
-        x11::start()
-    } else {
-        Ok(headless::start())
+    match backend {
+        Backend::Wayland => wayland::start(),
+        Backend::X11 => x11::start(),
+        Backend::Headless => Ok(headless::start()),
+        Backend::Auto => {
+            if std::env::var_os("WAYLAND_DISPLAY").is_some() {
+                match wayland::start() {
+                    Ok(c) => return Ok(c),
+                    Err(e) => tracing::warn!("{e:#}; trying X11"),
+                }
+            }
+            if std::env::var_os("DISPLAY").is_some() {
+                return x11::start();
+            }
+            tracing::info!("no display: the clipboard is held in memory");
+            Ok(headless::start())
+        }
     }
 }
