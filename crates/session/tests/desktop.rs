@@ -244,6 +244,33 @@ async fn x11_clipboard_with_xvfb_and_xclip() {
         .iter()
         .any(|t| t == "text/plain;charset=utf-8"));
     assert_eq!(host_get(&mut c, None).await.unwrap(), "copied in the guest");
+    // Images: the host sets a PNG, xclip pastes it as image/png.
+    let png: Vec<u8> = b"\x89PNG\r\n\x1a\n"
+        .iter()
+        .copied()
+        .chain((0..=255u8).cycle().take(5000))
+        .collect();
+    c.call::<GuestlinkClipboardSet>(&ClipboardSetArgs {
+        selection: None,
+        mime_type: "image/png".into(),
+        data: Base64Data(png.clone()),
+    })
+    .await
+    .unwrap();
+    let out = xclip(
+        &display,
+        &["-o", "-selection", "clipboard", "-t", "image/png"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.stdout, png);
+    let out = xclip(
+        &display,
+        &["-o", "-selection", "clipboard", "-t", "TARGETS"],
+    )
+    .output()
+    .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("image/png"));
     // A large copy goes through INCR.
     let big: String = (0..300_000)
         .map(|i| char::from(b'a' + (i % 26) as u8))
@@ -265,8 +292,11 @@ fn sway(dir: &Path) -> (Kill, Vec<(String, String)>) {
         .status()
         .unwrap();
     assert!(st.success());
-    std::fs::set_permissions(&runtime, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .unwrap();
+    std::fs::set_permissions(
+        &runtime,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     let child = Command::new(require("setpriv"))
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "env"])
         .arg(format!("XDG_RUNTIME_DIR={}", runtime.display()))
@@ -297,7 +327,9 @@ async fn wayland_clipboard_with_sway_and_wl_clipboard() {
     let (_sway, env) = sway(&dir);
     let _d = daemon(&dir);
     let mut c = host(&dir).await;
-    c.subscribe(Some(&["CLIPBOARD_CHANGED"]), None).await.unwrap();
+    c.subscribe(Some(&["CLIPBOARD_CHANGED"]), None)
+        .await
+        .unwrap();
     let _s = {
         let mut cmd = Command::new(SESSION);
         cmd.arg("--socket")
@@ -308,14 +340,24 @@ async fn wayland_clipboard_with_sway_and_wl_clipboard() {
         Kill(cmd.spawn().unwrap())
     };
     // Host to guest: wl-paste pastes what the host set.
-    until_registered(&mut c, async |c| host_set(c, "from the host, on Wayland").await).await;
+    until_registered(&mut c, async |c| {
+        host_set(c, "from the host, on Wayland").await
+    })
+    .await;
     let out = Command::new(require("wl-paste"))
         .arg("--no-newline")
         .envs(env.iter().cloned())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), "from the host, on Wayland");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "from the host, on Wayland"
+    );
     // Our own source is not announced as a change (only the empty selections found at
     // start may be); wl-copy's is.
     while let Ok(e) = tokio::time::timeout(Duration::from_millis(700), c.next_event()).await {
@@ -348,6 +390,8 @@ async fn wayland_clipboard_with_sway_and_wl_clipboard() {
         assert!(Instant::now() < deadline, "no change with text: {e:?}");
     }
     assert_eq!(host_get(&mut c, None).await.unwrap(), "copied with wl-copy");
-    let _ = Command::new("pkill").args(["-f", "wl-copy copied with wl-copy"]).status();
+    let _ = Command::new("pkill")
+        .args(["-f", "wl-copy copied with wl-copy"])
+        .status();
     let _ = std::fs::remove_dir_all(&dir);
 }

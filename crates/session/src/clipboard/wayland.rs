@@ -37,8 +37,7 @@ fn selection_of(c: paste::ClipboardType) -> ClipboardSelection {
 
 /// Starts the back end; fails when there is no compositor or it lacks data-control.
 pub fn start() -> anyhow::Result<Clipboard> {
-    let watcher = match watch::Watcher::new(watch::ClipboardType::Both, paste::Seat::Unspecified)
-    {
+    let watcher = match watch::Watcher::new(watch::ClipboardType::Both, paste::Seat::Unspecified) {
         Ok(w) => w,
         Err(paste::Error::PrimarySelectionUnsupported) => {
             watch::Watcher::new(watch::ClipboardType::Regular, paste::Seat::Unspecified)?
@@ -103,17 +102,23 @@ fn get(selection: ClipboardSelection, mime: Option<String>) -> Result<(String, V
     } else {
         paste::MimeType::Specific(&want)
     };
-    let (mut pipe, got) = paste::get_contents(paste_type(selection), paste::Seat::Unspecified, kind)
-        .map_err(|e| match e {
-            paste::Error::ClipboardEmpty | paste::Error::NoSeats => {
-                "the selection is empty".to_string()
-            }
-            paste::Error::NoMimeType => format!("the selection offers no {want}"),
-            other => other.to_string(),
-        })?;
+    let (mut pipe, got) =
+        paste::get_contents(paste_type(selection), paste::Seat::Unspecified, kind).map_err(
+            |e| match e {
+                paste::Error::ClipboardEmpty | paste::Error::NoSeats => {
+                    "the selection is empty".to_string()
+                }
+                paste::Error::NoMimeType => format!("the selection offers no {want}"),
+                other => other.to_string(),
+            },
+        )?;
     let mut data = Vec::new();
     pipe.read_to_end(&mut data).map_err(|e| e.to_string())?;
-    let mime = if is_text(&want) { TEXT.to_string() } else { got };
+    let mime = if is_text(&want) {
+        TEXT.to_string()
+    } else {
+        got
+    };
     Ok((mime, data))
 }
 
@@ -150,7 +155,10 @@ fn set(
 }
 
 fn serve(ends: Ends, own: OwnChanges) {
-    let Ends { requests, changes: _changes } = ends;
+    let Ends {
+        requests,
+        changes: _changes,
+    } = ends;
     while let Ok(r) = requests.recv() {
         match r {
             Request::Get {
