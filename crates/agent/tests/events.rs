@@ -320,3 +320,20 @@ fn other_users_are_refused_a_session_that_is_not_theirs() {
     alice.silence(200);
     agent.terminate();
 }
+
+#[test]
+fn the_guest_socket_refuses_oversized_messages_and_keeps_serving() {
+    let agent = Agent::start(GUESTLINKD, &[]);
+    let mut g = agent.connect_guest();
+    let big = "A".repeat(45 << 20);
+    g.send(format!("{{\"execute\":\"guest-ping\",\"arguments\":{{\"x\":\"{big}\"}}}}").as_bytes());
+    let r = parse(&g.line());
+    assert_eq!(r["error"]["class"], "GenericError", "{r}");
+    // Whatever the rest of that message did, a sync brings the client back.
+    g.resync(9);
+    assert_eq!(
+        g.json(br#"{"execute":"guest-ping"}"#),
+        json!({"return": {}})
+    );
+    agent.terminate();
+}

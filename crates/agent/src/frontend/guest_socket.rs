@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use guestlink_core::{Agent, CallContext, Caller, Connection, Protocol, Subscription};
-use guestlink_proto_qga::{encode_error, Decoder, ErrorClass, Request};
+use guestlink_proto_qga::{encode_error, Decoder, ErrorClass, Limits, Request};
 use guestlink_vocabulary::commands::{
     GuestSync, GuestSyncDelimited, GuestlinkClipboardGet, GuestlinkClipboardSet,
     GuestlinkClipboardTypes, GuestlinkHostRequest,
@@ -44,6 +44,10 @@ const REPLY_QUEUE: usize = 32;
 /// How long one write to a client may stay blocked before the client is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const READ_CHUNK: usize = 64 << 10;
+/// The largest message from a guest client: room for the largest clipboard in base64
+/// (the host channel keeps qemu-ga's 64 MiB).
+pub const MESSAGE_LIMIT: usize =
+    guestlink_core::handlers::clipboard::CLIPBOARD_LIMIT / 3 * 4 + (64 << 10);
 
 /// Commands that wait for another party; they run alongside the client's others.
 const WAITING: &[&str] = &[
@@ -189,7 +193,10 @@ async fn read_loop(
     mut rd: OwnedReadHalf,
     tx: mpsc::Sender<(Vec<u8>, After)>,
 ) -> io::Result<()> {
-    let mut decoder = Decoder::default();
+    let mut decoder = Decoder::new(Limits {
+        max_message_bytes: MESSAGE_LIMIT,
+        ..Limits::default()
+    });
     let mut buf = vec![0u8; READ_CHUNK];
     let waiting = Arc::new(Semaphore::new(WAITING_LIMIT));
     let mut running = JoinSet::new();
