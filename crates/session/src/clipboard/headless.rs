@@ -6,41 +6,41 @@ use std::collections::HashMap;
 use guestlink_vocabulary::types::ClipboardSelection;
 
 use super::mime::is_text;
-use super::{channels, Clipboard, Request};
+use super::{channels, Clipboard, Selections};
 
-type Store = HashMap<ClipboardSelection, (String, Vec<u8>)>;
+/// Selections held in memory.
+#[derive(Debug, Default)]
+struct Memory(HashMap<ClipboardSelection, (String, Vec<u8>)>);
 
-fn serve(store: &mut Store, request: Request) {
-    match request {
-        Request::Get {
-            selection,
-            mime,
-            reply,
-        } => {
-            let found = match (store.get(&selection), mime) {
-                (None, _) => Err("the selection is empty".to_string()),
-                (Some((have, data)), None) if is_text(have) => Ok((have.clone(), data.clone())),
-                (Some((have, data)), Some(want))
-                    if *have == want || (is_text(have) && is_text(&want)) =>
-                {
-                    Ok((have.clone(), data.clone()))
-                }
-                (Some((have, _)), want) => Err(format!(
-                    "the selection holds {have}, not {}",
-                    want.as_deref().unwrap_or("text")
-                )),
-            };
-            let _ = reply.send(found);
+impl Selections for Memory {
+    fn get(
+        &mut self,
+        selection: ClipboardSelection,
+        mime: Option<String>,
+    ) -> Result<(String, Vec<u8>), String> {
+        match (self.0.get(&selection), mime) {
+            (None, _) => Err("the selection is empty".to_string()),
+            (Some((have, data)), None) if is_text(have) => Ok((have.clone(), data.clone())),
+            (Some((have, data)), Some(want))
+                if *have == want || (is_text(have) && is_text(&want)) =>
+            {
+                Ok((have.clone(), data.clone()))
+            }
+            (Some((have, _)), want) => Err(format!(
+                "the selection holds {have}, not {}",
+                want.as_deref().unwrap_or("text")
+            )),
         }
-        Request::Set {
-            selection,
-            mime,
-            data,
-            reply,
-        } => {
-            store.insert(selection, (mime, data));
-            let _ = reply.send(Ok(()));
-        }
+    }
+
+    fn set(
+        &mut self,
+        selection: ClipboardSelection,
+        mime: String,
+        data: Vec<u8>,
+    ) -> Result<(), String> {
+        self.0.insert(selection, (mime, data));
+        Ok(())
     }
 }
 
@@ -54,9 +54,9 @@ pub fn start() -> Clipboard {
             requests,
             changes: _changes,
         } = ends;
-        let mut store = Store::new();
+        let mut memory = Memory::default();
         while let Ok(r) = requests.recv() {
-            serve(&mut store, r);
+            r.answer(&mut memory);
         }
     });
     handle

@@ -32,6 +32,46 @@ pub enum Request {
     },
 }
 
+/// What a back end does with the requests it is sent.
+pub trait Selections {
+    /// The contents of `selection` in `mime` (text when `None`).
+    fn get(
+        &mut self,
+        selection: ClipboardSelection,
+        mime: Option<String>,
+    ) -> Result<(String, Vec<u8>), String>;
+    /// Takes `selection` with `data` of type `mime`.
+    fn set(
+        &mut self,
+        selection: ClipboardSelection,
+        mime: String,
+        data: Vec<u8>,
+    ) -> Result<(), String>;
+}
+
+impl Request {
+    /// Runs the request on `backend` and sends the answer back.
+    pub fn answer(self, backend: &mut impl Selections) {
+        match self {
+            Request::Get {
+                selection,
+                mime,
+                reply,
+            } => {
+                let _ = reply.send(backend.get(selection, mime));
+            }
+            Request::Set {
+                selection,
+                mime,
+                data,
+                reply,
+            } => {
+                let _ = reply.send(backend.set(selection, mime, data));
+            }
+        }
+    }
+}
+
 /// Another application took a selection (or let it go: no types).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {

@@ -16,7 +16,7 @@ use guestlink_vocabulary::types::ClipboardSelection;
 use wl_clipboard_rs::{copy, paste, watch};
 
 use super::mime::{is_text, types_of_targets, TEXT};
-use super::{channels, Change, Clipboard, Ends, Request};
+use super::{channels, Change, Clipboard, Ends, Selections};
 
 /// Sources we started and whose selection change is still to come, per selection.
 type OwnChanges = Arc<Mutex<HashMap<ClipboardSelection, u32>>>;
@@ -154,28 +154,37 @@ fn set(
     Ok(())
 }
 
+/// The compositor's selections, and the sources we serve.
+struct Compositor {
+    own: OwnChanges,
+}
+
+impl Selections for Compositor {
+    fn get(
+        &mut self,
+        selection: ClipboardSelection,
+        mime: Option<String>,
+    ) -> Result<(String, Vec<u8>), String> {
+        get(selection, mime)
+    }
+
+    fn set(
+        &mut self,
+        selection: ClipboardSelection,
+        mime: String,
+        data: Vec<u8>,
+    ) -> Result<(), String> {
+        set(selection, mime, data, &self.own)
+    }
+}
+
 fn serve(ends: Ends, own: OwnChanges) {
     let Ends {
         requests,
         changes: _changes,
     } = ends;
+    let mut compositor = Compositor { own };
     while let Ok(r) = requests.recv() {
-        match r {
-            Request::Get {
-                selection,
-                mime,
-                reply,
-            } => {
-                let _ = reply.send(get(selection, mime));
-            }
-            Request::Set {
-                selection,
-                mime,
-                data,
-                reply,
-            } => {
-                let _ = reply.send(set(selection, mime, data, &own));
-            }
-        }
+        r.answer(&mut compositor);
     }
 }

@@ -28,7 +28,7 @@ use x11rb::wrapper::ConnectionExt as _;
 use x11rb::{CURRENT_TIME, NONE};
 
 use super::mime::{is_text, targets_of_type, types_of_targets, TEXT, TEXT_TARGETS};
-use super::{channels, Change, Clipboard, Ends, Request};
+use super::{channels, Change, Clipboard, Ends, Selections};
 
 /// How long another client has to answer a conversion.
 const CONVERT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -57,6 +57,25 @@ struct X11 {
     /// Events that arrived while waiting for a conversion, handled afterwards.
     deferred: VecDeque<Event>,
     changes: mpsc::Sender<Change>,
+}
+
+impl Selections for X11 {
+    fn get(
+        &mut self,
+        selection: ClipboardSelection,
+        mime: Option<String>,
+    ) -> Result<(String, Vec<u8>), String> {
+        self.read(selection, mime)
+    }
+
+    fn set(
+        &mut self,
+        selection: ClipboardSelection,
+        mime: String,
+        data: Vec<u8>,
+    ) -> Result<(), String> {
+        self.own(selection, mime, data).map_err(|e| e.to_string())
+    }
 }
 
 /// Connects to `DISPLAY` and starts the back end thread.
@@ -154,7 +173,7 @@ impl X11 {
         loop {
             loop {
                 match ends.requests.try_recv() {
-                    Ok(r) => self.serve(r),
+                    Ok(r) => r.answer(self),
                     Err(std::sync::mpsc::TryRecvError::Empty) => break,
                     Err(std::sync::mpsc::TryRecvError::Disconnected) => return Ok(()),
                 }
@@ -166,26 +185,6 @@ impl X11 {
                 self.handle(ev)?;
             }
             std::thread::sleep(POLL);
-        }
-    }
-
-    fn serve(&mut self, r: Request) {
-        match r {
-            Request::Get {
-                selection,
-                mime,
-                reply,
-            } => {
-                let _ = reply.send(self.get(selection, mime));
-            }
-            Request::Set {
-                selection,
-                mime,
-                data,
-                reply,
-            } => {
-                let _ = reply.send(self.set(selection, mime, data).map_err(|e| e.to_string()));
-            }
         }
     }
 
@@ -303,7 +302,7 @@ impl X11 {
         }
     }
 
-    fn get(
+    fn read(
         &mut self,
         selection: ClipboardSelection,
         mime: Option<String>,
@@ -341,7 +340,7 @@ impl X11 {
         Err(format!("the selection offers no {want}"))
     }
 
-    fn set(&mut self, selection: ClipboardSelection, mime: String, data: Vec<u8>) -> XResult<()> {
+    fn own(&mut self, selection: ClipboardSelection, mime: String, data: Vec<u8>) -> XResult<()> {
         let mut targets = Vec::new();
         for name in targets_of_type(&mime) {
             targets.push(self.atom(name)?);
