@@ -9,16 +9,22 @@ use std::time::{Duration, Instant};
 const GUESTLINK: &str = env!("CARGO_BIN_EXE_guestlink");
 const QEMU_GA: &str = "/usr/sbin/qemu-ga";
 
-/// A binary of another package of the workspace, built once; its package has its name.
+/// A binary of another package of the workspace (the package has its name). `cargo test
+/// --workspace` has built it already; a test run of this package alone builds it (a
+/// nested `cargo build -p` resolves features differently and recompiles dependencies,
+/// so it is the fallback only).
 fn built(name: &'static str) -> PathBuf {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_build_at_a_time = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let st = Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", name])
-        .status()
-        .unwrap();
-    assert!(st.success(), "cannot build {name}");
-    Path::new(GUESTLINK).with_file_name(name)
+    let path = Path::new(GUESTLINK).with_file_name(name);
+    if !path.exists() {
+        let st = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", name])
+            .status()
+            .unwrap();
+        assert!(st.success(), "cannot build {name}");
+    }
+    path
 }
 
 fn guestlinkd() -> PathBuf {
