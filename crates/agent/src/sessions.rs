@@ -29,10 +29,15 @@ pub enum SessionSource {
 }
 
 impl SessionSource {
-    /// Parses `logind`, `none` or `file:PATH`; absent means logind when systemd runs.
+    /// Parses `logind`, `none` or `file:PATH`; absent means logind when systemd and the
+    /// system bus run.
     pub fn parse(s: Option<&str>) -> Result<SessionSource, String> {
+        let logind_runs = || {
+            Path::new("/run/systemd/seats").is_dir()
+                && Path::new("/run/dbus/system_bus_socket").exists()
+        };
         match s {
-            None if Path::new("/run/systemd/seats").exists() => Ok(SessionSource::Logind),
+            None if logind_runs() => Ok(SessionSource::Logind),
             None | Some("none") => Ok(SessionSource::None),
             Some("logind") => Ok(SessionSource::Logind),
             Some(other) => match other.strip_prefix("file:") {
