@@ -138,13 +138,19 @@ fn set(
     } else {
         copy::MimeType::Specific(mime)
     };
+    // Counted before the source exists: the watcher may see its change at once.
+    let count = |delta: i64| {
+        let mut own = own.lock().unwrap_or_else(|e| e.into_inner());
+        let n = own.entry(selection).or_default();
+        *n = n.saturating_add_signed(delta as i32);
+    };
+    count(1);
     let prepared = options
         .prepare_copy(copy::Source::Bytes(data.into_boxed_slice()), kind)
-        .map_err(|e| e.to_string())?;
-    *own.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .entry(selection)
-        .or_default() += 1;
+        .map_err(|e| {
+            count(-1);
+            e.to_string()
+        })?;
     // Serves paste requests until another application takes the selection.
     std::thread::spawn(move || {
         if let Err(e) = prepared.serve() {
