@@ -348,11 +348,19 @@ async fn wayland_clipboard_with_sway_and_wl_clipboard() {
         host_set(c, "from the host, on Wayland").await
     })
     .await;
-    let out = Command::new(require("wl-paste"))
-        .arg("--no-newline")
-        .envs(env.iter().cloned())
-        .output()
-        .unwrap();
+    // The compositor may take a moment to make the new source the selection.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let out = loop {
+        let out = Command::new(require("wl-paste"))
+            .arg("--no-newline")
+            .envs(env.iter().cloned())
+            .output()
+            .unwrap();
+        if out.status.success() || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert!(
         out.status.success(),
         "{}",
