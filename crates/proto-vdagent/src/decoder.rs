@@ -268,10 +268,7 @@ impl Decoder {
                 }
             }
             // A message is done when its data is in; a chunk may not go on past it.
-            let done = match &r.body {
-                Body::Data { left: 0, .. } | Body::Skip { left: 0 } => true,
-                _ => false,
-            };
+            let done = matches!(&r.body, Body::Data { left: 0, .. } | Body::Skip { left: 0 });
             if done {
                 if let Body::Data { kind, data, .. } = std::mem::take(&mut r.body) {
                     self.out.push_back(Ok(Message { port, kind, data }));
