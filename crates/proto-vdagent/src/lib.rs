@@ -18,11 +18,13 @@
 mod decoder;
 mod encoder;
 mod header;
+pub mod messages;
 mod types;
 
 pub use decoder::{DecodeError, Decoder, Limits, Message};
 pub use encoder::{encode, encode_on};
 pub use header::{ChunkHeader, MessageHeader, CHUNK_HEADER_LEN, MESSAGE_HEADER_LEN};
+pub use messages::{AgentMessage, MessageError, Negotiated};
 pub use types::{Capabilities, MessageType, Port};
 
 /// The one protocol version (`VD_AGENT_PROTOCOL`).
