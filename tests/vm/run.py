@@ -252,8 +252,7 @@ def run_checks(vm, work, socks, cli, conformance, t_boot):
     # fsfreeze on the virtio disk's ext4 mount, for real.
     v = c.call("guest-fsfreeze-freeze-list", {"mountpoints": ["/mnt/data"]})
     check("guest-fsfreeze-freeze-list /mnt/data", v.get("return") == 1, v)
-    c.call("guest-ping")
-    ev = c.take_events("FSFREEZE")
+    ev = wait_events(c, "FSFREEZE")
     check("FSFREEZE event with the count", [e["data"] for e in ev] == [{"count": 1}], ev)
     v = c.call("guest-fsfreeze-status")
     check("guest-fsfreeze-status frozen", v.get("return") == "frozen", v)
@@ -265,17 +264,14 @@ def run_checks(vm, work, socks, cli, conformance, t_boot):
     check("guest-fsfreeze-thaw", v.get("return") == 1, v)
     out = guest_exec(c, "sh", ["-c", "echo x > /mnt/data/after && cat /mnt/data/after"])
     check("the file system is writable after the thaw", out == (0, b"x\n"), out)
-    for _ in range(20):
-        if any(e["event"] == "EXEC_EXITED" for e in c.events):
-            break
-        c.call("guest-ping")
-        time.sleep(0.05)
-    thaw, exited = c.take_events("FSTHAW"), c.take_events("EXEC_EXITED")
+    exited = wait_events(c, "EXEC_EXITED")
+    thaw = wait_events(c, "FSTHAW")
     check("FSTHAW and EXEC_EXITED events",
           [e["data"] for e in thaw] == [{"count": 1}] and
           any(e["data"].get("exitcode") == 0 for e in exited), (thaw, exited))
     # A sync ends the subscription: nothing more arrives.
     c.sync(3)
+    c.events = []
     guest_exec(c, "true", [])
     c.call("guest-ping")
     check("no event after a sync", not c.events, c.events)
@@ -368,6 +364,17 @@ def run_checks(vm, work, socks, cli, conformance, t_boot):
     except subprocess.TimeoutExpired:
         off = False
     check("guest-shutdown powers the VM off", off and vm.returncode == 0, vm.returncode)
+
+
+def wait_events(c, name, tries=40):
+    """The `name` events received so far, pinging (which reads whatever the agent
+    sent) until at least one has arrived."""
+    for _ in range(tries):
+        if any(e["event"] == name for e in c.events):
+            break
+        c.call("guest-ping")
+        time.sleep(0.05)
+    return c.take_events(name)
 
 
 def guest_exec(c, path, args):

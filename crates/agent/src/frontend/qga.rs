@@ -92,14 +92,16 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
     let mut out = Vec::new();
     loop {
         // Reading is cancel-safe: an event that arrives first is written, and the read
-        // starts again.
+        // starts again. Events waiting are written before the next request is read, so
+        // an event raised by a command comes before the reply to any later request.
         let n = tokio::select! {
-            n = io.read(&mut buf) => n?,
+            biased;
             event = events.next() => {
                 encode_event_line(&mut out, &event);
                 flush(io, &mut out).await?;
                 continue;
             }
+            n = io.read(&mut buf) => n?,
         };
         if n == 0 {
             return Ok(());
