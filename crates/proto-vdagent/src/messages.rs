@@ -252,13 +252,14 @@ impl Reader<'_> {
     }
 }
 
-fn exact(
+/// `Ok` when `ok`, else the size error for `kind`.
+fn size_check(
+    ok: bool,
     kind: MessageType,
     size: usize,
-    want: usize,
     expected: &'static str,
 ) -> Result<(), MessageError> {
-    if size == want {
+    if ok {
         Ok(())
     } else {
         Err(MessageError::Size {
@@ -269,21 +270,22 @@ fn exact(
     }
 }
 
+fn exact(
+    kind: MessageType,
+    size: usize,
+    want: usize,
+    expected: &'static str,
+) -> Result<(), MessageError> {
+    size_check(size == want, kind, size, expected)
+}
+
 fn at_least(
     kind: MessageType,
     size: usize,
     min: usize,
     expected: &'static str,
 ) -> Result<(), MessageError> {
-    if size >= min {
-        Ok(())
-    } else {
-        Err(MessageError::Size {
-            kind,
-            size,
-            expected,
-        })
-    }
+    size_check(size >= min, kind, size, expected)
 }
 
 impl AgentMessage {
@@ -348,13 +350,12 @@ impl AgentMessage {
                     (true, _, Some(need_mm)) => size >= need_mm,
                     _ => false,
                 };
-                if !ok {
-                    return Err(MessageError::Size {
-                        kind: t,
-                        size,
-                        expected: "8 + 20 per monitor (+ 4 per monitor with PHYSICAL_SIZE)",
-                    });
-                }
+                size_check(
+                    ok,
+                    t,
+                    size,
+                    "8 + 20 per monitor (+ 4 per monitor with PHYSICAL_SIZE)",
+                )?;
                 let monitors = (0..count)
                     .map(|_| Monitor {
                         height: r.u32(),
@@ -448,13 +449,7 @@ impl AgentMessage {
                 at_least(t, size, 12, "at least 12")?;
                 let id = r.u32();
                 let len = r.u64();
-                if len != (size - 12) as u64 {
-                    return Err(MessageError::Size {
-                        kind: t,
-                        size,
-                        expected: "12 + the size field",
-                    });
-                }
+                size_check(len == (size - 12) as u64, t, size, "12 + the size field")?;
                 M::FileXferData {
                     id,
                     data: r.0.to_vec(),

@@ -178,10 +178,17 @@ impl Handler for GuestlinkHostRequest {
             arguments,
         };
         tracing::info!(tag = ticket.tag, uid, pid, command = %request.command, "guest request to the host");
-        agent.publish(
+        let queued = agent.events().publish(
             EventRecord::new::<GuestRequestEvent>(&request),
             Audience::Host,
         );
+        if queued == 0 {
+            // Every listening host is too far behind to take it: fail now rather than
+            // let the caller wait out its timeout for a request nobody got.
+            return Err(CommandError::new(
+                "no host took the request: its event queue is full",
+            ));
+        }
         await_answer(&mut ticket, Duration::from_secs(timeout as u64), "the host").await
     }
 }

@@ -201,6 +201,8 @@ impl Sessions {
                 )));
             }
         }
+        // A connection serves one session: registering again moves it.
+        inner.agents.retain(|_, a| a.conn != conn);
         inner.registrations += 1;
         let order = inner.registrations;
         inner.agents.insert(
@@ -418,5 +420,11 @@ mod tests {
         reg.register("y", 2, 1001, b.mailbox(), vec![]).unwrap();
         assert_eq!(reg.target(Caller::Host, None).unwrap().session, "y");
         assert_eq!(reg.list().len(), 2);
+        // Registering again on the same connection moves its agent.
+        reg.register("z", 1, 1000, a.mailbox(), vec![]).unwrap();
+        let ids: Vec<String> = reg.list().into_iter().map(|s| s.id).collect();
+        assert_eq!(ids, ["y", "z"]);
+        assert_eq!(reg.unregister(1).as_deref(), Some("z"));
+        assert_eq!(reg.list().len(), 1);
     }
 }
