@@ -100,6 +100,17 @@ pub struct Cli {
     #[arg(long = "sessions", value_name = "SOURCE")]
     pub sessions: Option<String>,
 
+    /// Where a SPICE host's pointer goes: uinput (a virtual tablet; the default),
+    /// record:PATH (each event appended to PATH as a `type code value` line), or none
+    /// (the mouse capability is not announced, so the host keeps its own pointer).
+    #[arg(long = "pointer", value_name = "BACKEND")]
+    pub pointer: Option<String>,
+
+    /// Where files a SPICE client drops go: xdg-download (the active user's download
+    /// directory, the default), xdg-desktop, or an absolute directory.
+    #[arg(long = "transfer-dir", value_name = "DIR")]
+    pub transfer_dir: Option<String>,
+
     /// Print the JSON schema of the command vocabulary and exit.
     #[arg(long = "dump-schema")]
     pub dump_schema: bool,

@@ -45,6 +45,10 @@ pub struct Config {
     pub guest_socket: Option<String>,
     /// `--sessions` / `sessions`: `logind`, `none` or `file:PATH`.
     pub sessions: Option<String>,
+    /// `--pointer` / `pointer`: `uinput`, `record:PATH` or `none`.
+    pub pointer: Option<String>,
+    /// `--transfer-dir` / `transfer-dir`.
+    pub transfer_dir: Option<String>,
 }
 
 /// A configuration file that cannot be used.
@@ -169,6 +173,8 @@ impl Config {
                 "channel" => self.channels.extend(split_list(&[value])),
                 "guest-socket" => self.guest_socket = Some(value),
                 "sessions" => self.sessions = Some(value),
+                "pointer" => self.pointer = Some(value),
+                "transfer-dir" => self.transfer_dir = Some(value),
                 _ => tracing::warn!("{}: unknown key '{key}' ignored", path.display()),
             }
         }
@@ -213,6 +219,12 @@ impl Config {
         if cli.sessions.is_some() {
             self.sessions = cli.sessions.clone();
         }
+        if cli.pointer.is_some() {
+            self.pointer = cli.pointer.clone();
+        }
+        if cli.transfer_dir.is_some() {
+            self.transfer_dir = cli.transfer_dir.clone();
+        }
     }
 
     /// The configuration as a key file, in qemu-ga's `-D` layout. Lists are joined with
@@ -252,6 +264,12 @@ impl Config {
         }
         if let Some(src) = &self.sessions {
             line("sessions", src);
+        }
+        if let Some(p) = &self.pointer {
+            line("pointer", p);
+        }
+        if let Some(d) = &self.transfer_dir {
+            line("transfer-dir", d);
         }
         s
     }

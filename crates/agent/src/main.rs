@@ -7,6 +7,7 @@
 mod channel;
 mod cli;
 mod config;
+mod desktop;
 mod frontend;
 mod logging;
 mod serve;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context as _};
 use clap::Parser;
+use guestlink_core::state::transfers::TransferDir;
 use guestlink_core::{Agent, AgentConfig, Policy, Protocol};
 use guestlink_vocabulary::{commands, QGA_COMPAT_VERSION};
 
@@ -104,6 +106,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             policy,
             statedir: config.statedir.clone(),
             fsfreeze_hook: config.fsfreeze_hook.clone(),
+            transfer_dir: match config.transfer_dir.as_deref() {
+                Some(d) => TransferDir::parse(d).map_err(|e| anyhow!(e))?,
+                None => TransferDir::default(),
+            },
         },
         guestlink_platform::linux(),
     ));
@@ -124,6 +130,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         },
         sessions: sessions::SessionSource::parse(config.sessions.as_deref())
             .map_err(|e| anyhow!(e))?,
+        desktop: Arc::new(desktop::open(config.pointer.as_deref(), &channels)?),
     };
     runtime.block_on(serve::run(agent, channels, config.retry_path, extras))
 }

@@ -15,6 +15,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinSet;
 
 use crate::channel::{ChannelSpec, Method};
+use crate::frontend::vdagent::{self, Desktop};
 use crate::frontend::{guest_socket, qga};
 use crate::sessions::{self, SessionSource};
 use crate::transport::device::{open_isa_serial, open_virtio_serial};
@@ -28,18 +29,31 @@ pub const RETRY_DELAY: Duration = Duration::from_secs(1);
 
 /// Whether guestlinkd has a front end for this protocol yet.
 pub fn has_front_end(protocol: Protocol) -> bool {
-    protocol == Protocol::Qga
+    matches!(protocol, Protocol::Qga | Protocol::Vdagent)
 }
 
-async fn serve_stream(agent: &Agent, spec: &ChannelSpec, stream: BoxStream) -> std::io::Result<()> {
+/// Serves one connection; on a device (`device`), for the device's whole life.
+async fn serve_stream(
+    agent: &Agent,
+    spec: &ChannelSpec,
+    stream: BoxStream,
+    desktop: &Desktop,
+    device: bool,
+) -> std::io::Result<()> {
     let call = CallContext::host(spec.protocol, spec.name());
     match spec.protocol {
         Protocol::Qga => qga::serve(agent, &call, stream).await,
+        Protocol::Vdagent => vdagent::serve(agent, &call, stream, desktop, device).await,
         other => unreachable!("channel {other} was filtered out before serving"),
     }
 }
 
-async fn serve_device(agent: Arc<Agent>, spec: ChannelSpec, retry: bool) -> anyhow::Result<()> {
+async fn serve_device(
+    agent: Arc<Agent>,
+    spec: ChannelSpec,
+    retry: bool,
+    desktop: Arc<Desktop>,
+) -> anyhow::Result<()> {
     let (path, isa) = match &spec.method {
         Method::VirtioSerial(p) => (p.clone(), false),
         Method::IsaSerial(p) => (p.clone(), true),
@@ -50,13 +64,14 @@ async fn serve_device(agent: Arc<Agent>, spec: ChannelSpec, retry: bool) -> anyh
         let opened = if isa {
             open_isa_serial(Path::new(&path))
         } else {
-            open_virtio_serial(Path::new(&path))
+            // vdagent greets every new host, so it must see one leave.
+            open_virtio_serial(Path::new(&path), spec.protocol == Protocol::Vdagent)
         };
         match opened {
             Ok(stream) => {
                 tracing::info!(channel = %path, protocol = %spec.protocol, "channel opened");
                 warned = false;
-                match serve_stream(&agent, &spec, Box::new(stream)).await {
+                match serve_stream(&agent, &spec, Box::new(stream), &desktop, true).await {
                     Ok(()) => tracing::info!(channel = %path, "channel closed"),
                     Err(e) if retry => {
                         tracing::warn!(channel = %path, "channel failed: {e}; reopening")
@@ -80,6 +95,7 @@ async fn serve_listener(
     agent: Arc<Agent>,
     spec: ChannelSpec,
     listener: Listener,
+    desktop: Arc<Desktop>,
 ) -> anyhow::Result<()> {
     let spec = Arc::new(spec);
     loop {
@@ -87,32 +103,39 @@ async fn serve_listener(
             .accept()
             .await
             .with_context(|| format!("accepting on '{}'", spec.name()))?;
-        let (agent, spec) = (agent.clone(), spec.clone());
+        let (agent, spec, desktop) = (agent.clone(), spec.clone(), desktop.clone());
         tokio::spawn(async move {
-            if let Err(e) = serve_stream(&agent, &spec, stream).await {
+            if let Err(e) = serve_stream(&agent, &spec, stream, &desktop, false).await {
                 tracing::debug!(channel = %spec.name(), "connection ended: {e}");
             }
         });
     }
 }
 
-async fn serve_channel(agent: Arc<Agent>, spec: ChannelSpec, retry: bool) -> anyhow::Result<()> {
+async fn serve_channel(
+    agent: Arc<Agent>,
+    spec: ChannelSpec,
+    retry: bool,
+    desktop: Arc<Desktop>,
+) -> anyhow::Result<()> {
     match spec.method.clone() {
-        Method::VirtioSerial(_) | Method::IsaSerial(_) => serve_device(agent, spec, retry).await,
+        Method::VirtioSerial(_) | Method::IsaSerial(_) => {
+            serve_device(agent, spec, retry, desktop).await
+        }
         Method::UnixListen(path) => {
             let l = Listener::unix(Path::new(&path))
                 .with_context(|| format!("error opening channel '{path}'"))?;
-            serve_listener(agent, spec, l).await
+            serve_listener(agent, spec, l, desktop).await
         }
         Method::VsockListen { cid, port } => {
             let l = Listener::vsock(cid, port)
                 .with_context(|| format!("error opening channel '{}'", spec.name()))?;
-            serve_listener(agent, spec, l).await
+            serve_listener(agent, spec, l, desktop).await
         }
         Method::Activated => {
             let l =
                 Listener::from_systemd()?.ok_or_else(|| anyhow!("no socket passed by systemd"))?;
-            serve_listener(agent, spec, l).await
+            serve_listener(agent, spec, l, desktop).await
         }
     }
 }
@@ -126,6 +149,8 @@ pub struct Extras {
     pub guest_socket: Option<PathBuf>,
     /// Where user sessions come from.
     pub sessions: SessionSource,
+    /// The pointer for vdagent channels.
+    pub desktop: Arc<Desktop>,
 }
 
 /// Binds the guest socket; a socket that cannot be bound is logged, not fatal (the
@@ -168,7 +193,14 @@ pub async fn run(
         }),
         Audience::Everyone,
     );
-    let result = serve_until_signal(agent.clone(), channels, retry, extras.freeze_timeout).await;
+    let result = serve_until_signal(
+        agent.clone(),
+        channels,
+        retry,
+        extras.freeze_timeout,
+        extras.desktop,
+    )
+    .await;
     agent.publish(
         EventRecord::new::<AgentStoppingEvent>(&Empty {}),
         Audience::Everyone,
@@ -186,6 +218,7 @@ async fn serve_until_signal(
     channels: Vec<ChannelSpec>,
     retry: bool,
     freeze_timeout: Option<Duration>,
+    desktop: Arc<Desktop>,
 ) -> anyhow::Result<()> {
     if let Some(timeout) = freeze_timeout {
         tokio::spawn(guestlink_core::handlers::freeze::run_watchdog(
@@ -195,7 +228,7 @@ async fn serve_until_signal(
     }
     let mut tasks = JoinSet::new();
     for spec in channels {
-        tasks.spawn(serve_channel(agent.clone(), spec, retry));
+        tasks.spawn(serve_channel(agent.clone(), spec, retry, desktop.clone()));
     }
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

@@ -25,6 +25,8 @@ pub struct AgentConfig {
     pub statedir: std::path::PathBuf,
     /// Program run with `freeze` before and `thaw` after (qemu-ga's `-F`).
     pub fsfreeze_hook: Option<std::path::PathBuf>,
+    /// Where files from the host go.
+    pub transfer_dir: crate::state::transfers::TransferDir,
 }
 
 impl AgentConfig {
@@ -35,6 +37,7 @@ impl AgentConfig {
             policy: Policy::default(),
             statedir: statedir.into(),
             fsfreeze_hook: None,
+            transfer_dir: Default::default(),
         }
     }
 }
@@ -58,6 +61,7 @@ pub struct Agent {
     state: AgentState,
     platform: Platform,
     fsfreeze_hook: Option<std::path::PathBuf>,
+    transfer_dir: crate::state::transfers::TransferDir,
     events: EventBus,
 }
 
@@ -88,6 +92,7 @@ impl Agent {
             state: AgentState::load(config.statedir),
             platform,
             fsfreeze_hook: config.fsfreeze_hook,
+            transfer_dir: config.transfer_dir,
             events: EventBus::default(),
         }
     }
@@ -105,6 +110,11 @@ impl Agent {
     /// The fsfreeze hook, if one is configured.
     pub fn fsfreeze_hook(&self) -> Option<&std::path::Path> {
         self.fsfreeze_hook.as_deref()
+    }
+
+    /// Where files from the host go.
+    pub fn transfer_dir(&self) -> &crate::state::transfers::TransferDir {
+        &self.transfer_dir
     }
 
     /// The event bus.
@@ -132,10 +142,19 @@ impl Agent {
         }
     }
 
-    /// Forgets what a closed conversation left behind (a session agent's registration).
+    /// Forgets what a closed conversation left behind: a session agent's registration,
+    /// the host's clipboard offers, its unfinished file transfers (their files removed).
     pub fn disconnect(&self, conn: &Connection) {
         if let Some(session) = self.state.sessions.unregister(conn.id) {
             tracing::info!(session = %session, "session agent left");
+        }
+        self.state.sessions.drop_host_offers(Some(conn.id), None);
+        let abandoned = self.state.transfers.cancel_connection(conn.id);
+        if abandoned > 0 {
+            tracing::info!(
+                transfers = abandoned,
+                "file transfers abandoned: their partial files are removed"
+            );
         }
     }
 

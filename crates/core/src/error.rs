@@ -7,12 +7,41 @@
 pub struct CommandError {
     /// Human-readable description, in qemu-ga's words where qemu-ga has them.
     pub desc: String,
+    /// What kind of failure it is, for front ends whose protocol has codes for it.
+    pub cause: Option<Cause>,
+}
+
+/// Failures that some protocols report with a code of their own (vdagent's file
+/// transfer statuses); the others report the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// Not enough room: this many bytes are free.
+    NoSpace(u64),
+    /// The user session the command acts on is locked.
+    SessionLocked,
+    /// No session agent serves the session the command acts on.
+    NoSessionAgent,
+    /// A limit on how many of something may exist at once was reached.
+    TooMany,
+    /// The name given is not acceptable (a path, `..`, ...).
+    InvalidName,
 }
 
 impl CommandError {
     /// A failure described by `desc`.
     pub fn new(desc: impl Into<String>) -> CommandError {
-        CommandError { desc: desc.into() }
+        CommandError {
+            desc: desc.into(),
+            cause: None,
+        }
+    }
+
+    /// A failure described by `desc`, of kind `cause`.
+    pub fn with_cause(cause: Cause, desc: impl Into<String>) -> CommandError {
+        CommandError {
+            desc: desc.into(),
+            cause: Some(cause),
+        }
     }
 }
 

@@ -28,7 +28,7 @@ pub use agent::{Agent, AgentConfig, CommandStatus};
 pub use connection::Connection;
 pub use context::{Bulk, CallContext, Caller, ChannelId, Context, Protocol};
 pub use dispatch::{DispatchError, Reply};
-pub use error::CommandError;
+pub use error::{Cause, CommandError};
 pub use events::{Audience, EventBus, EventRecord, Listener, Mailbox, Subscription};
 /// The largest payload of one bulk read or write (48 MiB, as `guest-file-read`).
 pub use handlers::file::READ_COUNT_LIMIT as BULK_MAX_COUNT;

@@ -39,6 +39,7 @@ fn agent(policy: Policy, statedir: &std::path::Path) -> Agent {
             policy,
             statedir: statedir.to_path_buf(),
             fsfreeze_hook: None,
+            transfer_dir: Default::default(),
         },
         fake_platform(system, 1_700_000_000_123_456),
     )

@@ -29,6 +29,10 @@ pub enum EofMeaning {
     End,
     /// No host is attached to the device right now: wait and read again.
     Detached,
+    /// No host is attached (EOF or, on a pty, EIO): report EOF each time, and wait a
+    /// little before the next read, so that a protocol that must greet every new host
+    /// (vdagent) learns when one left.
+    Hangup,
 }
 
 /// An async stream over a non-blocking descriptor.
@@ -51,7 +55,7 @@ impl FdStream {
 
     fn detached(&self, e: &io::Error) -> bool {
         // A pty whose master side is closed reports EIO: also "no host".
-        self.eof == EofMeaning::Detached && e.raw_os_error() == Some(libc::EIO)
+        self.eof != EofMeaning::End && e.raw_os_error() == Some(libc::EIO)
     }
 }
 
@@ -83,6 +87,10 @@ impl AsyncRead for FdStream {
                 None if self.eof == EofMeaning::End || unfilled_is_empty(buf) => {
                     return Poll::Ready(Ok(()))
                 }
+                None if self.eof == EofMeaning::Hangup => {
+                    self.backoff = Some(Box::pin(tokio::time::sleep(DETACHED_POLL)));
+                    return Poll::Ready(Ok(()));
+                }
                 None => self.backoff = Some(Box::pin(tokio::time::sleep(DETACHED_POLL))),
                 Some(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     let mut guard = ready!(self.fd.poll_read_ready(cx))?;
@@ -91,6 +99,9 @@ impl AsyncRead for FdStream {
                 Some(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Some(e) if self.detached(&e) => {
                     self.backoff = Some(Box::pin(tokio::time::sleep(DETACHED_POLL)));
+                    if self.eof == EofMeaning::Hangup {
+                        return Poll::Ready(Ok(()));
+                    }
                 }
                 Some(e) => return Poll::Ready(Err(e)),
             }

@@ -4,7 +4,8 @@
 //! guest socket, registers its logind session, and owns the desktop side: it answers
 //! guestlinkd's `SESSION_REQUEST`s (read or set the clipboard) and reports when another
 //! application takes the clipboard. `guestlink-session clipboard get|set` reads and
-//! sets the session clipboard from a shell, through guestlinkd, like `xclip` does.
+//! sets the session clipboard from a shell, through guestlinkd, like `xclip` does, and
+//! `guestlink-session clipboard clear` empties it.
 
 mod agent;
 mod clipboard;
@@ -16,9 +17,11 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use guestlink_client::{Client, Endpoint};
-use guestlink_vocabulary::commands::{GuestlinkClipboardGet, GuestlinkClipboardSet};
+use guestlink_vocabulary::commands::{
+    GuestlinkClipboardClear, GuestlinkClipboardGet, GuestlinkClipboardSet,
+};
 use guestlink_vocabulary::types::{
-    Base64Data, ClipboardGetArgs, ClipboardSelection, ClipboardSetArgs,
+    Base64Data, ClipboardGetArgs, ClipboardSelection, ClipboardSelectionArgs, ClipboardSetArgs,
 };
 
 /// guestlink-session — the desktop side of guestlinkd for one user session.
@@ -90,6 +93,11 @@ enum ClipAction {
         #[arg(long = "type", short = 't')]
         mime: Option<String>,
         text: Option<String>,
+    },
+    /// Empty the clipboard.
+    Clear {
+        #[arg(long, value_enum, default_value = "clipboard")]
+        selection: Selection,
     },
 }
 
@@ -163,6 +171,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         selection: Some(selection.into()),
                         mime_type: mime.unwrap_or_else(|| clipboard::mime::TEXT.to_string()),
                         data: Base64Data(data),
+                    })
+                    .await?;
+                }
+                ClipAction::Clear { selection } => {
+                    c.call::<GuestlinkClipboardClear>(&ClipboardSelectionArgs {
+                        selection: Some(selection.into()),
+                        mime_type: None,
                     })
                     .await?;
                 }

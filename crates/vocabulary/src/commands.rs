@@ -752,6 +752,74 @@ define_commands! {
         returns: Empty,
         scope: Guest,
     }
+
+    /// guestlink extension: the host owns a clipboard of the active session and offers
+    /// these MIME types, without sending the data: a guest program that pastes makes
+    /// the session agent fetch it (`clipboard-fetch`), which reaches this connection as
+    /// a `GUEST_REQUEST` to answer with `guest-reply`. No types: the host lets go.
+    GuestlinkClipboardOffer {
+        name: "__org.guestlink_clipboard-offer",
+        since: "guestlink 0.1",
+        args: ClipboardOfferArgs,
+        returns: Empty,
+    }
+
+    /// guestlink extension, guest socket: a session agent fetches what the host offered
+    /// (`clipboard-offer`) because a program pastes.
+    GuestlinkClipboardFetch {
+        name: "__org.guestlink_clipboard-fetch",
+        since: "guestlink 0.1",
+        args: ClipboardSelectionArgs,
+        returns: ClipboardData,
+        scope: Guest,
+    }
+
+    /// guestlink extension: empty a clipboard of the active session (on the guest
+    /// socket: the caller's session).
+    GuestlinkClipboardClear {
+        name: "__org.guestlink_clipboard-clear",
+        since: "guestlink 0.1",
+        args: ClipboardSelectionArgs,
+        returns: Empty,
+        scope: Both,
+    }
+
+    /// guestlink extension: start receiving a file into the active user's download
+    /// directory (guestlinkd's `--transfer-dir`). The file is created for that user
+    /// under a name no other file has (`name (1).ext`, ...), after checking the space.
+    GuestlinkTransferStart {
+        name: "__org.guestlink_transfer-start",
+        since: "guestlink 0.1",
+        args: TransferStartArgs,
+        returns: Transfer,
+    }
+
+    /// guestlink extension: the next `count` bytes of a transfer, as raw bytes after
+    /// the request (bulk). The transfer completes when all its bytes arrived.
+    GuestlinkTransferWrite {
+        name: "__org.guestlink_transfer-write",
+        since: "guestlink 0.1",
+        args: TransferWriteArgs,
+        returns: TransferProgress,
+        payload: Request,
+    }
+
+    /// guestlink extension: abandon a transfer; its partial file is removed.
+    GuestlinkTransferCancel {
+        name: "__org.guestlink_transfer-cancel",
+        since: "guestlink 0.1",
+        args: TransferHandleArgs,
+        returns: Empty,
+    }
+
+    /// guestlink extension: the host's display layout, applied by the active session's
+    /// agent (XRandR).
+    GuestlinkDisplaySet {
+        name: "__org.guestlink_display-set",
+        since: "guestlink 0.1",
+        args: DisplaySetArgs,
+        returns: Empty,
+    }
 }
 
 /// The declaration of the command with this wire name.

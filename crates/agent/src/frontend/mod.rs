@@ -3,3 +3,4 @@
 
 pub mod guest_socket;
 pub mod qga;
+pub mod vdagent;

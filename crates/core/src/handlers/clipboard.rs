@@ -2,24 +2,39 @@
 //! without asking, from the agent's grabs), reading it and setting it (asked of the
 //! agent when needed, so a large copy costs nothing until someone pastes), and the
 //! agent's announcements that it changed.
+//!
+//! The host may also own a selection without sending anything (`clipboard-offer`, what
+//! a SPICE client's grab becomes): the session agent takes the selection with the
+//! types offered and, when a program pastes, fetches the data from the host connection
+//! that offered it (`clipboard-fetch`, a `GUEST_REQUEST` sent to that connection only).
+
+use std::time::Duration;
 
 use guestlink_vocabulary::commands::{
-    GuestlinkClipboardGet, GuestlinkClipboardGrab, GuestlinkClipboardSet, GuestlinkClipboardTypes,
+    GuestlinkClipboardClear, GuestlinkClipboardFetch, GuestlinkClipboardGet,
+    GuestlinkClipboardGrab, GuestlinkClipboardOffer, GuestlinkClipboardSet,
+    GuestlinkClipboardTypes,
 };
-use guestlink_vocabulary::events::ClipboardChangedEvent;
+use guestlink_vocabulary::events::{ClipboardChangedEvent, GuestRequestEvent};
 use guestlink_vocabulary::types::{
-    ClipboardChanged, ClipboardData, ClipboardGetArgs, ClipboardGrabArgs, ClipboardSelection,
-    ClipboardSetArgs, ClipboardTypes, ClipboardTypesArgs, Empty,
+    ClipboardChanged, ClipboardData, ClipboardGetArgs, ClipboardGrabArgs, ClipboardOfferArgs,
+    ClipboardSelection, ClipboardSelectionArgs, ClipboardSetArgs, ClipboardTypes,
+    ClipboardTypesArgs, Empty, GuestRequest,
 };
 use guestlink_vocabulary::Command;
 use serde_json::json;
 
-use super::events::connection;
+use super::events::{await_answer, connection};
 use super::sessions::{ask_agent, target_of};
 use crate::context::{Caller, Context};
 use crate::dispatch::Handler;
 use crate::error::CommandError;
 use crate::events::{Audience, EventRecord};
+use crate::state::pending::Answerer;
+use crate::state::sessions::HostOffer;
+
+/// How long a paste waits for the host's data: a VNC host asks its own client first.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The largest clipboard content passed through (the `clipboard-size` limit).
 pub const CLIPBOARD_LIMIT: usize = 32 << 20;
@@ -58,13 +73,7 @@ impl Handler for GuestlinkClipboardGet {
             arguments["mime-type"] = t.as_str().into();
         }
         let answer = ask_agent(&ctx, &target, Self::NAME, arguments).await?;
-        let data: ClipboardData = serde_json::from_value(answer).map_err(|e| {
-            CommandError::new(format!("the session agent sent a malformed clipboard: {e}"))
-        })?;
-        if data.data.0.len() > CLIPBOARD_LIMIT {
-            return Err(too_large(data.data.0.len()));
-        }
-        Ok(data)
+        clipboard_of(answer, "the session agent")
     }
 
     fn reply_size_hint(reply: &ClipboardData) -> usize {
@@ -83,10 +92,9 @@ impl Handler for GuestlinkClipboardSet {
         ask_agent(&ctx, &target, Self::NAME, arguments).await?;
         let selection = args.selection.unwrap_or(ClipboardSelection::Clipboard);
         let types = vec![args.mime_type];
-        ctx.agent
-            .state()
-            .sessions
-            .set_offer(target.agent.conn, selection, types.clone());
+        let sessions = &ctx.agent.state().sessions;
+        sessions.set_offer(target.agent.conn, selection, types.clone());
+        sessions.drop_host_offers(None, Some(selection));
         // A copy made in the guest is news for the host; the host's own is not.
         if let Caller::Guest { .. } = ctx.call.caller {
             announce(&ctx, target.session, target.agent.uid, selection, types);
@@ -113,6 +121,19 @@ impl Handler for GuestlinkClipboardGrab {
             .ok_or_else(|| {
                 CommandError::new("only a registered session agent announces its clipboard")
             })?;
+        // A program in the guest took the selection: whatever the host offered is gone.
+        if ctx
+            .agent
+            .state()
+            .sessions
+            .host_offer(&session, selection)
+            .is_some()
+        {
+            ctx.agent
+                .state()
+                .sessions
+                .drop_host_offers(None, Some(selection));
+        }
         announce(&ctx, session, uid, selection, args.types);
         Ok(Empty {})
     }
@@ -133,4 +154,131 @@ fn announce(
         }),
         Audience::User(uid),
     );
+}
+
+/// Clipboard contents as another party answered them.
+fn clipboard_of(answer: serde_json::Value, who: &str) -> Result<ClipboardData, CommandError> {
+    let data: ClipboardData = serde_json::from_value(answer)
+        .map_err(|e| CommandError::new(format!("{who} sent a malformed clipboard: {e}")))?;
+    if data.data.0.len() > CLIPBOARD_LIMIT {
+        return Err(too_large(data.data.0.len()));
+    }
+    Ok(data)
+}
+
+impl Handler for GuestlinkClipboardOffer {
+    async fn handle(ctx: Context<'_>, args: ClipboardOfferArgs) -> Result<Empty, CommandError> {
+        let conn = connection(&ctx)?;
+        if args.types.len() > TYPES_LIMIT {
+            return Err(CommandError::new(format!(
+                "{} MIME types is more than the limit clipboard-types ({TYPES_LIMIT})",
+                args.types.len()
+            )));
+        }
+        let target = target_of(&ctx)?;
+        let selection = args.selection.unwrap_or(ClipboardSelection::Clipboard);
+        let sessions = &ctx.agent.state().sessions;
+        // Recorded first, so that a paste right after the agent took the selection
+        // finds where to fetch from.
+        sessions.set_host_offer(
+            selection,
+            Some(HostOffer {
+                session: target.session.clone(),
+                conn: conn.id,
+                mailbox: conn.events.clone(),
+                types: args.types.clone(),
+            }),
+        );
+        let arguments = json!({ "selection": selection.as_str(), "types": args.types });
+        if let Err(e) = ask_agent(&ctx, &target, Self::NAME, arguments).await {
+            sessions.drop_host_offers(Some(conn.id), Some(selection));
+            return Err(e);
+        }
+        sessions.set_offer(target.agent.conn, selection, args.types);
+        Ok(Empty {})
+    }
+}
+
+impl Handler for GuestlinkClipboardFetch {
+    async fn handle(
+        ctx: Context<'_>,
+        args: ClipboardSelectionArgs,
+    ) -> Result<ClipboardData, CommandError> {
+        let conn = connection(&ctx)?;
+        let Caller::Guest { uid, pid } = ctx.call.caller else {
+            return Err(CommandError::new("only session agents fetch from the host"));
+        };
+        let selection = args.selection.unwrap_or(ClipboardSelection::Clipboard);
+        let state = ctx.agent.state();
+        let (session, _) = state.sessions.session_of(conn.id).ok_or_else(|| {
+            CommandError::new("only a registered session agent fetches the host's clipboard")
+        })?;
+        let offer = state
+            .sessions
+            .host_offer(&session, selection)
+            .ok_or_else(|| {
+                CommandError::new(format!(
+                    "the host offers nothing in the {} selection",
+                    selection.as_str()
+                ))
+            })?;
+        let mime = match args.mime_type {
+            Some(m) if offer.types.contains(&m) => m,
+            Some(m) => {
+                return Err(CommandError::new(format!(
+                    "the host does not offer {m} (it offers {})",
+                    offer.types.join(", ")
+                )))
+            }
+            None => offer.types[0].clone(),
+        };
+        let mut ticket = state.pending.open(Answerer::Connection(offer.conn))?;
+        let request = GuestRequest {
+            tag: ticket.tag,
+            uid: i64::from(uid),
+            pid: i64::from(pid),
+            session: Some(session),
+            command: Self::NAME.to_string(),
+            arguments: json!({ "selection": selection.as_str(), "mime-type": mime }),
+        };
+        if !offer
+            .mailbox
+            .send(EventRecord::new::<GuestRequestEvent>(&request))
+        {
+            return Err(CommandError::new("the host is not reading its requests"));
+        }
+        let answer = await_answer(&mut ticket, FETCH_TIMEOUT, "the host").await?;
+        clipboard_of(answer, "the host")
+    }
+
+    fn reply_size_hint(reply: &ClipboardData) -> usize {
+        reply.data.0.len() / 3 * 4
+    }
+}
+
+impl Handler for GuestlinkClipboardClear {
+    async fn handle(ctx: Context<'_>, args: ClipboardSelectionArgs) -> Result<Empty, CommandError> {
+        let target = target_of(&ctx)?;
+        let selection = args.selection.unwrap_or(ClipboardSelection::Clipboard);
+        ask_agent(
+            &ctx,
+            &target,
+            Self::NAME,
+            json!({ "selection": selection.as_str() }),
+        )
+        .await?;
+        let sessions = &ctx.agent.state().sessions;
+        sessions.set_offer(target.agent.conn, selection, Vec::new());
+        sessions.drop_host_offers(None, Some(selection));
+        if let Caller::Guest { .. } = ctx.call.caller {
+            announce(
+                &ctx,
+                target.session,
+                target.agent.uid,
+                selection,
+                Vec::new(),
+            );
+        }
+        Ok(Empty {})
+    }
 }

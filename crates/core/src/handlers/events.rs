@@ -114,10 +114,15 @@ pub(crate) fn answer_of(args: ReplyArgs) -> Result<(i64, Answer), CommandError> 
 impl Handler for GuestlinkGuestReply {
     async fn handle(ctx: Context<'_>, args: ReplyArgs) -> Result<Empty, CommandError> {
         let (tag, answer) = answer_of(args)?;
-        ctx.agent
-            .state()
-            .pending
-            .answer(tag, Answerer::Host, answer)?;
+        let pending = &ctx.agent.state().pending;
+        // A request sent to this connection alone (a clipboard fetch), else one any
+        // host may answer.
+        match ctx.conn {
+            Some(conn) if pending.is_for(tag, Answerer::Connection(conn.id)) => {
+                pending.answer(tag, Answerer::Connection(conn.id), answer)?
+            }
+            _ => pending.answer(tag, Answerer::Host, answer)?,
+        }
         Ok(Empty {})
     }
 }

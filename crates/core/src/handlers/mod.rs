@@ -12,6 +12,7 @@
 //! - [`events`] — event subscriptions, guest requests to the host and their answers
 //! - [`sessions`] — user sessions and session agents
 //! - [`clipboard`] — a session's clipboard, through its session agent
+//! - [`transfer`] — files from the host into a user's download directory; displays
 
 pub mod accounts;
 pub mod clipboard;
@@ -25,6 +26,7 @@ mod osrelease;
 mod protocol;
 pub mod sessions;
 mod system;
+pub mod transfer;
 
 pub use osrelease::parse_os_release;
 

@@ -7,13 +7,15 @@
 //!   `<statedir>/qga.state`;
 //! - the table of processes started by `guest-exec` ([`exec`]);
 //! - user sessions and their session agents ([`sessions`]);
-//! - requests forwarded to another party and waiting for its answer ([`pending`]).
+//! - requests forwarded to another party and waiting for its answer ([`pending`]);
+//! - files being received from the host ([`transfers`]).
 
 pub mod exec;
 pub mod files;
 pub mod pending;
 mod persist;
 pub mod sessions;
+pub mod transfers;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -52,6 +54,8 @@ pub struct AgentState {
     pub sessions: sessions::Sessions,
     /// Requests forwarded to the host or to a session agent, waiting for the answer.
     pub pending: pending::Pending,
+    /// Files being received.
+    pub transfers: transfers::Transfers,
     shutting_down: Mutex<()>,
 }
 
@@ -71,6 +75,7 @@ impl AgentState {
             exec: ExecTable::default(),
             sessions: sessions::Sessions::default(),
             pending: pending::Pending::default(),
+            transfers: transfers::Transfers::default(),
             shutting_down: Mutex::new(()),
         }
     }

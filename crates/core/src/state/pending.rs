@@ -117,6 +117,11 @@ impl Pending {
         Ok(())
     }
 
+    /// Whether request `tag` waits for `from`'s answer.
+    pub fn is_for(&self, tag: i64, from: Answerer) -> bool {
+        self.lock().get(&tag).is_some_and(|w| w.answerer == from)
+    }
+
     /// Requests waiting now.
     pub fn len(&self) -> usize {
         self.lock().len()

@@ -17,7 +17,7 @@ use guestlink_vocabulary::events::{
 use guestlink_vocabulary::types::{ClipboardSelection, SessionActive, SessionInfo, SessionRef};
 
 use crate::context::Caller;
-use crate::error::CommandError;
+use crate::error::{Cause, CommandError};
 use crate::events::{Audience, EventRecord, Mailbox};
 
 /// A session as the back end reports it.
@@ -68,6 +68,7 @@ struct Inner {
     logind: Option<BTreeMap<String, LoginSession>>,
     agents: BTreeMap<String, SessionAgent>,
     registrations: u64,
+    host_offers: [Option<HostOffer>; 2],
 }
 
 /// The sessions registry.
@@ -88,8 +89,25 @@ fn slot(selection: ClipboardSelection) -> usize {
 pub struct Target {
     /// Its session.
     pub session: String,
+    /// The session's user (the agent's, without a session back end).
+    pub uid: u32,
+    /// Whether the session's screen is locked.
+    pub locked: bool,
     /// The agent.
     pub agent: SessionAgent,
+}
+
+/// A selection the host owns: what it offers, and the connection to fetch it from.
+#[derive(Debug, Clone)]
+pub struct HostOffer {
+    /// The session whose selection it is.
+    pub session: String,
+    /// The host connection.
+    pub conn: u64,
+    /// Where fetch requests go.
+    pub mailbox: Mailbox,
+    /// MIME types offered.
+    pub types: Vec<String>,
 }
 
 impl Sessions {
@@ -292,10 +310,10 @@ impl Sessions {
                         .ok_or_else(|| CommandError::new("no user session is active"))?;
                     let agent = inner.agents.get(&active.id).filter(|a| a.mailbox.is_open());
                     let agent = agent.ok_or_else(|| {
-                        CommandError::new(format!(
-                            "the active session '{}' has no session agent",
-                            active.id
-                        ))
+                        CommandError::with_cause(
+                            Cause::NoSessionAgent,
+                            format!("the active session '{}' has no session agent", active.id),
+                        )
                     })?;
                     Some((active.id.clone(), agent.clone()))
                 }
@@ -315,9 +333,45 @@ impl Sessions {
                     .map(|(s, a)| ((*s).clone(), (*a).clone()))
             }
         };
+        let known = |id: &str| inner.logind.as_ref().and_then(|m| m.get(id));
         found
-            .map(|(session, agent)| Target { session, agent })
-            .ok_or_else(|| CommandError::new("no session agent serves this user's session"))
+            .map(|(session, agent)| Target {
+                uid: known(&session).map_or(agent.uid, |s| s.uid),
+                locked: known(&session).is_some_and(|s| s.locked),
+                session,
+                agent,
+            })
+            .ok_or_else(|| {
+                CommandError::with_cause(
+                    Cause::NoSessionAgent,
+                    "no session agent serves this user's session",
+                )
+            })
+    }
+
+    /// Records that the host owns `selection` of `session` (no types: it let go).
+    pub fn set_host_offer(&self, selection: ClipboardSelection, offer: Option<HostOffer>) {
+        self.lock().host_offers[slot(selection)] = offer.filter(|o| !o.types.is_empty());
+    }
+
+    /// What the host offers in `selection` of `session`, if it owns it.
+    pub fn host_offer(&self, session: &str, selection: ClipboardSelection) -> Option<HostOffer> {
+        self.lock().host_offers[slot(selection)]
+            .clone()
+            .filter(|o| o.session == session && o.mailbox.is_open())
+    }
+
+    /// Forgets what the host connection `conn` offered (it closed, or a guest program
+    /// took the selection); returns the selections it owned.
+    pub fn drop_host_offers(&self, conn: Option<u64>, selection: Option<ClipboardSelection>) {
+        let mut inner = self.lock();
+        for (i, offer) in inner.host_offers.iter_mut().enumerate() {
+            let sel_ok = selection.is_none_or(|s| slot(s) == i);
+            let conn_ok = conn.is_none_or(|c| offer.as_ref().is_some_and(|o| o.conn == c));
+            if sel_ok && conn_ok {
+                *offer = None;
+            }
+        }
     }
 }
 

@@ -42,17 +42,29 @@ impl Selections for Memory {
         self.0.insert(selection, (mime, data));
         Ok(())
     }
+
+    fn offer(&mut self, selection: ClipboardSelection, _types: Vec<String>) -> Result<(), String> {
+        // The agent answers pastes of what the host offered; what was here is gone.
+        self.0.remove(&selection);
+        Ok(())
+    }
+
+    fn clear(&mut self, selection: ClipboardSelection) -> Result<(), String> {
+        self.0.remove(&selection);
+        Ok(())
+    }
 }
 
 /// Starts the in-memory back end.
 pub fn start() -> Clipboard {
-    let (handle, ends) = channels();
+    let (handle, ends) = channels(true);
     std::thread::spawn(move || {
         // Nothing else writes to this clipboard, so no change is ever sent; keeping the
         // sender tells the agent the back end is still running.
         let super::Ends {
             requests,
             changes: _changes,
+            fetches: _fetches,
         } = ends;
         let mut memory = Memory::default();
         while let Ok(r) = requests.recv() {

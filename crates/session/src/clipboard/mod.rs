@@ -3,6 +3,12 @@
 //! XFIXES telling who owns them) and headless (in memory, for tests and for sessions
 //! without a display). Each runs on its own threads and is driven through a
 //! [`Clipboard`] handle: requests in, ownership changes out.
+//!
+//! When the host owns a selection without having sent it (a SPICE client's grab), a
+//! lazy back end (X11, headless) takes the selection with the types offered and asks
+//! for the data only when a program pastes: a [`Fetch`] goes out to the agent, which
+//! gets it from the host. Wayland's data-control sources need their data up front, so
+//! there the agent fetches first and sets.
 
 pub mod headless;
 pub mod mime;
@@ -30,6 +36,29 @@ pub enum Request {
         data: Vec<u8>,
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// Own the selection for the host, offering `types`; the data is fetched when a
+    /// program pastes.
+    Offer {
+        selection: ClipboardSelection,
+        types: Vec<String>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Empty the selection (if we own it, let it go).
+    Clear {
+        selection: ClipboardSelection,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// A lazy back end needs the host's data for a paste.
+#[derive(Debug)]
+pub struct Fetch {
+    /// Which selection.
+    pub selection: ClipboardSelection,
+    /// The MIME type wanted.
+    pub mime: String,
+    /// Where the data goes.
+    pub reply: std_mpsc::Sender<Result<(String, Vec<u8>), String>>,
 }
 
 /// What a back end does with the requests it is sent.
@@ -47,6 +76,10 @@ pub trait Selections {
         mime: String,
         data: Vec<u8>,
     ) -> Result<(), String>;
+    /// Takes `selection` for the host, offering `types` without data yet.
+    fn offer(&mut self, selection: ClipboardSelection, types: Vec<String>) -> Result<(), String>;
+    /// Empties `selection`.
+    fn clear(&mut self, selection: ClipboardSelection) -> Result<(), String>;
 }
 
 impl Request {
@@ -68,6 +101,16 @@ impl Request {
             } => {
                 let _ = reply.send(backend.set(selection, mime, data));
             }
+            Request::Offer {
+                selection,
+                types,
+                reply,
+            } => {
+                let _ = reply.send(backend.offer(selection, types));
+            }
+            Request::Clear { selection, reply } => {
+                let _ = reply.send(backend.clear(selection));
+            }
         }
     }
 }
@@ -87,6 +130,10 @@ pub struct Clipboard {
     requests: std_mpsc::Sender<Request>,
     /// Ownership changes by other applications.
     pub changes: mpsc::Receiver<Change>,
+    /// Pastes of what the host offered, needing its data.
+    pub fetches: mpsc::Receiver<Fetch>,
+    /// Whether the back end owns a selection for the host without its data.
+    pub lazy: bool,
 }
 
 impl Clipboard {
@@ -116,6 +163,25 @@ impl Clipboard {
         .await
     }
 
+    /// Takes a selection for the host with `types` on offer.
+    pub async fn offer(
+        &self,
+        selection: ClipboardSelection,
+        types: Vec<String>,
+    ) -> Result<(), String> {
+        self.ask(|reply| Request::Offer {
+            selection,
+            types,
+            reply,
+        })
+        .await
+    }
+
+    /// Empties a selection.
+    pub async fn clear(&self, selection: ClipboardSelection) -> Result<(), String> {
+        self.ask(|reply| Request::Clear { selection, reply }).await
+    }
+
     /// Takes a selection with `data`.
     pub async fn set(
         &self,
@@ -140,20 +206,48 @@ pub struct Ends {
     pub requests: std_mpsc::Receiver<Request>,
     /// Where changes go.
     pub changes: mpsc::Sender<Change>,
+    /// Where fetches go.
+    pub fetches: mpsc::Sender<Fetch>,
 }
 
+/// Gets the host's data for a paste of a selection it offered (blocking the back end's
+/// thread until the agent has it).
+pub fn fetch_blocking(
+    fetches: &mpsc::Sender<Fetch>,
+    selection: ClipboardSelection,
+    mime: &str,
+) -> Result<(String, Vec<u8>), String> {
+    let (tx, rx) = std_mpsc::channel();
+    fetches
+        .blocking_send(Fetch {
+            selection,
+            mime: mime.to_string(),
+            reply: tx,
+        })
+        .map_err(|_| "the agent stopped".to_string())?;
+    rx.recv_timeout(FETCH_WAIT)
+        .map_err(|_| "the host did not send the clipboard in time".to_string())?
+}
+
+/// How long a paste waits for the host's data (guestlinkd waits 30 s for the host).
+pub const FETCH_WAIT: std::time::Duration = std::time::Duration::from_secs(35);
+
 /// A handle and the ends its back end thread uses.
-pub fn channels() -> (Clipboard, Ends) {
+pub fn channels(lazy: bool) -> (Clipboard, Ends) {
     let (rtx, rrx) = std_mpsc::channel();
     let (ctx, crx) = mpsc::channel(64);
+    let (ftx, frx) = mpsc::channel(16);
     (
         Clipboard {
             requests: rtx,
             changes: crx,
+            fetches: frx,
+            lazy,
         },
         Ends {
             requests: rrx,
             changes: ctx,
+            fetches: ftx,
         },
     )
 }

@@ -44,7 +44,7 @@ pub fn start() -> anyhow::Result<Clipboard> {
         }
         Err(e) => return Err(anyhow::anyhow!("no Wayland clipboard: {e}")),
     };
-    let (handle, ends) = channels();
+    let (handle, ends) = channels(false);
     let own: OwnChanges = Arc::default();
     let changes = ends.changes.clone();
     let own_w = own.clone();
@@ -182,12 +182,28 @@ impl Selections for Compositor {
     ) -> Result<(), String> {
         set(selection, mime, data, &self.own)
     }
+
+    fn offer(&mut self, _selection: ClipboardSelection, _types: Vec<String>) -> Result<(), String> {
+        Err("a Wayland source needs its data up front".into())
+    }
+
+    fn clear(&mut self, selection: ClipboardSelection) -> Result<(), String> {
+        copy::clear(
+            match selection {
+                ClipboardSelection::Clipboard => copy::ClipboardType::Regular,
+                ClipboardSelection::Primary => copy::ClipboardType::Primary,
+            },
+            copy::Seat::All,
+        )
+        .map_err(|e| e.to_string())
+    }
 }
 
 fn serve(ends: Ends, own: OwnChanges) {
     let Ends {
         requests,
         changes: _changes,
+        fetches: _fetches,
     } = ends;
     let mut compositor = Compositor { own };
     while let Ok(r) = requests.recv() {

@@ -5,7 +5,9 @@
 //! large copy costs nothing until someone pastes) and reports them as MIME types, reads
 //! contents on request with `ConvertSelection` (including the INCR protocol owners use
 //! for large data), and owns a selection when the host sets it, answering other
-//! clients' `SelectionRequest`s from memory.
+//! clients' `SelectionRequest`s from memory. A selection the host offered without its
+//! data is owned the same way; the first paste fetches the data from the host through
+//! the agent (the thread waits for it) and keeps it for the next.
 //!
 //! One thread owns the X connection; it polls the request queue and the X event queue
 //! in turn.
@@ -28,7 +30,7 @@ use x11rb::wrapper::ConnectionExt as _;
 use x11rb::{CURRENT_TIME, NONE};
 
 use super::mime::{is_text, targets_of_type, types_of_targets, TEXT, TEXT_TARGETS};
-use super::{channels, Change, Clipboard, Ends, Selections};
+use super::{channels, fetch_blocking, Change, Clipboard, Ends, Fetch, Selections};
 
 /// How long another client has to answer a conversion.
 const CONVERT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -41,7 +43,8 @@ type XResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 struct Owned {
     mime: String,
-    data: Vec<u8>,
+    /// `None` until fetched, for a selection the host offered.
+    data: Option<Vec<u8>>,
     targets: Vec<Atom>,
 }
 
@@ -57,6 +60,7 @@ struct X11 {
     /// Events that arrived while waiting for a conversion, handled afterwards.
     deferred: VecDeque<Event>,
     changes: mpsc::Sender<Change>,
+    fetches: mpsc::Sender<Fetch>,
 }
 
 impl Selections for X11 {
@@ -74,15 +78,47 @@ impl Selections for X11 {
         mime: String,
         data: Vec<u8>,
     ) -> Result<(), String> {
-        self.own(selection, mime, data).map_err(|e| e.to_string())
+        self.own(selection, mime, Some(data))
+            .map_err(|e| e.to_string())
+    }
+
+    fn offer(&mut self, selection: ClipboardSelection, types: Vec<String>) -> Result<(), String> {
+        let first = types.first().cloned().ok_or("nothing offered")?;
+        let mut extra = Vec::new();
+        for t in &types[1..] {
+            for name in targets_of_type(t) {
+                extra.push(self.atom(name).map_err(|e| e.to_string())?);
+            }
+        }
+        self.own(selection, first, None)
+            .map_err(|e| e.to_string())?;
+        if let Some(o) = self.owned.get_mut(&selection) {
+            for a in extra {
+                if !o.targets.contains(&a) {
+                    o.targets.push(a);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn clear(&mut self, selection: ClipboardSelection) -> Result<(), String> {
+        if self.owned.remove(&selection).is_some() {
+            let sel = self.selection_atom(selection);
+            self.conn
+                .set_selection_owner(NONE, sel, CURRENT_TIME)
+                .map_err(|e| e.to_string())?;
+            self.conn.flush().map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 }
 
 /// Connects to `DISPLAY` and starts the back end thread.
 pub fn start() -> anyhow::Result<Clipboard> {
     let (conn, screen) = x11rb::connect(None).context("cannot connect to the X server")?;
-    let (handle, ends) = channels();
-    let mut x = X11::new(conn, screen, ends.changes.clone())
+    let (handle, ends) = channels(true);
+    let mut x = X11::new(conn, screen, ends.changes.clone(), ends.fetches.clone())
         .map_err(|e| anyhow::anyhow!("cannot set up the X11 clipboard: {e}"))?;
     std::thread::Builder::new()
         .name("x11-clipboard".into())
@@ -95,7 +131,12 @@ pub fn start() -> anyhow::Result<Clipboard> {
 }
 
 impl X11 {
-    fn new(conn: RustConnection, screen: usize, changes: mpsc::Sender<Change>) -> XResult<X11> {
+    fn new(
+        conn: RustConnection,
+        screen: usize,
+        changes: mpsc::Sender<Change>,
+        fetches: mpsc::Sender<Fetch>,
+    ) -> XResult<X11> {
         let root = conn.setup().roots[screen].root;
         let win = conn.generate_id()?;
         conn.create_window(
@@ -123,6 +164,7 @@ impl X11 {
             owned: HashMap::new(),
             deferred: VecDeque::new(),
             changes,
+            fetches,
         };
         x.clipboard = x.atom("CLIPBOARD")?;
         x.targets = x.atom("TARGETS")?;
@@ -311,7 +353,10 @@ impl X11 {
         if let Some(o) = self.owned.get(&selection) {
             // Our own selection: converting it would wait for ourselves.
             return if o.mime == want || (is_text(&o.mime) && is_text(&want)) {
-                Ok((o.mime.clone(), o.data.clone()))
+                o.data
+                    .clone()
+                    .map(|d| (o.mime.clone(), d))
+                    .ok_or_else(|| "the host's data was not fetched yet".to_string())
             } else {
                 Err(format!("the selection holds {}, not {want}", o.mime))
             };
@@ -340,7 +385,12 @@ impl X11 {
         Err(format!("the selection offers no {want}"))
     }
 
-    fn own(&mut self, selection: ClipboardSelection, mime: String, data: Vec<u8>) -> XResult<()> {
+    fn own(
+        &mut self,
+        selection: ClipboardSelection,
+        mime: String,
+        data: Option<Vec<u8>>,
+    ) -> XResult<()> {
         let mut targets = Vec::new();
         for name in targets_of_type(&mime) {
             targets.push(self.atom(name)?);
@@ -362,6 +412,35 @@ impl X11 {
         Ok(())
     }
 
+    /// Fetches the host's data for a selection it offered, when `target` asks for it.
+    fn fill(&mut self, selection: Option<ClipboardSelection>, target: Atom) -> XResult<()> {
+        let Some(selection) = selection else {
+            return Ok(());
+        };
+        let lazy = self
+            .owned
+            .get(&selection)
+            .is_some_and(|o| o.data.is_none() && o.targets.contains(&target));
+        if !lazy || target == self.targets {
+            return Ok(());
+        }
+        let name = self.atom_name(target)?;
+        let mime = types_of_targets([name.as_str()])
+            .into_iter()
+            .next()
+            .unwrap_or(name);
+        match fetch_blocking(&self.fetches, selection, &mime) {
+            Ok((mime, data)) => {
+                if let Some(o) = self.owned.get_mut(&selection) {
+                    o.mime = mime;
+                    o.data = Some(data);
+                }
+            }
+            Err(e) => tracing::info!(?selection, "cannot get the host's clipboard: {e}"),
+        }
+        Ok(())
+    }
+
     /// Answers another client's request for a selection we own.
     fn answer(&mut self, e: &SelectionRequestEvent) -> XResult<()> {
         // Obsolete clients give no property: use the target's name.
@@ -370,9 +449,9 @@ impl X11 {
         } else {
             e.property
         };
-        let owned = self
-            .selection_of(e.selection)
-            .and_then(|s| self.owned.get(&s));
+        let selection = self.selection_of(e.selection);
+        self.fill(selection, e.target)?;
+        let owned = selection.and_then(|s| self.owned.get(&s));
         let max = self.conn.maximum_request_bytes().saturating_sub(64);
         let ok = match owned {
             Some(o) if e.target == self.targets => {
@@ -387,19 +466,27 @@ impl X11 {
                 )?;
                 true
             }
-            Some(o) if o.targets.contains(&e.target) && o.data.len() <= max => {
+            Some(Owned {
+                data: Some(data),
+                targets,
+                ..
+            }) if targets.contains(&e.target) && data.len() <= max => {
                 self.conn.change_property8(
                     PropMode::REPLACE,
                     e.requestor,
                     property,
                     e.target,
-                    &o.data,
+                    data,
                 )?;
                 true
             }
-            Some(o) if o.targets.contains(&e.target) => {
+            Some(Owned {
+                data: Some(data),
+                targets,
+                ..
+            }) if targets.contains(&e.target) => {
                 tracing::warn!(
-                    bytes = o.data.len(),
+                    bytes = data.len(),
                     "clipboard too large to hand over in one piece; refused"
                 );
                 false

@@ -1,0 +1,734 @@
+//! The SPICE vdagent front end (`com.redhat.spice.0`), the system half of what
+//! spice-vdagentd did; the desktop half is `guestlink-session`.
+//!
+//! - [`link`]: the port, its write queue and the greeting to each new host;
+//! - [`clipboard`]: selection owners, grab serials, pastes waiting for the host;
+//! - [`transfer`]: file transfer key files, statuses, ids;
+//! - [`mouse`]: MOUSE_STATE to pointer events through the display layout;
+//! - [`call`]: typed calls into the core.
+//!
+//! Everything the host asks goes through the core's dispatch and policy gate as a
+//! command of the shared vocabulary: a host grab is `clipboard-offer`, a host request
+//! `clipboard-get`, a guest paste of host data arrives as a `GUEST_REQUEST` for
+//! `clipboard-fetch`, a file is `transfer-start` / `transfer-write` /
+//! `transfer-cancel`, a layout `display-set`. Only pointer injection is done here, on
+//! the [`Pointer`] given at start.
+
+mod call;
+pub mod clipboard;
+mod link;
+pub mod mouse;
+pub mod transfer;
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Mutex;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use guestlink_core::{Agent, CallContext, Connection, DispatchError, EventRecord};
+use guestlink_platform::pointer::Pointer;
+use guestlink_proto_vdagent::messages::{caps, MonitorsConfig};
+use guestlink_proto_vdagent::{
+    encode, AgentMessage, Capabilities, Decoder, Limits, MessageError, Negotiated, Port,
+};
+use guestlink_vocabulary::commands::{
+    GuestlinkClipboardFetch, GuestlinkClipboardGet, GuestlinkClipboardOffer,
+    GuestlinkClipboardTypes, GuestlinkDisplaySet, GuestlinkGuestReply, GuestlinkTransferStart,
+    GuestlinkTransferWrite,
+};
+use guestlink_vocabulary::events::{ClipboardChangedEvent, GuestRequestEvent, SessionActiveEvent};
+use guestlink_vocabulary::types::{
+    ClipboardData, ClipboardGetArgs, ClipboardOfferArgs, ClipboardSelection, ClipboardTypes,
+    ClipboardTypesArgs, Display, DisplaySetArgs, Empty, GuestRequest, ReplyArgs, ReplyError,
+    TransferStartArgs, TransferWriteArgs,
+};
+use guestlink_vocabulary::{Command, Event};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+
+use self::call::call;
+use self::clipboard::{kind, Fetch, Verdict};
+use self::link::Out;
+use self::mouse::{Layout, Mouse};
+use self::transfer::status;
+
+/// Bytes read from the port at once.
+const READ_CHUNK: usize = 64 << 10;
+/// The largest message accepted: the largest clipboard and its headers.
+const MESSAGE_LIMIT: usize = guestlink_core::handlers::clipboard::CLIPBOARD_LIMIT + 64;
+
+/// What every vdagent connection shares: the pointer, when injection works.
+#[derive(Debug, Default)]
+pub struct Desktop {
+    /// Where MOUSE_STATE goes; `None`: the mouse capability is not announced.
+    pub pointer: Option<Mutex<Box<dyn Pointer>>>,
+}
+
+/// What a finished core call leads to.
+enum Done {
+    /// What the guest clipboard offers now; with the session whose program just took
+    /// it, after a CLIPBOARD_CHANGED.
+    GuestTypes(
+        ClipboardSelection,
+        Result<ClipboardTypes, DispatchError>,
+        Option<String>,
+    ),
+    /// Data for a host request.
+    Data(
+        ClipboardSelection,
+        u32,
+        Result<ClipboardData, DispatchError>,
+    ),
+    /// A call whose result is only logged.
+    Logged(&'static str, Result<(), DispatchError>),
+}
+
+type Pending<'a> = FuturesUnordered<Pin<Box<dyn Future<Output = Done> + Send + 'a>>>;
+
+/// One host connection's state.
+struct Front<'a> {
+    agent: &'a Agent,
+    conn: &'a Connection,
+    desktop: &'a Desktop,
+    out: link::Sender,
+    ours: Capabilities,
+    peer: Option<Capabilities>,
+    clip: clipboard::State,
+    transfers: transfer::Table,
+    mouse: Mouse,
+    layout: Layout,
+    /// The host said something since the greeting.
+    heard: bool,
+}
+
+/// Our capabilities.
+fn our_caps(mouse: bool) -> Capabilities {
+    let mut c = Capabilities::default();
+    if mouse {
+        c.set(caps::MOUSE_STATE);
+    }
+    for bit in [
+        caps::MONITORS_CONFIG,
+        caps::REPLY,
+        caps::CLIPBOARD_BY_DEMAND,
+        caps::CLIPBOARD_SELECTION,
+        caps::SPARSE_MONITORS_CONFIG,
+        caps::GUEST_LINEEND_LF,
+        caps::MAX_CLIPBOARD,
+        caps::FILE_XFER_DETAILED_ERRORS,
+        caps::CLIPBOARD_NO_RELEASE_ON_REGRAB,
+        caps::CLIPBOARD_GRAB_SERIAL,
+    ] {
+        c.set(bit);
+    }
+    c
+}
+
+const SELECTIONS: [ClipboardSelection; 2] =
+    [ClipboardSelection::Clipboard, ClipboardSelection::Primary];
+
+/// Serves one host connection. On a device (`reconnects`), a host that goes away is
+/// waited for and greeted again when it comes back; otherwise its leaving ends it.
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    agent: &Agent,
+    call: &CallContext,
+    io: S,
+    desktop: &Desktop,
+    reconnects: bool,
+) -> io::Result<()> {
+    let (conn, mut events) = agent.connect(call.clone());
+    conn.events
+        .add(&[ClipboardChangedEvent::NAME, SessionActiveEvent::NAME]);
+    let (mut rd, wr) = tokio::io::split(io);
+    let (sender, rx, queued) = link::queue();
+    let mut front = Front {
+        agent,
+        conn: &conn,
+        desktop,
+        out: sender,
+        ours: our_caps(desktop.pointer.is_some()),
+        peer: None,
+        clip: clipboard::State::default(),
+        transfers: transfer::Table::default(),
+        mouse: Mouse::default(),
+        layout: Layout::default(),
+        heard: false,
+    };
+    let mut decoder = Decoder::new(Limits {
+        max_message: MESSAGE_LIMIT,
+    });
+    let mut pending: Pending<'_> = FuturesUnordered::new();
+    front.greet(&mut pending);
+    let writer = link::write_all(wr, rx, queued);
+    tokio::pin!(writer);
+    let mut buf = vec![0u8; READ_CHUNK];
+    let result = loop {
+        tokio::select! {
+            r = &mut writer => break r,
+            Some(done) = pending.next(), if !pending.is_empty() => front.finished(done, &mut pending),
+            event = events.next() => front.event(&event, &mut pending),
+            n = rd.read(&mut buf) => {
+                let n = match n {
+                    Ok(n) => n,
+                    Err(e) => break Err(e),
+                };
+                if n == 0 {
+                    if !reconnects {
+                        break Ok(());
+                    }
+                    if front.heard {
+                        tracing::info!(channel = %call.channel.name, "the host went away; waiting for it to come back");
+                        decoder.reset();
+                        front.greet(&mut pending);
+                    }
+                    continue;
+                }
+                front.heard = true;
+                decoder.feed(&buf[..n]);
+                while let Some(m) = decoder.next_message() {
+                    match m {
+                        Ok(m) => {
+                            let port = m.port;
+                            match AgentMessage::parse(m.kind, &m.data, front.negotiated()) {
+                                Ok(msg) => {
+                                    if matches!(msg, AgentMessage::ClientDisconnected) {
+                                        decoder.reset_port(Port::Client);
+                                    }
+                                    front.message(msg, port, &mut pending).await;
+                                }
+                                Err(MessageError::UnknownType(t)) => {
+                                    tracing::debug!(kind = t, "unknown vdagent message ignored")
+                                }
+                                Err(e) => tracing::warn!(channel = %call.channel.name, "vdagent message refused: {e}"),
+                            }
+                        }
+                        Err(e) => tracing::warn!(channel = %call.channel.name, "vdagent framing: {e}"),
+                    }
+                }
+            }
+        }
+    };
+    front.new_client(&mut pending);
+    drop(pending);
+    agent.disconnect(&conn);
+    result
+}
+
+impl<'a> Front<'a> {
+    fn negotiated(&self) -> Negotiated {
+        match &self.peer {
+            Some(p) => Negotiated::of(&self.ours, p),
+            None => Negotiated::default(),
+        }
+    }
+
+    fn peer_has(&self, cap: u32) -> bool {
+        self.peer.as_ref().is_some_and(|p| p.has(cap))
+    }
+
+    fn encode(&self, msg: &AgentMessage) -> Vec<u8> {
+        let mut buf = Vec::new();
+        encode(msg.kind() as u32, &msg.to_data(self.negotiated()), &mut buf);
+        buf
+    }
+
+    fn send(&self, msg: AgentMessage) {
+        self.out.send(Out::Message(self.encode(&msg)));
+    }
+
+    /// Whether messages about `sel` can be sent (only CLIPBOARD without the selection
+    /// capability).
+    fn speaks(&self, sel: ClipboardSelection) -> bool {
+        sel == ClipboardSelection::Clipboard || self.negotiated().selection
+    }
+
+    /// Greets a new host: our capabilities with request = 1, after forgetting the
+    /// previous host.
+    fn greet(&mut self, pending: &mut Pending<'a>) {
+        self.new_client(pending);
+        // What the previous host was told is moot; the new one learns it again once
+        // it answered.
+        self.peer = None;
+        self.heard = false;
+        let msg = AgentMessage::AnnounceCapabilities {
+            request: true,
+            caps: self.ours.clone(),
+        };
+        self.out.send(Out::Greeting(self.encode(&msg)));
+    }
+
+    /// A new client (or none): what it owned and started is gone.
+    fn new_client(&mut self, pending: &mut Pending<'a>) {
+        let (fetches, released) = self.clip.new_peer();
+        self.fail_fetches(fetches, "the SPICE client went away", pending);
+        for sel in released {
+            self.offer(sel, Vec::new(), pending);
+        }
+        for h in self.transfers.drain() {
+            let _ = self.agent.state().transfers.cancel(h);
+        }
+        self.inject_release();
+    }
+
+    fn inject_release(&mut self) {
+        let events = self.mouse.release_all();
+        self.inject(&events);
+    }
+
+    fn inject(&self, events: &[guestlink_platform::pointer::InputEvent]) {
+        if events.is_empty() {
+            return;
+        }
+        if let Some(p) = &self.desktop.pointer {
+            let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = p.emit(events) {
+                tracing::warn!("cannot inject pointer events: {e}");
+            }
+        }
+    }
+
+    /// Asks what the guest clipboard offers now (after which the host hears of it).
+    fn ask_guest_types(
+        &self,
+        sel: ClipboardSelection,
+        changed: Option<String>,
+        pending: &mut Pending<'a>,
+    ) {
+        let (agent, conn) = (self.agent, self.conn);
+        pending.push(Box::pin(async move {
+            let args = ClipboardTypesArgs {
+                selection: Some(sel),
+            };
+            let r = call::<GuestlinkClipboardTypes>(agent, conn, &args, None).await;
+            Done::GuestTypes(sel, r, changed)
+        }));
+    }
+
+    fn offer(&self, sel: ClipboardSelection, kinds: Vec<u32>, pending: &mut Pending<'a>) {
+        let (agent, conn) = (self.agent, self.conn);
+        let types = kinds
+            .iter()
+            .filter_map(|k| clipboard::mime_of(*k))
+            .map(String::from)
+            .collect();
+        pending.push(Box::pin(async move {
+            let args = ClipboardOfferArgs {
+                selection: Some(sel),
+                types,
+            };
+            let r = call::<GuestlinkClipboardOffer>(agent, conn, &args, None).await;
+            Done::Logged(GuestlinkClipboardOffer::NAME, r.map(|_| ()))
+        }));
+    }
+
+    fn reply(&self, tag: i64, answer: Result<ClipboardData, String>, pending: &mut Pending<'a>) {
+        let (agent, conn) = (self.agent, self.conn);
+        let args = match answer {
+            Ok(data) => ReplyArgs {
+                tag,
+                ret: serde_json::to_value(data).ok(),
+                error: None,
+            },
+            Err(desc) => ReplyArgs {
+                tag,
+                ret: None,
+                error: Some(ReplyError { class: None, desc }),
+            },
+        };
+        pending.push(Box::pin(async move {
+            let r = call::<GuestlinkGuestReply>(agent, conn, &args, None).await;
+            Done::Logged(GuestlinkGuestReply::NAME, r.map(|_: Empty| ()))
+        }));
+    }
+
+    fn fail_fetches(&self, fetches: Vec<Fetch>, why: &str, pending: &mut Pending<'a>) {
+        for f in fetches {
+            self.reply(f.tag, Err(why.to_string()), pending);
+        }
+    }
+
+    /// An event for this connection.
+    fn event(&mut self, event: &EventRecord, pending: &mut Pending<'a>) {
+        match event.name {
+            n if n == ClipboardChangedEvent::NAME => {
+                let sel = event.data["selection"]
+                    .as_str()
+                    .and_then(ClipboardSelection::from_wire)
+                    .unwrap_or(ClipboardSelection::Clipboard);
+                let session = event.data["session"].as_str().unwrap_or_default();
+                self.ask_guest_types(sel, Some(session.to_string()), pending);
+            }
+            n if n == SessionActiveEvent::NAME => {
+                for sel in SELECTIONS {
+                    self.ask_guest_types(sel, None, pending);
+                }
+            }
+            n if n == GuestRequestEvent::NAME => {
+                let Ok(req) = serde_json::from_value::<GuestRequest>(event.data.clone()) else {
+                    return;
+                };
+                if req.command != GuestlinkClipboardFetch::NAME {
+                    // Requests for any host: a vdagent host has no way to answer them.
+                    return;
+                }
+                self.guest_paste(req, pending);
+            }
+            _ => {}
+        }
+    }
+
+    /// A guest program pastes what the host owns: ask the host for it.
+    fn guest_paste(&mut self, req: GuestRequest, pending: &mut Pending<'a>) {
+        let sel = req.arguments["selection"]
+            .as_str()
+            .and_then(ClipboardSelection::from_wire)
+            .unwrap_or(ClipboardSelection::Clipboard);
+        let mime = req.arguments["mime-type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let Some(k) = clipboard::kind_of(&mime) else {
+            return self.reply(
+                req.tag,
+                Err(format!("no SPICE clipboard type for {mime}")),
+                pending,
+            );
+        };
+        let fetch = Fetch {
+            tag: req.tag,
+            selection: sel,
+            kind: k,
+            mime,
+        };
+        match self.clip.fetch(fetch) {
+            Ok(true) => {}
+            Ok(false) => self.send(AgentMessage::ClipboardRequest {
+                selection: clipboard::number_of(sel),
+                kind: k,
+            }),
+            Err(e) => self.reply(req.tag, Err(e), pending),
+        }
+    }
+
+    /// A core call finished.
+    fn finished(&mut self, done: Done, pending: &mut Pending<'a>) {
+        match done {
+            // A change in a session the host does not reach (not the active one).
+            Done::GuestTypes(_, Ok(t), Some(changed)) if t.session != changed => {}
+            Done::GuestTypes(sel, Ok(t), changed) => {
+                self.guest_types(sel, t.types, changed.is_some())
+            }
+            // No session agent, no session: nothing the host can take.
+            Done::GuestTypes(sel, Err(e), _) => {
+                tracing::debug!("guest clipboard unknown: {e}");
+                self.guest_types(sel, Vec::new(), false);
+            }
+            Done::Data(sel, k, r) => {
+                let selection = clipboard::number_of(sel);
+                let msg = match r {
+                    Ok(d) if self.clip.too_large(d.data.0.len()) => {
+                        tracing::info!(
+                            bytes = d.data.0.len(),
+                            "clipboard larger than the client's MAX_CLIPBOARD: sent empty"
+                        );
+                        AgentMessage::Clipboard {
+                            selection,
+                            kind: k,
+                            data: Vec::new(),
+                        }
+                    }
+                    Ok(d) => AgentMessage::Clipboard {
+                        selection,
+                        kind: k,
+                        data: d.data.0,
+                    },
+                    Err(e) => {
+                        tracing::info!("cannot read the guest clipboard: {e}");
+                        AgentMessage::Clipboard {
+                            selection,
+                            kind: kind::NONE,
+                            data: Vec::new(),
+                        }
+                    }
+                };
+                self.send(msg);
+            }
+            Done::Logged(what, Err(e)) => tracing::info!("{what} failed: {e}"),
+            Done::Logged(..) => {}
+        }
+        let _ = pending;
+    }
+
+    /// The guest clipboard offers `types` (`new_owner`: a program just took it): grab
+    /// or release on the host.
+    fn guest_types(&mut self, sel: ClipboardSelection, types: Vec<String>, new_owner: bool) {
+        if self.peer.is_none() || !self.speaks(sel) {
+            return;
+        }
+        // The host's own offer, read back: nothing new.
+        if !new_owner && matches!(self.clip.owner(sel), clipboard::Owner::Host(_)) {
+            return;
+        }
+        let selection = clipboard::number_of(sel);
+        match self.clip.guest_offer(sel, types, new_owner) {
+            Some((kinds, _)) if kinds.is_empty() => {
+                self.send(AgentMessage::ClipboardRelease { selection })
+            }
+            Some((types, serial)) => self.send(AgentMessage::ClipboardGrab {
+                selection,
+                serial: self.negotiated().grab_serial.then_some(serial),
+                types,
+            }),
+            None => {}
+        }
+    }
+
+    /// One message from the host.
+    async fn message(&mut self, msg: AgentMessage, port: Port, pending: &mut Pending<'a>) {
+        tracing::trace!(?port, kind = ?msg.kind(), "vdagent message");
+        match msg {
+            AgentMessage::AnnounceCapabilities { request, caps } => {
+                tracing::info!(request, caps = ?caps.0, "host capabilities");
+                if request {
+                    // A new client: what the last one owned and started is gone.
+                    self.new_client(pending);
+                }
+                self.peer = Some(caps);
+                if request {
+                    self.send(AgentMessage::AnnounceCapabilities {
+                        request: false,
+                        caps: self.ours.clone(),
+                    });
+                }
+                // The host learns what the guest clipboard holds.
+                self.clip.forget_guest();
+                for sel in SELECTIONS {
+                    self.ask_guest_types(sel, None, pending);
+                }
+            }
+            AgentMessage::ClipboardGrab {
+                selection,
+                serial,
+                types,
+            } => {
+                let Some(sel) = clipboard::selection_of(selection) else {
+                    return;
+                };
+                let kinds: Vec<u32> = types
+                    .into_iter()
+                    .filter(|k| clipboard::mime_of(*k).is_some())
+                    .collect();
+                let serial = if self.negotiated().grab_serial {
+                    serial
+                } else {
+                    None
+                };
+                let (verdict, failed) = self.clip.host_grab(sel, serial, kinds.clone());
+                self.fail_fetches(failed, "the host's clipboard changed", pending);
+                match verdict {
+                    Verdict::Drop => {
+                        tracing::info!(?serial, "host grab with an old serial dropped")
+                    }
+                    Verdict::Accept => self.offer(sel, kinds, pending),
+                }
+            }
+            AgentMessage::ClipboardRelease { selection } => {
+                let Some(sel) = clipboard::selection_of(selection) else {
+                    return;
+                };
+                let (owned, failed) = self.clip.host_release(sel);
+                self.fail_fetches(failed, "the host let the clipboard go", pending);
+                if owned {
+                    self.offer(sel, Vec::new(), pending);
+                }
+            }
+            AgentMessage::ClipboardRequest { selection, kind: k } => {
+                let Some(sel) = clipboard::selection_of(selection) else {
+                    return self.send(AgentMessage::Clipboard {
+                        selection,
+                        kind: kind::NONE,
+                        data: Vec::new(),
+                    });
+                };
+                let mime = self
+                    .clip
+                    .guest_types(sel)
+                    .and_then(|t| clipboard::mime_for(t, k));
+                let Some(mime) = mime else {
+                    return self.send(AgentMessage::Clipboard {
+                        selection,
+                        kind: kind::NONE,
+                        data: Vec::new(),
+                    });
+                };
+                let (agent, conn) = (self.agent, self.conn);
+                pending.push(Box::pin(async move {
+                    let args = ClipboardGetArgs {
+                        selection: Some(sel),
+                        mime_type: Some(mime),
+                    };
+                    Done::Data(
+                        sel,
+                        k,
+                        call::<GuestlinkClipboardGet>(agent, conn, &args, None).await,
+                    )
+                }));
+            }
+            AgentMessage::Clipboard {
+                selection,
+                kind: k,
+                data,
+            } => {
+                let Some(sel) = clipboard::selection_of(selection) else {
+                    return;
+                };
+                let answered = self.clip.answered(sel, k);
+                if answered.is_empty() {
+                    tracing::debug!("clipboard data nobody asked for");
+                }
+                for f in answered {
+                    let answer = if k == kind::NONE {
+                        Err("the host has no data of that type".to_string())
+                    } else {
+                        Ok(ClipboardData {
+                            mime_type: f.mime.clone(),
+                            data: data.clone().into(),
+                        })
+                    };
+                    self.reply(f.tag, answer, pending);
+                }
+            }
+            AgentMessage::MaxClipboard(max) => self.clip.max = Some(max),
+            AgentMessage::ClientDisconnected => {
+                tracing::info!("the SPICE client disconnected");
+                self.new_client(pending);
+            }
+            AgentMessage::MouseState {
+                x,
+                y,
+                buttons,
+                display_id,
+            } => {
+                let events = self.mouse.state(&self.layout, x, y, buttons, display_id);
+                self.inject(&events);
+            }
+            AgentMessage::MonitorsConfig(config) => self.monitors(config, pending),
+            AgentMessage::FileXferStart { id, keyfile } => self.transfer_start(id, &keyfile).await,
+            AgentMessage::FileXferData { id, data } => self.transfer_data(id, data).await,
+            AgentMessage::FileXferStatus { id, result, .. } => {
+                if result != status::CAN_SEND_DATA {
+                    if let Some(h) = self.transfers.remove(id) {
+                        let how = if result == status::CANCELLED {
+                            "cancelled"
+                        } else {
+                            "failed"
+                        };
+                        tracing::info!(id, result, "the client {how} a file transfer");
+                        let _ = self.agent.state().transfers.cancel(h);
+                    }
+                }
+            }
+            other => tracing::debug!(kind = ?other.kind(), "vdagent message not acted on"),
+        }
+    }
+
+    fn monitors(&mut self, config: MonitorsConfig, pending: &mut Pending<'a>) {
+        self.layout = Layout::of(&config);
+        if let Some(p) = &self.desktop.pointer {
+            let (w, h) = self.layout.size;
+            if let Err(e) = p.lock().unwrap_or_else(|e| e.into_inner()).resize(w, h) {
+                tracing::warn!("cannot resize the pointer area: {e}");
+            }
+        }
+        // As spice-vdagentd: acknowledged at once; the session agent applies it.
+        self.send(AgentMessage::Reply {
+            kind: guestlink_proto_vdagent::MessageType::MonitorsConfig as u32,
+            error: 1,
+        });
+        let use_pos = config.flags & guestlink_proto_vdagent::messages::USE_POS != 0;
+        let displays = config
+            .monitors
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Display {
+                id: i as i64,
+                width: i64::from(m.width),
+                height: i64::from(m.height),
+                x: use_pos.then_some(i64::from(m.x)),
+                y: use_pos.then_some(i64::from(m.y)),
+            })
+            .collect();
+        let (agent, conn) = (self.agent, self.conn);
+        pending.push(Box::pin(async move {
+            let r =
+                call::<GuestlinkDisplaySet>(agent, conn, &DisplaySetArgs { displays }, None).await;
+            Done::Logged(GuestlinkDisplaySet::NAME, r.map(|_| ()))
+        }));
+    }
+
+    fn status(&self, id: u32, result: u32, detail: Vec<u8>) {
+        self.send(AgentMessage::FileXferStatus { id, result, detail });
+    }
+
+    async fn transfer_start(&mut self, id: u32, keyfile: &[u8]) {
+        let detailed = self.peer_has(caps::FILE_XFER_DETAILED_ERRORS);
+        if self.transfers.contains(id) {
+            tracing::warn!(id, "file transfer id already in use");
+            return self.status(id, status::ERROR, Vec::new());
+        }
+        let announced = match transfer::parse_keyfile(keyfile) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(id, "file transfer refused: {e}");
+                return self.status(id, status::ERROR, Vec::new());
+            }
+        };
+        let args = TransferStartArgs {
+            name: announced.name,
+            size: i64::try_from(announced.size).unwrap_or(i64::MAX),
+        };
+        match call::<GuestlinkTransferStart>(self.agent, self.conn, &args, None).await {
+            Ok(t) => {
+                self.transfers.insert(id, t.handle);
+                if announced.size == 0 {
+                    // Some clients send one empty DATA, some none: either way it is done.
+                    self.transfer_data(id, Vec::new()).await;
+                } else {
+                    self.status(id, status::CAN_SEND_DATA, Vec::new());
+                }
+            }
+            Err(e) => {
+                tracing::info!(id, "file transfer refused: {e}");
+                let (code, detail) = transfer::status_of(&e, detailed);
+                self.status(id, code, detail);
+            }
+        }
+    }
+
+    async fn transfer_data(&mut self, id: u32, data: Vec<u8>) {
+        let Some(handle) = self.transfers.get(id) else {
+            tracing::debug!(id, "data for a file transfer that is not running");
+            return;
+        };
+        let args = TransferWriteArgs {
+            handle,
+            count: data.len() as i64,
+        };
+        match call::<GuestlinkTransferWrite>(self.agent, self.conn, &args, Some(data)).await {
+            Ok(p) if p.complete => {
+                self.transfers.remove(id);
+                tracing::info!(id, bytes = p.received, "file received");
+                self.status(id, status::SUCCESS, Vec::new());
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(id, "file transfer failed: {e}");
+                self.transfers.remove(id);
+                let _ = self.agent.state().transfers.cancel(handle);
+                let (code, detail) =
+                    transfer::status_of(&e, self.peer_has(caps::FILE_XFER_DETAILED_ERRORS));
+                self.status(id, code, detail);
+            }
+        }
+    }
+}
