@@ -1,6 +1,7 @@
 """Building the test guest: an uncompressed kernel, and an initramfs with busybox, the
-virtio modules, guestlinkd (with its shared libraries) and an /init that links
-/dev/virtio-ports/<name>, mounts the virtio disk and starts the agent.
+virtio and input modules, guestlinkd and guestlink-session (with their shared
+libraries) and an /init that links /dev/virtio-ports/<name>, mounts the virtio disk and
+starts the agent and a headless session agent.
 
 Everything comes from Debian packages on the host: linux-image-amd64 (the kernel and its
 modules), busybox-static. No root file system image is needed.
@@ -14,7 +15,7 @@ import subprocess
 
 MODULES = [
     "virtio_pci", "virtio_console", "virtio_blk", "virtio_net", "ext4",
-    "crc32c_generic", "vsock_loopback",
+    "crc32c_generic", "vsock_loopback", "uinput", "evdev",
 ]
 
 INIT = r"""#!/bin/busybox sh
@@ -44,9 +45,15 @@ links() {
 links
 ( while :; do links; sleep 0.3; done ) &
 echo "GUEST: ports: $(ls /dev/virtio-ports | tr '\n' ' ')"
-/usr/bin/guestlinkd -m virtio-serial -p /dev/virtio-ports/org.qemu.guest_agent.0 -r \
+# One daemon for every port: QGA, and the SPICE agent port (whose host may be QEMU's
+# qemu-vdagent, or nobody); the pointer is a real uinput tablet. No logind here: the
+# headless session agent is the desktop.
+GUESTLINK_LOG=info /usr/bin/guestlinkd -m virtio-serial -p /dev/virtio-ports/org.qemu.guest_agent.0 -r \
+    --channel vdagent=virtio-serial:/dev/virtio-ports/com.redhat.spice.0 \
+    --sessions none --pointer uinput \
     -t /var/lib/guestlink -l /tmp/guestlinkd.log &
 echo "GUEST: guestlinkd started"
+/usr/bin/guestlink-session run --backend headless --session vm >/tmp/session.log 2>&1 &
 # PID 1 reaps orphans and never exits.
 while :; do wait; sleep 1; done
 """

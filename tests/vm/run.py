@@ -8,8 +8,14 @@ com.redhat.spice.0 and ovirt-guest-agent.0 on unix sockets, a virtio-net interfa
 small ext4 virtio disk, then checks from the host side with the project's own tools:
 time to the first guest-ping, the conformance suite, the guestlink CLI, the destructive
 commands for real, channel life (reconnect, hot-unplug and re-plug), vsock inside the
-guest, and finally guest-shutdown powering the VM off. Prints one line per check and
-exits non-zero if any fails.
+guest, and finally guest-shutdown powering the VM off.
+
+A second VM puts QEMU's own `qemu-vdagent` chardev (clipboard and mouse on) on
+com.redhat.spice.0, with a VNC display: text a VNC client pastes (ClientCutText) must
+reach the guest clipboard, text copied in the guest must reach the VNC client (extended
+clipboard), and the VNC pointer must come out of guestlinkd's uinput tablet.
+
+Prints one line per check and exits non-zero if any fails.
 """
 import argparse
 import base64
@@ -17,6 +23,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -24,6 +31,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import guest  # noqa: E402
+import vnc  # noqa: E402
 
 passed, failed = 0, []
 
@@ -125,6 +133,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--release-dir", default="target/release")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--only-vdagent", action="store_true", help="boot only the vdagent VM")
     opts = ap.parse_args()
     rel = os.path.abspath(opts.release_dir)
     agent_bin = os.path.join(rel, "guestlinkd")
@@ -139,8 +148,10 @@ def main():
     vmlinux = guest.extract_vmlinux(f"/boot/vmlinuz-{kver}", os.path.join(work, "vmlinux"))
     initrd = os.path.join(work, "initramfs.gz")
     # bash for QEMU's own exec test cases (T23/T24 run `bash -c`).
+    session_bin = os.path.join(rel, "guestlink-session")
     mods = guest.build_initramfs(initrd, kdir, [
-        (agent_bin, "/usr/bin/guestlinkd"), (cli, "/usr/bin/guestlink"), ("/bin/bash", "/usr/bin/bash")])
+        (agent_bin, "/usr/bin/guestlinkd"), (cli, "/usr/bin/guestlink"),
+        (session_bin, "/usr/bin/guestlink-session"), ("/bin/bash", "/usr/bin/bash")])
     disk = os.path.join(work, "data.img")
     with open(disk, "wb") as f:
         f.truncate(32 << 20)
@@ -166,9 +177,10 @@ def main():
         cmd += ["-chardev", f"socket,id={key},path={socks[key]},server=on,wait=off",
                 "-device", f"virtserialport,bus=vs0.0,chardev={key},id=port-{key},name={name}"]
     t_boot = time.monotonic()
-    vm = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+    vm = subprocess.Popen(cmd if not opts.only_vdagent else ["true"], stdin=subprocess.DEVNULL)
     try:
-        run_checks(vm, work, socks, cli, conformance, t_boot)
+        if not opts.only_vdagent:
+            run_checks(vm, work, socks, cli, conformance, t_boot)
     finally:
         if vm.poll() is None:
             vm.kill()
@@ -177,8 +189,9 @@ def main():
         if failed and os.path.exists(console):
             print("---- guest console ----")
             print(open(console, errors="replace").read()[-6000:])
-        if not opts.keep:
-            shutil.rmtree(work, ignore_errors=True)
+    vdagent_vm(work, vmlinux, initrd, accel)
+    if not opts.keep:
+        shutil.rmtree(work, ignore_errors=True)
     total = time.monotonic() - t_start
     print(f"{passed} passed, {len(failed)} failed, {total:.1f} s in all")
     sys.exit(1 if failed else 0)
@@ -366,6 +379,126 @@ def run_checks(vm, work, socks, cli, conformance, t_boot):
     check("guest-shutdown powers the VM off", off and vm.returncode == 0, vm.returncode)
 
 
+def vdagent_vm(work, vmlinux, initrd, accel):
+    """QEMU's qemu-vdagent chardev as the SPICE agent's host, driven from a VNC client."""
+    qga = os.path.join(work, "vd-qga.sock")
+    vnc_sock = os.path.join(work, "vd-vnc.sock")
+    trace = os.path.join(work, "vd-trace.log")
+    cmd = ["qemu-system-x86_64", "-accel", accel, "-machine", "q35", "-m", "512",
+           "-cpu", "max" if accel == "tcg" else "host", "-vga", "std", "-display", "none",
+           "-vnc", f"unix:{vnc_sock}", "-no-reboot", "-kernel", vmlinux, "-initrd", initrd,
+           "-append", "console=ttyS0 panic=-1 quiet loglevel=4",
+           "-serial", "file:" + os.path.join(work, "vd-console.log"), "-monitor", "none",
+           "-device", "virtio-serial-pci,id=vs0",
+           "-chardev", f"socket,id=qga,path={qga},server=on,wait=off",
+           "-device", "virtserialport,bus=vs0.0,chardev=qga,name=org.qemu.guest_agent.0",
+           "-chardev", "qemu-vdagent,id=vdagent,name=vdagent,clipboard=on,mouse=on",
+           "-device", "virtserialport,bus=vs0.0,chardev=vdagent,name=com.redhat.spice.0",
+           "-trace", "vdagent_*"]
+    t_boot = time.monotonic()
+    with open(trace, "wb") as log:
+        vm = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stderr=log)
+        try:
+            vdagent_checks(qga, vnc_sock, trace, t_boot)
+        finally:
+            vm.kill()
+            vm.wait()
+    if failed:
+        for name in ("vd-trace.log", "vd-console.log"):
+            path = os.path.join(work, name)
+            if os.path.exists(path):
+                print(f"---- {name} ----")
+                print(open(path, errors="replace").read()[-4000:])
+
+
+def wait_for(what, fn, timeout=30):
+    """`fn()` once it is truthy, or None after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.2)
+    print(f"  timed out waiting for {what}")
+    return None
+
+
+def vdagent_checks(qga, vnc_sock, trace, t_boot):
+    ok = first_ping(qga, t_boot + 150)
+    check("vdagent VM: guest-ping", ok)
+    if not ok:
+        return
+    c = Qga(qga)
+    c.sync(1)
+    # QEMU 7.2 speaks only after the agent's greeting: its answer shows in the trace.
+    peer = wait_for("QEMU to see the agent's capabilities",
+                    lambda: b"vdagent_peer_cap" in open(trace, "rb").read())
+    check("qemu-vdagent received guestlinkd's capabilities", peer,
+          open(trace, "rb").read()[-2000:])
+    v = vnc.Vnc(vnc_sock)
+
+    # VNC -> guest: a legacy ClientCutText becomes a grab; a paste in the guest fetches it.
+    text = "hello from vnc ✓ ünïcödé".encode()
+    v.cut_text(text)
+    def pasted():
+        out = guest_exec(c, "guestlink-session", ["clipboard", "get"])
+        return out if out and out[0] == 0 and out[1] == text else None
+    got = wait_for("the VNC text in the guest clipboard", pasted)
+    check("VNC ClientCutText reaches the guest clipboard (lazy fetch through qemu-vdagent)",
+          got is not None, guest_exec(c, "guestlink-session", ["clipboard", "get"]))
+
+    # guest -> VNC: a copy in the guest is announced to the VNC client and provided.
+    out = guest_exec(c, "guestlink-session", ["clipboard", "set", "hello from guest ✓"])
+    check("guestlink-session clipboard set in the guest", out is not None and out[0] == 0, out)
+    try:
+        v.clipboard_message(vnc.NOTIFY | vnc.TEXT)
+        got = v.fetch_text()
+    except (OSError, ValueError, EOFError) as e:
+        got = repr(e).encode()
+    check("guest copy reaches the VNC client (extended clipboard)",
+          got == "hello from guest ✓".encode(), got)
+
+    # The pointer: VNC events through qemu-vdagent's MOUSE_STATE into the uinput tablet.
+    find = ("for d in /sys/class/input/event*; do "
+            "grep -q 'guestlink tablet' $d/device/name 2>/dev/null && echo /dev/input/${d##*/}; "
+            "done")
+    out = guest_exec(c, "sh", ["-c", find])
+    dev = out[1].decode().split()[0] if out and out[1].strip() else ""
+    check("guestlinkd made a uinput tablet", dev.startswith("/dev/input/event"), out)
+    if dev:
+        c.call("guest-exec", {"path": "sh", "arg": ["-c",
+               f"dd if={dev} of=/tmp/events bs=24 count=64 2>/dev/null &"]})
+        time.sleep(1)
+        v.pointer(100, 200, 0)
+        v.pointer(100, 200, 1)
+        v.pointer(100, 200, 0)
+        def released():
+            ev = parse_input(guest_file(c, "/tmp/events"))
+            return ev if (1, 0x110, 0) in ev else None
+        events = wait_for("pointer events", released) or parse_input(guest_file(c, "/tmp/events"))
+        xs = [val for t, code, val in events if t == 3 and code == 0]
+        ys = [val for t, code, val in events if t == 3 and code == 1]
+        left = [val for t, code, val in events if t == 1 and code == 0x110]
+        # QEMU scales to the console size: expect a pixel of rounding.
+        check("VNC pointer comes out of the uinput tablet (position and left click)",
+              xs and abs(xs[-1] - 100) <= 2 and ys and abs(ys[-1] - 200) <= 2
+              and left[:2] == [1, 0], events)
+    v.close()
+    if failed:
+        for log in ("/tmp/guestlinkd.log", "/tmp/session.log"):
+            print(f"---- guest {log} (without the test's own exec calls) ----")
+            lines = guest_file(c, log).decode(errors="replace").splitlines()
+            print("\n".join(l for l in lines if "org.qemu.guest_agent" not in l
+                            and "clipboard-get" not in l and "session-reply" not in l
+                            and "guest-sync" not in l and "guest-exec" not in l)[-5000:])
+    c.close()
+
+
+def parse_input(data):
+    """`struct input_event` records (x86_64: 16 bytes of time, type, code, value)."""
+    return [struct.unpack("<HHi", data[i + 16:i + 24]) for i in range(0, len(data) - 23, 24)]
+
+
 def wait_events(c, name, tries=40):
     """The `name` events received so far, pinging (which reads whatever the agent
     sent) until at least one has arrived."""
@@ -395,7 +528,7 @@ def guest_file(c, path):
     h = c.call("guest-file-open", {"path": path})
     if "return" not in h:
         return b""
-    v = c.call("guest-file-read", {"handle": h["return"], "count": 65536})
+    v = c.call("guest-file-read", {"handle": h["return"], "count": 1 << 20})
     c.call("guest-file-close", {"handle": h["return"]})
     return base64.b64decode(v.get("return", {}).get("buf-b64", ""))
 

@@ -104,22 +104,11 @@ impl Setup {
         .unwrap();
         let stream = FdStream::new(pty.master, EofMeaning::End).unwrap();
         let host = Host::new(stream, spice_gtk_caps());
-        let session = with_session.then(|| {
-            Kill(
-                Command::new(session_bin())
-                    .arg("--socket")
-                    .arg(dir.join("guest.sock"))
-                    .args(["run", "--backend", "headless", "--session", "1"])
-                    .stdin(Stdio::null())
-                    .spawn()
-                    .unwrap(),
-            )
-        });
         let mut s = Setup {
             host,
             dir,
             _agent: agent,
-            _session: session,
+            _session: None,
             _slave: pty.slave,
         };
         s.host
@@ -127,9 +116,23 @@ impl Setup {
             .await
             .expect("the agent greets the host");
         if with_session {
-            s.wait_for_session_agent();
+            s.start_session_agent();
         }
         s
+    }
+
+    /// A headless `guestlink-session` for session 1, once it is registered.
+    fn start_session_agent(&mut self) {
+        self._session = Some(Kill(
+            Command::new(session_bin())
+                .arg("--socket")
+                .arg(self.dir.join("guest.sock"))
+                .args(["run", "--backend", "headless", "--session", "1"])
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        ));
+        self.wait_for_session_agent();
     }
 
     fn wait_for_session_agent(&self) {
@@ -831,4 +834,37 @@ async fn bad_input_leaves_the_agent_serving() {
             data: b"ok".to_vec()
         }
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_agent_that_comes_later_gets_what_the_host_owns() {
+    let mut s = Setup::start(&[], false).await;
+    // The host copies before any desktop runs (QEMU does at boot).
+    s.host.send(&grab(0, vec![TEXT])).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.start_session_agent();
+    let paste = s.clipboard(&["get"], None);
+    let (m, _) = s
+        .host
+        .expect(T, |m| matches!(m, AgentMessage::ClipboardRequest { .. }))
+        .await
+        .unwrap();
+    assert_eq!(
+        m,
+        AgentMessage::ClipboardRequest {
+            selection: 0,
+            kind: TEXT
+        }
+    );
+    s.host
+        .send(&AgentMessage::Clipboard {
+            selection: 0,
+            kind: TEXT,
+            data: b"early".to_vec(),
+        })
+        .await
+        .unwrap();
+    let (ok, out, err) = finished(paste).await;
+    assert!(ok, "{err}");
+    assert_eq!(out, b"early");
 }

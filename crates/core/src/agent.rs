@@ -147,6 +147,20 @@ impl Agent {
     pub fn disconnect(&self, conn: &Connection) {
         if let Some(session) = self.state.sessions.unregister(conn.id) {
             tracing::info!(session = %session, "session agent left");
+            let uid = match conn.call.caller {
+                Caller::Guest { uid, .. } => uid,
+                Caller::Host => 0,
+            };
+            self.events.publish(
+                EventRecord::new::<guestlink_vocabulary::events::SessionAgentEvent>(
+                    &guestlink_vocabulary::types::SessionAgentChange {
+                        session,
+                        uid: i64::from(uid),
+                        present: false,
+                    },
+                ),
+                Audience::User(uid),
+            );
         }
         self.state.sessions.drop_host_offers(Some(conn.id), None);
         let abandoned = self.state.transfers.cancel_connection(conn.id);

@@ -84,6 +84,10 @@ define_events! {
     /// A session's screen was unlocked.
     SessionUnlockEvent { name: "SESSION_UNLOCK", data: SessionRef }
 
+    /// A session agent (`guestlink-session`) started or stopped serving a session: its
+    /// clipboard and displays became reachable or went away.
+    SessionAgentEvent { name: "SESSION_AGENT", data: SessionAgentChange }
+
     /// Filesystems were frozen.
     FsFreezeEvent { name: "FSFREEZE", data: FreezeChange }
 

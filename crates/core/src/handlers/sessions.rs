@@ -6,9 +6,10 @@ use std::time::Duration;
 use guestlink_vocabulary::commands::{
     GuestlinkGetSessions, GuestlinkSessionRegister, GuestlinkSessionReply,
 };
-use guestlink_vocabulary::events::SessionRequestEvent;
+use guestlink_vocabulary::events::{SessionAgentEvent, SessionRequestEvent};
 use guestlink_vocabulary::types::{
-    Empty, ReplyArgs, SessionInfo, SessionRegisterArgs, SessionRegistered, SessionRequest,
+    Empty, ReplyArgs, SessionAgentChange, SessionInfo, SessionRegisterArgs, SessionRegistered,
+    SessionRequest,
 };
 use serde_json::Value;
 
@@ -16,7 +17,7 @@ use super::events::{answer_of, await_answer, connection};
 use crate::context::{Caller, Context};
 use crate::dispatch::Handler;
 use crate::error::CommandError;
-use crate::events::EventRecord;
+use crate::events::{Audience, EventRecord};
 use crate::state::pending::Answerer;
 use crate::state::sessions::Target;
 
@@ -62,6 +63,14 @@ impl Handler for GuestlinkSessionRegister {
             capabilities,
         )?;
         tracing::info!(session = %session, uid, pid, "session agent registered");
+        ctx.agent.publish(
+            EventRecord::new::<SessionAgentEvent>(&SessionAgentChange {
+                session: session.clone(),
+                uid: i64::from(uid),
+                present: true,
+            }),
+            Audience::User(uid),
+        );
         Ok(SessionRegistered {
             session,
             uid: i64::from(uid),

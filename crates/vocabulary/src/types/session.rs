@@ -222,6 +222,18 @@ qapi_struct! {
 }
 
 qapi_struct! {
+    /// Data of `SESSION_AGENT`.
+    pub struct SessionAgentChange as "GuestlinkSessionAgentChange" {
+        /// The session.
+        session: String = "session",
+        /// The agent's user.
+        uid: i64 = "uid",
+        /// Whether an agent serves the session now.
+        present: bool = "present",
+    }
+}
+
+qapi_struct! {
     /// Data of `FSFREEZE` and `FSTHAW`.
     pub struct FreezeChange as "GuestlinkFreezeChange" {
         /// Filesystems frozen or thawed.

@@ -37,7 +37,9 @@ use guestlink_vocabulary::commands::{
     GuestlinkClipboardTypes, GuestlinkDisplaySet, GuestlinkGuestReply, GuestlinkTransferStart,
     GuestlinkTransferWrite,
 };
-use guestlink_vocabulary::events::{ClipboardChangedEvent, GuestRequestEvent, SessionActiveEvent};
+use guestlink_vocabulary::events::{
+    ClipboardChangedEvent, GuestRequestEvent, SessionActiveEvent, SessionAgentEvent,
+};
 use guestlink_vocabulary::types::{
     ClipboardData, ClipboardGetArgs, ClipboardOfferArgs, ClipboardSelection, ClipboardTypes,
     ClipboardTypesArgs, Display, DisplaySetArgs, Empty, GuestRequest, ReplyArgs, ReplyError,
@@ -97,6 +99,8 @@ struct Front<'a> {
     transfers: transfer::Table,
     mouse: Mouse,
     layout: Layout,
+    /// The host's last display layout, given again to a session agent that comes later.
+    displays: Option<Vec<Display>>,
     /// The host said something since the greeting.
     heard: bool,
 }
@@ -137,8 +141,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
     reconnects: bool,
 ) -> io::Result<()> {
     let (conn, mut events) = agent.connect(call.clone());
-    conn.events
-        .add(&[ClipboardChangedEvent::NAME, SessionActiveEvent::NAME]);
+    conn.events.add(&[
+        ClipboardChangedEvent::NAME,
+        SessionActiveEvent::NAME,
+        SessionAgentEvent::NAME,
+    ]);
     let (mut rd, wr) = tokio::io::split(io);
     let (sender, rx, queued) = link::queue();
     let mut front = Front {
@@ -152,6 +159,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
         transfers: transfer::Table::default(),
         mouse: Mouse::default(),
         layout: Layout::default(),
+        displays: None,
         heard: false,
     };
     let mut decoder = Decoder::new(Limits {
@@ -358,9 +366,17 @@ impl<'a> Front<'a> {
                 let session = event.data["session"].as_str().unwrap_or_default();
                 self.ask_guest_types(sel, Some(session.to_string()), pending);
             }
-            n if n == SessionActiveEvent::NAME => {
+            // Another desktop (or its first agent): it learns what the host owns, and the
+            // host what it holds.
+            n if n == SessionActiveEvent::NAME || n == SessionAgentEvent::NAME => {
                 for sel in SELECTIONS {
-                    self.ask_guest_types(sel, None, pending);
+                    match self.clip.owner(sel) {
+                        clipboard::Owner::Host(kinds) => self.offer(sel, kinds.clone(), pending),
+                        _ => self.ask_guest_types(sel, None, pending),
+                    }
+                }
+                if let Some(displays) = self.displays.clone() {
+                    self.set_displays(displays, pending);
                 }
             }
             n if n == GuestRequestEvent::NAME => {
@@ -657,11 +673,16 @@ impl<'a> Front<'a> {
                 x: use_pos.then_some(i64::from(m.x)),
                 y: use_pos.then_some(i64::from(m.y)),
             })
-            .collect();
+            .collect::<Vec<_>>();
+        self.displays = Some(displays.clone());
+        self.set_displays(displays, pending);
+    }
+
+    fn set_displays(&self, displays: Vec<Display>, pending: &mut Pending<'a>) {
         let (agent, conn) = (self.agent, self.conn);
         pending.push(Box::pin(async move {
-            let r =
-                call::<GuestlinkDisplaySet>(agent, conn, &DisplaySetArgs { displays }, None).await;
+            let args = DisplaySetArgs { displays };
+            let r = call::<GuestlinkDisplaySet>(agent, conn, &args, None).await;
             Done::Logged(GuestlinkDisplaySet::NAME, r.map(|_| ()))
         }));
     }
