@@ -17,12 +17,12 @@ use std::collections::HashMap;
 
 use guestlink_vocabulary::commands::{
     GuestlinkClipboardClear, GuestlinkClipboardFetch, GuestlinkClipboardGet,
-    GuestlinkClipboardGrab, GuestlinkClipboardOffer, GuestlinkClipboardSet,
+    GuestlinkClipboardGrab, GuestlinkClipboardOffer, GuestlinkClipboardSet, GuestlinkDisplaySet,
     GuestlinkSessionRegister, GuestlinkSessionReply,
 };
 use guestlink_vocabulary::types::{
     base64_decode, ClipboardData, ClipboardGrabArgs, ClipboardSelection, ClipboardSelectionArgs,
-    ReplyArgs, ReplyError, SessionRegisterArgs,
+    DisplaySetArgs, ReplyArgs, ReplyError, SessionRegisterArgs,
 };
 use guestlink_vocabulary::Command;
 use serde_json::Value;
@@ -33,11 +33,13 @@ use crate::clipboard::{Clipboard, Fetch};
 /// Wait between attempts to reach guestlinkd.
 const RECONNECT: Duration = Duration::from_secs(1);
 
-/// Serves the session until the clipboard back end stops.
+/// Serves the session until the clipboard back end stops; `displays` when the X server
+/// can take the host's display layout (XRandR).
 pub async fn serve(
     socket: &Path,
     session: Option<String>,
     mut clipboard: Clipboard,
+    displays: bool,
 ) -> anyhow::Result<()> {
     let ep = Endpoint::path(socket);
     let mut warned = false;
@@ -45,7 +47,7 @@ pub async fn serve(
         match Client::connect(&ep, Duration::from_secs(10)).await {
             Ok(mut client) => {
                 warned = false;
-                match converse(&mut client, session.clone(), &mut clipboard).await {
+                match converse(&mut client, session.clone(), &mut clipboard, displays).await {
                     Err(e) if e.is::<Stopped>() => return Err(e),
                     Err(e) => tracing::warn!("lost guestlinkd: {e:#}"),
                     Ok(()) => {}
@@ -77,11 +79,16 @@ async fn converse(
     client: &mut Client,
     session: Option<String>,
     clipboard: &mut Clipboard,
+    displays: bool,
 ) -> anyhow::Result<()> {
+    let mut capabilities = vec!["clipboard".to_string()];
+    if displays {
+        capabilities.push("displays".into());
+    }
     let reg = client
         .call::<GuestlinkSessionRegister>(&SessionRegisterArgs {
             session,
-            capabilities: Some(vec!["clipboard".into()]),
+            capabilities: Some(capabilities),
         })
         .await
         .context("cannot register the session")?;
@@ -222,6 +229,14 @@ async fn act(
                     fetch_from_host(client, offered, selection, types.first().cloned()).await?;
                 clipboard.set(selection, mime, data).await?;
             }
+            Ok(Value::Object(Default::default()))
+        }
+        c if c == GuestlinkDisplaySet::NAME => {
+            let layout: DisplaySetArgs =
+                serde_json::from_value(args.clone()).map_err(|e| e.to_string())?;
+            tokio::task::spawn_blocking(move || crate::displays::apply(&layout.displays))
+                .await
+                .map_err(|e| e.to_string())??;
             Ok(Value::Object(Default::default()))
         }
         c if c == GuestlinkClipboardClear::NAME => {

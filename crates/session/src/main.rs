@@ -2,13 +2,15 @@
 //!
 //! Runs in a user's graphical session (a systemd user unit), connects to guestlinkd's
 //! guest socket, registers its logind session, and owns the desktop side: it answers
-//! guestlinkd's `SESSION_REQUEST`s (read or set the clipboard) and reports when another
-//! application takes the clipboard. `guestlink-session clipboard get|set` reads and
+//! guestlinkd's `SESSION_REQUEST`s (read, set, offer or clear the clipboard; apply the
+//! host's display layout through XRandR) and reports when another application takes the
+//! clipboard. `guestlink-session clipboard get|set` reads and
 //! sets the session clipboard from a shell, through guestlinkd, like `xclip` does, and
 //! `guestlink-session clipboard clear` empties it.
 
 mod agent;
 mod clipboard;
+mod displays;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -137,7 +139,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match command {
         Cmd::Run { backend, session } => {
             let clipboard = clipboard::start(backend)?;
-            agent::serve(&cli.socket, session, clipboard).await
+            // XRandR takes the host's layout wherever there is an X server.
+            let displays = backend != clipboard::Backend::Headless
+                && std::env::var_os("DISPLAY").is_some()
+                && displays::available();
+            agent::serve(&cli.socket, session, clipboard, displays).await
         }
         Cmd::Clipboard { action } => {
             let ep = Endpoint::path(&cli.socket);

@@ -1,15 +1,18 @@
 //! The session agent against the real guestlinkd: the host sets and reads the guest
 //! clipboard through the QGA channel; with the X11 back end on a real Xvfb, `xclip` is
-//! the other application in the guest, in both directions.
+//! the other application in the guest, in both directions; the host's display layout
+//! resizes Xvfb through XRandR.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use guestlink_client::{Client, Endpoint};
-use guestlink_vocabulary::commands::{GuestlinkClipboardGet, GuestlinkClipboardSet};
+use guestlink_vocabulary::commands::{
+    GuestlinkClipboardGet, GuestlinkClipboardSet, GuestlinkDisplaySet,
+};
 use guestlink_vocabulary::types::{
-    Base64Data, ClipboardGetArgs, ClipboardSelection, ClipboardSetArgs,
+    Base64Data, ClipboardGetArgs, ClipboardSelection, ClipboardSetArgs, Display, DisplaySetArgs,
 };
 
 const SESSION: &str = env!("CARGO_BIN_EXE_guestlink-session");
@@ -177,7 +180,7 @@ fn require(program: &str) -> PathBuf {
         .map(|d| d.join(program))
         .find(|p| p.exists());
     found.unwrap_or_else(|| {
-        panic!("{program} is required for this test: apt-get install xvfb xclip (.ci/run does)")
+        panic!("{program} is required for this test: apt-get install xvfb xclip xserver-xorg-core (.ci/run does)")
     })
 }
 
@@ -406,4 +409,100 @@ async fn wayland_clipboard_with_sway_and_wl_clipboard() {
         .args(["-f", "wl-copy copied with wl-copy"])
         .status();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An Xorg server with the dummy video driver: unlike Xvfb it has RandR outputs whose
+/// modes can be added and set, as a real driver's.
+const DUMMY_CONF: &str = r#"
+Section "Device"
+    Identifier "dummy"
+    Driver "dummy"
+    VideoRam 65536
+EndSection
+Section "Monitor"
+    Identifier "monitor"
+    HorizSync 5.0-1000.0
+    VertRefresh 5.0-200.0
+EndSection
+Section "Screen"
+    Identifier "screen"
+    Device "dummy"
+    Monitor "monitor"
+    DefaultDepth 24
+    SubSection "Display"
+        Depth 24
+        Virtual 2560 1600
+    EndSubSection
+EndSection
+"#;
+
+#[tokio::test]
+async fn x11_displays_follow_the_host_layout() {
+    use x11rb::connection::Connection as _;
+    use x11rb::protocol::xproto::ConnectionExt as _;
+    let xorg = require("Xorg");
+    assert!(
+        Path::new("/usr/lib/xorg/modules/drivers/dummy_drv.so").exists(),
+        "Xorg's dummy driver is required: apt-get install xserver-xorg-core xserver-xorg-video-dummy (.ci/run does)"
+    );
+    let dir = scratch("xrandr");
+    std::fs::write(dir.join("xorg.conf"), DUMMY_CONF).unwrap();
+    std::fs::create_dir(dir.join("conf.d")).unwrap();
+    let display = format!(":{}", 450 + std::process::id() % 400);
+    let _x = Kill(
+        Command::new(xorg)
+            .args([display.as_str(), "-noreset", "-nolisten", "tcp", "-config"])
+            .arg(dir.join("xorg.conf"))
+            .arg("-configdir")
+            .arg(dir.join("conf.d"))
+            .arg("-logfile")
+            .arg(dir.join("xorg.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(&PathBuf::from(format!("/tmp/.X11-unix/X{}", &display[1..])));
+    let _d = daemon(&dir);
+    let mut c = host(&dir).await;
+    let _s = session_agent(&dir, "x11", Some(&display));
+    let set = |w: i64, h: i64| DisplaySetArgs {
+        displays: vec![Display {
+            id: 0,
+            width: w,
+            height: h,
+            x: None,
+            y: None,
+        }],
+    };
+    let size = || {
+        let (conn, screen) = x11rb::connect(Some(&display)).unwrap();
+        let root = conn.setup().roots[screen].root;
+        let g = conn.get_geometry(root).unwrap().reply().unwrap();
+        (g.width, g.height)
+    };
+    // A size the driver has a mode for.
+    until_registered(&mut c, async |c| {
+        c.call::<GuestlinkDisplaySet>(&set(800, 600))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    assert_eq!(size(), (800, 600));
+    // One it has not (a client window's odd size): the agent makes the mode.
+    c.call::<GuestlinkDisplaySet>(&set(1234, 567))
+        .await
+        .unwrap();
+    assert_eq!(size(), (1234, 567));
+    // Larger than before: the screen grows first.
+    c.call::<GuestlinkDisplaySet>(&set(1920, 1080))
+        .await
+        .unwrap();
+    assert_eq!(size(), (1920, 1080));
+    // Nothing switched on: refused, and the screen stays.
+    let e = c.call::<GuestlinkDisplaySet>(&set(0, 0)).await.unwrap_err();
+    assert!(e.to_string().contains("no display switched on"), "{e}");
+    assert_eq!(size(), (1920, 1080));
 }
