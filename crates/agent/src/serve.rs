@@ -81,13 +81,23 @@ async fn serve_device(
             }
             Err(e) if retry => {
                 if !warned {
-                    tracing::warn!(channel = %path, "cannot open channel: {e}; retrying");
+                    tracing::warn!(channel = %path, "cannot open channel: {}; retrying", open_error(&e));
                     warned = true;
                 }
             }
-            Err(e) => return Err(anyhow!("error opening channel '{path}': {e}")),
+            Err(e) => return Err(anyhow!("error opening channel '{path}': {}", open_error(&e))),
         }
         tokio::time::sleep(RETRY_DELAY).await;
+    }
+}
+
+/// Why a port did not open, with the usual cause of EBUSY: a virtio port has one
+/// opener, and the distribution's qemu-ga or spice-vdagentd may hold it.
+fn open_error(e: &std::io::Error) -> String {
+    if e.raw_os_error() == Some(libc::EBUSY) {
+        format!("{e}: another program holds the port (qemu-ga or spice-vdagentd? stop and mask its units)")
+    } else {
+        e.to_string()
     }
 }
 

@@ -751,7 +751,18 @@ async fn files_land_in_the_users_directory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_and_peers_without_detailed_errors() {
+    // A clipboard the policy refuses is not offered at all.
+    let off = Setup::start(
+        &["-b", "__org.guestlink_clipboard-offer,__org.guestlink_clipboard-get"],
+        false,
+    )
+    .await;
+    let caps = off.host.agent.clone().unwrap();
+    assert!(!caps.has(caps::CLIPBOARD_BY_DEMAND) && !caps.has(caps::CLIPBOARD_SELECTION));
+    assert!(!caps.has(13), "file transfer is allowed");
     let mut s = Setup::start(&["-b", "__org.guestlink_transfer-start"], true).await;
+    // FILE_XFER_DISABLED: the client offers no transfer; one it sends anyway is refused.
+    assert!(s.host.agent.as_ref().unwrap().has(13));
     s.host.send(&start_msg(1, "a.txt", 1)).await.unwrap();
     assert_eq!(status(&mut s.host, 1).await.0, 7, "DISABLED by policy");
     assert!(!s.dir.join("dl/a.txt").exists());

@@ -29,6 +29,8 @@ pub mod caps {
     pub const MAX_CLIPBOARD: u32 = 10;
     /// Detailed file-transfer errors understood.
     pub const FILE_XFER_DETAILED_ERRORS: u32 = 14;
+    /// File transfer is switched off (a client then offers none).
+    pub const FILE_XFER_DISABLED: u32 = 13;
     /// No RELEASE right before a new GRAB of the same selection.
     pub const CLIPBOARD_NO_RELEASE_ON_REGRAB: u32 = 16;
     /// Grabs carry a serial.

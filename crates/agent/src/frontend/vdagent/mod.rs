@@ -105,25 +105,39 @@ struct Front<'a> {
     heard: bool,
 }
 
-/// Our capabilities.
-fn our_caps(mouse: bool) -> Capabilities {
+/// Our capabilities: what works, and what the policy lets the host use (a clipboard,
+/// file transfer or layout the gate refuses is not offered, as spice-server does).
+fn our_caps(agent: &Agent, mouse: bool) -> Capabilities {
+    let status = agent.command_status();
+    let allowed = |name: &str| status.iter().any(|s| s.info.name == name && s.enabled);
     let mut c = Capabilities::default();
     if mouse {
         c.set(caps::MOUSE_STATE);
     }
     for bit in [
-        caps::MONITORS_CONFIG,
         caps::REPLY,
-        caps::CLIPBOARD_BY_DEMAND,
-        caps::CLIPBOARD_SELECTION,
-        caps::SPARSE_MONITORS_CONFIG,
         caps::GUEST_LINEEND_LF,
-        caps::MAX_CLIPBOARD,
         caps::FILE_XFER_DETAILED_ERRORS,
-        caps::CLIPBOARD_NO_RELEASE_ON_REGRAB,
-        caps::CLIPBOARD_GRAB_SERIAL,
     ] {
         c.set(bit);
+    }
+    if allowed(GuestlinkDisplaySet::NAME) {
+        c.set(caps::MONITORS_CONFIG);
+        c.set(caps::SPARSE_MONITORS_CONFIG);
+    }
+    if allowed(GuestlinkClipboardOffer::NAME) || allowed(GuestlinkClipboardGet::NAME) {
+        for bit in [
+            caps::CLIPBOARD_BY_DEMAND,
+            caps::CLIPBOARD_SELECTION,
+            caps::MAX_CLIPBOARD,
+            caps::CLIPBOARD_NO_RELEASE_ON_REGRAB,
+            caps::CLIPBOARD_GRAB_SERIAL,
+        ] {
+            c.set(bit);
+        }
+    }
+    if !allowed(GuestlinkTransferStart::NAME) {
+        c.set(caps::FILE_XFER_DISABLED);
     }
     c
 }
@@ -153,7 +167,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
         conn: &conn,
         desktop,
         out: sender,
-        ours: our_caps(desktop.pointer.is_some()),
+        ours: our_caps(agent, desktop.pointer.is_some()),
         peer: None,
         clip: clipboard::State::default(),
         transfers: transfer::Table::default(),
@@ -257,6 +271,7 @@ impl<'a> Front<'a> {
         // What the previous host was told is moot; the new one learns it again once
         // it answered.
         self.peer = None;
+        self.ours = our_caps(self.agent, self.desktop.pointer.is_some());
         self.heard = false;
         let msg = AgentMessage::AnnounceCapabilities {
             request: true,
