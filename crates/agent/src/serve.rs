@@ -85,7 +85,12 @@ async fn serve_device(
                     warned = true;
                 }
             }
-            Err(e) => return Err(anyhow!("error opening channel '{path}': {}", open_error(&e))),
+            Err(e) => {
+                return Err(anyhow!(
+                    "error opening channel '{path}': {}",
+                    open_error(&e)
+                ))
+            }
         }
         tokio::time::sleep(RETRY_DELAY).await;
     }

@@ -753,7 +753,10 @@ async fn files_land_in_the_users_directory() {
 async fn policy_and_peers_without_detailed_errors() {
     // A clipboard the policy refuses is not offered at all.
     let off = Setup::start(
-        &["-b", "__org.guestlink_clipboard-offer,__org.guestlink_clipboard-get"],
+        &[
+            "-b",
+            "__org.guestlink_clipboard-offer,__org.guestlink_clipboard-get",
+        ],
         false,
     )
     .await;
@@ -878,4 +881,129 @@ async fn a_session_agent_that_comes_later_gets_what_the_host_owns() {
     let (ok, out, err) = finished(paste).await;
     assert!(ok, "{err}");
     assert_eq!(out, b"early");
+}
+
+/// A 2×1 24-bit BMP: a red pixel and a blue one.
+fn tiny_bmp() -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(b"BM");
+    b.extend_from_slice(&62u32.to_le_bytes());
+    b.extend_from_slice(&[0; 4]);
+    b.extend_from_slice(&54u32.to_le_bytes());
+    b.extend_from_slice(&40u32.to_le_bytes());
+    b.extend_from_slice(&2i32.to_le_bytes());
+    b.extend_from_slice(&1i32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&24u16.to_le_bytes());
+    b.extend_from_slice(&[0; 24]);
+    // BGR, then padding to 4 bytes.
+    b.extend_from_slice(&[0, 0, 255, 255, 0, 0, 0, 0]);
+    b
+}
+
+fn is_png(data: &[u8], width: u32, height: u32) -> bool {
+    data.starts_with(b"\x89PNG\r\n\x1a\n")
+        && data.len() > 24
+        && data[16..20] == width.to_be_bytes()
+        && data[20..24] == height.to_be_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_in_other_formats_are_offered_as_png() {
+    let mut s = Setup::start(&[], true).await;
+    // The guest has a BMP: the host is offered BMP and PNG, and PNG is converted.
+    let (ok, _, err) =
+        finished(s.clipboard(&["set", "--type", "image/bmp"], Some(tiny_bmp()))).await;
+    assert!(ok, "{err}");
+    let (m, _) = s
+        .host
+        .expect(T, |m| matches!(m, AgentMessage::ClipboardGrab { .. }))
+        .await
+        .unwrap();
+    assert_eq!(m, grab(0, vec![3, 2]));
+    s.host
+        .send(&AgentMessage::ClipboardRequest {
+            selection: 0,
+            kind: 2,
+        })
+        .await
+        .unwrap();
+    let (m, _) = s
+        .host
+        .expect(T, |m| matches!(m, AgentMessage::Clipboard { .. }))
+        .await
+        .unwrap();
+    let AgentMessage::Clipboard { kind, data, .. } = m else {
+        unreachable!()
+    };
+    assert_eq!(kind, 2);
+    assert!(
+        is_png(&data, 2, 1),
+        "not a 2x1 PNG: {:?}",
+        &data[..data.len().min(32)]
+    );
+    s.host
+        .send(&AgentMessage::ClipboardRequest {
+            selection: 0,
+            kind: 3,
+        })
+        .await
+        .unwrap();
+    let (m, _) = s
+        .host
+        .expect(T, |m| matches!(m, AgentMessage::Clipboard { .. }))
+        .await
+        .unwrap();
+    assert_eq!(
+        m,
+        AgentMessage::Clipboard {
+            selection: 0,
+            kind: 3,
+            data: tiny_bmp()
+        }
+    );
+
+    // A host with BMP only (a Windows client): a guest program that wants PNG gets it.
+    s.host.send(&grab(0, vec![3])).await.unwrap();
+    let paste = s.clipboard(&["get", "--type", "image/png"], None);
+    let (m, _) = s
+        .host
+        .expect(T, |m| matches!(m, AgentMessage::ClipboardRequest { .. }))
+        .await
+        .unwrap();
+    assert_eq!(
+        m,
+        AgentMessage::ClipboardRequest {
+            selection: 0,
+            kind: 3
+        }
+    );
+    s.host
+        .send(&AgentMessage::Clipboard {
+            selection: 0,
+            kind: 3,
+            data: tiny_bmp(),
+        })
+        .await
+        .unwrap();
+    let (ok, out, err) = finished(paste).await;
+    assert!(ok, "{err}");
+    assert!(is_png(&out, 2, 1));
+    // Garbage that claims to be BMP: the paste fails, the agent goes on.
+    s.host.send(&grab(1, vec![3])).await.unwrap();
+    let paste = s.clipboard(&["get", "--type", "image/png"], None);
+    s.host
+        .expect(T, |m| matches!(m, AgentMessage::ClipboardRequest { .. }))
+        .await
+        .unwrap();
+    s.host
+        .send(&AgentMessage::Clipboard {
+            selection: 0,
+            kind: 3,
+            data: b"BMnonsense".to_vec(),
+        })
+        .await
+        .unwrap();
+    let (ok, _, err) = finished(paste).await;
+    assert!(!ok && (err.contains("BMP") || err.contains("bmp")), "{err}");
 }

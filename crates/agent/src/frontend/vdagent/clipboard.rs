@@ -46,7 +46,22 @@ pub fn kind_of(mime: &str) -> Option<u32> {
     })
 }
 
-/// The vdagent types for what the guest offers, each once, in the guest's order.
+/// Whether a vdagent type is an image other than PNG (convertible to PNG).
+pub fn is_other_image(k: u32) -> bool {
+    matches!(k, kind::IMAGE_BMP | kind::IMAGE_TIFF | kind::IMAGE_JPG)
+}
+
+/// `kinds` with PNG added when they hold another image format but no PNG (it is
+/// converted on request): PNG is what every image-capable peer takes.
+pub fn with_png(mut kinds: Vec<u32>) -> Vec<u32> {
+    if !kinds.contains(&kind::IMAGE_PNG) && kinds.iter().any(|k| is_other_image(*k)) {
+        kinds.push(kind::IMAGE_PNG);
+    }
+    kinds
+}
+
+/// The vdagent types for what the guest offers, each once, in the guest's order (and
+/// PNG, see [`with_png`]).
 pub fn kinds_of(mimes: &[String]) -> Vec<u32> {
     let mut out = Vec::new();
     for k in mimes.iter().filter_map(|m| kind_of(m)) {
@@ -54,7 +69,22 @@ pub fn kinds_of(mimes: &[String]) -> Vec<u32> {
             out.push(k);
         }
     }
-    out
+    with_png(out)
+}
+
+/// What to read from the guest to answer a host request for `k`: the MIME type, and
+/// whether it must be converted to PNG.
+pub fn source_for(offer: &[String], k: u32) -> Option<(String, bool)> {
+    if let Some(m) = mime_for(offer, k) {
+        return Some((m, false));
+    }
+    if k != kind::IMAGE_PNG {
+        return None;
+    }
+    offer
+        .iter()
+        .find(|m| kind_of(m).is_some_and(is_other_image))
+        .map(|m| (m.clone(), true))
 }
 
 /// The guest's MIME type that answers a host request for `k`.
@@ -106,6 +136,8 @@ pub struct Fetch {
     pub kind: u32,
     /// The MIME type to answer with.
     pub mime: String,
+    /// The host's data (of `kind`) is converted to PNG first.
+    pub convert: bool,
 }
 
 /// What the host wants done about a guest selection after one of its messages.
@@ -338,6 +370,7 @@ mod tests {
             selection: C,
             kind,
             mime: "text/plain".into(),
+            convert: false,
         };
         assert!(s.fetch(f(1, 1)).is_err());
         s.host_grab(C, None, vec![1, 2]);

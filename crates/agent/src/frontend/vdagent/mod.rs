@@ -5,6 +5,7 @@
 //! - [`clipboard`]: selection owners, grab serials, pastes waiting for the host;
 //! - [`transfer`]: file transfer key files, statuses, ids;
 //! - [`mouse`]: MOUSE_STATE to pointer events through the display layout;
+//! - [`convert`]: images to PNG for a peer that asks for PNG;
 //! - [`call`]: typed calls into the core.
 //!
 //! Everything the host asks goes through the core's dispatch and policy gate as a
@@ -16,6 +17,7 @@
 
 mod call;
 pub mod clipboard;
+mod convert;
 mod link;
 pub mod mouse;
 pub mod transfer;
@@ -103,6 +105,45 @@ struct Front<'a> {
     displays: Option<Vec<Display>>,
     /// The host said something since the greeting.
     heard: bool,
+}
+
+/// Answers a guest program's paste (a `clipboard-fetch`) with what `answer` gives.
+async fn answer_paste(
+    agent: &Agent,
+    conn: &Connection,
+    tag: i64,
+    answer: impl Future<Output = Result<ClipboardData, String>>,
+) -> Done {
+    let args = match answer.await {
+        Ok(data) => ReplyArgs {
+            tag,
+            ret: serde_json::to_value(data).ok(),
+            error: None,
+        },
+        Err(desc) => ReplyArgs {
+            tag,
+            ret: None,
+            error: Some(ReplyError { class: None, desc }),
+        },
+    };
+    let r = call::<GuestlinkGuestReply>(agent, conn, &args, None).await;
+    Done::Logged(GuestlinkGuestReply::NAME, r.map(|_: Empty| ()))
+}
+
+/// A guest image read for the host, as PNG.
+async fn png_of(
+    read: Result<ClipboardData, DispatchError>,
+) -> Result<ClipboardData, DispatchError> {
+    let d = read?;
+    let from = d.mime_type.clone();
+    let png = tokio::task::spawn_blocking(move || convert::to_png(&d.data.0, &from))
+        .await
+        .map_err(|e| guestlink_core::CommandError::new(e.to_string()))?
+        .map_err(guestlink_core::CommandError::new)?;
+    Ok(ClipboardData {
+        mime_type: "image/png".into(),
+        data: png.into(),
+    })
 }
 
 /// Our capabilities: what works, and what the policy lets the host use (a clipboard,
@@ -329,7 +370,7 @@ impl<'a> Front<'a> {
 
     fn offer(&self, sel: ClipboardSelection, kinds: Vec<u32>, pending: &mut Pending<'a>) {
         let (agent, conn) = (self.agent, self.conn);
-        let types = kinds
+        let types = clipboard::with_png(kinds)
             .iter()
             .filter_map(|k| clipboard::mime_of(*k))
             .map(String::from)
@@ -346,22 +387,7 @@ impl<'a> Front<'a> {
 
     fn reply(&self, tag: i64, answer: Result<ClipboardData, String>, pending: &mut Pending<'a>) {
         let (agent, conn) = (self.agent, self.conn);
-        let args = match answer {
-            Ok(data) => ReplyArgs {
-                tag,
-                ret: serde_json::to_value(data).ok(),
-                error: None,
-            },
-            Err(desc) => ReplyArgs {
-                tag,
-                ret: None,
-                error: Some(ReplyError { class: None, desc }),
-            },
-        };
-        pending.push(Box::pin(async move {
-            let r = call::<GuestlinkGuestReply>(agent, conn, &args, None).await;
-            Done::Logged(GuestlinkGuestReply::NAME, r.map(|_: Empty| ()))
-        }));
+        pending.push(Box::pin(answer_paste(agent, conn, tag, async { answer })));
     }
 
     fn fail_fetches(&self, fetches: Vec<Fetch>, why: &str, pending: &mut Pending<'a>) {
@@ -425,11 +451,26 @@ impl<'a> Front<'a> {
                 pending,
             );
         };
+        // PNG from a host that has another image format: ask for that, convert.
+        let (k, convert) = match self.clip.owner(sel) {
+            clipboard::Owner::Host(kinds) if k == kind::IMAGE_PNG && !kinds.contains(&k) => {
+                match kinds
+                    .iter()
+                    .copied()
+                    .find(|x| clipboard::is_other_image(*x))
+                {
+                    Some(other) => (other, true),
+                    None => (k, false),
+                }
+            }
+            _ => (k, false),
+        };
         let fetch = Fetch {
             tag: req.tag,
             selection: sel,
             kind: k,
             mime,
+            convert,
         };
         match self.clip.fetch(fetch) {
             Ok(true) => {}
@@ -581,11 +622,11 @@ impl<'a> Front<'a> {
                         data: Vec::new(),
                     });
                 };
-                let mime = self
+                let source = self
                     .clip
                     .guest_types(sel)
-                    .and_then(|t| clipboard::mime_for(t, k));
-                let Some(mime) = mime else {
+                    .and_then(|t| clipboard::source_for(t, k));
+                let Some((mime, convert)) = source else {
                     return self.send(AgentMessage::Clipboard {
                         selection,
                         kind: kind::NONE,
@@ -598,11 +639,11 @@ impl<'a> Front<'a> {
                         selection: Some(sel),
                         mime_type: Some(mime),
                     };
-                    Done::Data(
-                        sel,
-                        k,
-                        call::<GuestlinkClipboardGet>(agent, conn, &args, None).await,
-                    )
+                    let mut r = call::<GuestlinkClipboardGet>(agent, conn, &args, None).await;
+                    if convert {
+                        r = png_of(r).await;
+                    }
+                    Done::Data(sel, k, r)
                 }));
             }
             AgentMessage::Clipboard {
@@ -618,15 +659,29 @@ impl<'a> Front<'a> {
                     tracing::debug!("clipboard data nobody asked for");
                 }
                 for f in answered {
-                    let answer = if k == kind::NONE {
-                        Err("the host has no data of that type".to_string())
-                    } else {
+                    if k == kind::NONE {
+                        self.reply(
+                            f.tag,
+                            Err("the host has no data of that type".into()),
+                            pending,
+                        );
+                        continue;
+                    }
+                    let (agent, conn, data) = (self.agent, self.conn, data.clone());
+                    pending.push(Box::pin(answer_paste(agent, conn, f.tag, async move {
+                        let data = if f.convert {
+                            let from = clipboard::mime_of(k).unwrap_or_default();
+                            tokio::task::spawn_blocking(move || convert::to_png(&data, from))
+                                .await
+                                .map_err(|e| e.to_string())??
+                        } else {
+                            data
+                        };
                         Ok(ClipboardData {
-                            mime_type: f.mime.clone(),
-                            data: data.clone().into(),
+                            mime_type: f.mime,
+                            data: data.into(),
                         })
-                    };
-                    self.reply(f.tag, answer, pending);
+                    })));
                 }
             }
             AgentMessage::MaxClipboard(max) => self.clip.max = Some(max),
