@@ -10,7 +10,7 @@ mod common;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use guestlink_client::vdagent::{spice_gtk_caps, Host};
@@ -23,28 +23,6 @@ use common::*;
 const T: Duration = Duration::from_secs(10);
 const NOBODY: u32 = 65534;
 const TEXT: u32 = 1;
-
-/// The session agent binary, built beside guestlinkd by `cargo test --workspace`.
-fn session_bin() -> PathBuf {
-    let path = Path::new(GUESTLINKD).with_file_name("guestlink-session");
-    if !path.exists() {
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "guestlink-session"])
-            .status()
-            .unwrap();
-        assert!(st.success(), "cannot build guestlink-session");
-    }
-    path
-}
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 struct Setup {
     host: Host<FdStream>,
@@ -184,6 +162,32 @@ impl Setup {
         child
     }
 
+    /// A program in the guest pastes (`guestlink-session clipboard ARGS`); the host
+    /// sees the REQUEST (of type `asked`, when given) and answers with `answer` (type,
+    /// data). What the program printed.
+    async fn paste(
+        &mut self,
+        args: &[&str],
+        asked: impl Into<Option<u32>>,
+        answer: (u32, Vec<u8>),
+    ) -> (bool, Vec<u8>, String) {
+        let paste = self.clipboard(args, None);
+        let m = next(&mut self.host, is::request).await;
+        if let Some(kind) = asked.into() {
+            assert_eq!(m, AgentMessage::ClipboardRequest { selection: 0, kind });
+        }
+        let (kind, data) = answer;
+        self.host
+            .send(&AgentMessage::Clipboard {
+                selection: 0,
+                kind,
+                data,
+            })
+            .await
+            .unwrap();
+        finished(paste).await
+    }
+
     fn pointer_log(&self) -> String {
         std::fs::read_to_string(self.dir.join("pointer")).unwrap_or_default()
     }
@@ -199,6 +203,31 @@ async fn finished(child: tokio::process::Child) -> (bool, Vec<u8>, String) {
         out.stdout,
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The host's next message of a kind (the others before it are skipped).
+async fn next(host: &mut Host<FdStream>, want: fn(&AgentMessage) -> bool) -> AgentMessage {
+    host.expect(T, want).await.unwrap().0
+}
+
+/// Message kinds, for [`next`].
+mod is {
+    use guestlink_proto_vdagent::AgentMessage as M;
+    pub fn request(m: &M) -> bool {
+        matches!(m, M::ClipboardRequest { .. })
+    }
+    pub fn clipboard(m: &M) -> bool {
+        matches!(m, M::Clipboard { .. })
+    }
+    pub fn grab(m: &M) -> bool {
+        matches!(m, M::ClipboardGrab { .. })
+    }
+    pub fn release(m: &M) -> bool {
+        matches!(m, M::ClipboardRelease { .. })
+    }
+    pub fn reply(m: &M) -> bool {
+        matches!(m, M::Reply { .. })
+    }
 }
 
 fn grab(serial: u32, types: Vec<u32>) -> AgentMessage {
@@ -266,28 +295,7 @@ async fn host_clipboard_reaches_the_guest_only_when_pasted() {
     s.host.send(&grab(0, vec![TEXT])).await.unwrap();
     // Lazy: nothing is asked until a program pastes.
     assert!(s.host.is_silent(Duration::from_millis(500)).await.unwrap());
-    let paste = s.clipboard(&["get"], None);
-    let (m, _) = s
-        .host
-        .expect(T, |m| matches!(m, AgentMessage::ClipboardRequest { .. }))
-        .await
-        .unwrap();
-    assert_eq!(
-        m,
-        AgentMessage::ClipboardRequest {
-            selection: 0,
-            kind: TEXT
-        }
-    );
-    s.host
-        .send(&AgentMessage::Clipboard {
-            selection: 0,
-            kind: TEXT,
-            data: text.clone(),
-        })
-        .await
-        .unwrap();
-    let (ok, out, err) = finished(paste).await;
+    let (ok, out, err) = s.paste(&["get"], TEXT, (TEXT, text.clone())).await;
     assert!(ok, "{err}");
     assert_eq!(out, text);
 
@@ -296,10 +304,7 @@ async fn host_clipboard_reaches_the_guest_only_when_pasted() {
     let big = String::from_utf8_lossy(&big).into_owned().into_bytes();
     s.host.send(&grab(1, vec![TEXT])).await.unwrap();
     let paste = s.clipboard(&["get"], None);
-    s.host
-        .expect(T, |m| matches!(m, AgentMessage::ClipboardRequest { .. }))
-        .await
-        .unwrap();
+    next(&mut s.host, is::request).await;
     let msg = AgentMessage::Clipboard {
         selection: 0,
         kind: TEXT,
@@ -335,27 +340,14 @@ async fn host_clipboard_reaches_the_guest_only_when_pasted() {
 
     // A grab with a stale serial is dropped: the last one still holds.
     s.host.send(&grab(0, vec![TEXT])).await.unwrap();
-    let paste = s.clipboard(&["get"], None);
-    s.host
-        .expect(T, |m| matches!(m, AgentMessage::ClipboardRequest { .. }))
-        .await
-        .unwrap();
-    s.host
-        .send(&AgentMessage::Clipboard {
-            selection: 0,
-            kind: TEXT,
-            data: b"still".to_vec(),
-        })
-        .await
-        .unwrap();
-    assert_eq!(finished(paste).await.1, b"still");
+    assert_eq!(
+        s.paste(&["get"], None, (TEXT, b"still".to_vec())).await.1,
+        b"still"
+    );
 
     // A paste fails when the host answers NONE, and after it lets go.
     let paste = s.clipboard(&["get"], None);
-    s.host
-        .expect(T, |m| matches!(m, AgentMessage::ClipboardRequest { .. }))
-        .await
-        .unwrap();
+    next(&mut s.host, is::request).await;
     s.host
         .send(&AgentMessage::Clipboard {
             selection: 0,
@@ -384,11 +376,7 @@ async fn guest_clipboard_reaches_the_host() {
     let text = "copié dans l'invité ✓".as_bytes().to_vec();
     let (ok, _, err) = finished(s.clipboard(&["set"], Some(text.clone()))).await;
     assert!(ok, "{err}");
-    let (m, _) = s
-        .host
-        .expect(T, |m| matches!(m, AgentMessage::ClipboardGrab { .. }))
-        .await
-        .unwrap();
+    let m = next(&mut s.host, is::grab).await;
     assert_eq!(m, grab(0, vec![TEXT]));
     s.host
         .send(&AgentMessage::ClipboardRequest {
@@ -397,11 +385,7 @@ async fn guest_clipboard_reaches_the_host() {
         })
         .await
         .unwrap();
-    let (m, _) = s
-        .host
-        .expect(T, |m| matches!(m, AgentMessage::Clipboard { .. }))
-        .await
-        .unwrap();
+    let m = next(&mut s.host, is::clipboard).await;
     assert_eq!(
         m,
         AgentMessage::Clipboard {
@@ -418,11 +402,7 @@ async fn guest_clipboard_reaches_the_host() {
         })
         .await
         .unwrap();
-    let (m, _) = s
-        .host
-        .expect(T, |m| matches!(m, AgentMessage::Clipboard { .. }))
-        .await
-        .unwrap();
+    let m = next(&mut s.host, is::clipboard).await;
     assert_eq!(
         m,
         AgentMessage::Clipboard {
@@ -436,11 +416,7 @@ async fn guest_clipboard_reaches_the_host() {
     let big = "日本語のテキスト ✓ ".repeat(40_000).into_bytes();
     assert!(big.len() >= 1 << 20);
     finished(s.clipboard(&["set"], Some(big.clone()))).await;
-    let (m, _) = s
-        .host
-        .expect(T, |m| matches!(m, AgentMessage::ClipboardGrab { .. }))
-        .await
-        .unwrap();
+    let m = next(&mut s.host, is::grab).await;
     assert_eq!(m, grab(1, vec![TEXT]), "the serial counts on");
     s.host
         .send(&AgentMessage::ClipboardRequest {
@@ -449,11 +425,7 @@ async fn guest_clipboard_reaches_the_host() {
         })
         .await
         .unwrap();
-    let (m, _) = s
-        .host
-        .expect(T, |m| matches!(m, AgentMessage::Clipboard { .. }))
-        .await
-        .unwrap();
+    let m = next(&mut s.host, is::clipboard).await;
     let AgentMessage::Clipboard { data, kind, .. } = m else {
         unreachable!()
     };
@@ -478,11 +450,7 @@ async fn guest_clipboard_reaches_the_host() {
         })
         .await
         .unwrap();
-    let (m, _) = s
-        .host
-        .expect(T, |m| matches!(m, AgentMessage::Clipboard { .. }))
-        .await
-        .unwrap();
+    let m = next(&mut s.host, is::clipboard).await;
     assert_eq!(
         m,
         AgentMessage::Clipboard {
@@ -494,11 +462,7 @@ async fn guest_clipboard_reaches_the_host() {
 
     // Primary, and clearing: a release with the 4-byte selection header.
     finished(s.clipboard(&["set", "--selection", "primary", "sel"], None)).await;
-    let (m, _) = s
-        .host
-        .expect(T, |m| matches!(m, AgentMessage::ClipboardGrab { .. }))
-        .await
-        .unwrap();
+    let m = next(&mut s.host, is::grab).await;
     assert_eq!(
         m,
         AgentMessage::ClipboardGrab {
@@ -509,20 +473,12 @@ async fn guest_clipboard_reaches_the_host() {
     );
     let (ok, _, err) = finished(s.clipboard(&["clear"], None)).await;
     assert!(ok, "{err}");
-    let (m, _) = s
-        .host
-        .expect(T, |m| matches!(m, AgentMessage::ClipboardRelease { .. }))
-        .await
-        .unwrap();
+    let m = next(&mut s.host, is::release).await;
     assert_eq!(m, AgentMessage::ClipboardRelease { selection: 0 });
 
     // A new client hears what the guest holds, with serials from 0 again.
     s.host.connect_client(T).await.unwrap();
-    let (m, _) = s
-        .host
-        .expect(T, |m| matches!(m, AgentMessage::ClipboardGrab { .. }))
-        .await
-        .unwrap();
+    let m = next(&mut s.host, is::grab).await;
     assert_eq!(
         m,
         AgentMessage::ClipboardGrab {
@@ -552,11 +508,7 @@ async fn monitors_with_and_without_physical_sizes_and_the_pointer() {
         .send(&AgentMessage::MonitorsConfig(plain))
         .await
         .unwrap();
-    let (m, _) = s
-        .host
-        .expect(T, |m| matches!(m, AgentMessage::Reply { .. }))
-        .await
-        .unwrap();
+    let m = next(&mut s.host, is::reply).await;
     assert_eq!(m, AgentMessage::Reply { kind: 2, error: 1 });
     // spice-gtk always appends the millimetre array (spice-vdagentd rejects it).
     let gtk = MonitorsConfig {
@@ -568,11 +520,7 @@ async fn monitors_with_and_without_physical_sizes_and_the_pointer() {
         .send(&AgentMessage::MonitorsConfig(gtk))
         .await
         .unwrap();
-    let (m, _) = s
-        .host
-        .expect(T, |m| matches!(m, AgentMessage::Reply { .. }))
-        .await
-        .unwrap();
+    let m = next(&mut s.host, is::reply).await;
     assert_eq!(m, AgentMessage::Reply { kind: 2, error: 1 });
 
     // The pointer: display 1 is 800 pixels to the right; buttons and the wheel.
@@ -819,11 +767,7 @@ async fn bad_input_leaves_the_agent_serving() {
         .await
         .expect("the agent answers after bad input");
     finished(s.clipboard(&["set", "ok"], None)).await;
-    let (m, _) = s
-        .host
-        .expect(T, |m| matches!(m, AgentMessage::ClipboardGrab { .. }))
-        .await
-        .unwrap();
+    let m = next(&mut s.host, is::grab).await;
     assert!(matches!(
         m,
         AgentMessage::ClipboardGrab { selection: 0, .. }
@@ -835,11 +779,7 @@ async fn bad_input_leaves_the_agent_serving() {
         })
         .await
         .unwrap();
-    let (m, _) = s
-        .host
-        .expect(T, |m| matches!(m, AgentMessage::Clipboard { .. }))
-        .await
-        .unwrap();
+    let m = next(&mut s.host, is::clipboard).await;
     assert_eq!(
         m,
         AgentMessage::Clipboard {
@@ -857,28 +797,7 @@ async fn a_session_agent_that_comes_later_gets_what_the_host_owns() {
     s.host.send(&grab(0, vec![TEXT])).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     s.start_session_agent();
-    let paste = s.clipboard(&["get"], None);
-    let (m, _) = s
-        .host
-        .expect(T, |m| matches!(m, AgentMessage::ClipboardRequest { .. }))
-        .await
-        .unwrap();
-    assert_eq!(
-        m,
-        AgentMessage::ClipboardRequest {
-            selection: 0,
-            kind: TEXT
-        }
-    );
-    s.host
-        .send(&AgentMessage::Clipboard {
-            selection: 0,
-            kind: TEXT,
-            data: b"early".to_vec(),
-        })
-        .await
-        .unwrap();
-    let (ok, out, err) = finished(paste).await;
+    let (ok, out, err) = s.paste(&["get"], TEXT, (TEXT, b"early".to_vec())).await;
     assert!(ok, "{err}");
     assert_eq!(out, b"early");
 }
@@ -915,11 +834,7 @@ async fn images_in_other_formats_are_offered_as_png() {
     let (ok, _, err) =
         finished(s.clipboard(&["set", "--type", "image/bmp"], Some(tiny_bmp()))).await;
     assert!(ok, "{err}");
-    let (m, _) = s
-        .host
-        .expect(T, |m| matches!(m, AgentMessage::ClipboardGrab { .. }))
-        .await
-        .unwrap();
+    let m = next(&mut s.host, is::grab).await;
     assert_eq!(m, grab(0, vec![3, 2]));
     s.host
         .send(&AgentMessage::ClipboardRequest {
@@ -928,11 +843,7 @@ async fn images_in_other_formats_are_offered_as_png() {
         })
         .await
         .unwrap();
-    let (m, _) = s
-        .host
-        .expect(T, |m| matches!(m, AgentMessage::Clipboard { .. }))
-        .await
-        .unwrap();
+    let m = next(&mut s.host, is::clipboard).await;
     let AgentMessage::Clipboard { kind, data, .. } = m else {
         unreachable!()
     };
@@ -949,11 +860,7 @@ async fn images_in_other_formats_are_offered_as_png() {
         })
         .await
         .unwrap();
-    let (m, _) = s
-        .host
-        .expect(T, |m| matches!(m, AgentMessage::Clipboard { .. }))
-        .await
-        .unwrap();
+    let m = next(&mut s.host, is::clipboard).await;
     assert_eq!(
         m,
         AgentMessage::Clipboard {
@@ -965,45 +872,19 @@ async fn images_in_other_formats_are_offered_as_png() {
 
     // A host with BMP only (a Windows client): a guest program that wants PNG gets it.
     s.host.send(&grab(0, vec![3])).await.unwrap();
-    let paste = s.clipboard(&["get", "--type", "image/png"], None);
-    let (m, _) = s
-        .host
-        .expect(T, |m| matches!(m, AgentMessage::ClipboardRequest { .. }))
-        .await
-        .unwrap();
-    assert_eq!(
-        m,
-        AgentMessage::ClipboardRequest {
-            selection: 0,
-            kind: 3
-        }
-    );
-    s.host
-        .send(&AgentMessage::Clipboard {
-            selection: 0,
-            kind: 3,
-            data: tiny_bmp(),
-        })
-        .await
-        .unwrap();
-    let (ok, out, err) = finished(paste).await;
+    let (ok, out, err) = s
+        .paste(&["get", "--type", "image/png"], 3, (3, tiny_bmp()))
+        .await;
     assert!(ok, "{err}");
     assert!(is_png(&out, 2, 1));
     // Garbage that claims to be BMP: the paste fails, the agent goes on.
     s.host.send(&grab(1, vec![3])).await.unwrap();
-    let paste = s.clipboard(&["get", "--type", "image/png"], None);
-    s.host
-        .expect(T, |m| matches!(m, AgentMessage::ClipboardRequest { .. }))
-        .await
-        .unwrap();
-    s.host
-        .send(&AgentMessage::Clipboard {
-            selection: 0,
-            kind: 3,
-            data: b"BMnonsense".to_vec(),
-        })
-        .await
-        .unwrap();
-    let (ok, _, err) = finished(paste).await;
+    let (ok, _, err) = s
+        .paste(
+            &["get", "--type", "image/png"],
+            None,
+            (3, b"BMnonsense".to_vec()),
+        )
+        .await;
     assert!(!ok && (err.contains("BMP") || err.contains("bmp")), "{err}");
 }

@@ -10,7 +10,7 @@ mod common;
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use guestlink_client::vdagent::{spice_gtk_caps, Host};
@@ -23,27 +23,6 @@ use common::*;
 const T: Duration = Duration::from_secs(15);
 const VDAGENTD: &str = "/usr/sbin/spice-vdagentd";
 const VDAGENT: &str = "/usr/bin/spice-vdagent";
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn session_bin() -> PathBuf {
-    let path = Path::new(GUESTLINKD).with_file_name("guestlink-session");
-    if !path.exists() {
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "guestlink-session"])
-            .status()
-            .unwrap();
-        assert!(st.success(), "cannot build guestlink-session");
-    }
-    path
-}
 
 /// An Xvfb display of its own.
 fn xvfb(dir: &Path) -> (Kill, String) {

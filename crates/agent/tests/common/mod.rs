@@ -13,6 +13,30 @@ pub const QEMU_GA: &str = "/usr/sbin/qemu-ga";
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// A child process killed when dropped.
+pub struct Kill(pub Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The session agent, another package of the workspace: built beside guestlinkd by
+/// `cargo test --workspace`, or here when this package is tested alone.
+pub fn session_bin() -> PathBuf {
+    let path = Path::new(GUESTLINKD).with_file_name("guestlink-session");
+    if !path.exists() {
+        let st = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "guestlink-session"])
+            .status()
+            .unwrap();
+        assert!(st.success(), "cannot build guestlink-session");
+    }
+    path
+}
+
 /// A fresh scratch directory.
 pub fn scratch(tag: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
