@@ -142,24 +142,17 @@ impl Setup {
         cmd.arg("--socket")
             .arg(self.dir.join("guest.sock"))
             .arg("clipboard")
-            .args(args)
-            .stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().unwrap();
-        if let Some(bytes) = input {
-            let mut stdin = child.stdin.take().unwrap();
-            tokio::spawn(async move {
-                use tokio::io::AsyncWriteExt;
-                stdin.write_all(&bytes).await.unwrap();
-            });
-        }
-        child
+            .args(args);
+        spawn_fed(cmd, input)
+    }
+
+    /// The host asks for the guest clipboard in type `kind`; the agent's answer.
+    async fn host_request(&mut self, kind: u32) -> AgentMessage {
+        self.host
+            .send(&AgentMessage::ClipboardRequest { selection: 0, kind })
+            .await
+            .unwrap();
+        next(&mut self.host, is::clipboard).await
     }
 
     /// A program in the guest pastes (`guestlink-session clipboard ARGS`); the host
@@ -378,14 +371,7 @@ async fn guest_clipboard_reaches_the_host() {
     assert!(ok, "{err}");
     let m = next(&mut s.host, is::grab).await;
     assert_eq!(m, grab(0, vec![TEXT]));
-    s.host
-        .send(&AgentMessage::ClipboardRequest {
-            selection: 0,
-            kind: TEXT,
-        })
-        .await
-        .unwrap();
-    let m = next(&mut s.host, is::clipboard).await;
+    let m = s.host_request(TEXT).await;
     assert_eq!(
         m,
         AgentMessage::Clipboard {
@@ -395,14 +381,7 @@ async fn guest_clipboard_reaches_the_host() {
         }
     );
     // A type the guest does not offer: NONE, at once.
-    s.host
-        .send(&AgentMessage::ClipboardRequest {
-            selection: 0,
-            kind: 2,
-        })
-        .await
-        .unwrap();
-    let m = next(&mut s.host, is::clipboard).await;
+    let m = s.host_request(2).await;
     assert_eq!(
         m,
         AgentMessage::Clipboard {
@@ -418,14 +397,7 @@ async fn guest_clipboard_reaches_the_host() {
     finished(s.clipboard(&["set"], Some(big.clone()))).await;
     let m = next(&mut s.host, is::grab).await;
     assert_eq!(m, grab(1, vec![TEXT]), "the serial counts on");
-    s.host
-        .send(&AgentMessage::ClipboardRequest {
-            selection: 0,
-            kind: TEXT,
-        })
-        .await
-        .unwrap();
-    let m = next(&mut s.host, is::clipboard).await;
+    let m = s.host_request(TEXT).await;
     let AgentMessage::Clipboard { data, kind, .. } = m else {
         unreachable!()
     };
@@ -443,14 +415,7 @@ async fn guest_clipboard_reaches_the_host() {
         .send(&AgentMessage::MaxClipboard(1000))
         .await
         .unwrap();
-    s.host
-        .send(&AgentMessage::ClipboardRequest {
-            selection: 0,
-            kind: TEXT,
-        })
-        .await
-        .unwrap();
-    let m = next(&mut s.host, is::clipboard).await;
+    let m = s.host_request(TEXT).await;
     assert_eq!(
         m,
         AgentMessage::Clipboard {
@@ -772,14 +737,7 @@ async fn bad_input_leaves_the_agent_serving() {
         m,
         AgentMessage::ClipboardGrab { selection: 0, .. }
     ));
-    s.host
-        .send(&AgentMessage::ClipboardRequest {
-            selection: 0,
-            kind: TEXT,
-        })
-        .await
-        .unwrap();
-    let m = next(&mut s.host, is::clipboard).await;
+    let m = s.host_request(TEXT).await;
     assert_eq!(
         m,
         AgentMessage::Clipboard {
@@ -836,14 +794,7 @@ async fn images_in_other_formats_are_offered_as_png() {
     assert!(ok, "{err}");
     let m = next(&mut s.host, is::grab).await;
     assert_eq!(m, grab(0, vec![3, 2]));
-    s.host
-        .send(&AgentMessage::ClipboardRequest {
-            selection: 0,
-            kind: 2,
-        })
-        .await
-        .unwrap();
-    let m = next(&mut s.host, is::clipboard).await;
+    let m = s.host_request(2).await;
     let AgentMessage::Clipboard { kind, data, .. } = m else {
         unreachable!()
     };
@@ -853,14 +804,7 @@ async fn images_in_other_formats_are_offered_as_png() {
         "not a 2x1 PNG: {:?}",
         &data[..data.len().min(32)]
     );
-    s.host
-        .send(&AgentMessage::ClipboardRequest {
-            selection: 0,
-            kind: 3,
-        })
-        .await
-        .unwrap();
-    let m = next(&mut s.host, is::clipboard).await;
+    let m = s.host_request(3).await;
     assert_eq!(
         m,
         AgentMessage::Clipboard {

@@ -195,28 +195,9 @@ impl Side {
     }
 
     fn xclip(&self, args: &[&str], input: Option<&[u8]>) -> tokio::process::Child {
-        let mut child = tokio::process::Command::new("xclip")
-            .args(args)
-            .env("DISPLAY", &self.display)
-            .stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        if let Some(bytes) = input {
-            let mut stdin = child.stdin.take().unwrap();
-            let bytes = bytes.to_vec();
-            tokio::spawn(async move {
-                use tokio::io::AsyncWriteExt;
-                stdin.write_all(&bytes).await.unwrap();
-            });
-        }
-        child
+        let mut cmd = tokio::process::Command::new("xclip");
+        cmd.args(args).env("DISPLAY", &self.display);
+        spawn_fed(cmd, input.map(<[u8]>::to_vec))
     }
 
     /// The pointer events the agent injected, as (type, code, value).

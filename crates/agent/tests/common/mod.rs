@@ -37,6 +37,31 @@ pub fn session_bin() -> PathBuf {
     path
 }
 
+/// Spawns `cmd` with its output captured, writing `input` (if any) to its standard
+/// input; killed when dropped.
+pub fn spawn_fed(
+    mut cmd: tokio::process::Command,
+    input: Option<Vec<u8>>,
+) -> tokio::process::Child {
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap();
+    if let Some(bytes) = input {
+        let mut stdin = child.stdin.take().unwrap();
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            stdin.write_all(&bytes).await.unwrap();
+        });
+    }
+    child
+}
+
 /// A fresh scratch directory.
 pub fn scratch(tag: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
