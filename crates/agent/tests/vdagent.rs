@@ -530,6 +530,31 @@ fn start_msg(id: u32, name: &str, size: u64) -> AgentMessage {
     }
 }
 
+/// A transfer of 10 bytes of which `data` came; its partial file, once written.
+async fn half_sent(
+    h: &mut Host<FdStream>,
+    dir: &Path,
+    id: u32,
+    name: &str,
+    data: &[u8],
+) -> PathBuf {
+    h.send(&start_msg(id, name, 10)).await.unwrap();
+    assert_eq!(status(h, id).await.0, 0);
+    h.send(&AgentMessage::FileXferData {
+        id,
+        data: data.to_vec(),
+    })
+    .await
+    .unwrap();
+    let path = dir.join("dl").join(name);
+    let len = data.len() as u64;
+    wait_until("the partial file", || {
+        std::fs::metadata(&path).is_ok_and(|m| m.len() == len)
+    })
+    .await;
+    path
+}
+
 async fn status(host: &mut Host<FdStream>, id: u32) -> (u32, Vec<u8>) {
     let (m, _) = host
         .expect(
@@ -590,19 +615,7 @@ async fn files_land_in_the_users_directory() {
     assert!(!s.dir.join("evil").exists() && !Path::new("/etc/evil").exists());
 
     // Cancelled by the client: the partial file goes.
-    h.send(&start_msg(7, "partial.bin", 10)).await.unwrap();
-    assert_eq!(status(h, 7).await.0, 0);
-    h.send(&AgentMessage::FileXferData {
-        id: 7,
-        data: b"1234".to_vec(),
-    })
-    .await
-    .unwrap();
-    let partial = s.dir.join("dl/partial.bin");
-    wait_until("the partial file", || {
-        std::fs::metadata(&partial).is_ok_and(|m| m.len() == 4)
-    })
-    .await;
+    let partial = half_sent(h, &s.dir, 7, "partial.bin", b"1234").await;
     h.send(&AgentMessage::FileXferStatus {
         id: 7,
         result: 1,
@@ -637,19 +650,7 @@ async fn files_land_in_the_users_directory() {
     assert_eq!(std::fs::metadata(s.dir.join("dl/empty")).unwrap().len(), 0);
 
     // The client disconnects mid-transfer: the partial file goes.
-    h.send(&start_msg(11, "cut.bin", 10)).await.unwrap();
-    assert_eq!(status(h, 11).await.0, 0);
-    h.send(&AgentMessage::FileXferData {
-        id: 11,
-        data: b"12".to_vec(),
-    })
-    .await
-    .unwrap();
-    let cut = s.dir.join("dl/cut.bin");
-    wait_until("the partial file", || {
-        std::fs::metadata(&cut).is_ok_and(|m| m.len() == 2)
-    })
-    .await;
+    let cut = half_sent(h, &s.dir, 11, "cut.bin", b"12").await;
     h.send_on(Port::Server, &AgentMessage::ClientDisconnected)
         .await
         .unwrap();
