@@ -33,8 +33,13 @@ struct Setup {
 }
 
 fn sessions_file(dir: &Path, locked: bool) {
+    write_sessions(dir, true, locked);
+}
+
+/// Session 1 of user nobody, for guestlinkd's `--sessions file:`.
+fn write_sessions(dir: &Path, active: bool, locked: bool) {
     let text = format!(
-        r#"[{{"id":"1","uid":{NOBODY},"user":"nobody","seat":"seat0","active":true,"locked":{locked}}}]"#
+        r#"[{{"id":"1","uid":{NOBODY},"user":"nobody","seat":"seat0","active":{active},"locked":{locked}}}]"#
     );
     let tmp = dir.join("sessions.tmp");
     std::fs::write(&tmp, text).unwrap();
@@ -258,27 +263,24 @@ async fn greets_every_client_with_its_capabilities() {
     let mut none = Setup::start(&["--pointer", "none"], false).await;
     let caps = none.host.agent.clone().unwrap();
     assert!(!caps.has(caps::MOUSE_STATE) && caps.has(caps::CLIPBOARD_BY_DEMAND));
-    // Without a session agent the guest has nothing to offer and files have nowhere to go.
+    // Files need no session agent: the daemon writes them for the active session's user.
+    none.host.send(&start_msg(9, "a.txt", 1)).await.unwrap();
+    assert_eq!(status(&mut none.host, 9).await.0, 0);
     none.host
-        .send(&AgentMessage::FileXferStart {
+        .send(&AgentMessage::FileXferData {
             id: 9,
-            keyfile: b"[vdagent-file-xfer]\nname=a\nsize=1\n".to_vec(),
+            data: b"x".to_vec(),
         })
         .await
         .unwrap();
-    let (m, _) = none
-        .host
-        .expect(T, |m| matches!(m, AgentMessage::FileXferStatus { .. }))
-        .await
-        .unwrap();
-    assert_eq!(
-        m,
-        AgentMessage::FileXferStatus {
-            id: 9,
-            result: 6,
-            detail: vec![]
-        }
-    );
+    assert_eq!(status(&mut none.host, 9).await.0, 3);
+    let meta = std::fs::metadata(none.dir.join("dl/a.txt")).unwrap();
+    assert_eq!(meta.uid(), NOBODY);
+    // No active session: VDAGENT_NOT_CONNECTED.
+    write_sessions(&none.dir, false, false);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    none.host.send(&start_msg(10, "b.txt", 1)).await.unwrap();
+    assert_eq!(status(&mut none.host, 10).await, (6, vec![]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

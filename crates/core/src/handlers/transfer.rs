@@ -185,21 +185,31 @@ impl Handler for GuestlinkTransferStart {
         check_name(&args.name)?;
         let size = u64::try_from(args.size)
             .map_err(|_| CommandError::new("Parameter 'size' expects a size in bytes"))?;
-        let target = target_of(&ctx)?;
-        if target.locked {
-            return Err(CommandError::with_cause(
-                Cause::SessionLocked,
-                format!("session '{}' is locked", target.session),
-            ));
-        }
+        let config = ctx.agent.transfer_dir().clone();
+        // The active session's user; with no session known, an explicit directory
+        // still takes files, as guestlinkd's own user.
+        let uid = match ctx.agent.state().sessions.host_user()? {
+            Some((session, _, true)) => {
+                return Err(CommandError::with_cause(
+                    Cause::SessionLocked,
+                    format!("session '{session}' is locked"),
+                ))
+            }
+            Some((_, uid, false)) => uid,
+            None if matches!(config, TransferDir::Path(_)) => nix::unistd::geteuid().as_raw(),
+            None => {
+                return Err(CommandError::with_cause(
+                    Cause::NoSessionAgent,
+                    "no user session is known to receive the file",
+                ))
+            }
+        };
         let state = ctx.agent.state();
         state.transfers.check_room()?;
-        let uid = target.uid;
         let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
             .ok()
             .flatten();
         let gid = user.as_ref().map_or(uid, |u| u.gid.as_raw());
-        let config = ctx.agent.transfer_dir().clone();
         let home = user.map(|u| u.dir);
         let name = args.name.clone();
         let (dir, dirfd, used, file) = off_thread(move || {

@@ -349,6 +349,29 @@ impl Sessions {
             })
     }
 
+    /// The user the host's actions on the desktop are for (files it sends): the active
+    /// session's, from the session back end; without one, the newest session agent's;
+    /// `None` when no session is known at all. The session, the user, whether its
+    /// screen is locked.
+    pub fn host_user(&self) -> Result<Option<(String, u32, bool)>, CommandError> {
+        let inner = self.lock();
+        match &inner.logind {
+            Some(m) => m
+                .values()
+                .find(|s| s.active)
+                .map(|s| Some((s.id.clone(), s.uid, s.locked)))
+                .ok_or_else(|| {
+                    CommandError::with_cause(Cause::NoSessionAgent, "no user session is active")
+                }),
+            None => Ok(inner
+                .agents
+                .iter()
+                .filter(|(_, a)| a.mailbox.is_open())
+                .max_by_key(|(_, a)| a.order)
+                .map(|(s, a)| (s.clone(), a.uid, false))),
+        }
+    }
+
     /// Records that the host owns `selection` of `session` (no types: it let go).
     pub fn set_host_offer(&self, selection: ClipboardSelection, offer: Option<HostOffer>) {
         self.lock().host_offers[slot(selection)] = offer.filter(|o| !o.types.is_empty());
