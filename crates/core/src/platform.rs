@@ -11,7 +11,7 @@ use std::sync::Arc;
 use guestlink_vocabulary::types::{
     GuestCpuStats, GuestDiskInfo, GuestDiskStatsInfo, GuestFilesystemInfo, GuestLoadAverage,
     GuestLogicalProcessor, GuestMemoryBlock, GuestMemoryBlockResponseType, GuestNetworkInterface,
-    GuestNetworkRoute,
+    GuestNetworkRoute, GuestlinkMemoryStats,
 };
 
 /// `uname(2)` fields.
@@ -89,6 +89,14 @@ pub trait Inventory: Send + Sync {
     fn memory_blocks(&self) -> io::Result<Vec<GuestMemoryBlock>>;
     /// Size of one memory block in bytes.
     fn memory_block_size(&self) -> io::Result<u64>;
+    /// Memory figures and paging counters.
+    fn memory_stats(&self) -> io::Result<GuestlinkMemoryStats> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+    /// The installed packages among `names`, as `name-version[-release]`.
+    fn applications(&self, _names: &[String]) -> io::Result<Vec<String>> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
 }
 
 /// A filesystem that can be frozen: a mount with a device path.

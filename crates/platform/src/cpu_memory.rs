@@ -1,4 +1,5 @@
-//! CPUs and memory blocks in sysfs, CPU time in /proc/stat, the load average.
+//! CPUs and memory blocks in sysfs, CPU time in /proc/stat, the load average, memory
+//! figures from /proc/meminfo and paging counters from /proc/vmstat.
 
 use std::fs;
 use std::io;
@@ -6,7 +7,7 @@ use std::path::Path;
 
 use guestlink_vocabulary::types::{
     GuestCpuStats, GuestCpuStatsType, GuestLoadAverage, GuestLogicalProcessor, GuestMemoryBlock,
-    GuestMemoryBlockResponseType,
+    GuestMemoryBlockResponseType, GuestlinkMemoryStats,
 };
 
 const CPU_DIR: &str = "/sys/devices/system/cpu";
@@ -183,5 +184,81 @@ mod tests {
             (s[0].cpu, s[0].user, s[0].idle, s[0].iowait),
             (0, 1000, 10000, Some(50))
         );
+    }
+}
+
+/// The value of `key` in `/proc/meminfo`-style (`Key: 123 kB`) or `/proc/vmstat`-style
+/// (`key 123`) text.
+fn field(text: &str, key: &str) -> Option<i64> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(key)?;
+        let rest = rest.strip_prefix(':').unwrap_or(rest);
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// Memory figures (KiB) and paging counters from the two files' text.
+pub fn memory_stats_of(meminfo: &str, vmstat: &str) -> io::Result<GuestlinkMemoryStats> {
+    let need = |k: &str| {
+        field(meminfo, k).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("no {k} in /proc/meminfo"),
+            )
+        })
+    };
+    let count = |k: &str| field(vmstat, k).unwrap_or(0);
+    Ok(GuestlinkMemoryStats {
+        total: need("MemTotal")?,
+        free: need("MemFree")?,
+        available: field(meminfo, "MemAvailable"),
+        buffers: field(meminfo, "Buffers").unwrap_or(0),
+        cached: field(meminfo, "Cached").unwrap_or(0),
+        swap_total: field(meminfo, "SwapTotal").unwrap_or(0),
+        swap_free: field(meminfo, "SwapFree").unwrap_or(0),
+        swap_in: count("pswpin"),
+        swap_out: count("pswpout"),
+        page_faults: count("pgfault"),
+        major_faults: count("pgmajfault"),
+    })
+}
+
+/// `__org.guestlink_get-memory-stats` for this machine.
+pub fn memory_stats() -> io::Result<GuestlinkMemoryStats> {
+    memory_stats_of(
+        &fs::read_to_string("/proc/meminfo")?,
+        &fs::read_to_string("/proc/vmstat").unwrap_or_default(),
+    )
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    #[test]
+    fn meminfo_and_vmstat() {
+        let m = memory_stats_of(
+            "MemTotal:       16384 kB\nMemFree:  1000 kB\nMemAvailable: 9000 kB\nBuffers: 20 kB\nCached: 3000 kB\nSwapCached: 5 kB\nSwapTotal: 100 kB\nSwapFree: 40 kB\n",
+            "pgfault 77\npgmajfault 3\npswpin 1\npswpout 2\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (m.total, m.free, m.available, m.buffers, m.cached),
+            (16384, 1000, Some(9000), 20, 3000)
+        );
+        assert_eq!(
+            (
+                m.swap_total,
+                m.swap_free,
+                m.swap_in,
+                m.swap_out,
+                m.page_faults,
+                m.major_faults
+            ),
+            (100, 40, 1, 2, 77, 3)
+        );
+        assert!(memory_stats_of("nonsense", "").is_err());
+        let here = memory_stats().unwrap();
+        assert!(here.total > 0 && here.free <= here.total);
     }
 }

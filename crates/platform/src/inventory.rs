@@ -6,9 +6,10 @@ use guestlink_core::platform::Inventory;
 use guestlink_vocabulary::types::{
     GuestCpuStats, GuestDiskInfo, GuestDiskStatsInfo, GuestFilesystemInfo, GuestLoadAverage,
     GuestLogicalProcessor, GuestMemoryBlock, GuestNetworkInterface, GuestNetworkRoute,
+    GuestlinkMemoryStats,
 };
 
-use crate::{cpu_memory, net, storage};
+use crate::{cpu_memory, net, packages, storage};
 
 /// Inventory of this machine.
 #[derive(Debug, Default, Clone, Copy)]
@@ -44,5 +45,11 @@ impl Inventory for LinuxInventory {
     }
     fn memory_block_size(&self) -> io::Result<u64> {
         cpu_memory::memory_block_size()
+    }
+    fn memory_stats(&self) -> io::Result<GuestlinkMemoryStats> {
+        cpu_memory::memory_stats()
+    }
+    fn applications(&self, names: &[String]) -> io::Result<Vec<String>> {
+        packages::installed(names)
     }
 }

@@ -18,6 +18,7 @@ pub mod logind;
 mod machine;
 pub mod mounts;
 pub mod net;
+pub mod packages;
 pub mod pointer;
 pub mod storage;
 mod system;

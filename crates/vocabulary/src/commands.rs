@@ -820,6 +820,24 @@ define_commands! {
         args: DisplaySetArgs,
         returns: Empty,
     }
+
+    /// guestlink extension: memory figures and paging counters (what oVirt's heartbeat
+    /// reports).
+    GuestlinkGetMemoryStats {
+        name: "__org.guestlink_get-memory-stats",
+        since: "guestlink 0.1",
+        args: Empty,
+        returns: GuestlinkMemoryStats,
+    }
+
+    /// guestlink extension: which of the named packages are installed, as
+    /// `name-version` (dpkg) or `name-version-release` (rpm).
+    GuestlinkGetApplications {
+        name: "__org.guestlink_get-applications",
+        since: "guestlink 0.1",
+        args: GuestlinkApplicationsArgs,
+        returns: Vec<String>,
+    }
 }
 
 /// The declaration of the command with this wire name.

@@ -6,12 +6,13 @@ use std::io;
 use guestlink_vocabulary::commands::{
     GuestGetCpustats, GuestGetDevices, GuestGetDisks, GuestGetDiskstats, GuestGetFsinfo,
     GuestGetLoad, GuestGetMemoryBlockInfo, GuestGetMemoryBlocks, GuestGetVcpus,
-    GuestNetworkGetInterfaces, GuestNetworkGetRoute,
+    GuestNetworkGetInterfaces, GuestNetworkGetRoute, GuestlinkGetApplications,
+    GuestlinkGetMemoryStats,
 };
 use guestlink_vocabulary::types::{
     Empty, GuestCpuStats, GuestDeviceInfo, GuestDiskInfo, GuestDiskStatsInfo, GuestFilesystemInfo,
     GuestLoadAverage, GuestLogicalProcessor, GuestMemoryBlock, GuestMemoryBlockInfo,
-    GuestNetworkInterface, GuestNetworkRoute,
+    GuestNetworkInterface, GuestNetworkRoute, GuestlinkApplicationsArgs, GuestlinkMemoryStats,
 };
 
 use super::file::with_errno;
@@ -112,5 +113,32 @@ impl Handler for GuestGetMemoryBlockInfo {
 impl Handler for GuestGetDevices {
     async fn handle(_ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestDeviceInfo>, CommandError> {
         Err(CommandError::new("this platform has no device list"))
+    }
+}
+
+impl Handler for GuestlinkGetMemoryStats {
+    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<GuestlinkMemoryStats, CommandError> {
+        query(&ctx, "/proc/meminfo", |i| i.memory_stats()).await
+    }
+}
+
+/// The most package names one query may name.
+pub const APPLICATIONS_LIMIT: usize = 1024;
+
+impl Handler for GuestlinkGetApplications {
+    async fn handle(
+        ctx: Context<'_>,
+        args: GuestlinkApplicationsArgs,
+    ) -> Result<Vec<String>, CommandError> {
+        if args.names.len() > APPLICATIONS_LIMIT {
+            return Err(CommandError::new(format!(
+                "{} package names is more than the limit applications ({APPLICATIONS_LIMIT})",
+                args.names.len()
+            )));
+        }
+        query(&ctx, "the package database", move |i| {
+            i.applications(&args.names)
+        })
+        .await
     }
 }

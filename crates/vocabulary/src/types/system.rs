@@ -221,6 +221,43 @@ qapi_struct! {
 }
 
 qapi_struct! {
+    /// The result of `__org.guestlink_get-memory-stats`: `/proc/meminfo` figures in KiB
+    /// and `/proc/vmstat` counters since boot.
+    pub struct GuestlinkMemoryStats as "GuestlinkMemoryStats" {
+        /// MemTotal.
+        total: i64 = "total",
+        /// MemFree.
+        free: i64 = "free",
+        /// MemAvailable, when the kernel reports it.
+        available: Option<i64> = "available",
+        /// Buffers.
+        buffers: i64 = "buffers",
+        /// Cached.
+        cached: i64 = "cached",
+        /// SwapTotal.
+        swap_total: i64 = "swap-total",
+        /// SwapFree.
+        swap_free: i64 = "swap-free",
+        /// Pages swapped in (pswpin).
+        swap_in: i64 = "swap-in",
+        /// Pages swapped out (pswpout).
+        swap_out: i64 = "swap-out",
+        /// Page faults (pgfault).
+        page_faults: i64 = "page-faults",
+        /// Major page faults (pgmajfault).
+        major_faults: i64 = "major-faults",
+    }
+}
+
+qapi_struct! {
+    /// Arguments of `__org.guestlink_get-applications`.
+    pub struct GuestlinkApplicationsArgs as "q_obj___org.guestlink_get-applications-arg" {
+        /// Package names to look for.
+        names: Vec<String> = "names",
+    }
+}
+
+qapi_struct! {
     /// Arguments of `guest-set-time`.
     pub struct GuestSetTimeArgs as "q_obj_guest-set-time-arg" {
         /// Nanoseconds since the epoch; absent means set the clock from the RTC.
