@@ -241,6 +241,7 @@ def run_checks(vm, work, socks, cli, conformance, t_boot):
         r = cli_run(cli, qga, *args)
         check(f"guestlink {args[0]}", r.returncode == 0 and want in r.stdout,
               r.stdout[-400:] + r.stderr[-400:])
+    ovirt_checks(socks["ovirt"])
     r = cli_run(cli, qga, "exec", "--", "sh", "-c", "cat; echo err >&2; exit 7", stdin=b"in")
     check("guestlink exec (stdin, stdout, stderr, status)",
           r.returncode == 7 and r.stdout == b"in" and r.stderr == b"err\n", repr(r))
@@ -497,6 +498,33 @@ def vdagent_checks(qga, vnc_sock, trace, t_boot):
 def parse_input(data):
     """`struct input_event` records (x86_64: 16 bytes of time, type, code, value)."""
     return [struct.unpack("<HHi", data[i + 16:i + 24]) for i in range(0, len(data) - 23, 24)]
+
+
+def ovirt_checks(path):
+    """The oVirt channel over real virtio-serial: a heartbeat, then the inventory after
+    vdsm's refresh."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(30)
+    s.connect(path)
+    f = s.makefile("rb")
+    def until(name):
+        for _ in range(200):
+            m = json.loads(f.readline())
+            if m.get("__name__") == name:
+                return m
+        return {}
+    try:
+        hb = until("heartbeat")
+        check("oVirt heartbeat over virtio-serial (free-ram as a string)",
+              isinstance(hb.get("free-ram"), str) and "memory-stat" in hb, hb)
+        s.sendall(b'{"__name__": "refresh", "apiVersion": 3}\n')
+        host = until("host-name")
+        check("oVirt refresh: host-name", host.get("name") == "guestlink-vm", host)
+        osinfo = until("os-info")
+        check("oVirt refresh at API 3: os-info", osinfo.get("type") == "linux", osinfo)
+    except (OSError, ValueError) as e:
+        check("oVirt channel answers", False, repr(e))
+    s.close()
 
 
 def wait_events(c, name, tries=40):

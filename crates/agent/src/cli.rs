@@ -111,6 +111,14 @@ pub struct Cli {
     #[arg(long = "transfer-dir", value_name = "DIR")]
     pub transfer_dir: Option<String>,
 
+    /// Seconds between oVirt heartbeats (default 5).
+    #[arg(long = "ovirt-heartbeat", value_name = "SECONDS")]
+    pub ovirt_heartbeat: Option<u64>,
+
+    /// Packages the oVirt channel reports as applications, comma-separated.
+    #[arg(long = "ovirt-applications", value_name = "LIST")]
+    pub ovirt_applications: Vec<String>,
+
     /// Print the JSON schema of the command vocabulary and exit.
     #[arg(long = "dump-schema")]
     pub dump_schema: bool,

@@ -49,6 +49,10 @@ pub struct Config {
     pub pointer: Option<String>,
     /// `--transfer-dir` / `transfer-dir`.
     pub transfer_dir: Option<String>,
+    /// `--ovirt-heartbeat` / `ovirt-heartbeat`, in seconds.
+    pub ovirt_heartbeat: Option<u64>,
+    /// `--ovirt-applications` / `ovirt-applications`.
+    pub ovirt_applications: Option<Vec<String>>,
 }
 
 /// A configuration file that cannot be used.
@@ -175,6 +179,20 @@ impl Config {
                 "sessions" => self.sessions = Some(value),
                 "pointer" => self.pointer = Some(value),
                 "transfer-dir" => self.transfer_dir = Some(value),
+                "ovirt-heartbeat" => {
+                    self.ovirt_heartbeat =
+                        Some(value.trim().parse().map_err(|_| ConfigError::Syntax {
+                            path: path.to_path_buf(),
+                            line: 0,
+                            reason: format!(
+                                "key '{key}' has value '{value}', which is not a number of seconds"
+                            ),
+                        })?)
+                }
+                "ovirt-applications" => self
+                    .ovirt_applications
+                    .get_or_insert_with(Vec::new)
+                    .extend(split_list(&[value])),
                 _ => tracing::warn!("{}: unknown key '{key}' ignored", path.display()),
             }
         }
@@ -225,6 +243,12 @@ impl Config {
         if cli.transfer_dir.is_some() {
             self.transfer_dir = cli.transfer_dir.clone();
         }
+        if cli.ovirt_heartbeat.is_some() {
+            self.ovirt_heartbeat = cli.ovirt_heartbeat;
+        }
+        if !cli.ovirt_applications.is_empty() {
+            self.ovirt_applications = Some(split_list(&cli.ovirt_applications));
+        }
     }
 
     /// The configuration as a key file, in qemu-ga's `-D` layout. Lists are joined with
@@ -270,6 +294,12 @@ impl Config {
         }
         if let Some(d) = &self.transfer_dir {
             line("transfer-dir", d);
+        }
+        if let Some(h) = self.ovirt_heartbeat {
+            line("ovirt-heartbeat", &h.to_string());
+        }
+        if let Some(a) = &self.ovirt_applications {
+            line("ovirt-applications", &a.join(";"));
         }
         s
     }

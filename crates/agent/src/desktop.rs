@@ -1,5 +1,5 @@
-//! The desktop devices the vdagent channel needs, made once at start: the pointer a
-//! SPICE host drives (`--pointer uinput|record:PATH|none`).
+//! What the desktop channels need, made once at start: the pointer a SPICE host drives
+//! (`--pointer uinput|record:PATH|none`) and what the oVirt channel reports.
 
 use guestlink_core::Protocol;
 use guestlink_platform::pointer::{Pointer, Recorder, Uinput};
@@ -11,9 +11,16 @@ use crate::frontend::vdagent::Desktop;
 /// Makes the pointer chosen. Without a vdagent channel nothing is made; a uinput
 /// device that cannot be made is logged and leaves the mouse capability unannounced
 /// (a host would otherwise route its pointer into nothing).
-pub fn open(pointer: Option<&str>, channels: &[ChannelSpec]) -> anyhow::Result<Desktop> {
+pub fn open(
+    pointer: Option<&str>,
+    channels: &[ChannelSpec],
+    ovirt: crate::frontend::ovirt::Options,
+) -> anyhow::Result<Desktop> {
     if !channels.iter().any(|c| c.protocol == Protocol::Vdagent) {
-        return Ok(Desktop::default());
+        return Ok(Desktop {
+            pointer: None,
+            ovirt,
+        });
     }
     let made: Option<Box<dyn Pointer>> = match pointer.unwrap_or("uinput") {
         "none" => None,
@@ -41,5 +48,6 @@ pub fn open(pointer: Option<&str>, channels: &[ChannelSpec]) -> anyhow::Result<D
     };
     Ok(Desktop {
         pointer: made.map(std::sync::Mutex::new),
+        ovirt,
     })
 }

@@ -130,7 +130,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         },
         sessions: sessions::SessionSource::parse(config.sessions.as_deref())
             .map_err(|e| anyhow!(e))?,
-        desktop: Arc::new(desktop::open(config.pointer.as_deref(), &channels)?),
+        desktop: Arc::new(desktop::open(
+            config.pointer.as_deref(),
+            &channels,
+            frontend::ovirt::Options {
+                heartbeat: std::time::Duration::from_secs(
+                    config.ovirt_heartbeat.unwrap_or(5).max(1),
+                ),
+                applications: config.ovirt_applications.clone().unwrap_or_else(|| {
+                    frontend::ovirt::DEFAULT_APPLICATIONS
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect()
+                }),
+            },
+        )?),
     };
     runtime.block_on(serve::run(agent, channels, config.retry_path, extras))
 }

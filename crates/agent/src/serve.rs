@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 
 use crate::channel::{ChannelSpec, Method};
 use crate::frontend::vdagent::{self, Desktop};
-use crate::frontend::{guest_socket, qga};
+use crate::frontend::{guest_socket, ovirt, qga};
 use crate::sessions::{self, SessionSource};
 use crate::transport::device::{open_isa_serial, open_virtio_serial};
 use crate::transport::listen::{BoxStream, Listener};
@@ -29,7 +29,10 @@ pub const RETRY_DELAY: Duration = Duration::from_secs(1);
 
 /// Whether guestlinkd has a front end for this protocol yet.
 pub fn has_front_end(protocol: Protocol) -> bool {
-    matches!(protocol, Protocol::Qga | Protocol::Vdagent)
+    matches!(
+        protocol,
+        Protocol::Qga | Protocol::Vdagent | Protocol::Ovirt
+    )
 }
 
 /// Serves one connection; on a device (`device`), for the device's whole life.
@@ -44,6 +47,7 @@ async fn serve_stream(
     match spec.protocol {
         Protocol::Qga => qga::serve(agent, &call, stream).await,
         Protocol::Vdagent => vdagent::serve(agent, &call, stream, desktop, device).await,
+        Protocol::Ovirt => ovirt::serve(agent, &call, stream, &desktop.ovirt).await,
         other => unreachable!("channel {other} was filtered out before serving"),
     }
 }

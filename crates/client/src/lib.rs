@@ -19,6 +19,7 @@ mod client;
 mod endpoint;
 mod error;
 mod events;
+pub mod ovirt;
 pub mod vdagent;
 
 pub use client::{Client, MAX_REPLY};

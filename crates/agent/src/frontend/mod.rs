@@ -1,6 +1,8 @@
 //! Protocol front ends: wire messages in, vocabulary calls to the core, wire messages
 //! out.
 
+mod call;
 pub mod guest_socket;
+pub mod ovirt;
 pub mod qga;
 pub mod vdagent;

@@ -6,7 +6,6 @@
 //! - [`transfer`]: file transfer key files, statuses, ids;
 //! - [`mouse`]: MOUSE_STATE to pointer events through the display layout;
 //! - [`convert`]: images to PNG for a peer that asks for PNG;
-//! - [`call`]: typed calls into the core.
 //!
 //! Everything the host asks goes through the core's dispatch and policy gate as a
 //! command of the shared vocabulary: a host grab is `clipboard-offer`, a host request
@@ -15,7 +14,6 @@
 //! `transfer-cancel`, a layout `display-set`. Only pointer injection is done here, on
 //! the [`Pointer`] given at start.
 
-mod call;
 pub mod clipboard;
 mod convert;
 mod link;
@@ -50,22 +48,25 @@ use guestlink_vocabulary::types::{
 use guestlink_vocabulary::{Command, Event};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
-use self::call::call;
 use self::clipboard::{kind, Fetch, Verdict};
 use self::link::Out;
 use self::mouse::{Layout, Mouse};
 use self::transfer::status;
+use super::call::call;
 
 /// Bytes read from the port at once.
 const READ_CHUNK: usize = 64 << 10;
 /// The largest message accepted: the largest clipboard and its headers.
 const MESSAGE_LIMIT: usize = guestlink_core::handlers::clipboard::CLIPBOARD_LIMIT + 64;
 
-/// What every vdagent connection shares: the pointer, when injection works.
+/// What the desktop channels share, made once at start: the pointer (vdagent) and
+/// the report settings (oVirt).
 #[derive(Debug, Default)]
 pub struct Desktop {
     /// Where MOUSE_STATE goes; `None`: the mouse capability is not announced.
     pub pointer: Option<Mutex<Box<dyn Pointer>>>,
+    /// What the oVirt channel reports, and how often.
+    pub ovirt: crate::frontend::ovirt::Options,
 }
 
 /// What a finished core call leads to.

@@ -1,4 +1,5 @@
-//! Calling the core from the vdagent front end: typed arguments in, typed results out,
+//! Calling the core from a front end that speaks no JSON of its own (vdagent, oVirt):
+//! typed arguments in, typed results out,
 //! through the same dispatch path and policy gate as every other channel.
 
 use guestlink_core::{Agent, Bulk, Connection, DispatchError};
