@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use guestlink_client::ovirt::Vdsm;
-use guestlink_fdio::{EofMeaning, FdStream};
+use guestlink_fdio::FdStream;
 use guestlink_proto_ovirt::Message;
 
 use common::*;
@@ -41,9 +41,7 @@ impl Setup {
     fn start(extra: &[&str]) -> Setup {
         let dir = scratch("ovirt");
         sessions(&dir, &[("1", 1000, false)]);
-        let pty = nix::pty::openpty(None, None).unwrap();
-        guestlink_fdio::make_raw(&pty.master, None).unwrap();
-        let port = nix::unistd::ttyname(&pty.slave).unwrap();
+        let (stream, slave, port) = host_pty();
         let agent = Kill(
             Command::new(GUESTLINKD)
                 .arg("--channel")
@@ -60,18 +58,13 @@ impl Setup {
                 .spawn()
                 .unwrap(),
         );
-        nix::fcntl::fcntl(
-            std::os::fd::AsRawFd::as_raw_fd(&pty.master),
-            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-        )
-        .unwrap();
-        let mut vdsm = Vdsm::new(FdStream::new(pty.master, EofMeaning::End).unwrap());
+        let mut vdsm = Vdsm::new(stream);
         vdsm.negotiate = false;
         Setup {
             vdsm,
             dir,
             _agent: agent,
-            _slave: pty.slave,
+            _slave: slave,
         }
     }
 

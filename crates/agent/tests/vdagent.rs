@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use guestlink_client::vdagent::{spice_gtk_caps, Host};
-use guestlink_fdio::{EofMeaning, FdStream};
+use guestlink_fdio::FdStream;
 use guestlink_proto_vdagent::messages::{caps, Monitor, MonitorsConfig, PHYSICAL_SIZE, USE_POS};
 use guestlink_proto_vdagent::{encode_on, AgentMessage, Capabilities, Port};
 
@@ -53,9 +53,7 @@ impl Setup {
         let dl = dir.join("dl");
         std::fs::create_dir(&dl).unwrap();
         std::os::unix::fs::chown(&dl, Some(NOBODY), Some(NOBODY)).unwrap();
-        let pty = nix::pty::openpty(None, None).unwrap();
-        guestlink_fdio::make_raw(&pty.master, None).unwrap();
-        let path = nix::unistd::ttyname(&pty.slave).unwrap();
+        let (stream, slave, path) = host_pty();
         let agent = Command::new(GUESTLINKD)
             .arg("--channel")
             .arg(format!("vdagent=virtio-serial:{}", path.display()))
@@ -80,19 +78,13 @@ impl Setup {
             .spawn()
             .unwrap();
         let agent = Kill(agent);
-        nix::fcntl::fcntl(
-            std::os::fd::AsRawFd::as_raw_fd(&pty.master),
-            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-        )
-        .unwrap();
-        let stream = FdStream::new(pty.master, EofMeaning::End).unwrap();
         let host = Host::new(stream, spice_gtk_caps());
         let mut s = Setup {
             host,
             dir,
             _agent: agent,
             _session: None,
-            _slave: pty.slave,
+            _slave: slave,
         };
         s.host
             .answer_greeting(T)

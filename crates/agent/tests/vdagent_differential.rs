@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use guestlink_client::vdagent::{spice_gtk_caps, Host};
-use guestlink_fdio::{EofMeaning, FdStream};
+use guestlink_fdio::FdStream;
 use guestlink_proto_vdagent::messages::{Monitor, MonitorsConfig, PHYSICAL_SIZE, USE_POS};
 use guestlink_proto_vdagent::{AgentMessage, Port};
 
@@ -81,9 +81,7 @@ impl Side {
         });
         std::fs::create_dir(dir.join("dl")).unwrap();
         let (x, display) = xvfb(&dir);
-        let pty = nix::pty::openpty(None, None).unwrap();
-        guestlink_fdio::make_raw(&pty.master, None).unwrap();
-        let port = nix::unistd::ttyname(&pty.slave).unwrap();
+        let (stream, slave, port) = host_pty();
         let log = |name: &str| Stdio::from(std::fs::File::create(dir.join(name)).unwrap());
         let mut procs = vec![x];
         match which {
@@ -156,22 +154,14 @@ impl Side {
                 ));
             }
         }
-        nix::fcntl::fcntl(
-            std::os::fd::AsRawFd::as_raw_fd(&pty.master),
-            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-        )
-        .unwrap();
-        let host = Host::new(
-            FdStream::new(pty.master, EofMeaning::End).unwrap(),
-            spice_gtk_caps(),
-        );
+        let host = Host::new(stream, spice_gtk_caps());
         let mut side = Side {
             which,
             host,
             display,
             dir,
             _procs: procs,
-            _slave: pty.slave,
+            _slave: slave,
         };
         // spice-vdagentd opens the port once its session agent reported the screen.
         if let Err(e) = side.host.answer_greeting(T).await {

@@ -20,6 +20,7 @@ mod endpoint;
 mod error;
 mod events;
 pub mod ovirt;
+mod read;
 pub mod vdagent;
 
 pub use client::{Client, MAX_REPLY};

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use guestlink_proto_ovirt::{encode, xml_safe_value, Decoder, Message};
 use serde_json::Value;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 /// vdsm's highest API level.
 pub const VDSM_MAX_API: u32 = 3;
@@ -95,18 +95,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Vdsm<S> {
                 return Ok(m);
             }
             let mut buf = vec![0u8; 64 << 10];
-            let n = match tokio::time::timeout_at(deadline, self.io.read(&mut buf)).await {
-                Ok(r) => r?,
-                Err(_) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the agent sent nothing in time",
-                    ))
-                }
-            };
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
+            let n = crate::read::read_before(&mut self.io, &mut buf, deadline).await?;
             self.decoder.feed(&buf[..n]);
             while let Some(m) = self.decoder.next_message() {
                 match m {

@@ -13,7 +13,7 @@ use guestlink_proto_vdagent::messages::caps;
 use guestlink_proto_vdagent::{
     encode_on, AgentMessage, Capabilities, ChunkHeader, Decoder, Negotiated, Port, CHUNK_HEADER_LEN,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 /// What spice-gtk announces (0, 1, 2, 4, 5, 6, 12, 14, 16, 17).
 pub fn spice_gtk_caps() -> Capabilities {
@@ -143,18 +143,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Host<S> {
                 continue;
             }
             let mut buf = vec![0u8; 64 << 10];
-            let n = match tokio::time::timeout_at(deadline, self.io.read(&mut buf)).await {
-                Ok(r) => r?,
-                Err(_) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the agent sent nothing in time",
-                    ))
-                }
-            };
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
+            let n = crate::read::read_before(&mut self.io, &mut buf, deadline).await?;
             self.scan(&buf[..n]);
             self.decoder.feed(&buf[..n]);
         }

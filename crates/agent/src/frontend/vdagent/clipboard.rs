@@ -3,6 +3,8 @@
 //! mapping between vdagent clipboard types and MIME types. No I/O: the front end turns
 //! what these functions decide into messages and core calls.
 
+use std::time::{Duration, Instant};
+
 use guestlink_vocabulary::types::ClipboardSelection;
 
 /// vdagent clipboard types.
@@ -138,7 +140,15 @@ pub struct Fetch {
     pub mime: String,
     /// The host's data (of `kind`) is converted to PNG first.
     pub convert: bool,
+    /// When the paste was asked for.
+    pub at: Instant,
 }
+
+/// How long a paste waits for the host: the core's own wait (its waiter is gone after
+/// that, so an entry this old is dropped, and a new paste asks the host again).
+pub const FETCH_EXPIRY: Duration = guestlink_core::handlers::clipboard::FETCH_TIMEOUT;
+/// Pastes that may wait for the host at once (the `vdagent-pastes` limit).
+pub const FETCH_LIMIT: usize = 64;
 
 /// What the host wants done about a guest selection after one of its messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,6 +282,14 @@ impl State {
     /// A guest program pastes what the host owns: the type to request, and whether a
     /// request for it is already on its way.
     pub fn fetch(&mut self, f: Fetch) -> Result<bool, String> {
+        // A host that never answered must not hold every later paste back.
+        self.fetches
+            .retain(|p| f.at.saturating_duration_since(p.at) < FETCH_EXPIRY);
+        if self.fetches.len() >= FETCH_LIMIT {
+            return Err(format!(
+                "too many pastes wait for the host (limit vdagent-pastes: {FETCH_LIMIT})"
+            ));
+        }
         match &self.owners[slot(f.selection)] {
             Owner::Host(kinds) if kinds.contains(&f.kind) => {
                 let asked = self
@@ -365,12 +383,14 @@ mod tests {
     #[test]
     fn pastes_wait_for_the_host_and_fail_when_it_lets_go() {
         let mut s = State::default();
+        let at = Instant::now();
         let f = |tag, kind| Fetch {
             tag,
             selection: C,
             kind,
             mime: "text/plain".into(),
             convert: false,
+            at,
         };
         assert!(s.fetch(f(1, 1)).is_err());
         s.host_grab(C, None, vec![1, 2]);
@@ -385,6 +405,37 @@ mod tests {
         assert_eq!(failed, vec![f(5, 1)]);
         s.fetch(f(6, 1)).unwrap();
         assert_eq!(s.host_release(C), (true, vec![f(6, 1)]));
+    }
+
+    #[test]
+    fn unanswered_pastes_expire_and_are_bounded() {
+        let mut s = State::default();
+        s.host_grab(C, None, vec![1]);
+        let t0 = Instant::now();
+        let f = |tag, at| Fetch {
+            tag,
+            selection: C,
+            kind: 1,
+            mime: "text/plain".into(),
+            convert: false,
+            at,
+        };
+        assert_eq!(s.fetch(f(1, t0)), Ok(false));
+        assert_eq!(
+            s.fetch(f(2, t0)),
+            Ok(true),
+            "the same request is on its way"
+        );
+        // The host never answered: after the wait a new paste asks again.
+        let later = t0 + FETCH_EXPIRY;
+        assert_eq!(s.fetch(f(3, later)), Ok(false));
+        for tag in 4..(3 + FETCH_LIMIT as i64) {
+            s.fetch(f(tag, later)).unwrap();
+        }
+        assert!(s
+            .fetch(f(99, later))
+            .unwrap_err()
+            .contains("vdagent-pastes"));
     }
 
     #[test]

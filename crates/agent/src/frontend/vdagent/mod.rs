@@ -54,6 +54,8 @@ use self::mouse::{Layout, Mouse};
 use self::transfer::status;
 use super::call::call;
 
+/// Displays of a layout taken into account (spice-gtk's slots).
+const MAX_DISPLAYS: usize = 16;
 /// Bytes read from the port at once.
 const READ_CHUNK: usize = 64 << 10;
 /// The largest message accepted: the largest clipboard and its headers.
@@ -472,6 +474,7 @@ impl<'a> Front<'a> {
             kind: k,
             mime,
             convert,
+            at: std::time::Instant::now(),
         };
         match self.clip.fetch(fetch) {
             Ok(true) => {}
@@ -719,7 +722,15 @@ impl<'a> Front<'a> {
         }
     }
 
-    fn monitors(&mut self, config: MonitorsConfig, pending: &mut Pending<'a>) {
+    fn monitors(&mut self, mut config: MonitorsConfig, pending: &mut Pending<'a>) {
+        // spice-gtk sends 16 slots at most; more is not a layout anyone has.
+        if config.monitors.len() > MAX_DISPLAYS {
+            tracing::warn!(
+                count = config.monitors.len(),
+                "monitors beyond {MAX_DISPLAYS} ignored"
+            );
+            config.monitors.truncate(MAX_DISPLAYS);
+        }
         self.layout = Layout::of(&config);
         if let Some(p) = &self.desktop.pointer {
             let (w, h) = self.layout.size;
