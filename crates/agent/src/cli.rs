@@ -111,6 +111,13 @@ pub struct Cli {
     #[arg(long = "transfer-dir", value_name = "DIR")]
     pub transfer_dir: Option<String>,
 
+    /// Directories of host-invokable actions and hooks, in override order (a file in a
+    /// later one replaces the same-named file of an earlier one; a link to /dev/null
+    /// disables it). Repeatable; default /usr/lib/guestlink/actions.d then
+    /// /etc/guestlink/actions.d.
+    #[arg(long = "actions-dir", value_name = "DIR")]
+    pub actions_dirs: Vec<PathBuf>,
+
     /// Seconds between oVirt heartbeats (default 5).
     #[arg(long = "ovirt-heartbeat", value_name = "SECONDS")]
     pub ovirt_heartbeat: Option<u64>,

@@ -49,6 +49,9 @@ pub struct Config {
     pub pointer: Option<String>,
     /// `--transfer-dir` / `transfer-dir`.
     pub transfer_dir: Option<String>,
+    /// `--actions-dir` / `actions-dirs`: action directories in override order; the
+    /// default pair when absent.
+    pub actions_dirs: Option<Vec<PathBuf>>,
     /// `--ovirt-heartbeat` / `ovirt-heartbeat`, in seconds.
     pub ovirt_heartbeat: Option<u64>,
     /// `--ovirt-applications` / `ovirt-applications`.
@@ -179,6 +182,10 @@ impl Config {
                 "sessions" => self.sessions = Some(value),
                 "pointer" => self.pointer = Some(value),
                 "transfer-dir" => self.transfer_dir = Some(value),
+                "actions-dirs" => self
+                    .actions_dirs
+                    .get_or_insert_with(Vec::new)
+                    .extend(split_list(&[value]).into_iter().map(PathBuf::from)),
                 "ovirt-heartbeat" => {
                     self.ovirt_heartbeat =
                         Some(value.trim().parse().map_err(|_| ConfigError::Syntax {
@@ -243,6 +250,9 @@ impl Config {
         if cli.transfer_dir.is_some() {
             self.transfer_dir = cli.transfer_dir.clone();
         }
+        if !cli.actions_dirs.is_empty() {
+            self.actions_dirs = Some(cli.actions_dirs.clone());
+        }
         if cli.ovirt_heartbeat.is_some() {
             self.ovirt_heartbeat = cli.ovirt_heartbeat;
         }
@@ -294,6 +304,10 @@ impl Config {
         }
         if let Some(d) = &self.transfer_dir {
             line("transfer-dir", d);
+        }
+        if let Some(dirs) = &self.actions_dirs {
+            let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            line("actions-dirs", &dirs.join(";"));
         }
         if let Some(h) = self.ovirt_heartbeat {
             line("ovirt-heartbeat", &h.to_string());

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context as _};
 use clap::Parser;
+use guestlink_core::actions::Actions;
 use guestlink_core::state::transfers::TransferDir;
 use guestlink_core::{Agent, AgentConfig, Policy, Protocol};
 use guestlink_vocabulary::{commands, QGA_COMPAT_VERSION};
@@ -109,6 +110,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             transfer_dir: match config.transfer_dir.as_deref() {
                 Some(d) => TransferDir::parse(d).map_err(|e| anyhow!(e))?,
                 None => TransferDir::default(),
+            },
+            actions: match &config.actions_dirs {
+                Some(dirs) => Actions {
+                    dirs: dirs.clone(),
+                    ..Actions::default()
+                },
+                None => Actions::default(),
             },
         },
         guestlink_platform::linux(),

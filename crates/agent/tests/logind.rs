@@ -1,6 +1,6 @@
 //! User sessions from logind over D-Bus, end to end: a stand-in logind serves the
 //! `org.freedesktop.login1` interfaces on a private `dbus-daemon`, guestlinkd watches
-//! it (`--sessions logind`, bus address in `GUESTLINK_LOGIND_BUS`), and a subscribed
+//! it (`--sessions logind`, bus address in `GUESTLINK_SYSTEM_BUS`), and a subscribed
 //! host sees a session appear, lock, unlock and go.
 //!
 //! The real systemd-logind cannot run on the build machine or in the busybox test VM;
@@ -113,7 +113,7 @@ async fn logind_sessions_become_events() {
         .unwrap();
 
     let agent = Agent::start_with(GUESTLINKD, &["--sessions", "logind"], |c| {
-        c.env("GUESTLINK_LOGIND_BUS", &address);
+        c.env("GUESTLINK_SYSTEM_BUS", &address);
     });
     let mut host = agent.connect();
     let r = host.json(br#"{"execute":"__org.guestlink_events-subscribe","arguments":{"events":["SESSION_NEW","SESSION_LOCK","SESSION_UNLOCK","SESSION_REMOVED","SESSION_ACTIVE"]}}"#);

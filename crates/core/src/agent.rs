@@ -27,6 +27,8 @@ pub struct AgentConfig {
     pub fsfreeze_hook: Option<std::path::PathBuf>,
     /// Where files from the host go.
     pub transfer_dir: crate::state::transfers::TransferDir,
+    /// Host-invokable actions and hooks.
+    pub actions: crate::actions::Actions,
 }
 
 impl AgentConfig {
@@ -38,6 +40,7 @@ impl AgentConfig {
             statedir: statedir.into(),
             fsfreeze_hook: None,
             transfer_dir: Default::default(),
+            actions: Default::default(),
         }
     }
 }
@@ -62,6 +65,7 @@ pub struct Agent {
     platform: Platform,
     fsfreeze_hook: Option<std::path::PathBuf>,
     transfer_dir: crate::state::transfers::TransferDir,
+    actions: crate::actions::Actions,
     events: EventBus,
 }
 
@@ -93,6 +97,7 @@ impl Agent {
             platform,
             fsfreeze_hook: config.fsfreeze_hook,
             transfer_dir: config.transfer_dir,
+            actions: config.actions,
             events: EventBus::default(),
         }
     }
@@ -115,6 +120,11 @@ impl Agent {
     /// Where files from the host go.
     pub fn transfer_dir(&self) -> &crate::state::transfers::TransferDir {
         &self.transfer_dir
+    }
+
+    /// Host-invokable actions and hooks.
+    pub fn actions(&self) -> &crate::actions::Actions {
+        &self.actions
     }
 
     /// The event bus.

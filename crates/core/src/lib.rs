@@ -12,6 +12,7 @@
 //! Handlers never see wire types; platform access goes through the traits in
 //! [`platform`] so tests can substitute fakes.
 
+pub mod actions;
 mod agent;
 pub mod connection;
 pub mod context;

@@ -172,6 +172,34 @@ pub trait Machine: Send + Sync {
     ) -> (GuestMemoryBlockResponseType, Option<i64>);
     /// Sets an account's password (`chpasswd`).
     fn set_password(&self, user: &str, password: &[u8], crypted: bool) -> Result<(), String>;
+    /// Shuts down, halts or reboots in `minutes` (0: now), after `message` was
+    /// broadcast to logged-in users. Returns once it is scheduled.
+    fn schedule_shutdown(
+        &self,
+        mode: ShutdownMode,
+        minutes: u32,
+        message: &str,
+    ) -> Result<(), String>;
+}
+
+/// A future a back end returns from a trait object.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// The session manager (logind): acting on user sessions, and the greeter's
+/// single sign-on.
+pub trait SessionManager: Send + Sync {
+    /// Asks the session's screen locker to lock it.
+    fn lock(&self, session: String) -> BoxFuture<'_, Result<(), String>>;
+    /// Ends the session.
+    fn terminate(&self, session: String) -> BoxFuture<'_, Result<(), String>>;
+    /// Announces `token` to greeter plugins and gives `blob` to the first root-owned
+    /// one that presents it within `wait`; `Ok(false)` when none did.
+    fn hand_off_credentials(
+        &self,
+        token: String,
+        blob: Vec<u8>,
+        wait: std::time::Duration,
+    ) -> BoxFuture<'_, Result<bool, String>>;
 }
 
 /// An account, as `getpwnam` gives it.
@@ -206,6 +234,8 @@ pub struct Platform {
     pub machine: Arc<dyn Machine>,
     /// User database.
     pub accounts: Arc<dyn Accounts>,
+    /// Acting on user sessions.
+    pub session_manager: Arc<dyn SessionManager>,
 }
 
 impl fmt::Debug for Platform {

@@ -15,8 +15,9 @@ use guestlink_vocabulary::types::{
 };
 
 use crate::platform::{
-    Account, Accounts, Clock, Filesystems, FreezableMount, Inventory, LoginRecord, Machine,
-    Platform, ShutdownMode, SuspendMode, SystemInfo, Timezone, TrimError, Uname,
+    Account, Accounts, BoxFuture, Clock, Filesystems, FreezableMount, Inventory, LoginRecord,
+    Machine, Platform, SessionManager, ShutdownMode, SuspendMode, SystemInfo, Timezone,
+    TrimError, Uname,
 };
 
 /// An action a fake back end was asked to perform.
@@ -42,6 +43,14 @@ pub enum Action {
     Thaw(PathBuf),
     /// `trim(dir, minimum)`.
     Trim(PathBuf, u64),
+    /// `schedule_shutdown(mode, minutes, message)`.
+    ScheduleShutdown(ShutdownMode, u32, String),
+    /// `lock(session)`.
+    LockSession(String),
+    /// `terminate(session)`.
+    TerminateSession(String),
+    /// `hand_off_credentials(token, blob)`.
+    HandOff(String, Vec<u8>),
 }
 
 /// The actions performed, in order.
@@ -116,6 +125,60 @@ impl Machine for FakeMachine {
     }
     fn set_password(&self, user: &str, password: &[u8], crypted: bool) -> Result<(), String> {
         self.outcome(Action::SetPassword(user.into(), password.into(), crypted))
+    }
+    fn schedule_shutdown(
+        &self,
+        mode: ShutdownMode,
+        minutes: u32,
+        message: &str,
+    ) -> Result<(), String> {
+        self.outcome(Action::ScheduleShutdown(mode, minutes, message.into()))
+    }
+}
+
+/// A session manager that records what it is asked to do. Sessions named in
+/// `missing` fail as logind does for an unknown session; hand-offs are collected
+/// unless `uncollected` is set.
+#[derive(Debug, Default)]
+pub struct FakeSessionManager {
+    /// Where actions are recorded.
+    pub log: Arc<ActionLog>,
+    /// Sessions that do not exist.
+    pub missing: Vec<String>,
+    /// Whether no greeter collects credentials.
+    pub uncollected: bool,
+    /// How long a hand-off takes.
+    pub handoff_time: std::time::Duration,
+}
+
+impl FakeSessionManager {
+    fn act(&self, session: String, a: Action) -> Result<(), String> {
+        if self.missing.contains(&session) {
+            return Err(format!("No session '{session}' known"));
+        }
+        self.log.push(a);
+        Ok(())
+    }
+}
+
+impl SessionManager for FakeSessionManager {
+    fn lock(&self, session: String) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move { self.act(session.clone(), Action::LockSession(session)) })
+    }
+    fn terminate(&self, session: String) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move { self.act(session.clone(), Action::TerminateSession(session)) })
+    }
+    fn hand_off_credentials(
+        &self,
+        token: String,
+        blob: Vec<u8>,
+        _wait: std::time::Duration,
+    ) -> BoxFuture<'_, Result<bool, String>> {
+        Box::pin(async move {
+            tokio::time::sleep(self.handoff_time).await;
+            self.log.push(Action::HandOff(token, blob));
+            Ok(!self.uncollected)
+        })
     }
 }
 
@@ -323,5 +386,6 @@ pub fn fake_platform(system: FakeSystem, now_micros: i64) -> Platform {
         filesystems: Arc::new(FakeFilesystems::default()),
         machine: Arc::new(FakeMachine::default()),
         accounts: Arc::new(FakeAccounts::default()),
+        session_manager: Arc::new(FakeSessionManager::default()),
     }
 }

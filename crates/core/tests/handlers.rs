@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use guestlink_core::platform::{Account, Platform, ShutdownMode, SuspendMode};
 use guestlink_core::testing::{
-    Action, ActionLog, FakeAccounts, FakeFilesystems, FakeInventory, FakeMachine, FakeSystem,
-    FixedClock,
+    Action, ActionLog, FakeAccounts, FakeFilesystems, FakeInventory, FakeMachine,
+    FakeSessionManager, FakeSystem, FixedClock,
 };
 use guestlink_core::{Agent, AgentConfig, CallContext, Protocol};
 use serde_json::{json, Value};
@@ -59,6 +59,11 @@ fn harness_with(
             ..Default::default()
         }),
         accounts: Arc::new(accounts),
+        session_manager: Arc::new(FakeSessionManager {
+            log: log.clone(),
+            missing: vec!["gone".into()],
+            ..Default::default()
+        }),
     };
     let mut config = AgentConfig::new("test", &dir);
     config.fsfreeze_hook = hook;

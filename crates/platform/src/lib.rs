@@ -8,10 +8,12 @@
 //! - [`LinuxFilesystems`]: FIFREEZE, FITHAW, FITRIM.
 //! - [`LinuxMachine`]: power, clock, hotplug, passwords.
 //! - [`LinuxAccounts`] — getpwnam.
+//! - [`logind::Logind`]: locking and ending sessions; single sign-on ([`credentials`]).
 
 mod accounts;
 mod clock;
 pub mod cpu_memory;
+pub mod credentials;
 mod filesystems;
 mod inventory;
 pub mod logind;
@@ -42,5 +44,6 @@ pub fn linux() -> Platform {
         filesystems: Arc::new(LinuxFilesystems),
         machine: Arc::new(LinuxMachine),
         accounts: Arc::new(LinuxAccounts),
+        session_manager: Arc::new(logind::Logind),
     }
 }

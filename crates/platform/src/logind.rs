@@ -6,12 +6,18 @@
 //! `Lock` is a request to the session's screen locker; a session is reported locked
 //! from that request (or `LockedHint`) until `Unlock` (or the hint going down).
 //!
-//! The bus is the system bus, or the one in `GUESTLINK_LOGIND_BUS` (a D-Bus address),
+//! [`Logind`] acts on sessions for the host (`LockSession`, `TerminateSession`) and
+//! hands credentials to greeter plugins ([`crate::credentials`]).
+//!
+//! The bus is the system bus, or the one in `GUESTLINK_SYSTEM_BUS` (a D-Bus address),
 //! which the tests use to put a stand-in logind on a private bus.
 
 use std::collections::HashSet;
 
+use std::time::Duration;
+
 use futures_util::StreamExt as _;
+use guestlink_core::platform::{BoxFuture, SessionManager};
 use guestlink_core::state::sessions::LoginSession;
 use zbus::message::Type;
 use zbus::OwnedObjectPath;
@@ -28,6 +34,10 @@ pub const LOGIND: &str = "org.freedesktop.login1";
 trait Manager {
     /// Sessions: id, uid, user name, seat, object path.
     fn list_sessions(&self) -> zbus::Result<Vec<(String, u32, String, String, OwnedObjectPath)>>;
+    /// Asks the session's screen locker to lock it.
+    fn lock_session(&self, id: &str) -> zbus::Result<()>;
+    /// Ends a session.
+    fn terminate_session(&self, id: &str) -> zbus::Result<()>;
 }
 
 #[zbus::proxy(
@@ -41,8 +51,9 @@ trait Session {
     fn locked_hint(&self) -> zbus::Result<bool>;
 }
 
-async fn connect() -> zbus::Result<Connection> {
-    match std::env::var("GUESTLINK_LOGIND_BUS") {
+/// The system bus, or the bus in `GUESTLINK_SYSTEM_BUS`.
+pub async fn system_bus() -> zbus::Result<Connection> {
+    match std::env::var("GUESTLINK_SYSTEM_BUS") {
         Ok(addr) => {
             zbus::connection::Builder::address(addr.as_str())
                 .build()
@@ -103,7 +114,7 @@ fn session_id_of_path(path: &str) -> Option<String> {
 /// Watches logind and calls `update` with every snapshot, the first at once. Returns
 /// only when the bus cannot be used.
 pub async fn watch(mut update: impl FnMut(Vec<LoginSession>)) -> zbus::Result<()> {
-    let conn = connect().await?;
+    let conn = system_bus().await?;
     let rule = MatchRule::builder()
         .msg_type(Type::Signal)
         .sender(LOGIND)
@@ -133,6 +144,58 @@ pub async fn watch(mut update: impl FnMut(Vec<LoginSession>)) -> zbus::Result<()
         update(snapshot(&conn, &lock_requested).await?);
     }
     Ok(())
+}
+
+/// The session manager: logind on the system bus.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Logind;
+
+/// logind's error, without zbus's decoration.
+fn bus_error(what: &str, e: zbus::Error) -> String {
+    match e {
+        zbus::Error::MethodError(_, Some(detail), _) => format!("{what}: {detail}"),
+        other => format!("{what}: {other}"),
+    }
+}
+
+async fn manager() -> Result<ManagerProxy<'static>, String> {
+    let conn = system_bus()
+        .await
+        .map_err(|e| bus_error("cannot reach logind", e))?;
+    ManagerProxy::new(&conn)
+        .await
+        .map_err(|e| bus_error("cannot reach logind", e))
+}
+
+impl SessionManager for Logind {
+    fn lock(&self, session: String) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            manager()
+                .await?
+                .lock_session(&session)
+                .await
+                .map_err(|e| bus_error("failed to lock the session", e))
+        })
+    }
+
+    fn terminate(&self, session: String) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            manager()
+                .await?
+                .terminate_session(&session)
+                .await
+                .map_err(|e| bus_error("failed to end the session", e))
+        })
+    }
+
+    fn hand_off_credentials(
+        &self,
+        token: String,
+        blob: Vec<u8>,
+        wait: Duration,
+    ) -> BoxFuture<'_, Result<bool, String>> {
+        Box::pin(crate::credentials::hand_off(token, blob, wait))
+    }
 }
 
 #[cfg(test)]

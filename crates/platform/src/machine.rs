@@ -43,6 +43,24 @@ fn run(mut cmd: Command, what: &str) -> Result<(), String> {
     }
 }
 
+/// Broadcasts `message` to logged-in users with wall(1), when there is one.
+fn wall(message: &str) {
+    let Some(wall) = find_program("wall") else {
+        return;
+    };
+    let child = Command::new(wall)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    if let Ok(mut child) = child {
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = writeln!(stdin, "{message}");
+        }
+        let _ = child.wait();
+    }
+}
+
 fn power_state_supports(word: &str) -> bool {
     std::fs::read_to_string("/sys/power/state")
         .is_ok_and(|s| s.split_whitespace().any(|w| w == word))
@@ -129,6 +147,43 @@ impl Machine for LinuxMachine {
         online: bool,
     ) -> (GuestMemoryBlockResponseType, Option<i64>) {
         cpu_memory::set_memory_block(n, online)
+    }
+
+    fn schedule_shutdown(
+        &self,
+        mode: ShutdownMode,
+        minutes: u32,
+        message: &str,
+    ) -> Result<(), String> {
+        let flag = match mode {
+            ShutdownMode::Powerdown => "-P",
+            ShutdownMode::Halt => "-H",
+            ShutdownMode::Reboot => "-r",
+        };
+        // systemd's (or sysvinit's) shutdown schedules, broadcasts and can be cancelled
+        // with `shutdown -c`.
+        if Path::new("/run/systemd/system").is_dir() || Path::new("/run/initctl").exists() {
+            if let Some(shutdown) = find_program("shutdown") {
+                let mut c = Command::new(shutdown);
+                c.args([flag, &format!("+{minutes}"), message]);
+                return run(c, "shutdown");
+            }
+        }
+        // Elsewhere (busybox init): tell users with wall, then wait here.
+        wall(message);
+        if minutes == 0 {
+            return self.shutdown(mode);
+        }
+        std::thread::Builder::new()
+            .name("shutdown-timer".into())
+            .spawn(move || {
+                std::thread::sleep(std::time::Duration::from_secs(u64::from(minutes) * 60));
+                if let Err(e) = LinuxMachine.shutdown(mode) {
+                    tracing::error!("scheduled shutdown failed: {e}");
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| format!("failed to schedule the shutdown: {e}"))
     }
 
     fn set_password(&self, user: &str, password: &[u8], crypted: bool) -> Result<(), String> {

@@ -838,6 +838,54 @@ define_commands! {
         args: GuestlinkApplicationsArgs,
         returns: Vec<String>,
     }
+
+    /// guestlink extension: lock the screen of a session (the active one by default)
+    /// through logind, whose `Lock` signal the session's screen locker acts on.
+    GuestlinkSessionLock {
+        name: "__org.guestlink_session-lock",
+        since: "guestlink 0.1",
+        args: SessionControlArgs,
+        returns: Empty,
+    }
+
+    /// guestlink extension: end a session (the active one by default) through logind.
+    GuestlinkSessionLogoff {
+        name: "__org.guestlink_session-logoff",
+        since: "guestlink 0.1",
+        args: SessionControlArgs,
+        returns: Empty,
+    }
+
+    /// guestlink extension: power down, halt or reboot after a grace delay, with a
+    /// message broadcast to logged-in users. Replies once it is scheduled.
+    GuestlinkShutdown {
+        name: "__org.guestlink_shutdown",
+        since: "guestlink 0.1",
+        args: GuestlinkShutdownArgs,
+        returns: Empty,
+        platforms: Platforms::LINUX,
+    }
+
+    /// guestlink extension: run the hooks of a lifecycle event (the executables of
+    /// `lifecycle/EVENT/` in the actions directories, in name order) and report how
+    /// each ran.
+    GuestlinkLifecycleEvent {
+        name: "__org.guestlink_lifecycle-event",
+        since: "guestlink 0.1",
+        args: LifecycleEventArgs,
+        returns: Vec<HookResult>,
+    }
+
+    /// guestlink extension: single sign-on. The credentials are offered for 5 s to one
+    /// root-owned greeter plugin that presents the token announced on the system bus
+    /// (oVirt's `org.ovirt.vdsm.Credentials` protocol); never logged.
+    GuestlinkCredentialsHandoff {
+        name: "__org.guestlink_credentials-handoff",
+        since: "guestlink 0.1",
+        args: CredentialsArgs,
+        returns: CredentialsHandoff,
+        platforms: Platforms::LINUX,
+    }
 }
 
 /// The declaration of the command with this wire name.

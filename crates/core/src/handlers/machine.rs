@@ -4,11 +4,11 @@
 
 use guestlink_vocabulary::commands::{
     GuestSetMemoryBlocks, GuestSetTime, GuestSetVcpus, GuestShutdown, GuestSuspendDisk,
-    GuestSuspendHybrid, GuestSuspendRam,
+    GuestSuspendHybrid, GuestSuspendRam, GuestlinkShutdown,
 };
 use guestlink_vocabulary::types::{
     Empty, GuestMemoryBlockResponse, GuestSetMemoryBlocksArgs, GuestSetTimeArgs, GuestSetVcpusArgs,
-    GuestShutdownArgs,
+    GuestShutdownArgs, GuestlinkShutdownArgs,
 };
 
 use crate::context::Context;
@@ -28,19 +28,63 @@ pub(crate) async fn act<T: Send + 'static>(
     super::off_thread(move || f(&*m)).await
 }
 
+fn shutdown_mode(mode: Option<&str>) -> Result<ShutdownMode, CommandError> {
+    match mode {
+        None | Some("powerdown") => Ok(ShutdownMode::Powerdown),
+        Some("halt") => Ok(ShutdownMode::Halt),
+        Some("reboot") => Ok(ShutdownMode::Reboot),
+        // The unbalanced parenthesis is qemu-ga's.
+        Some(_) => Err(CommandError::new(
+            "mode is invalid (valid values are: halt|powerdown|reboot",
+        )),
+    }
+}
+
+/// The longest message broadcast before a shutdown.
+const SHUTDOWN_MESSAGE_MAX: usize = 1024;
+
+/// What users are told when the host gives no message.
+const DEFAULT_SHUTDOWN_MESSAGE: &str = "hypervisor initiated shutdown";
+
+/// A host's message made safe for terminals: control characters (escape sequences
+/// included) become spaces, and it is cut at [`SHUTDOWN_MESSAGE_MAX`] bytes.
+pub fn terminal_safe(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(SHUTDOWN_MESSAGE_MAX));
+    for c in message.chars() {
+        if out.len() + c.len_utf8() > SHUTDOWN_MESSAGE_MAX {
+            break;
+        }
+        out.push(if c.is_control() && c != '\n' { ' ' } else { c });
+    }
+    out
+}
+
+impl Handler for GuestlinkShutdown {
+    async fn handle(
+        ctx: Context<'_>,
+        args: GuestlinkShutdownArgs,
+    ) -> Result<Empty, CommandError> {
+        let mode = shutdown_mode(args.mode.as_deref())?;
+        let delay = args.delay.unwrap_or(0);
+        if delay < 0 {
+            return Err(CommandError::new(
+                "Parameter 'delay' expects a number of seconds, 0 or more",
+            ));
+        }
+        // shutdown(8) counts in minutes: a delay is rounded up so users get at least it.
+        let minutes = u32::try_from((delay as u64).div_ceil(60)).unwrap_or(u32::MAX);
+        let message = terminal_safe(args.message.as_deref().unwrap_or(DEFAULT_SHUTDOWN_MESSAGE));
+        tracing::warn!(?mode, minutes, "shutdown scheduled by the host");
+        act(&ctx, move |m| m.schedule_shutdown(mode, minutes, &message))
+            .await?
+            .map_err(CommandError::new)?;
+        Ok(Empty {})
+    }
+}
+
 impl Handler for GuestShutdown {
     async fn handle(ctx: Context<'_>, args: GuestShutdownArgs) -> Result<Empty, CommandError> {
-        let mode = match args.mode.as_deref() {
-            None | Some("powerdown") => ShutdownMode::Powerdown,
-            Some("halt") => ShutdownMode::Halt,
-            Some("reboot") => ShutdownMode::Reboot,
-            // The unbalanced parenthesis is qemu-ga's.
-            Some(_) => {
-                return Err(CommandError::new(
-                    "mode is invalid (valid values are: halt|powerdown|reboot",
-                ))
-            }
-        };
+        let mode = shutdown_mode(args.mode.as_deref())?;
         tracing::warn!(?mode, "shutdown requested by the host");
         act(&ctx, move |m| m.shutdown(mode))
             .await?

@@ -13,13 +13,17 @@
 //! - [`sessions`] — user sessions and session agents
 //! - [`clipboard`] — a session's clipboard, through its session agent
 //! - [`transfer`] — files from the host into a user's download directory; displays
+//! - [`control`] — locking and ending sessions, single sign-on
+//! - [`hooks`] — lifecycle hooks around migration and hibernation
 
 pub mod accounts;
 pub mod clipboard;
+pub mod control;
 pub mod events;
 pub mod exec;
 pub mod file;
 pub mod freeze;
+pub mod hooks;
 pub mod inventory;
 pub mod machine;
 mod osrelease;

@@ -56,6 +56,8 @@ pub struct AgentState {
     pub pending: pending::Pending,
     /// Files being received.
     pub transfers: transfers::Transfers,
+    /// Held while credentials are offered to the greeter: one hand-off at a time.
+    pub credentials: tokio::sync::Mutex<()>,
     shutting_down: Mutex<()>,
 }
 
@@ -76,6 +78,7 @@ impl AgentState {
             sessions: sessions::Sessions::default(),
             pending: pending::Pending::default(),
             transfers: transfers::Transfers::default(),
+            credentials: tokio::sync::Mutex::new(()),
             shutting_down: Mutex::new(()),
         }
     }

@@ -2,6 +2,7 @@
 //! what the commands touch. Everything is re-exported here.
 
 mod base64;
+mod control;
 mod desktop;
 mod exec;
 mod file;
@@ -14,6 +15,7 @@ pub use self::base64::{
     decode as base64_decode, decoded_len as base64_decoded_len, encode as base64_encode,
     validate as base64_validate, Base64Data, Base64Error, StreamDecoder,
 };
+pub use control::*;
 pub use desktop::*;
 pub use exec::*;
 pub use file::*;

@@ -11,8 +11,11 @@
 //!
 //! API levels 0 to 3 are negotiated as vdsm does it: `refresh` with `apiVersion`, the
 //! heartbeat's `apiVersion` (0 in the first, 3 after), `api-version`; a message above
-//! the level is withheld.
+//! the level is withheld, and so is a command above it. The commands that act on the
+//! guest (lock, log off, shutdown, hibernate, lifecycle hooks, single sign-on) are in
+//! [`actions`]; they run beside the timers, at most [`MAX_RUNNING`] at a time.
 
+pub mod actions;
 pub mod reports;
 
 use std::io;
@@ -29,6 +32,7 @@ use guestlink_vocabulary::events::{
 };
 use guestlink_vocabulary::types::{Empty, GuestlinkApplicationsArgs};
 use guestlink_vocabulary::{Command, Event};
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{interval, interval_at, Instant, MissedTickBehavior};
 
@@ -37,6 +41,9 @@ use super::call::call;
 
 /// Bytes read at once.
 const READ_CHUNK: usize = 16 << 10;
+
+/// Host actions under way at once; more are refused.
+pub const MAX_RUNNING: usize = 16;
 
 /// What the front end reports, and how often.
 #[derive(Debug, Clone)]
@@ -145,8 +152,14 @@ impl<'a, W: AsyncWrite + Unpin> Front<'a, W> {
         );
         let mut decoder = Decoder::default();
         let mut buf = vec![0u8; READ_CHUNK];
+        let mut running = FuturesUnordered::new();
         loop {
             tokio::select! {
+                Some(done) = running.next(), if !running.is_empty() => {
+                    if let Some(msg) = done {
+                        self.send(msg).await?;
+                    }
+                }
                 _ = beat.tick() => self.heartbeat().await?,
                 _ = user.tick() => self.active_user(false).await?,
                 _ = cpus.tick() => self.number_of_cpus().await?,
@@ -164,7 +177,11 @@ impl<'a, W: AsyncWrite + Unpin> Front<'a, W> {
                     decoder.feed(&buf[..n]);
                     while let Some(m) = decoder.next_message() {
                         match m {
-                            Ok(m) => self.command(m).await?,
+                            Ok(m) => {
+                                if let Some(action) = self.command(m, running.len()).await? {
+                                    running.push(action);
+                                }
+                            }
                             Err(e) => tracing::warn!(channel = %call.channel.name, "oVirt line refused: {e}"),
                         }
                     }
@@ -295,9 +312,37 @@ impl<'a, W: AsyncWrite + Unpin> Front<'a, W> {
         }
     }
 
-    /// One command from the host.
-    async fn command(&mut self, m: Message) -> io::Result<()> {
+    /// One command from the host; an action it starts is given back to be polled.
+    async fn command(
+        &mut self,
+        m: Message,
+        running: usize,
+    ) -> io::Result<Option<actions::Running<'a>>> {
         tracing::info!(command = %m.name, "oVirt command");
+        if let Some(level) = reports::command_min_api(&m.name) {
+            if level > self.api {
+                tracing::info!(command = %m.name, level, api = self.api, "command above the API level ignored");
+                return Ok(None);
+            }
+        }
+        match actions::start(self.agent, self.conn, &m) {
+            Ok(action) if running >= MAX_RUNNING => {
+                drop(action);
+                tracing::warn!(command = %m.name, "refused: {MAX_RUNNING} host actions already running");
+                return Ok(None);
+            }
+            Ok(action) => return Ok(Some(action)),
+            Err(actions::Refusal::Invalid(why)) => {
+                tracing::warn!(command = %m.name, "refused: {why}");
+                return Ok(None);
+            }
+            Err(actions::Refusal::Unknown) => {}
+        }
+        self.reply(m).await.map(|()| None)
+    }
+
+    /// The commands answered at once.
+    async fn reply(&mut self, m: Message) -> io::Result<()> {
         match m.name.as_str() {
             "refresh" => {
                 match m.args.get("apiVersion") {
@@ -327,8 +372,7 @@ impl<'a, W: AsyncWrite + Unpin> Front<'a, W> {
             }
             "set-number-of-cpus" => self.number_of_cpus().await,
             other => {
-                let args: Vec<&String> = m.args.keys().collect();
-                tracing::warn!(command = other, ?args, "oVirt command not available");
+                tracing::warn!(command = other, "unknown external command");
                 Ok(())
             }
         }

@@ -27,6 +27,16 @@ pub fn min_api(name: &str) -> Option<u32> {
     })
 }
 
+/// The lowest API level at which the host may send command `name` (vdsm's
+/// `_MESSAGE_API_VERSION_LOOKUP`); `None` for commands of every level.
+pub fn command_min_api(name: &str) -> Option<u32> {
+    match name {
+        "set-number-of-cpus" => Some(1),
+        "lifecycle-event" => Some(3),
+        _ => None,
+    }
+}
+
 /// The API level a host asks for, clamped to what we speak (non-numbers: 0).
 pub fn clamp_api(v: &Value) -> u32 {
     let n = match v {

@@ -1,0 +1,76 @@
+//! Lifecycle hooks: what the guest's administrator wants done before and after a
+//! migration or a hibernation (oVirt's `hooks.d`), as actions under `lifecycle/EVENT/`
+//! in the actions directories. A hook that fails is logged with its output and does
+//! not stop the others.
+
+use std::path::Path;
+
+use guestlink_vocabulary::commands::GuestlinkLifecycleEvent;
+use guestlink_vocabulary::types::{HookResult, LifecycleEventArgs};
+
+use crate::context::Context;
+use crate::dispatch::Handler;
+use crate::error::CommandError;
+
+/// The events hooks exist for.
+pub const LIFECYCLE_EVENTS: &[&str] = &[
+    "before_migration",
+    "after_migration",
+    "before_hibernation",
+    "after_hibernation",
+];
+
+impl Handler for GuestlinkLifecycleEvent {
+    async fn handle(
+        ctx: Context<'_>,
+        args: LifecycleEventArgs,
+    ) -> Result<Vec<HookResult>, CommandError> {
+        let event = args.event.as_str();
+        if !LIFECYCLE_EVENTS.contains(&event) {
+            return Err(CommandError::new(format!(
+                "unknown lifecycle event '{event}' (expected {})",
+                LIFECYCLE_EVENTS.join(", ")
+            )));
+        }
+        let failure = if args.failure.unwrap_or(false) { "1" } else { "0" };
+        let actions = ctx.agent.actions();
+        let hooks = actions.list(&Path::new("lifecycle").join(event));
+        let mut results = Vec::with_capacity(hooks.len());
+        for hook in hooks {
+            let env = [("GUESTLINK_EVENT", event), ("GUESTLINK_FAILURE", failure)];
+            let result = match actions.run(&hook.path, &[event], &env).await {
+                Ok(o) => {
+                    if !o.success() {
+                        tracing::warn!(
+                            hook = %hook.path.display(),
+                            code = ?o.code,
+                            signal = ?o.signal,
+                            timed_out = o.timed_out,
+                            stdout = %String::from_utf8_lossy(&o.stdout),
+                            stderr = %String::from_utf8_lossy(&o.stderr),
+                            "lifecycle hook failed"
+                        );
+                    }
+                    HookResult {
+                        name: hook.name,
+                        exitcode: o.code.map(i64::from),
+                        signal: o.signal.map(i64::from),
+                        timed_out: o.timed_out,
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(hook = %hook.path.display(), "lifecycle hook not started: {e}");
+                    HookResult {
+                        name: hook.name,
+                        exitcode: Some(127),
+                        signal: None,
+                        timed_out: false,
+                    }
+                }
+            };
+            results.push(result);
+        }
+        tracing::info!(event, hooks = results.len(), "lifecycle event handled");
+        Ok(results)
+    }
+}
