@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use guestlink_vocabulary::types::{
     GuestCpuStats, GuestDiskInfo, GuestDiskStatsInfo, GuestFilesystemInfo, GuestLoadAverage,
     GuestLogicalProcessor, GuestMemoryBlock, GuestMemoryBlockResponseType, GuestNetworkInterface,
-    GuestNetworkRoute,
+    GuestNetworkRoute, GuestlinkMemoryStats,
 };
 
 use crate::platform::{
@@ -267,6 +267,8 @@ pub struct FakeInventory {
     pub memory_blocks: Vec<GuestMemoryBlock>,
     /// `memory_block_size()`; `None` fails as a kernel without memory hotplug.
     pub memory_block_size: Option<u64>,
+    /// `memory_stats()`; `None` fails as unsupported.
+    pub memory_stats: Option<GuestlinkMemoryStats>,
 }
 
 impl Inventory for FakeInventory {
@@ -296,6 +298,11 @@ impl Inventory for FakeInventory {
     }
     fn memory_blocks(&self) -> io::Result<Vec<GuestMemoryBlock>> {
         Ok(self.memory_blocks.clone())
+    }
+    fn memory_stats(&self) -> io::Result<GuestlinkMemoryStats> {
+        self.memory_stats
+            .clone()
+            .ok_or_else(|| io::ErrorKind::Unsupported.into())
     }
     fn memory_block_size(&self) -> io::Result<u64> {
         self.memory_block_size

@@ -95,6 +95,14 @@ pub fn heartbeat(
     (msg, counters)
 }
 
+/// A heartbeat when memory figures cannot be had (refused by the policy, or no
+/// /proc): liveness does not depend on them.
+pub fn bare_heartbeat(api_version: u32) -> Message {
+    Message::new("heartbeat")
+        .arg("free-ram", "0")
+        .arg("apiVersion", api_version)
+}
+
 /// `os-version`: the kernel release.
 pub fn os_version(os: &GuestOSInfo) -> Message {
     Message::new("os-version").arg("version", os.kernel_release.clone().unwrap_or_default())
