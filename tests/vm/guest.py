@@ -59,6 +59,16 @@ echo "GUEST: guestlinkd started"
 while :; do wait; sleep 1; done
 """
 
+# A lifecycle hook as the oVirt agent shipped one (drop the page cache before a
+# migration), and one the administrator disabled with a link to /dev/null in /etc.
+HOOK = r"""#!/bin/sh
+sync
+echo 3 > /proc/sys/vm/drop_caches
+echo "$1 failure=$GUESTLINK_FAILURE" >> /tmp/hooks.log
+"""
+HOOKS = "usr/lib/guestlink/actions.d/lifecycle/before_migration"
+DISABLED = "etc/guestlink/actions.d/lifecycle/before_migration"
+
 # busybox poweroff/reboot signal init, which is a shell here: force the syscall instead.
 POWER = "#!/bin/sh\nsync\nexec /bin/busybox {0} -f\n"
 
@@ -189,6 +199,10 @@ def build_initramfs(out, kdir, binaries):
     add("/etc/group", b"root:x:0:\n")
     add("/etc/os-release", b'NAME="guestlink test VM"\nID=guestlink-vm\nVERSION_ID="1"\n'
         b'PRETTY_NAME="guestlink test VM"\n', 0o644)
+    add(f"/{HOOKS}/50-drop-caches", HOOK.encode())
+    add(f"/{HOOKS}/60-disabled", b"#!/bin/sh\necho disabled-hook-ran >> /tmp/hooks.log\n")
+    mkdirs(f"/{DISABLED}/x")
+    c.symlink(f"{DISABLED}/60-disabled", "/dev/null")
     mods = module_closure(kdir, MODULES)
     for m in mods:
         add(f"/lib/modules/{m}", open(os.path.join(kdir, m), "rb").read(), 0o644)

@@ -7,8 +7,9 @@ TCG otherwise) with a virtio-serial controller and the ports org.qemu.guest_agen
 com.redhat.spice.0 and ovirt-guest-agent.0 on unix sockets, a virtio-net interface and a
 small ext4 virtio disk, then checks from the host side with the project's own tools:
 time to the first guest-ping, the conformance suite, the guestlink CLI, the destructive
-commands for real, channel life (reconnect, hot-unplug and re-plug), vsock inside the
-guest, and finally guest-shutdown powering the VM off.
+commands for real, the oVirt channel (inventory, lifecycle hooks with completion), channel
+life (reconnect, hot-unplug and re-plug), vsock inside the guest, and finally oVirt's
+`shutdown` powering the VM off; the second VM ends with guest-shutdown.
 
 A second VM puts QEMU's own `qemu-vdagent` chardev (clipboard and mouse on) on
 com.redhat.spice.0, with a VNC display: text a VNC client pastes (ClientCutText) must
@@ -241,7 +242,7 @@ def run_checks(vm, work, socks, cli, conformance, t_boot):
         r = cli_run(cli, qga, *args)
         check(f"guestlink {args[0]}", r.returncode == 0 and want in r.stdout,
               r.stdout[-400:] + r.stderr[-400:])
-    ovirt_checks(socks["ovirt"])
+    ovirt_checks(socks["ovirt"], qga)
     r = cli_run(cli, qga, "exec", "--", "sh", "-c", "cat; echo err >&2; exit 7", stdin=b"in")
     check("guestlink exec (stdin, stdout, stderr, status)",
           r.returncode == 7 and r.stdout == b"in" and r.stderr == b"err\n", repr(r))
@@ -368,16 +369,24 @@ def run_checks(vm, work, socks, cli, conformance, t_boot):
     except ImportError:
         check("qemu.qmp is installed (pip install qemu.qmp)", False)
 
-    # Finally, guest-shutdown powers the VM off.
-    c = Qga(qga)
-    c.sync(9)
-    c.s.sendall(b'{"execute":"guest-shutdown"}\n')
+    # Finally, oVirt's shutdown (no delay, a message, reboot as the string "false")
+    # powers the VM off. (guest-shutdown ends the vdagent VM.)
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(30)
+    s.connect(socks["ovirt"])
+    s.sendall(b'{"__name__": "shutdown", "timeout": "0", "message": "guestlink VM test over", '
+              b'"reboot": "false"}\n')
+    check("oVirt shutdown powers the VM off", powered_off(vm), vm.returncode)
+    s.close()
+
+
+def powered_off(vm):
+    """Whether QEMU exits cleanly within a minute (the guest powered off)."""
     try:
         vm.wait(timeout=60)
-        off = True
     except subprocess.TimeoutExpired:
-        off = False
-    check("guest-shutdown powers the VM off", off and vm.returncode == 0, vm.returncode)
+        return False
+    return vm.returncode == 0
 
 
 def vdagent_vm(work, vmlinux, initrd, accel):
@@ -400,7 +409,12 @@ def vdagent_vm(work, vmlinux, initrd, accel):
     with open(trace, "wb") as log:
         vm = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stderr=log)
         try:
-            vdagent_checks(qga, vnc_sock, trace, t_boot)
+            if vdagent_checks(qga, vnc_sock, trace, t_boot):
+                # Finally, guest-shutdown powers this VM off.
+                c = Qga(qga)
+                c.sync(9)
+                c.s.sendall(b'{"execute":"guest-shutdown"}\n')
+                check("guest-shutdown powers the VM off", powered_off(vm), vm.returncode)
         finally:
             vm.kill()
             vm.wait()
@@ -428,7 +442,7 @@ def vdagent_checks(qga, vnc_sock, trace, t_boot):
     ok = first_ping(qga, t_boot + 150)
     check("vdagent VM: guest-ping", ok)
     if not ok:
-        return
+        return False
     c = Qga(qga)
     c.sync(1)
     # QEMU 7.2 speaks only after the agent's greeting: its answer shows in the trace.
@@ -493,6 +507,7 @@ def vdagent_checks(qga, vnc_sock, trace, t_boot):
                             and "clipboard-get" not in l and "session-reply" not in l
                             and "guest-sync" not in l and "guest-exec" not in l)[-5000:])
     c.close()
+    return True
 
 
 def parse_input(data):
@@ -500,9 +515,9 @@ def parse_input(data):
     return [struct.unpack("<HHi", data[i + 16:i + 24]) for i in range(0, len(data) - 23, 24)]
 
 
-def ovirt_checks(path):
-    """The oVirt channel over real virtio-serial: a heartbeat, then the inventory after
-    vdsm's refresh."""
+def ovirt_checks(path, qga):
+    """The oVirt channel over real virtio-serial: a heartbeat, the inventory after
+    vdsm's refresh, a lifecycle event running the guest's hooks."""
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(30)
     s.connect(path)
@@ -522,6 +537,17 @@ def ovirt_checks(path):
         check("oVirt refresh: host-name", host.get("name") == "guestlink-vm", host)
         osinfo = until("os-info")
         check("oVirt refresh at API 3: os-info", osinfo.get("type") == "linux", osinfo)
+        s.sendall(b'{"__name__": "lifecycle-event", "type": "before_migration", '
+                  b'"reply_id": "vm-1"}\n')
+        done = until("completion")
+        check("oVirt lifecycle-event answered with completion",
+              done == {"__name__": "completion", "reply_id": "vm-1", "done": True}, done)
+        c = Qga(qga)
+        c.sync(5)
+        ran = guest_file(c, "/tmp/hooks.log")
+        c.close()
+        check("the vendor hook ran (page cache dropped), the one linked to /dev/null did not",
+              ran == b"before_migration failure=0\n", ran)
     except (OSError, ValueError) as e:
         check("oVirt channel answers", False, repr(e))
     s.close()

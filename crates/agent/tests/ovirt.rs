@@ -277,3 +277,76 @@ async fn session_changes_become_session_messages() {
     sessions(&s.dir, &[("1", 1000, false)]);
     s.vdsm.expect("session-logoff", T).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_events_run_the_hooks_and_complete() {
+    use std::os::unix::fs::PermissionsExt;
+    let actions = scratch("ovirt-actions");
+    let (vendor, admin) = (actions.join("vendor"), actions.join("etc"));
+    let ev = "lifecycle/before_hibernation";
+    let trace = actions.join("trace");
+    for (dir, name, body) in [
+        (&vendor, "10-first", "first"),
+        (&vendor, "20-replaced", "vendor"),
+        (&admin, "20-replaced", "admin"),
+    ] {
+        let path = dir.join(ev).join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\necho \"{body} $1 $GUESTLINK_FAILURE\" >> {}\n",
+                trace.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let (v, a) = (vendor.display().to_string(), admin.display().to_string());
+    let mut s = Setup::start(&["--actions-dir", &v, "--actions-dir", &a]);
+    s.vdsm.expect("heartbeat", T).await.unwrap();
+    s.vdsm.connect().await.unwrap();
+    s.vdsm
+        .send(
+            &Message::new("lifecycle-event")
+                .arg("type", "before_hibernation")
+                .arg("reply_id", "abc-123"),
+        )
+        .await
+        .unwrap();
+    let (done, _) = s.vdsm.expect("completion", T).await.unwrap();
+    assert_eq!(done.args["reply_id"], "abc-123");
+    assert_eq!(done.args["done"], true);
+    assert_eq!(
+        std::fs::read_to_string(&trace).unwrap(),
+        "first before_hibernation 0\nadmin before_hibernation 0\n"
+    );
+    // Without a reply_id nothing is answered; an unknown event runs nothing.
+    s.vdsm
+        .send(
+            &Message::new("lifecycle-event")
+                .arg("type", "after_hibernation")
+                .arg("failure", true),
+        )
+        .await
+        .unwrap();
+    s.vdsm
+        .send(
+            &Message::new("lifecycle-event")
+                .arg("type", "../lifecycle/before_hibernation")
+                .arg("reply_id", 9),
+        )
+        .await
+        .unwrap();
+    let (done, _) = s.vdsm.expect("completion", T).await.unwrap();
+    assert_eq!(done.args["reply_id"], 9);
+    let later = s.vdsm.collect(Duration::from_millis(500)).await.unwrap();
+    assert!(later.iter().all(|m| m.name != "completion"), "{later:?}");
+    assert_eq!(
+        std::fs::read_to_string(&trace).unwrap().lines().count(),
+        2,
+        "a hook ran for an unknown event"
+    );
+    let _ = std::fs::remove_dir_all(&actions);
+    let _ = std::fs::remove_dir_all(&s.dir);
+}

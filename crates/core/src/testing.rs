@@ -16,8 +16,8 @@ use guestlink_vocabulary::types::{
 
 use crate::platform::{
     Account, Accounts, BoxFuture, Clock, Filesystems, FreezableMount, Inventory, LoginRecord,
-    Machine, Platform, SessionManager, ShutdownMode, SuspendMode, SystemInfo, Timezone,
-    TrimError, Uname,
+    Machine, Platform, SessionManager, ShutdownMode, SuspendMode, SystemInfo, Timezone, TrimError,
+    Uname,
 };
 
 /// An action a fake back end was asked to perform.

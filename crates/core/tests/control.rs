@@ -74,10 +74,30 @@ fn session(id: &str, active: bool) -> LoginSession {
 async fn shutdown_rounds_the_delay_up_to_minutes_and_cleans_the_message() {
     let h = harness("shutdown", FakeSessionManager::default(), None);
     let cases = [
-        (json!({}), ShutdownMode::Powerdown, 0, "hypervisor initiated shutdown"),
-        (json!({"delay": 1, "mode": "reboot", "message": "bye"}), ShutdownMode::Reboot, 1, "bye"),
-        (json!({"delay": 60, "mode": "halt", "message": "x"}), ShutdownMode::Halt, 1, "x"),
-        (json!({"delay": 61, "message": "x"}), ShutdownMode::Powerdown, 2, "x"),
+        (
+            json!({}),
+            ShutdownMode::Powerdown,
+            0,
+            "hypervisor initiated shutdown",
+        ),
+        (
+            json!({"delay": 1, "mode": "reboot", "message": "bye"}),
+            ShutdownMode::Reboot,
+            1,
+            "bye",
+        ),
+        (
+            json!({"delay": 60, "mode": "halt", "message": "x"}),
+            ShutdownMode::Halt,
+            1,
+            "x",
+        ),
+        (
+            json!({"delay": 61, "message": "x"}),
+            ShutdownMode::Powerdown,
+            2,
+            "x",
+        ),
         (
             json!({"delay": 0, "message": "\u{1b}]0;pwned\u{7}going\r\ndown"}),
             ShutdownMode::Powerdown,
@@ -101,13 +121,26 @@ async fn shutdown_rounds_the_delay_up_to_minutes_and_cleans_the_message() {
     let [Action::ScheduleShutdown(_, _, m)] = &h.log.take()[..] else {
         panic!("no shutdown")
     };
-    assert!(m.len() <= 1024 && m.chars().all(|c| c == 'é'), "{}", m.len());
+    assert!(
+        m.len() <= 1024 && m.chars().all(|c| c == 'é'),
+        "{}",
+        m.len()
+    );
 
     for (args, text) in [
-        (json!({"delay": -1}), "Parameter 'delay' expects a number of seconds, 0 or more"),
-        (json!({"mode": "sleep"}), "mode is invalid (valid values are: halt|powerdown|reboot"),
+        (
+            json!({"delay": -1}),
+            "Parameter 'delay' expects a number of seconds, 0 or more",
+        ),
+        (
+            json!({"mode": "sleep"}),
+            "mode is invalid (valid values are: halt|powerdown|reboot",
+        ),
     ] {
-        assert_eq!(h.call("__org.guestlink_shutdown", args).await, Err(text.into()));
+        assert_eq!(
+            h.call("__org.guestlink_shutdown", args).await,
+            Err(text.into())
+        );
     }
     assert!(h.log.take().is_empty(), "a refused shutdown did something");
 }
@@ -119,7 +152,10 @@ async fn lock_and_logoff_act_on_the_active_session_or_the_named_one() {
         ..Default::default()
     };
     let h = harness("sessions", manager, None);
-    for cmd in ["__org.guestlink_session-lock", "__org.guestlink_session-logoff"] {
+    for cmd in [
+        "__org.guestlink_session-lock",
+        "__org.guestlink_session-logoff",
+    ] {
         assert_eq!(
             h.call(cmd, json!({})).await,
             Err("no user session is known".into())
@@ -127,7 +163,9 @@ async fn lock_and_logoff_act_on_the_active_session_or_the_named_one() {
     }
     h.agent
         .update_sessions(vec![session("c1", false), session("2", true)]);
-    h.call("__org.guestlink_session-lock", json!({})).await.unwrap();
+    h.call("__org.guestlink_session-lock", json!({}))
+        .await
+        .unwrap();
     h.call("__org.guestlink_session-logoff", json!({"session": "c1"}))
         .await
         .unwrap();
@@ -175,7 +213,10 @@ async fn credentials_are_packed_for_the_greeter_one_hand_off_at_a_time() {
     let [Action::HandOff(token, blob)] = &actions[..] else {
         panic!("{actions:?}")
     };
-    assert!(token.len() == 6 && token.bytes().all(|b| b.is_ascii_digit()), "{token}");
+    assert!(
+        token.len() == 6 && token.bytes().all(|b| b.is_ascii_digit()),
+        "{token}"
+    );
     let mut want = 17u32.to_be_bytes().to_vec();
     want.extend_from_slice(b"alice@example.orgs3cret\0");
     assert_eq!(blob, &want);
@@ -211,17 +252,49 @@ async fn lifecycle_hooks_run_in_name_order_with_overrides_and_a_time_limit() {
             trace.display()
         )
     };
-    script(&vendor.join(ev).join("10-flush"), &log_line("10-flush"), 0o755);
-    script(&vendor.join(ev).join("20-fails"), &format!("{}\necho oops >&2\nexit 3", log_line("20-fails")), 0o755);
-    script(&vendor.join(ev).join("30-disabled"), &log_line("30-disabled"), 0o755);
-    script(&vendor.join(ev).join("40-replaced"), &log_line("40-vendor"), 0o755);
+    script(
+        &vendor.join(ev).join("10-flush"),
+        &log_line("10-flush"),
+        0o755,
+    );
+    script(
+        &vendor.join(ev).join("20-fails"),
+        &format!("{}\necho oops >&2\nexit 3", log_line("20-fails")),
+        0o755,
+    );
+    script(
+        &vendor.join(ev).join("30-disabled"),
+        &log_line("30-disabled"),
+        0o755,
+    );
+    script(
+        &vendor.join(ev).join("40-replaced"),
+        &log_line("40-vendor"),
+        0o755,
+    );
     std::fs::create_dir_all(admin.join(ev)).unwrap();
     std::os::unix::fs::symlink("/dev/null", admin.join(ev).join("30-disabled")).unwrap();
-    script(&admin.join(ev).join("40-replaced"), &log_line("40-admin"), 0o755);
-    script(&admin.join(ev).join("50-not-executable"), &log_line("50"), 0o644);
-    script(&admin.join(ev).join("60-world-writable"), &log_line("60"), 0o757);
+    script(
+        &admin.join(ev).join("40-replaced"),
+        &log_line("40-admin"),
+        0o755,
+    );
+    script(
+        &admin.join(ev).join("50-not-executable"),
+        &log_line("50"),
+        0o644,
+    );
+    script(
+        &admin.join(ev).join("60-world-writable"),
+        &log_line("60"),
+        0o757,
+    );
     script(&admin.join(ev).join("70-slow"), "sleep 30 & wait", 0o755);
-    script(&admin.join("lifecycle/after_migration/10-after"), &log_line("10-after"), 0o755);
+    script(
+        &admin.join("lifecycle/after_migration/10-after"),
+        &log_line("10-after"),
+        0o755,
+    );
     let actions = Actions {
         dirs: vec![vendor, admin],
         timeout: Duration::from_secs(1),
@@ -230,10 +303,16 @@ async fn lifecycle_hooks_run_in_name_order_with_overrides_and_a_time_limit() {
 
     let started = Instant::now();
     let r = h
-        .call("__org.guestlink_lifecycle-event", json!({"event": "before_migration"}))
+        .call(
+            "__org.guestlink_lifecycle-event",
+            json!({"event": "before_migration"}),
+        )
         .await
         .unwrap();
-    assert!(started.elapsed() < Duration::from_secs(10), "the slow hook was not stopped");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the slow hook was not stopped"
+    );
     assert_eq!(
         r,
         json!([
@@ -262,8 +341,11 @@ async fn lifecycle_hooks_run_in_name_order_with_overrides_and_a_time_limit() {
     );
     // No hooks: an empty list.
     assert_eq!(
-        h.call("__org.guestlink_lifecycle-event", json!({"event": "after_hibernation"}))
-            .await,
+        h.call(
+            "__org.guestlink_lifecycle-event",
+            json!({"event": "after_hibernation"})
+        )
+        .await,
         Ok(json!([]))
     );
     assert_eq!(
@@ -279,7 +361,11 @@ async fn lifecycle_hooks_run_in_name_order_with_overrides_and_a_time_limit() {
 async fn action_output_is_capped() {
     let dir = std::env::temp_dir().join(format!("gl-actions-cap-{}", std::process::id()));
     let path = dir.join("loud");
-    script(&path, "head -c 200000 /dev/zero; head -c 10 /dev/zero >&2", 0o755);
+    script(
+        &path,
+        "head -c 200000 /dev/zero; head -c 10 /dev/zero >&2",
+        0o755,
+    );
     let o = Actions::default().run(&path, &[], &[]).await.unwrap();
     assert_eq!(
         (o.code, o.stdout.len(), o.stderr.len(), o.truncated),

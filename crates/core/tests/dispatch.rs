@@ -40,6 +40,7 @@ fn agent(policy: Policy, statedir: &std::path::Path) -> Agent {
             statedir: statedir.to_path_buf(),
             fsfreeze_hook: None,
             transfer_dir: Default::default(),
+            actions: Default::default(),
         },
         fake_platform(system, 1_700_000_000_123_456),
     )

@@ -32,8 +32,8 @@ const TOKEN_MAX: usize = 1024;
 /// Offers `blob` to the first root peer that presents `token` within `wait`.
 pub async fn hand_off(token: String, blob: Vec<u8>, wait: Duration) -> Result<bool, String> {
     let deadline = Instant::now() + wait;
-    let addr = SocketAddr::from_abstract_name(CHANNEL)
-        .map_err(|e| format!("credentials channel: {e}"))?;
+    let addr =
+        SocketAddr::from_abstract_name(CHANNEL).map_err(|e| format!("credentials channel: {e}"))?;
     let listener = StdListener::bind_addr(&addr)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .and_then(UnixListener::from_std)

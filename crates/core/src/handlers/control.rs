@@ -41,7 +41,10 @@ impl Handler for GuestlinkSessionLogoff {
         let session = session_of(&ctx, args)?;
         tracing::warn!(session = %session, "ending a session for the host");
         let manager = &ctx.agent.platform().session_manager;
-        manager.terminate(session).await.map_err(CommandError::new)?;
+        manager
+            .terminate(session)
+            .await
+            .map_err(CommandError::new)?;
         Ok(Empty {})
     }
 }

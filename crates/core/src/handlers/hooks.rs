@@ -32,7 +32,11 @@ impl Handler for GuestlinkLifecycleEvent {
                 LIFECYCLE_EVENTS.join(", ")
             )));
         }
-        let failure = if args.failure.unwrap_or(false) { "1" } else { "0" };
+        let failure = if args.failure.unwrap_or(false) {
+            "1"
+        } else {
+            "0"
+        };
         let actions = ctx.agent.actions();
         let hooks = actions.list(&Path::new("lifecycle").join(event));
         let mut results = Vec::with_capacity(hooks.len());

@@ -60,10 +60,7 @@ pub fn terminal_safe(message: &str) -> String {
 }
 
 impl Handler for GuestlinkShutdown {
-    async fn handle(
-        ctx: Context<'_>,
-        args: GuestlinkShutdownArgs,
-    ) -> Result<Empty, CommandError> {
+    async fn handle(ctx: Context<'_>, args: GuestlinkShutdownArgs) -> Result<Empty, CommandError> {
         let mode = shutdown_mode(args.mode.as_deref())?;
         let delay = args.delay.unwrap_or(0);
         if delay < 0 {

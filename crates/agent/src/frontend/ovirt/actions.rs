@@ -57,11 +57,23 @@ pub fn start<'a>(
             SessionControlArgs::default(),
             None,
         )),
-        "shutdown" => Ok(run::<GuestlinkShutdown>(agent, conn, shutdown_args(m)?, None)),
-        "hibernate" => match m.args.get("state").and_then(Value::as_str).unwrap_or("disk") {
+        "shutdown" => Ok(run::<GuestlinkShutdown>(
+            agent,
+            conn,
+            shutdown_args(m)?,
+            None,
+        )),
+        "hibernate" => match m
+            .args
+            .get("state")
+            .and_then(Value::as_str)
+            .unwrap_or("disk")
+        {
             "disk" => Ok(run::<GuestSuspendDisk>(agent, conn, Empty {}, None)),
             "mem" | "ram" => Ok(run::<GuestSuspendRam>(agent, conn, Empty {}, None)),
-            other => Err(Refusal::Invalid(format!("unknown hibernation state '{other}'"))),
+            other => Err(Refusal::Invalid(format!(
+                "unknown hibernation state '{other}'"
+            ))),
         },
         "lifecycle-event" => {
             let event = match m.args.get("type").and_then(Value::as_str) {
@@ -78,12 +90,16 @@ pub fn start<'a>(
                     .arg("reply_id", id)
                     .arg("done", true)
             });
-            Ok(run::<GuestlinkLifecycleEvent>(agent, conn, args, completion))
+            Ok(run::<GuestlinkLifecycleEvent>(
+                agent, conn, args, completion,
+            ))
         }
         "login" => {
             let text = |k: &str| m.args.get(k).and_then(Value::as_str).map(str::to_string);
             let (Some(username), Some(password)) = (text("username"), text("password")) else {
-                return Err(Refusal::Invalid("login needs a username and a password".into()));
+                return Err(Refusal::Invalid(
+                    "login needs a username and a password".into(),
+                ));
             };
             Ok(run::<GuestlinkCredentialsHandoff>(
                 agent,
@@ -138,7 +154,14 @@ fn shutdown_args(m: &Message) -> Result<GuestlinkShutdownArgs, Refusal> {
         _ => DEFAULT_SHUTDOWN_MESSAGE.to_string(),
     };
     Ok(GuestlinkShutdownArgs {
-        mode: Some(if truthy(m.args.get("reboot")) { "reboot" } else { "powerdown" }.into()),
+        mode: Some(
+            if truthy(m.args.get("reboot")) {
+                "reboot"
+            } else {
+                "powerdown"
+            }
+            .into(),
+        ),
         delay: Some(delay),
         message: Some(message),
     })
@@ -160,7 +183,12 @@ mod tests {
 
     fn msg(v: Value) -> Message {
         let Value::Object(mut map) = v else { panic!() };
-        let name = map.remove("__name__").unwrap().as_str().unwrap().to_string();
+        let name = map
+            .remove("__name__")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string();
         let mut m = Message::new(&name);
         m.args = map;
         m
@@ -168,12 +196,18 @@ mod tests {
 
     #[test]
     fn shutdown_arguments_as_vdsm_sends_them() {
-        let a = shutdown_args(&msg(json!({"__name__": "shutdown", "timeout": "90", "message": "bye", "reboot": "true"}))).unwrap();
+        let a = shutdown_args(&msg(
+            json!({"__name__": "shutdown", "timeout": "90", "message": "bye", "reboot": "true"}),
+        ))
+        .unwrap();
         assert_eq!(
             (a.mode.as_deref(), a.delay, a.message.as_deref()),
             (Some("reboot"), Some(90), Some("bye"))
         );
-        let a = shutdown_args(&msg(json!({"__name__": "shutdown", "timeout": 30, "reboot": "False"}))).unwrap();
+        let a = shutdown_args(&msg(
+            json!({"__name__": "shutdown", "timeout": 30, "reboot": "False"}),
+        ))
+        .unwrap();
         assert_eq!(
             (a.mode.as_deref(), a.delay, a.message.as_deref()),
             (Some("powerdown"), Some(30), Some(DEFAULT_SHUTDOWN_MESSAGE))

@@ -21,6 +21,7 @@ pub mod reports;
 use std::io;
 use std::time::Duration;
 
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use guestlink_core::{Agent, CallContext, Connection, DispatchError, EventRecord};
 use guestlink_proto_ovirt::{encode, Decoder, Message};
 use guestlink_vocabulary::commands::{
@@ -32,7 +33,6 @@ use guestlink_vocabulary::events::{
 };
 use guestlink_vocabulary::types::{Empty, GuestlinkApplicationsArgs};
 use guestlink_vocabulary::{Command, Event};
-use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{interval, interval_at, Instant, MissedTickBehavior};
 

@@ -47,7 +47,11 @@ fn memory() -> GuestlinkMemoryStats {
 }
 
 /// An agent on fakes serving one oVirt connection; `setup` adjusts the config.
-fn start(tag: &str, heartbeat: Duration, setup: impl FnOnce(&mut AgentConfig)) -> (Host, Arc<Agent>) {
+fn start(
+    tag: &str,
+    heartbeat: Duration,
+    setup: impl FnOnce(&mut AgentConfig),
+) -> (Host, Arc<Agent>) {
     let dir = std::env::temp_dir().join(format!("gl-ovirt-front-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -102,7 +106,12 @@ impl Host {
     }
 
     async fn next(&mut self) -> Value {
-        let line = self.lines.next_line().await.unwrap().expect("agent hung up");
+        let line = self
+            .lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("agent hung up");
         serde_json::from_str(&line).unwrap()
     }
 
@@ -135,7 +144,8 @@ impl Host {
 async fn every_report_on_the_linux_agents_timers() {
     let (mut host, _agent) = start("timers", Duration::from_secs(5), |_| {});
     let t0 = Instant::now();
-    host.send(json!({"__name__": "refresh", "apiVersion": 3})).await;
+    host.send(json!({"__name__": "refresh", "apiVersion": 3}))
+        .await;
     let end = t0 + Duration::from_secs(601);
     let mut seen: Vec<(u64, Value)> = Vec::new();
     while let Ok(v) = timeout_at(end, host.next()).await {
@@ -148,13 +158,19 @@ async fn every_report_on_the_linux_agents_timers() {
             .collect()
     };
     let every = |secs: u64, from: u64| -> Vec<u64> {
-        (from..=600).step_by(secs as usize).map(|s| s * 1000).collect()
+        (from..=600)
+            .step_by(secs as usize)
+            .map(|s| s * 1000)
+            .collect()
     };
     assert_eq!(times("heartbeat"), every(5, 0));
     // At the start (withheld: API 0), on refresh, then every 60 s.
     assert_eq!(times("number-of-cpus"), [vec![0], every(60, 60)].concat());
     // At the start, on refresh, then every 120 s / 300 s.
-    assert_eq!(times("applications"), [vec![0, 0], every(120, 120)].concat());
+    assert_eq!(
+        times("applications"),
+        [vec![0, 0], every(120, 120)].concat()
+    );
     assert_eq!(times("host-name"), [vec![0, 0], every(120, 120)].concat());
     assert_eq!(times("disks-usage"), [vec![0, 0], every(300, 300)].concat());
     // Nobody logs in or out: only the start's and the refresh's (forced).
@@ -171,7 +187,10 @@ async fn every_report_on_the_linux_agents_timers() {
     assert_eq!(beats[0]["apiVersion"], 0);
     assert!(beats[1..].iter().all(|b| b["apiVersion"] == 3));
     // (free + buffers + cached) in MiB, as a string.
-    assert_eq!(beats[0]["free-ram"], json!(((1u64 << 20) + 4096) / 1024).to_string().as_str());
+    assert_eq!(
+        beats[0]["free-ram"],
+        json!(((1u64 << 20) + 4096) / 1024).to_string().as_str()
+    );
     assert_eq!(beats[1]["memory-stat"]["mem_unused"], 1 << 20);
     assert_eq!(beats[1]["memory-stat"]["swap_usage"], 1 << 19);
 }
@@ -179,7 +198,10 @@ async fn every_report_on_the_linux_agents_timers() {
 #[tokio::test(start_paused = true)]
 async fn the_heartbeat_goes_on_when_memory_figures_are_refused() {
     let (mut host, _agent) = start("bare", Duration::from_secs(5), |c| {
-        c.policy = Policy::from_lists(None::<Vec<String>>, vec!["__org.guestlink_get-memory-stats".to_string()]);
+        c.policy = Policy::from_lists(
+            None::<Vec<String>>,
+            vec!["__org.guestlink_get-memory-stats".to_string()],
+        );
     });
     let b = host.expect("heartbeat").await;
     assert_eq!((&b["free-ram"], &b["apiVersion"]), (&json!("0"), &json!(0)));
@@ -196,7 +218,11 @@ fn hook_dirs(tag: &str) -> (Actions, PathBuf) {
     std::fs::create_dir_all(&dir).unwrap();
     let hook = dir.join("10-mark");
     let mark = base.join("ran");
-    std::fs::write(&hook, format!("#!/bin/sh\necho \"$1\" >> {}\n", mark.display())).unwrap();
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\necho \"$1\" >> {}\n", mark.display()),
+    )
+    .unwrap();
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
     (
         Actions {
@@ -210,7 +236,9 @@ fn hook_dirs(tag: &str) -> (Actions, PathBuf) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_commands_reach_the_back_ends_through_the_vocabulary() {
     let (actions, mark) = hook_dirs("commands");
-    let (mut host, agent) = start("commands", Duration::from_secs(5), move |c| c.actions = actions);
+    let (mut host, agent) = start("commands", Duration::from_secs(5), move |c| {
+        c.actions = actions
+    });
     agent.update_sessions(vec![LoginSession {
         id: "2".into(),
         uid: 1000,
@@ -229,22 +257,33 @@ async fn host_commands_reach_the_back_ends_through_the_vocabulary() {
     assert_eq!(echo["sync"], 1);
     assert!(!mark.exists(), "a level-3 command ran at level 0");
 
-    host.send(json!({"__name__": "refresh", "apiVersion": 3})).await;
+    host.send(json!({"__name__": "refresh", "apiVersion": 3}))
+        .await;
     host.send(json!({"__name__": "lifecycle-event", "type": "before_migration", "reply_id": "r1"}))
         .await;
     let c = host.expect("completion").await;
-    assert_eq!(c, json!({"__name__": "completion", "reply_id": "r1", "done": true}));
-    assert_eq!(std::fs::read_to_string(&mark).unwrap(), "before_migration\n");
+    assert_eq!(
+        c,
+        json!({"__name__": "completion", "reply_id": "r1", "done": true})
+    );
+    assert_eq!(
+        std::fs::read_to_string(&mark).unwrap(),
+        "before_migration\n"
+    );
 
     host.send(json!({"__name__": "lock-screen"})).await;
     host.send(json!({"__name__": "log-off"})).await;
     host.send(json!({"__name__": "shutdown", "timeout": "90", "message": "bye", "reboot": "true"}))
         .await;
-    host.send(json!({"__name__": "hibernate", "state": "mem"})).await;
+    host.send(json!({"__name__": "hibernate", "state": "mem"}))
+        .await;
     host.send(json!({"__name__": "hibernate"})).await;
-    host.send(json!({"__name__": "hibernate", "state": "bogus"})).await;
-    host.send(json!({"__name__": "login", "username": "alice", "password": "pw"})).await;
-    host.send(json!({"__name__": "shutdown", "timeout": "later"})).await;
+    host.send(json!({"__name__": "hibernate", "state": "bogus"}))
+        .await;
+    host.send(json!({"__name__": "login", "username": "alice", "password": "pw"}))
+        .await;
+    host.send(json!({"__name__": "shutdown", "timeout": "later"}))
+        .await;
     host.send(json!({"__name__": "no-such-command"})).await;
     // Everything above is answered or done before this echo comes back, or soon after.
     host.send(json!({"__name__": "echo", "sync": 2})).await;
@@ -291,18 +330,24 @@ async fn a_refused_command_does_nothing_and_the_channel_goes_on() {
             ],
         );
     });
-    host.send(json!({"__name__": "refresh", "apiVersion": 3})).await;
-    host.send(json!({"__name__": "shutdown", "timeout": 0})).await;
+    host.send(json!({"__name__": "refresh", "apiVersion": 3}))
+        .await;
+    host.send(json!({"__name__": "shutdown", "timeout": 0}))
+        .await;
     host.send(json!({"__name__": "lifecycle-event", "type": "before_migration", "reply_id": 7}))
         .await;
     // vdsm is not kept waiting: the completion comes though no hook may run.
     let c = host.expect("completion").await;
     assert_eq!(c["reply_id"], 7);
     let later = host.collect(Duration::from_millis(300)).await;
-    assert!(later.iter().all(|m| m["__name__"] != "completion"), "{later:?}");
+    assert!(
+        later.iter().all(|m| m["__name__"] != "completion"),
+        "{later:?}"
+    );
     assert!(host.log.take().is_empty(), "a refused command acted");
     assert!(!mark.exists(), "a refused hook ran");
-    host.send(json!({"__name__": "echo", "still": "here"})).await;
+    host.send(json!({"__name__": "echo", "still": "here"}))
+        .await;
     assert_eq!(host.expect("echo").await["still"], "here");
     let _ = std::fs::remove_dir_all(mark.parent().unwrap());
 }
