@@ -5,10 +5,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{desc, parse, Agent, Conn, GUESTLINKD};
+use common::{desc, parse, python_as, Agent, Conn, GUESTLINKD};
 use serde_json::{json, Value};
 
 fn start() -> (Agent, std::path::PathBuf) {
@@ -239,28 +238,13 @@ for line in sys.argv[2:]:
     f.write(line.encode() + b'\n'); f.flush()
     print(f.readline().decode().strip(), flush=True)
 "#;
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(socket)
-        .args(requests.iter().map(Value::to_string))
-        .uid(uid)
-        .gid(uid)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
+    let mut args = vec![socket.display().to_string()];
+    args.extend(requests.iter().map(Value::to_string));
+    python_as(uid, script, &args)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
-
-use std::os::unix::process::CommandExt as _;
 
 #[test]
 fn other_users_are_refused_a_session_that_is_not_theirs() {

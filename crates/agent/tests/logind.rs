@@ -272,7 +272,6 @@ fn greeter(token: &str) -> Vec<u8> {
 
 /// The same as an unprivileged process (uid 65534), in Python; prints what it got, hex.
 fn unprivileged_greeter(token: &str) -> String {
-    use std::os::unix::process::CommandExt;
     let script = r#"
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -290,18 +289,9 @@ except (BrokenPipeError, ConnectionResetError):
     pass
 print(data.hex())
 "#;
-    let out = Command::new("python3")
-        .args(["-c", script, token])
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    common::python_as(65534, script, &[token.to_string()])
+        .trim()
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

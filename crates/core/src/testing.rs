@@ -396,3 +396,21 @@ pub fn fake_platform(system: FakeSystem, now_micros: i64) -> Platform {
         session_manager: Arc::new(FakeSessionManager::default()),
     }
 }
+
+/// Runs command `name` with `args` (a JSON object) as a QGA host would: the result as
+/// JSON, or the error's text.
+pub async fn call_as_host(
+    agent: &crate::Agent,
+    name: &str,
+    args: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let serde_json::Value::Object(args) = args else {
+        return Err("arguments must be an object".into());
+    };
+    let call = crate::CallContext::host(crate::Protocol::Qga, "test");
+    agent
+        .execute(&call, name, args)
+        .await
+        .map(|r| r.to_json())
+        .map_err(|e| e.to_string())
+}

@@ -12,9 +12,9 @@ use guestlink_core::handlers::control::pack_credentials;
 use guestlink_core::platform::ShutdownMode;
 use guestlink_core::state::sessions::LoginSession;
 use guestlink_core::testing::{
-    fake_platform, Action, ActionLog, FakeMachine, FakeSessionManager, FakeSystem,
+    call_as_host, fake_platform, Action, ActionLog, FakeMachine, FakeSessionManager, FakeSystem,
 };
-use guestlink_core::{Agent, AgentConfig, CallContext, Protocol};
+use guestlink_core::{Agent, AgentConfig};
 use serde_json::{json, Value};
 
 struct Harness {
@@ -47,15 +47,7 @@ fn harness(tag: &str, manager: FakeSessionManager, actions: Option<Actions>) -> 
 
 impl Harness {
     async fn call(&self, name: &str, args: Value) -> Result<Value, String> {
-        let Value::Object(args) = args else {
-            panic!("arguments must be an object")
-        };
-        let call = CallContext::host(Protocol::Qga, "test");
-        self.agent
-            .execute(&call, name, args)
-            .await
-            .map(|r| r.to_json())
-            .map_err(|e| e.to_string())
+        call_as_host(&self.agent, name, args).await
     }
 }
 

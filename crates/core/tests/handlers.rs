@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use guestlink_core::platform::{Account, Platform, ShutdownMode, SuspendMode};
 use guestlink_core::testing::{
-    Action, ActionLog, FakeAccounts, FakeFilesystems, FakeInventory, FakeMachine,
+    call_as_host, Action, ActionLog, FakeAccounts, FakeFilesystems, FakeInventory, FakeMachine,
     FakeSessionManager, FakeSystem, FixedClock,
 };
 use guestlink_core::{Agent, AgentConfig, CallContext, Protocol};
@@ -84,15 +84,7 @@ fn harness(tag: &str) -> Harness {
 
 impl Harness {
     async fn call(&self, name: &str, args: Value) -> Result<Value, String> {
-        let Value::Object(args) = args else {
-            panic!("arguments must be an object")
-        };
-        let call = CallContext::host(Protocol::Qga, "test");
-        self.agent
-            .execute(&call, name, args)
-            .await
-            .map(|r| r.to_json())
-            .map_err(|e| e.to_string())
+        call_as_host(&self.agent, name, args).await
     }
 
     async fn ok(&self, name: &str, args: Value) -> Value {

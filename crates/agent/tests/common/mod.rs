@@ -318,3 +318,23 @@ pub fn desc(v: &serde_json::Value) -> &str {
         .as_str()
         .unwrap_or_else(|| panic!("not an error: {v}"))
 }
+
+/// Runs a Python `script` with `args` as user and group `uid` (python3 is on the test
+/// machine); its standard output. A failing script fails the test.
+pub fn python_as(uid: u32, script: &str, args: &[String]) -> String {
+    use std::os::unix::process::CommandExt;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .uid(uid)
+        .gid(uid)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
