@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 /// guestlinkd — the guestlink guest agent (drop-in replacement for qemu-ga).
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(
     name = "guestlinkd",
     disable_version_flag = true,
@@ -117,6 +117,26 @@ pub struct Cli {
     /// /etc/guestlink/actions.d.
     #[arg(long = "actions-dir", value_name = "DIR")]
     pub actions_dirs: Vec<PathBuf>,
+
+    /// Directories of policy files (*.toml), in override order. Repeatable; default
+    /// /usr/lib/guestlink/policy.d then /etc/guestlink/policy.d.
+    #[arg(long = "policy-dir", value_name = "DIR")]
+    pub policy_dirs: Vec<PathBuf>,
+
+    /// Print the effective configuration, with the policy's files and rules in order,
+    /// and exit.
+    #[arg(long = "dump-config")]
+    pub dump_config: bool,
+
+    /// Check the configuration and the policy files, report the first error with its
+    /// file and line (exit status 1), and exit.
+    #[arg(long = "check-config")]
+    pub check_config: bool,
+
+    /// Say what the gate would do with a call, and exit: command=NAME[,channel=
+    /// PROTOCOL-OR-NAME][,uid=N][,session=ID][,active=ID][,frozen]. Repeatable.
+    #[arg(long = "explain", value_name = "CALL")]
+    pub explain: Vec<String>,
 
     /// Seconds between oVirt heartbeats (default 5).
     #[arg(long = "ovirt-heartbeat", value_name = "SECONDS")]

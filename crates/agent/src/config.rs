@@ -52,6 +52,8 @@ pub struct Config {
     /// `--actions-dir` / `actions-dirs`: action directories in override order; the
     /// default pair when absent.
     pub actions_dirs: Option<Vec<PathBuf>>,
+    /// `--policy-dir` / `policy-dirs`: policy directories in override order.
+    pub policy_dirs: Option<Vec<PathBuf>>,
     /// `--ovirt-heartbeat` / `ovirt-heartbeat`, in seconds.
     pub ovirt_heartbeat: Option<u64>,
     /// `--ovirt-applications` / `ovirt-applications`.
@@ -186,6 +188,10 @@ impl Config {
                     .actions_dirs
                     .get_or_insert_with(Vec::new)
                     .extend(split_list(&[value]).into_iter().map(PathBuf::from)),
+                "policy-dirs" => self
+                    .policy_dirs
+                    .get_or_insert_with(Vec::new)
+                    .extend(split_list(&[value]).into_iter().map(PathBuf::from)),
                 "ovirt-heartbeat" => {
                     self.ovirt_heartbeat =
                         Some(value.trim().parse().map_err(|_| ConfigError::Syntax {
@@ -253,6 +259,9 @@ impl Config {
         if !cli.actions_dirs.is_empty() {
             self.actions_dirs = Some(cli.actions_dirs.clone());
         }
+        if !cli.policy_dirs.is_empty() {
+            self.policy_dirs = Some(cli.policy_dirs.clone());
+        }
         if cli.ovirt_heartbeat.is_some() {
             self.ovirt_heartbeat = cli.ovirt_heartbeat;
         }
@@ -308,6 +317,10 @@ impl Config {
         if let Some(dirs) = &self.actions_dirs {
             let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
             line("actions-dirs", &dirs.join(";"));
+        }
+        if let Some(dirs) = &self.policy_dirs {
+            let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            line("policy-dirs", &dirs.join(";"));
         }
         if let Some(h) = self.ovirt_heartbeat {
             line("ovirt-heartbeat", &h.to_string());

@@ -10,6 +10,7 @@ mod config;
 mod desktop;
 mod frontend;
 mod logging;
+mod policy;
 mod serve;
 mod sessions;
 mod transport;
@@ -23,7 +24,7 @@ use anyhow::{anyhow, Context as _};
 use clap::Parser;
 use guestlink_core::actions::Actions;
 use guestlink_core::state::transfers::TransferDir;
-use guestlink_core::{Agent, AgentConfig, Policy, Protocol};
+use guestlink_core::{Agent, AgentConfig, Protocol};
 use guestlink_vocabulary::{commands, QGA_COMPAT_VERSION};
 
 use crate::channel::{
@@ -90,13 +91,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         print!("{}", config.dump());
         return Ok(());
     }
+    let policy = policy::build(&config)?;
+    if cli.dump_config {
+        print!("{}{}", config.dump(), policy::dump(&config, &policy));
+        return Ok(());
+    }
+    if !cli.explain.is_empty() {
+        for spec in &cli.explain {
+            println!(
+                "{}",
+                policy::explain(&policy, spec).map_err(|e| anyhow!(e))?
+            );
+        }
+        return Ok(());
+    }
+    if cli.check_config {
+        let files = guestlink_core::policy::file::files(&policy::dirs(&config)).len();
+        println!(
+            "configuration is valid: {files} policy file(s), {} rule(s)",
+            policy.rules().len()
+        );
+        return Ok(());
+    }
     let channels = resolve_channels(&config)?;
     logging::init(config.logfile.as_deref(), config.verbose)
         .with_context(|| "cannot open log file".to_string())?;
     if config.daemon {
         daemonize(&config.pidfile)?;
     }
-    let policy = Policy::from_lists(config.allow_rpcs.clone(), config.block_rpcs.clone());
     let known: Vec<&str> = commands::ALL_COMMANDS.iter().map(|c| c.name).collect();
     for name in policy.unknown_names(&known) {
         tracing::warn!("unknown command '{name}' in allow/block list");
@@ -129,7 +151,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let reload_cli = cli.clone();
     let extras = serve::Extras {
+        reload: Box::new(move || {
+            let config = Config::load(&reload_cli)?;
+            Ok(policy::build(&config)?)
+        }),
         freeze_timeout: config.fsfreeze_timeout.map(std::time::Duration::from_secs),
         guest_socket: match config.guest_socket.as_deref() {
             Some("none") | Some("") => None,

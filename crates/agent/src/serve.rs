@@ -159,9 +159,13 @@ async fn serve_channel(
     }
 }
 
+/// Builds the policy again from the configuration (SIGHUP).
+pub type Reload = Box<dyn Fn() -> anyhow::Result<guestlink_core::Policy> + Send>;
+
 /// What runs beside the channels.
-#[derive(Debug)]
 pub struct Extras {
+    /// Builds the policy again from the configuration (SIGHUP).
+    pub reload: Reload,
     /// Thaw automatically this long after a freeze.
     pub freeze_timeout: Option<Duration>,
     /// The guest-side socket, if any.
@@ -218,6 +222,7 @@ pub async fn run(
         retry,
         extras.freeze_timeout,
         extras.desktop,
+        extras.reload,
     )
     .await;
     agent.publish(
@@ -238,6 +243,7 @@ async fn serve_until_signal(
     retry: bool,
     freeze_timeout: Option<Duration>,
     desktop: Arc<Desktop>,
+    reload: Reload,
 ) -> anyhow::Result<()> {
     if let Some(timeout) = freeze_timeout {
         tokio::spawn(guestlink_core::handlers::freeze::run_watchdog(
@@ -257,7 +263,14 @@ async fn serve_until_signal(
             _ = term.recv() => {}
             _ = int.recv() => {}
             _ = hup.recv() => {
-                tracing::info!("SIGHUP received; configuration reload is not supported yet");
+                // Connections stay: only the gate's rules change.
+                match reload() {
+                    Ok(policy) => {
+                        tracing::info!(rules = policy.rules().len(), "SIGHUP: policy reloaded");
+                        agent.set_policy(policy);
+                    }
+                    Err(e) => tracing::error!("SIGHUP: configuration not reloaded, the previous policy stays: {e:#}"),
+                }
                 continue;
             }
             Some(done) = tasks.join_next() => {

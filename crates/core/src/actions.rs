@@ -10,7 +10,6 @@
 //!
 //! The oVirt lifecycle hooks are the executables of `lifecycle/EVENT/`.
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -80,10 +79,7 @@ impl Outcome {
 
 /// Why a file found is not run.
 fn unusable(path: &Path) -> Option<String> {
-    let link = std::fs::symlink_metadata(path).ok()?;
-    if link.file_type().is_symlink()
-        && std::fs::canonicalize(path).is_ok_and(|t| t == Path::new("/dev/null"))
-    {
+    if crate::dropins::masked(path) {
         return Some("disabled (a link to /dev/null)".into());
     }
     let meta = match std::fs::metadata(path) {
@@ -111,22 +107,7 @@ impl Actions {
     /// name (a later directory wins, and may disable), in name order. What is skipped
     /// is logged with the reason.
     pub fn list(&self, sub: &Path) -> Vec<Found> {
-        let mut winners: BTreeMap<String, PathBuf> = BTreeMap::new();
-        for dir in &self.dirs {
-            let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let Ok(name) = entry.file_name().into_string() else {
-                    continue;
-                };
-                if name.starts_with('.') {
-                    continue;
-                }
-                winners.insert(name, entry.path());
-            }
-        }
-        winners
+        crate::dropins::merge(&self.dirs, sub, |_| true)
             .into_iter()
             .filter_map(|(name, path)| match unusable(&path) {
                 None => Some(Found { name, path }),
@@ -138,23 +119,71 @@ impl Actions {
             .collect()
     }
 
-    /// Runs `path` with `args` and `env`, no stdin, under the time limit.
+    /// The named actions (the executables at the top of the directories; the
+    /// subdirectories hold hooks).
+    pub fn actions(&self) -> Vec<Found> {
+        let files = crate::dropins::merge(&self.dirs, Path::new(""), valid_name);
+        files
+            .into_iter()
+            .filter(|(_, p)| !p.is_dir())
+            .filter_map(|(name, path)| match unusable(&path) {
+                None => Some(Found { name, path }),
+                Some(why) => {
+                    tracing::info!(action = %path.display(), "not offered: {why}");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// The action called `name`.
+    pub fn find(&self, name: &str) -> Option<Found> {
+        if !valid_name(name) {
+            return None;
+        }
+        self.actions().into_iter().find(|f| f.name == name)
+    }
+
+    /// Runs `path` with `args` and `env`, `input` on its stdin, under the time limit.
     pub async fn run(
         &self,
         path: &Path,
         args: &[&str],
         env: &[(&str, &str)],
     ) -> std::io::Result<Outcome> {
+        self.run_with_input(path, args, env, None).await
+    }
+
+    /// [`Actions::run`] with `input` fed to stdin.
+    pub async fn run_with_input(
+        &self,
+        path: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        input: Option<Vec<u8>>,
+    ) -> std::io::Result<Outcome> {
         let mut cmd = tokio::process::Command::new(path);
         cmd.args(args)
             .envs(env.iter().copied())
-            .stdin(Stdio::null())
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
         let mut child = cmd.spawn()?;
         let pid = child.id();
+        if let (Some(mut stdin), Some(data)) = (child.stdin.take(), input) {
+            // Fed beside the reading, so that a child that writes before it reads
+            // cannot deadlock with us.
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let _ = stdin.write_all(&data).await;
+            });
+        }
         let out = capped(child.stdout.take());
         let err = capped(child.stderr.take());
         let waited = async {
@@ -190,6 +219,40 @@ impl Actions {
             }
         }
     }
+}
+
+/// Action names: letters, digits, `-`, `_` and `.`, not starting with `.`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+/// What an action counts as for the policy: the commands on its `# guestlink-needs:`
+/// line (within its first 4 KiB), or `guest-exec` when it has none.
+pub fn needs(path: &Path) -> Vec<String> {
+    declared_needs(path).unwrap_or_else(|| vec!["guest-exec".to_string()])
+}
+
+/// The commands on a file's `# guestlink-needs:` line, if it has one.
+pub fn declared_needs(path: &Path) -> Option<Vec<String>> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let f = std::fs::File::open(path).ok()?;
+    f.take(4096).read_to_end(&mut head).ok()?;
+    let text = String::from_utf8_lossy(&head);
+    text.lines().find_map(|line| {
+        let rest = line.trim_start().strip_prefix("# guestlink-needs:")?;
+        Some(
+            rest.split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+        )
+    })
 }
 
 /// Reads a pipe to its end, keeping the first [`OUTPUT_CAP`] bytes.

@@ -11,7 +11,7 @@ use crate::context::{Bulk, CallContext, Caller, Context};
 use crate::dispatch::{build_table, DispatchError, Entry, Reply};
 use crate::events::{Audience, EventBus, EventRecord};
 use crate::platform::Platform;
-use crate::policy::{Decision, Policy};
+use crate::policy::{Decision, Facts, Policy};
 use crate::state::AgentState;
 
 /// How to build an agent.
@@ -197,26 +197,50 @@ impl Agent {
         *self.policy.write().unwrap_or_else(|e| e.into_inner()) = policy;
     }
 
-    fn decide(&self, name: &str, _call: Option<&CallContext>) -> Decision {
+    /// The gate's decision on `name` called on `call`'s channel by its caller, now.
+    pub fn decide(&self, name: &str, call: &CallContext) -> Decision {
         let policy = self.policy.read().unwrap_or_else(|e| e.into_inner());
-        policy.decide(name, self.state.frozen())
+        let active = match self.state.sessions.host_user() {
+            Ok(Some((session, _, _))) => Some(session),
+            _ => None,
+        };
+        // The caller's session is looked up only when a rule asks for it.
+        let session = match call.caller {
+            Caller::Guest { pid, .. } if policy.rules().iter().any(|r| r.sessions.is_some()) => {
+                self.platform.system.session_of_pid(pid)
+            }
+            _ => None,
+        };
+        policy.decide(&Facts {
+            command: name,
+            protocol: call.channel.protocol,
+            channel: &call.channel.name,
+            caller: call.caller,
+            session: session.as_deref(),
+            active_session: active.as_deref(),
+            frozen: self.state.frozen(),
+        })
     }
 
-    /// Every command with whether the gate allows it now (for host channels).
-    pub fn command_status(&self) -> Vec<CommandStatus> {
-        self.command_status_for(Caller::Host)
-    }
-
-    /// Every command `caller` can reach with whether the gate allows it now.
-    pub fn command_status_for(&self, caller: Caller) -> Vec<CommandStatus> {
+    /// Every command `call`'s caller can reach on its channel, with whether the gate
+    /// allows it now.
+    pub fn command_status(&self, call: &CallContext) -> Vec<CommandStatus> {
         self.order
             .iter()
-            .filter(|name| in_scope(&self.table[*name].info, caller))
+            .filter(|name| in_scope(&self.table[*name].info, call.caller))
             .map(|name| CommandStatus {
                 info: self.table[name].info,
-                enabled: self.decide(name, None) == Decision::Allow,
+                enabled: self.decide(name, call) == Decision::Allow,
             })
             .collect()
+    }
+
+    /// The rules in force, in order.
+    pub fn policy(&self) -> Policy {
+        self.policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The declaration of a command this agent has.
@@ -274,12 +298,19 @@ impl Agent {
             tracing::debug!(command = name, channel = %call.channel.name, "unknown command");
             return Err(DispatchError::NotFound(name.to_string()));
         };
-        if let Decision::Deny(reason) = self.decide(name, Some(call)) {
-            tracing::info!(command = name, channel = %call.channel.name, reason = reason.as_str(), "command denied");
-            return Err(DispatchError::Disabled {
-                name: name.to_string(),
-                reason,
-            });
+        // An action is gated as itself and as what it needs, besides the command.
+        let mut gated = vec![name.to_string()];
+        if name == <guestlink_vocabulary::commands::GuestlinkActionRun as guestlink_vocabulary::Command>::NAME {
+            gated.extend(crate::handlers::action::gate_names(self, &args));
+        }
+        for g in &gated {
+            if let Decision::Deny(reason) = self.decide(g, call) {
+                tracing::info!(command = name, gate = %g, channel = %call.channel.name, reason = reason.as_str(), "command denied");
+                return Err(DispatchError::Disabled {
+                    name: g.clone(),
+                    reason,
+                });
+            }
         }
         tracing::info!(command = name, channel = %call.channel.name, "{name} called");
         let ctx = Context {

@@ -17,6 +17,7 @@ mod agent;
 pub mod connection;
 pub mod context;
 pub mod dispatch;
+pub mod dropins;
 pub mod error;
 pub mod events;
 pub mod handlers;

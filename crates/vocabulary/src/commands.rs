@@ -876,6 +876,27 @@ define_commands! {
         returns: Vec<HookResult>,
     }
 
+    /// guestlink extension: run an action, an executable the administrator put in the
+    /// actions directories (argv, no shell; a time limit; output capped). The gate
+    /// checks `action:NAME` and what the action declares it needs, as for `guest-exec`.
+    GuestlinkActionRun {
+        name: "__org.guestlink_action-run",
+        since: "guestlink 0.1",
+        args: ActionRunArgs,
+        returns: ActionResult,
+        platforms: Platforms::POSIX,
+    }
+
+    /// guestlink extension: the actions there are, with what each needs and whether
+    /// the gate lets the caller run it.
+    GuestlinkActionList {
+        name: "__org.guestlink_action-list",
+        since: "guestlink 0.1",
+        args: Empty,
+        returns: Vec<ActionInfo>,
+        platforms: Platforms::POSIX,
+    }
+
     /// guestlink extension: single sign-on. The credentials are offered for 5 s to one
     /// root-owned greeter plugin that presents the token announced on the system bus
     /// (oVirt's `org.ovirt.vdsm.Credentials` protocol); never logged.

@@ -11,6 +11,7 @@ use guestlink_vocabulary::types::{HookResult, LifecycleEventArgs};
 use crate::context::Context;
 use crate::dispatch::Handler;
 use crate::error::CommandError;
+use crate::policy::Decision;
 
 /// The events hooks exist for.
 pub const LIFECYCLE_EVENTS: &[&str] = &[
@@ -41,6 +42,21 @@ impl Handler for GuestlinkLifecycleEvent {
         let hooks = actions.list(&Path::new("lifecycle").join(event));
         let mut results = Vec::with_capacity(hooks.len());
         for hook in hooks {
+            // A hook is the administrator's, not the host's: it runs unless what it
+            // declares it needs is refused on this channel.
+            let refused = crate::actions::declared_needs(&hook.path)
+                .unwrap_or_default()
+                .into_iter()
+                .find(|n| ctx.agent.decide(n, ctx.call) != Decision::Allow);
+            if let Some(need) = refused {
+                tracing::info!(hook = %hook.path.display(), need = %need, "lifecycle hook not run: the policy refuses what it needs");
+                results.push(HookResult {
+                    name: hook.name,
+                    denied: Some(true),
+                    ..HookResult::default()
+                });
+                continue;
+            }
             let env = [("GUESTLINK_EVENT", event), ("GUESTLINK_FAILURE", failure)];
             let result = match actions.run(&hook.path, &[event], &env).await {
                 Ok(o) => {
@@ -60,6 +76,7 @@ impl Handler for GuestlinkLifecycleEvent {
                         exitcode: o.code.map(i64::from),
                         signal: o.signal.map(i64::from),
                         timed_out: o.timed_out,
+                        denied: None,
                     }
                 }
                 Err(e) => {
@@ -69,6 +86,7 @@ impl Handler for GuestlinkLifecycleEvent {
                         exitcode: Some(127),
                         signal: None,
                         timed_out: false,
+                        denied: None,
                     }
                 }
             };

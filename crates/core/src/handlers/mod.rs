@@ -15,8 +15,10 @@
 //! - [`transfer`] — files from the host into a user's download directory; displays
 //! - [`control`] — locking and ending sessions, single sign-on
 //! - [`hooks`] — lifecycle hooks around migration and hibernation
+//! - [`action`] — the administrator's actions, run for the host
 
 pub mod accounts;
+pub mod action;
 pub mod clipboard;
 pub mod control;
 pub mod events;

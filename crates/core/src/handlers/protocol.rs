@@ -36,7 +36,7 @@ impl Handler for GuestInfo {
         // qemu-ga lists the last-declared command first.
         let supported_commands = ctx
             .agent
-            .command_status_for(ctx.call.caller)
+            .command_status(ctx.call)
             .into_iter()
             .rev()
             .map(|s| GuestAgentCommandInfo {

@@ -2,7 +2,9 @@
 //! beyond what QGA has (what the oVirt agent did): locking and ending a user session,
 //! a shutdown with a grace delay and a message to users, lifecycle hooks around
 //! migration and hibernation, and handing credentials to the greeter for single
-//! sign-on.
+//! sign-on; and the actions an administrator installs for the host to run.
+
+use super::Base64Data;
 
 qapi_struct! {
     /// Arguments of `__org.guestlink_session-lock` and `__org.guestlink_session-logoff`.
@@ -47,6 +49,9 @@ qapi_struct! {
         signal: Option<i64> = "signal",
         /// Whether it was killed for running past its time.
         timed_out: bool = "timed-out",
+        /// Set when the gate refused what its `# guestlink-needs:` line declares, so
+        /// it did not run.
+        denied: Option<bool> = "denied",
     }
 }
 
@@ -65,5 +70,48 @@ qapi_struct! {
     pub struct CredentialsHandoff as "GuestlinkCredentialsHandoff" {
         /// Whether a privileged greeter collected them before the wait ran out.
         collected: bool = "collected",
+    }
+}
+
+qapi_struct! {
+    /// Arguments of `__org.guestlink_action-run`.
+    pub struct ActionRunArgs as "q_obj___org.guestlink_action-run-arg" {
+        /// The action: a file name in the actions directories.
+        name: String = "name",
+        /// Its arguments (argv after the name; no shell).
+        arg: Option<Vec<String>> = "arg",
+        /// Fed to its standard input.
+        input_data: Option<Base64Data> = "input-data",
+    }
+}
+
+qapi_struct! {
+    /// How an action ran.
+    pub struct ActionResult as "GuestlinkActionResult" {
+        /// Its exit code, when it exited.
+        exitcode: Option<i64> = "exitcode",
+        /// The signal that ended it.
+        signal: Option<i64> = "signal",
+        /// Whether it was killed for running past its time.
+        timed_out: bool = "timed-out",
+        /// Its standard output (at most 64 KiB).
+        out_data: Base64Data = "out-data",
+        /// Its standard error (at most 64 KiB).
+        err_data: Base64Data = "err-data",
+        /// Whether either output was cut at the cap.
+        truncated: bool = "truncated",
+    }
+}
+
+qapi_struct! {
+    /// An action the actions directories offer.
+    pub struct ActionInfo as "GuestlinkActionInfo" {
+        /// Its name.
+        name: String = "name",
+        /// The commands it counts as for the policy (`guest-exec` unless its
+        /// `# guestlink-needs:` line says otherwise).
+        needs: Vec<String> = "needs",
+        /// Whether the gate lets this caller run it now.
+        enabled: bool = "enabled",
     }
 }

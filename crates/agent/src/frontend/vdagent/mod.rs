@@ -151,8 +151,8 @@ async fn png_of(
 
 /// Our capabilities: what works, and what the policy lets the host use (a clipboard,
 /// file transfer or layout the gate refuses is not offered, as spice-server does).
-fn our_caps(agent: &Agent, mouse: bool) -> Capabilities {
-    let status = agent.command_status();
+fn our_caps(agent: &Agent, call: &CallContext, mouse: bool) -> Capabilities {
+    let status = agent.command_status(call);
     let allowed = |name: &str| status.iter().any(|s| s.info.name == name && s.enabled);
     let mut c = Capabilities::default();
     if mouse {
@@ -211,7 +211,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
         conn: &conn,
         desktop,
         out: sender,
-        ours: our_caps(agent, desktop.pointer.is_some()),
+        ours: our_caps(agent, call, desktop.pointer.is_some()),
         peer: None,
         clip: clipboard::State::default(),
         transfers: transfer::Table::default(),
@@ -315,7 +315,7 @@ impl<'a> Front<'a> {
         // What the previous host was told is moot; the new one learns it again once
         // it answered.
         self.peer = None;
-        self.ours = our_caps(self.agent, self.desktop.pointer.is_some());
+        self.ours = our_caps(self.agent, &self.conn.call, self.desktop.pointer.is_some());
         self.heard = false;
         let msg = AgentMessage::AnnounceCapabilities {
             request: true,

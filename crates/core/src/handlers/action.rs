@@ -1,0 +1,86 @@
+//! Running the administrator's actions for the host (`__org.guestlink_action-run`) and
+//! listing them. The gate has already checked `action:NAME` and what the action
+//! declares it needs (see [`gate_names`]); here it is found, run and reported.
+
+use guestlink_vocabulary::commands::{GuestlinkActionList, GuestlinkActionRun};
+use guestlink_vocabulary::types::{ActionInfo, ActionResult, ActionRunArgs, Empty};
+use guestlink_vocabulary::Command as _;
+use serde_json::{Map, Value};
+
+use crate::agent::Agent;
+use crate::context::Context;
+use crate::dispatch::Handler;
+use crate::error::CommandError;
+use crate::policy::Decision;
+
+/// The names the gate checks, beside the command itself, for `action-run` with `args`:
+/// `action:NAME`, then each command the action needs (`guest-exec` when it declares
+/// nothing). Nothing for an action that does not exist (the handler says so).
+pub fn gate_names(agent: &Agent, args: &Map<String, Value>) -> Vec<String> {
+    let Some(name) = args.get("name").and_then(Value::as_str) else {
+        return Vec::new();
+    };
+    let mut names = vec![format!("action:{name}")];
+    if let Some(found) = agent.actions().find(name) {
+        names.extend(crate::actions::needs(&found.path));
+    }
+    names
+}
+
+impl Handler for GuestlinkActionRun {
+    async fn handle(ctx: Context<'_>, args: ActionRunArgs) -> Result<ActionResult, CommandError> {
+        let actions = ctx.agent.actions();
+        let found = actions
+            .find(&args.name)
+            .ok_or_else(|| CommandError::new(format!("no action '{}'", args.name)))?;
+        let argv: Vec<String> = args.arg.unwrap_or_default();
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        tracing::info!(action = %found.path.display(), "running an action for the host");
+        let o = actions
+            .run_with_input(
+                &found.path,
+                &argv,
+                &[("GUESTLINK_ACTION", found.name.as_str())],
+                args.input_data.map(|d| d.0),
+            )
+            .await
+            .map_err(|e| {
+                CommandError::new(format!("failed to run action '{}': {e}", found.name))
+            })?;
+        Ok(ActionResult {
+            exitcode: o.code.map(i64::from),
+            signal: o.signal.map(i64::from),
+            timed_out: o.timed_out,
+            out_data: o.stdout.into(),
+            err_data: o.stderr.into(),
+            truncated: o.truncated,
+        })
+    }
+}
+
+impl Handler for GuestlinkActionList {
+    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Vec<ActionInfo>, CommandError> {
+        Ok(ctx
+            .agent
+            .actions()
+            .actions()
+            .into_iter()
+            .map(|f| {
+                let needs = crate::actions::needs(&f.path);
+                let mut gate = vec![
+                    GuestlinkActionRun::NAME.to_string(),
+                    format!("action:{}", f.name),
+                ];
+                gate.extend(needs.iter().cloned());
+                let enabled = gate
+                    .iter()
+                    .all(|n| ctx.agent.decide(n, ctx.call) == Decision::Allow);
+                ActionInfo {
+                    name: f.name,
+                    needs,
+                    enabled,
+                }
+            })
+            .collect())
+    }
+}

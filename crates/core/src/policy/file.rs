@@ -1,0 +1,333 @@
+//! Policy files: TOML, one `[[rule]]` table per rule, read from drop-in directories
+//! (`/usr/lib/guestlink/policy.d` then `/etc/guestlink/policy.d` by default; a file in
+//! `/etc` replaces the vendor's file of the same name, a link to `/dev/null` masks it;
+//! files are applied in name order, so a later one overrides an earlier one).
+//!
+//! ```toml
+//! [[rule]]
+//! deny = ["guest-exec", "guest-file-*"]   # or allow = [...]; `*` globs; action:NAME
+//! except = ["guest-file-close"]           # optional
+//! channels = ["vdagent", "ovirt"]         # protocols or channel names (optional)
+//! users = [1000, "alice"]                 # guest-socket callers (optional)
+//! sessions = ["active"]                   # the caller's session: "active" or ids
+//! when = ["no-active-session"]            # frozen, thawed, active-session, ...
+//! reason = "no-exec-from-desktop"         # logged when it denies; FILE:LINE if absent
+//! ```
+//!
+//! A file is checked whole before any of it is used; an error names the file and line.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::{Effect, Pattern, Rule, SessionMatch, State};
+use crate::context::Protocol;
+
+/// A policy file that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct PolicyError {
+    /// The file.
+    pub file: String,
+    /// The line (1-based; 0 when the whole file is meant).
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileToml {
+    #[serde(default)]
+    rule: Vec<toml::Spanned<RuleToml>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum UserRef {
+    Id(u32),
+    Name(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleToml {
+    allow: Option<Vec<String>>,
+    deny: Option<Vec<String>>,
+    #[serde(default)]
+    except: Vec<String>,
+    channels: Option<Vec<String>>,
+    users: Option<Vec<UserRef>>,
+    sessions: Option<Vec<String>>,
+    when: Option<Vec<String>>,
+    reason: Option<String>,
+}
+
+/// The default directories, vendor first.
+pub const DEFAULT_DIRS: &[&str] = &["/usr/lib/guestlink/policy.d", "/etc/guestlink/policy.d"];
+
+/// How names in a file are checked.
+pub struct Names<'a> {
+    /// Every command there is.
+    pub commands: &'a [&'a str],
+    /// A user name to its uid.
+    pub user: &'a dyn Fn(&str) -> Option<u32>,
+}
+
+impl std::fmt::Debug for Names<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Names")
+            .field("commands", &self.commands.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset.min(text.len()))
+        .map_or(0, |t| t.bytes().filter(|&b| b == b'\n').count())
+        + 1
+}
+
+/// Whether `p` is a pattern the file may use: one that matches a command, or an
+/// action (`action:NAME`, globs allowed).
+fn check_pattern(p: &str, names: &Names<'_>) -> Result<Pattern, String> {
+    if let Some(action) = p.strip_prefix("action:") {
+        let ok = !action.is_empty()
+            && action
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.*".contains(&b));
+        return if ok {
+            Ok(Pattern::new(p))
+        } else {
+            Err(format!("'{p}' is not an action name"))
+        };
+    }
+    let pattern = Pattern::new(p);
+    if names.commands.iter().any(|c| pattern.matches(c)) {
+        Ok(pattern)
+    } else {
+        Err(format!("'{p}' matches no command"))
+    }
+}
+
+fn check_channel(c: &str) -> Result<String, String> {
+    let protocols = [
+        Protocol::Qga,
+        Protocol::Vdagent,
+        Protocol::Ovirt,
+        Protocol::GuestSocket,
+    ];
+    if protocols.iter().any(|p| p.as_str() == c) || c.contains('/') || c.contains('.') {
+        Ok(c.to_string())
+    } else {
+        Err(format!(
+            "unknown channel '{c}' (expected qga, vdagent, ovirt, guest-socket, or a channel's port name or path)"
+        ))
+    }
+}
+
+fn rule(r: RuleToml, origin: String, names: &Names<'_>) -> Result<Rule, String> {
+    let (effect, commands) = match (r.allow, r.deny) {
+        (Some(a), None) => (Effect::Allow, a),
+        (None, Some(d)) => (Effect::Deny, d),
+        _ => return Err("a rule needs exactly one of 'allow' and 'deny'".into()),
+    };
+    if commands.is_empty() {
+        return Err("a rule needs at least one command".into());
+    }
+    let patterns = |list: &[String]| -> Result<Vec<Pattern>, String> {
+        list.iter().map(|p| check_pattern(p, names)).collect()
+    };
+    let users = match r.users {
+        None => None,
+        Some(list) => Some(
+            list.into_iter()
+                .map(|u| match u {
+                    UserRef::Id(id) => Ok(id),
+                    UserRef::Name(n) => (names.user)(&n).ok_or(format!("no user '{n}'")),
+                })
+                .collect::<Result<Vec<u32>, String>>()?,
+        ),
+    };
+    let sessions = r.sessions.map(|list| {
+        list.into_iter()
+            .map(|s| match s.as_str() {
+                "active" => SessionMatch::Active,
+                _ => SessionMatch::Id(s),
+            })
+            .collect()
+    });
+    let states = match r.when {
+        None => None,
+        Some(list) => Some(
+            list.iter()
+                .map(|s| {
+                    State::parse(s).ok_or(format!(
+                        "unknown state '{s}' (expected frozen, thawed, active-session or no-active-session)"
+                    ))
+                })
+                .collect::<Result<Vec<State>, String>>()?,
+        ),
+    };
+    let channels = match r.channels {
+        None => None,
+        Some(list) => Some(
+            list.iter()
+                .map(|c| check_channel(c))
+                .collect::<Result<_, _>>()?,
+        ),
+    };
+    Ok(Rule {
+        effect,
+        commands: patterns(&commands)?,
+        except: patterns(&r.except)?,
+        channels,
+        users,
+        sessions,
+        states,
+        reason: Arc::from(r.reason.unwrap_or_else(|| origin.clone())),
+        origin,
+    })
+}
+
+/// The rules of one file's `text`; `file` names it in errors and origins.
+pub fn parse(file: &str, text: &str, names: &Names<'_>) -> Result<Vec<Rule>, PolicyError> {
+    let err = |line: usize, message: String| PolicyError {
+        file: file.to_string(),
+        line,
+        message,
+    };
+    let doc: FileToml = toml::from_str(text).map_err(|e| {
+        let line = e.span().map_or(0, |s| line_of(text, s.start));
+        err(line, e.message().to_string())
+    })?;
+    doc.rule
+        .into_iter()
+        .map(|spanned| {
+            let line = line_of(text, spanned.span().start);
+            let origin = format!("{file}:{line}");
+            rule(spanned.into_inner(), origin, names).map_err(|m| err(line, m))
+        })
+        .collect()
+}
+
+/// The files in effect: `*.toml` of every directory, merged by name (see the module
+/// documentation); masked files left out.
+pub fn files(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    crate::dropins::merge(dirs, Path::new(""), |n| n.ends_with(".toml"))
+        .into_values()
+        .filter(|p| !crate::dropins::masked(p))
+        .collect()
+}
+
+/// The rules of every file in effect, in order.
+pub fn load(dirs: &[PathBuf], names: &Names<'_>) -> Result<Vec<Rule>, PolicyError> {
+    let mut rules = Vec::new();
+    for path in files(dirs) {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|e| PolicyError {
+            file: shown.clone(),
+            line: 0,
+            message: e.to_string(),
+        })?;
+        rules.extend(parse(&shown, &text, names)?);
+    }
+    Ok(rules)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COMMANDS: &[&str] = &[
+        "guest-ping",
+        "guest-exec",
+        "guest-exec-status",
+        "guest-file-open",
+    ];
+
+    fn names() -> Names<'static> {
+        Names {
+            commands: COMMANDS,
+            user: &|n| (n == "alice").then_some(1000),
+        }
+    }
+
+    #[test]
+    fn a_full_rule() {
+        let text = r#"
+# comment
+[[rule]]
+deny = ["guest-exec*", "action:flush-*"]
+except = ["guest-exec-status"]
+channels = ["vdagent", "org.qemu.guest_agent.0"]
+users = [0, "alice"]
+sessions = ["active", "c2"]
+when = ["thawed", "active-session"]
+reason = "no-exec"
+
+[[rule]]
+allow = ["*"]
+"#;
+        let rules = parse("10-a.toml", text, &names()).unwrap();
+        assert_eq!(rules.len(), 2);
+        let r = &rules[0];
+        assert_eq!(r.effect, Effect::Deny);
+        assert_eq!(r.users.as_deref(), Some(&[0, 1000][..]));
+        assert_eq!(r.origin, "10-a.toml:3");
+        assert_eq!(&*r.reason, "no-exec");
+        assert_eq!(
+            r.sessions,
+            Some(vec![SessionMatch::Active, SessionMatch::Id("c2".into())])
+        );
+        assert_eq!(&*rules[1].reason, "10-a.toml:13");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_line() {
+        for (text, line, message) in [
+            (
+                "[[rule]]\ndeny = [\"guest-exce\"]\n",
+                1,
+                "'guest-exce' matches no command",
+            ),
+            (
+                "\n\n[[rule]]\nallow = [\"guest-ping\"]\ndeny = [\"guest-ping\"]\n",
+                3,
+                "a rule needs exactly one of 'allow' and 'deny'",
+            ),
+            (
+                "[[rule]]\ndeny = [\"guest-ping\"]\nchannels = [\"spice\"]\n",
+                1,
+                "unknown channel 'spice'",
+            ),
+            (
+                "[[rule]]\ndeny = [\"guest-ping\"]\nusers = [\"mallory\"]\n",
+                1,
+                "no user 'mallory'",
+            ),
+            (
+                "[[rule]]\ndeny = [\"guest-ping\"]\nwhen = [\"locked\"]\n",
+                1,
+                "unknown state 'locked'",
+            ),
+            (
+                "[[rule]]\ndeny = [\"guest-ping\"]\nbogus = 1\n",
+                3,
+                "unknown field `bogus`",
+            ),
+            ("[[rule]]\ndeny = \"guest-ping\n", 2, ""),
+            ("[[rule]]\ndeny = []\n", 1, "at least one command"),
+            (
+                "[[rule]]\ndeny = [\"action:../x\"]\n",
+                1,
+                "is not an action name",
+            ),
+        ] {
+            let e = parse("f.toml", text, &names()).unwrap_err();
+            assert_eq!((e.file.as_str(), e.line), ("f.toml", line), "{text}: {e}");
+            assert!(e.message.contains(message), "{text}: {e}");
+        }
+    }
+}

@@ -1,0 +1,530 @@
+//! The one gate in front of every command, for every channel.
+//!
+//! A policy is an ordered list of [`Rule`]s. Each allows or denies the commands it
+//! names (exact names or `*` globs; `action:NAME` for host-invokable actions) when
+//! its conditions hold: the channel (a protocol, `qga`, `vdagent`, `ovirt`,
+//! `guest-socket`, or a channel's own name), the caller (a guest program's uid, its
+//! session, or whether that session is the active one) and the agent's state (frozen,
+//! thawed, a session active or none). Everything is allowed until a rule says
+//! otherwise, and the **last** matching rule decides, so later files override earlier
+//! ones. Rules come from the policy files ([`file`]) and then from qemu-ga's lists
+//! (`-a`/`allow-rpcs` denies what it does not name, `-b`/`block-rpcs` denies what it
+//! names), which therefore only ever restrict.
+//!
+//! One rule stands above the others: while filesystems are frozen only a small safe
+//! set runs (qemu-ga's contract; rules may deny within it but never widen it). A denied
+//! command stays listed by `guest-info` as disabled. Every denial carries a stable
+//! reason for the log: the rule's `reason`, or where it was written.
+
+pub mod file;
+
+use std::sync::Arc;
+
+use crate::context::{Caller, Protocol};
+
+/// Commands that stay enabled while filesystems are frozen.
+pub const FROZEN_SAFE_SET: &[&str] = &[
+    "guest-ping",
+    "guest-info",
+    "guest-sync",
+    "guest-sync-delimited",
+    "guest-fsfreeze-status",
+    "guest-fsfreeze-thaw",
+];
+
+/// Why a command is denied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DenyReason {
+    /// Filesystems are frozen and the command is not in the safe set.
+    Frozen,
+    /// A rule denied it; its stable reason (e.g. `block-rpcs`, a policy rule's
+    /// `reason`, or `FILE:LINE`).
+    Rule(Arc<str>),
+}
+
+impl DenyReason {
+    /// The reason as qemu-ga 9.1+ words it after "Command X has been disabled: ".
+    pub fn qga_text(&self) -> &'static str {
+        // qemu-ga ≥ 9.1 gives the same reason whichever rule disabled the command.
+        "the command is not allowed"
+    }
+
+    /// A stable name for logs.
+    pub fn as_str(&self) -> &str {
+        match self {
+            DenyReason::Frozen => "frozen",
+            DenyReason::Rule(r) => r,
+        }
+    }
+}
+
+/// The gate's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Run it.
+    Allow,
+    /// Refuse it.
+    Deny(DenyReason),
+}
+
+/// What a rule does with the commands it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Allow them.
+    Allow,
+    /// Deny them.
+    Deny,
+}
+
+/// A state of the agent a rule can depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Filesystems are frozen.
+    Frozen,
+    /// They are not.
+    Thawed,
+    /// A user session is active.
+    ActiveSession,
+    /// No user session is active.
+    NoActiveSession,
+}
+
+impl State {
+    /// Its name in policy files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Frozen => "frozen",
+            State::Thawed => "thawed",
+            State::ActiveSession => "active-session",
+            State::NoActiveSession => "no-active-session",
+        }
+    }
+
+    /// The state named `s`.
+    pub fn parse(s: &str) -> Option<State> {
+        [
+            State::Frozen,
+            State::Thawed,
+            State::ActiveSession,
+            State::NoActiveSession,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+}
+
+/// Which guest session a rule is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionMatch {
+    /// The caller's session is the active one.
+    Active,
+    /// The caller's session has this id.
+    Id(String),
+}
+
+/// A command pattern: an exact name, or a glob where `*` stands for any run of
+/// characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern(String);
+
+impl Pattern {
+    /// The pattern `text`.
+    pub fn new(text: &str) -> Pattern {
+        Pattern(text.to_string())
+    }
+
+    /// Whether `name` matches.
+    pub fn matches(&self, name: &str) -> bool {
+        glob(&self.0, name)
+    }
+
+    /// As written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `*`-only glob matching.
+fn glob(pattern: &str, name: &str) -> bool {
+    let Some((head, rest)) = pattern.split_once('*') else {
+        return pattern == name;
+    };
+    let Some(mut tail) = name.strip_prefix(head) else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('*').collect();
+    let (last, middle) = parts.split_last().expect("split yields at least one part");
+    for part in middle {
+        match tail.find(part) {
+            Some(i) => tail = &tail[i + part.len()..],
+            None => return false,
+        }
+    }
+    tail.len() >= last.len() && tail.ends_with(last)
+}
+
+/// One rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// Allow or deny.
+    pub effect: Effect,
+    /// The commands it is about (any of them).
+    pub commands: Vec<Pattern>,
+    /// Commands it leaves alone although `commands` names them.
+    pub except: Vec<Pattern>,
+    /// Protocols or channel names; any channel when `None`.
+    pub channels: Option<Vec<String>>,
+    /// Guest callers' uids; any caller when `None` (a host never matches a list).
+    pub users: Option<Vec<u32>>,
+    /// Guest callers' sessions; any when `None`.
+    pub sessions: Option<Vec<SessionMatch>>,
+    /// States of the agent; any when `None`.
+    pub states: Option<Vec<State>>,
+    /// The stable reason given when it denies.
+    pub reason: Arc<str>,
+    /// Where it was written (`FILE:LINE`, or the option).
+    pub origin: String,
+}
+
+/// What the gate knows about one call.
+#[derive(Debug, Clone)]
+pub struct Facts<'a> {
+    /// The command.
+    pub command: &'a str,
+    /// The channel's protocol.
+    pub protocol: Protocol,
+    /// The channel's name.
+    pub channel: &'a str,
+    /// Who calls.
+    pub caller: Caller,
+    /// The guest caller's session, when known.
+    pub session: Option<&'a str>,
+    /// The active session, when one is.
+    pub active_session: Option<&'a str>,
+    /// Whether filesystems are frozen.
+    pub frozen: bool,
+}
+
+impl Rule {
+    /// Whether the rule applies to the call.
+    pub fn matches(&self, f: &Facts<'_>) -> bool {
+        if !self.commands.iter().any(|p| p.matches(f.command))
+            || self.except.iter().any(|p| p.matches(f.command))
+        {
+            return false;
+        }
+        if let Some(channels) = &self.channels {
+            if !channels
+                .iter()
+                .any(|c| c == f.protocol.as_str() || c.as_str() == f.channel)
+            {
+                return false;
+            }
+        }
+        if let Some(users) = &self.users {
+            match f.caller {
+                Caller::Guest { uid, .. } if users.contains(&uid) => {}
+                _ => return false,
+            }
+        }
+        if let Some(sessions) = &self.sessions {
+            let ok = f.session.is_some_and(|s| {
+                sessions.iter().any(|m| match m {
+                    SessionMatch::Active => f.active_session == Some(s),
+                    SessionMatch::Id(id) => id == s,
+                })
+            });
+            if !ok {
+                return false;
+            }
+        }
+        if let Some(states) = &self.states {
+            let holds = |st: &State| match st {
+                State::Frozen => f.frozen,
+                State::Thawed => !f.frozen,
+                State::ActiveSession => f.active_session.is_some(),
+                State::NoActiveSession => f.active_session.is_none(),
+            };
+            if !states.iter().all(holds) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The rule in one line, for `--dump-config`.
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "{} {}",
+            match self.effect {
+                Effect::Allow => "allow",
+                Effect::Deny => "deny",
+            },
+            patterns(&self.commands)
+        );
+        if !self.except.is_empty() {
+            s.push_str(&format!(" except={}", patterns(&self.except)));
+        }
+        if let Some(c) = &self.channels {
+            s.push_str(&format!(" channels={}", c.join(",")));
+        }
+        if let Some(u) = &self.users {
+            let u: Vec<String> = u.iter().map(u32::to_string).collect();
+            s.push_str(&format!(" users={}", u.join(",")));
+        }
+        if let Some(ss) = &self.sessions {
+            let ss: Vec<&str> = ss
+                .iter()
+                .map(|m| match m {
+                    SessionMatch::Active => "active",
+                    SessionMatch::Id(id) => id.as_str(),
+                })
+                .collect();
+            s.push_str(&format!(" sessions={}", ss.join(",")));
+        }
+        if let Some(st) = &self.states {
+            let st: Vec<&str> = st.iter().map(|s| s.as_str()).collect();
+            s.push_str(&format!(" when={}", st.join(",")));
+        }
+        s.push_str(&format!(" reason={} ({})", self.reason, self.origin));
+        s
+    }
+}
+
+/// The rules, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    rules: Vec<Rule>,
+    /// Names given to qemu-ga's lists, for the start-up warning about unknown ones.
+    listed: Vec<String>,
+}
+
+impl Policy {
+    /// A policy of qemu-ga's `-a`/`allow-rpcs` and `-b`/`block-rpcs` lists alone.
+    pub fn from_lists<A, B>(allow: Option<A>, block: B) -> Policy
+    where
+        A: IntoIterator<Item = String>,
+        B: IntoIterator<Item = String>,
+    {
+        let mut p = Policy::default();
+        p.add_lists(allow, block);
+        p
+    }
+
+    /// A policy of these rules (from the policy files).
+    pub fn from_rules(rules: Vec<Rule>) -> Policy {
+        Policy {
+            rules,
+            listed: Vec::new(),
+        }
+    }
+
+    /// Appends qemu-ga's lists as the last rules: what the allow list does not name is
+    /// denied, what the block list names is denied.
+    pub fn add_lists<A, B>(&mut self, allow: Option<A>, block: B)
+    where
+        A: IntoIterator<Item = String>,
+        B: IntoIterator<Item = String>,
+    {
+        let list_rule = |commands: Vec<Pattern>, except: Vec<Pattern>, name: &str| Rule {
+            effect: Effect::Deny,
+            commands,
+            except,
+            channels: None,
+            users: None,
+            sessions: None,
+            states: None,
+            reason: name.into(),
+            origin: name.into(),
+        };
+        if let Some(allow) = allow {
+            let names: Vec<String> = allow.into_iter().collect();
+            let except = names.iter().map(|n| Pattern::new(n)).collect();
+            self.listed.extend(names);
+            self.rules
+                .push(list_rule(vec![Pattern::new("*")], except, "allow-rpcs"));
+        }
+        let block: Vec<String> = block.into_iter().collect();
+        if !block.is_empty() {
+            let commands = block.iter().map(|n| Pattern::new(n)).collect();
+            self.listed.extend(block);
+            self.rules
+                .push(list_rule(commands, Vec::new(), "block-rpcs"));
+        }
+    }
+
+    /// The rules, in order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The decision for a call.
+    pub fn decide(&self, f: &Facts<'_>) -> Decision {
+        if f.frozen && !FROZEN_SAFE_SET.contains(&f.command) {
+            return Decision::Deny(DenyReason::Frozen);
+        }
+        match self.rules.iter().rev().find(|r| r.matches(f)) {
+            Some(r) if r.effect == Effect::Deny => {
+                Decision::Deny(DenyReason::Rule(r.reason.clone()))
+            }
+            _ => Decision::Allow,
+        }
+    }
+
+    /// Names on qemu-ga's lists that are not in `known`, for a start-up warning.
+    pub fn unknown_names<'a>(&'a self, known: &'a [&str]) -> impl Iterator<Item = &'a str> + 'a {
+        self.listed
+            .iter()
+            .map(String::as_str)
+            .filter(move |n| !known.contains(n))
+    }
+}
+
+fn patterns(list: &[Pattern]) -> String {
+    list.iter()
+        .map(Pattern::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lists(allow: Option<&[&str]>, block: &[&str]) -> Policy {
+        Policy::from_lists(
+            allow.map(|a| a.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+            block.iter().map(|s| s.to_string()),
+        )
+    }
+
+    fn host<'a>(command: &'a str, protocol: Protocol) -> Facts<'a> {
+        Facts {
+            command,
+            protocol,
+            channel: "port",
+            caller: Caller::Host,
+            session: None,
+            active_session: None,
+            frozen: false,
+        }
+    }
+
+    fn denied(p: &Policy, f: &Facts<'_>) -> Option<String> {
+        match p.decide(f) {
+            Decision::Allow => None,
+            Decision::Deny(r) => Some(r.as_str().to_string()),
+        }
+    }
+
+    #[test]
+    fn block_wins_over_allow() {
+        let p = lists(Some(&["guest-ping", "guest-get-time"]), &["guest-ping"]);
+        let d = |c| denied(&p, &host(c, Protocol::Qga));
+        assert_eq!(d("guest-ping").as_deref(), Some("block-rpcs"));
+        assert_eq!(d("guest-get-time"), None);
+        assert_eq!(d("guest-sync").as_deref(), Some("allow-rpcs"));
+    }
+
+    #[test]
+    fn frozen_overrides_lists() {
+        let p = lists(None, &["guest-ping"]);
+        let mut f = host("guest-ping", Protocol::Qga);
+        f.frozen = true;
+        assert_eq!(p.decide(&f), Decision::Allow);
+        f.command = "guest-get-time";
+        assert_eq!(p.decide(&f), Decision::Deny(DenyReason::Frozen));
+        assert_eq!(
+            Policy::default().decide(&host("guest-get-time", Protocol::Qga)),
+            Decision::Allow
+        );
+    }
+
+    #[test]
+    fn globs() {
+        for (pat, name, ok) in [
+            ("*", "guest-exec", true),
+            ("guest-file-*", "guest-file-open", true),
+            ("guest-file-*", "guest-fsfreeze-freeze", false),
+            ("guest-*-status", "guest-exec-status", true),
+            ("guest-*-status", "guest-exec", false),
+            ("*-freeze*", "guest-fsfreeze-freeze-list", true),
+            ("a*a", "a", false),
+            ("guest-ping", "guest-ping", true),
+            ("guest-ping", "guest-pin", false),
+        ] {
+            assert_eq!(glob(pat, name), ok, "{pat} {name}");
+        }
+    }
+
+    #[test]
+    fn the_last_matching_rule_decides_with_its_conditions() {
+        let rule = |effect, cmd: &str, channels: Option<&[&str]>, users: Option<&[u32]>| Rule {
+            effect,
+            commands: vec![Pattern::new(cmd)],
+            except: Vec::new(),
+            channels: channels.map(|c| c.iter().map(|s| s.to_string()).collect()),
+            users: users.map(|u| u.to_vec()),
+            sessions: None,
+            states: None,
+            reason: format!("{cmd}-rule").into(),
+            origin: "test".into(),
+        };
+        let p = Policy::from_rules(vec![
+            rule(
+                Effect::Deny,
+                "guest-exec*",
+                Some(&["vdagent", "ovirt"]),
+                None,
+            ),
+            rule(Effect::Deny, "guest-exec", None, None),
+            rule(Effect::Allow, "guest-exec", Some(&["qga"]), None),
+            rule(
+                Effect::Deny,
+                "__org.guestlink_clipboard-*",
+                Some(&["guest-socket"]),
+                Some(&[0]),
+            ),
+        ]);
+        assert_eq!(denied(&p, &host("guest-exec", Protocol::Qga)), None);
+        assert_eq!(
+            denied(&p, &host("guest-exec", Protocol::Vdagent)).as_deref(),
+            Some("guest-exec-rule")
+        );
+        assert_eq!(
+            denied(&p, &host("guest-exec-status", Protocol::Ovirt)).as_deref(),
+            Some("guest-exec*-rule")
+        );
+        let mut g = host("__org.guestlink_clipboard-get", Protocol::GuestSocket);
+        g.caller = Caller::Guest { uid: 0, pid: 1 };
+        assert!(denied(&p, &g).is_some());
+        g.caller = Caller::Guest { uid: 1000, pid: 1 };
+        assert!(denied(&p, &g).is_none());
+    }
+
+    #[test]
+    fn sessions_and_states() {
+        let p = Policy::from_rules(vec![Rule {
+            effect: Effect::Deny,
+            commands: vec![Pattern::new("*")],
+            except: vec![Pattern::new("guest-ping")],
+            channels: Some(vec!["guest-socket".into()]),
+            users: None,
+            sessions: Some(vec![SessionMatch::Active]),
+            states: Some(vec![State::ActiveSession]),
+            reason: "r".into(),
+            origin: "t".into(),
+        }]);
+        let mut f = host("guest-get-time", Protocol::GuestSocket);
+        f.caller = Caller::Guest { uid: 1000, pid: 5 };
+        assert!(denied(&p, &f).is_none(), "no session known");
+        f.session = Some("3");
+        f.active_session = Some("3");
+        assert!(denied(&p, &f).is_some());
+        f.command = "guest-ping";
+        assert!(denied(&p, &f).is_none(), "except");
+        f.command = "guest-get-time";
+        f.active_session = Some("4");
+        assert!(denied(&p, &f).is_none(), "not the active session");
+    }
+}
