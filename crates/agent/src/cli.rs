@@ -134,7 +134,7 @@ pub struct Cli {
     pub check_config: bool,
 
     /// Say what the gate would do with a call, and exit: command=NAME[,channel=
-    /// PROTOCOL-OR-NAME][,uid=N][,session=ID][,active=ID][,frozen]. Repeatable.
+    /// PROTOCOL-OR-NAME][,uid=N][,session=ID][,active=ID][,locked][,frozen]. Repeatable.
     #[arg(long = "explain", value_name = "CALL")]
     pub explain: Vec<String>,
 

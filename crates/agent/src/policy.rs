@@ -56,14 +56,15 @@ pub fn dump(config: &Config, policy: &Policy) -> String {
 }
 
 /// What the gate would do with a call described as `command=NAME,channel=PROTOCOL-OR-
-/// NAME,uid=N,session=ID,active=ID,frozen` (only `command` is required; `uid` makes
+/// NAME,uid=N,session=ID,active=ID,locked,frozen` (only `command` is required; `uid` makes
 /// the caller a guest program, on `guest-socket` unless a channel is given): one line,
 /// `allow` or `deny (REASON)`.
 pub fn explain(policy: &Policy, spec: &str) -> Result<String, String> {
     use guestlink_core::context::{Caller, Protocol};
     use guestlink_core::policy::{Decision, Facts};
-    let (mut command, mut channel, mut uid, mut session, mut active, mut frozen) =
-        (None, None, None, None, None, false);
+    let (mut command, mut channel, mut uid, mut session, mut active) =
+        (None, None, None, None, None);
+    let (mut locked, mut frozen) = (false, false);
     for part in spec.split(',').filter(|p| !p.is_empty()) {
         let (k, v) = part.split_once('=').unwrap_or((part, ""));
         match k {
@@ -73,6 +74,7 @@ pub fn explain(policy: &Policy, spec: &str) -> Result<String, String> {
             "session" => session = Some(v),
             "active" => active = Some(v),
             "frozen" => frozen = v.is_empty() || v == "true",
+            "locked" => locked = v.is_empty() || v == "true",
             _ => return Err(format!("unknown key '{k}' in '{spec}'")),
         }
     }
@@ -97,6 +99,7 @@ pub fn explain(policy: &Policy, spec: &str) -> Result<String, String> {
         },
         session,
         active_session: active,
+        locked,
         frozen,
     };
     Ok(match policy.decide(&facts) {

@@ -82,6 +82,12 @@ when = ["no-active-session"]
 reason = "no-transfer-without-a-session"
 
 [[rule]]
+deny = ["__org.guestlink_clipboard-offer"]
+channels = ["vdagent"]
+when = ["active-session", "session-locked"]
+reason = "not-into-a-locked-screen"
+
+[[rule]]
 deny = ["guest-get-users"]
 channels = ["guest-socket"]
 sessions = ["active"]
@@ -115,6 +121,10 @@ reason = "not-from-the-active-session"
         (
             "command=__org.guestlink_clipboard-offer,channel=vdagent",
             "allow",
+        ),
+        (
+            "command=__org.guestlink_clipboard-offer,channel=vdagent,active=2,locked",
+            "deny (not-into-a-locked-screen)",
         ),
         (
             "command=__org.guestlink_transfer-start,channel=vdagent,active=2",

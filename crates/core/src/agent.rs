@@ -200,9 +200,9 @@ impl Agent {
     /// The gate's decision on `name` called on `call`'s channel by its caller, now.
     pub fn decide(&self, name: &str, call: &CallContext) -> Decision {
         let policy = self.policy.read().unwrap_or_else(|e| e.into_inner());
-        let active = match self.state.sessions.host_user() {
-            Ok(Some((session, _, _))) => Some(session),
-            _ => None,
+        let (active, locked) = match self.state.sessions.host_user() {
+            Ok(Some((session, _, locked))) => (Some(session), locked),
+            _ => (None, false),
         };
         // The caller's session is looked up only when a rule asks for it.
         let session = match call.caller {
@@ -218,6 +218,7 @@ impl Agent {
             caller: call.caller,
             session: session.as_deref(),
             active_session: active.as_deref(),
+            locked,
             frozen: self.state.frozen(),
         })
     }

@@ -10,7 +10,7 @@
 //! channels = ["vdagent", "ovirt"]         # protocols or channel names (optional)
 //! users = [1000, "alice"]                 # guest-socket callers (optional)
 //! sessions = ["active"]                   # the caller's session: "active" or ids
-//! when = ["no-active-session"]            # frozen, thawed, active-session, ...
+//! when = ["no-active-session"]            # active-session, session-locked
 //! reason = "no-exec-from-desktop"         # logged when it denies; FILE:LINE if absent
 //! ```
 //!
@@ -164,7 +164,7 @@ fn rule(r: RuleToml, origin: String, names: &Names<'_>) -> Result<Rule, String> 
             list.iter()
                 .map(|s| {
                     State::parse(s).ok_or(format!(
-                        "unknown state '{s}' (expected frozen, thawed, active-session or no-active-session)"
+                        "unknown state '{s}' (expected active-session, no-active-session or session-locked)"
                     ))
                 })
                 .collect::<Result<Vec<State>, String>>()?,
@@ -264,7 +264,7 @@ except = ["guest-exec-status"]
 channels = ["vdagent", "org.qemu.guest_agent.0"]
 users = [0, "alice"]
 sessions = ["active", "c2"]
-when = ["thawed", "active-session"]
+when = ["session-locked", "active-session"]
 reason = "no-exec"
 
 [[rule]]
@@ -281,7 +281,7 @@ allow = ["*"]
             r.sessions,
             Some(vec![SessionMatch::Active, SessionMatch::Id("c2".into())])
         );
-        assert_eq!(&*rules[1].reason, "10-a.toml:13");
+        assert_eq!(&*rules[1].reason, "10-a.toml:12");
     }
 
     #[test]

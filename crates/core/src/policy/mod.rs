@@ -5,14 +5,15 @@
 //! its conditions hold: the channel (a protocol, `qga`, `vdagent`, `ovirt`,
 //! `guest-socket`, or a channel's own name), the caller (a guest program's uid, its
 //! session, or whether that session is the active one) and the agent's state (frozen,
-//! thawed, a session active or none). Everything is allowed until a rule says
+//! a session active, none, or locked). Everything is allowed until a rule says
 //! otherwise, and the **last** matching rule decides, so later files override earlier
 //! ones. Rules come from the policy files ([`file`]) and then from qemu-ga's lists
 //! (`-a`/`allow-rpcs` denies what it does not name, `-b`/`block-rpcs` denies what it
 //! names), which therefore only ever restrict.
 //!
-//! One rule stands above the others: while filesystems are frozen only a small safe
-//! set runs (qemu-ga's contract; rules may deny within it but never widen it). A denied
+//! One rule stands above the others: while filesystems are frozen exactly a small safe
+//! set runs, whatever the rules say (qemu-ga's contract: its freeze allow list
+//! bypasses its lists, so that a frozen guest can always be thawed). A denied
 //! command stays listed by `guest-info` as disabled. Every denial carries a stable
 //! reason for the log: the rule's `reason`, or where it was written.
 
@@ -76,40 +77,37 @@ pub enum Effect {
     Deny,
 }
 
-/// A state of the agent a rule can depend on.
+/// A state of the agent a rule can depend on. (Frozen filesystems need no rule: while
+/// they are frozen only the safe set runs.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
-    /// Filesystems are frozen.
-    Frozen,
-    /// They are not.
-    Thawed,
     /// A user session is active.
     ActiveSession,
     /// No user session is active.
     NoActiveSession,
+    /// The active session's screen is locked.
+    SessionLocked,
 }
 
 impl State {
+    const ALL: [State; 3] = [
+        State::ActiveSession,
+        State::NoActiveSession,
+        State::SessionLocked,
+    ];
+
     /// Its name in policy files.
     pub fn as_str(self) -> &'static str {
         match self {
-            State::Frozen => "frozen",
-            State::Thawed => "thawed",
             State::ActiveSession => "active-session",
             State::NoActiveSession => "no-active-session",
+            State::SessionLocked => "session-locked",
         }
     }
 
     /// The state named `s`.
     pub fn parse(s: &str) -> Option<State> {
-        [
-            State::Frozen,
-            State::Thawed,
-            State::ActiveSession,
-            State::NoActiveSession,
-        ]
-        .into_iter()
-        .find(|st| st.as_str() == s)
+        State::ALL.into_iter().find(|st| st.as_str() == s)
     }
 }
 
@@ -201,6 +199,8 @@ pub struct Facts<'a> {
     pub session: Option<&'a str>,
     /// The active session, when one is.
     pub active_session: Option<&'a str>,
+    /// Whether the active session is locked.
+    pub locked: bool,
     /// Whether filesystems are frozen.
     pub frozen: bool,
 }
@@ -240,10 +240,9 @@ impl Rule {
         }
         if let Some(states) = &self.states {
             let holds = |st: &State| match st {
-                State::Frozen => f.frozen,
-                State::Thawed => !f.frozen,
                 State::ActiveSession => f.active_session.is_some(),
                 State::NoActiveSession => f.active_session.is_none(),
+                State::SessionLocked => f.locked,
             };
             if !states.iter().all(holds) {
                 return false;
@@ -360,8 +359,12 @@ impl Policy {
 
     /// The decision for a call.
     pub fn decide(&self, f: &Facts<'_>) -> Decision {
-        if f.frozen && !FROZEN_SAFE_SET.contains(&f.command) {
-            return Decision::Deny(DenyReason::Frozen);
+        if f.frozen {
+            return if FROZEN_SAFE_SET.contains(&f.command) {
+                Decision::Allow
+            } else {
+                Decision::Deny(DenyReason::Frozen)
+            };
         }
         match self.rules.iter().rev().find(|r| r.matches(f)) {
             Some(r) if r.effect == Effect::Deny => {
@@ -406,6 +409,7 @@ mod tests {
             caller: Caller::Host,
             session: None,
             active_session: None,
+            locked: false,
             frozen: false,
         }
     }
