@@ -27,6 +27,10 @@ use guestlink_vocabulary::types::ExecExited;
 /// The most output kept per stream (16 MiB), as qemu-ga.
 pub const MAX_OUTPUT: usize = 16 << 20;
 
+/// Children started by `guest-exec` and not yet collected (the `exec-processes`
+/// limit).
+pub const EXEC_LIMIT: usize = 256;
+
 /// Reads `r` to its end, keeping the first [`MAX_OUTPUT`] bytes.
 async fn drain(mut r: impl AsyncRead + Unpin) -> Captured {
     let mut out = Captured::default();
@@ -60,6 +64,12 @@ fn merged_pipe() -> std::io::Result<(pipe::Receiver, OwnedFd)> {
 
 impl Handler for GuestExec {
     async fn handle(ctx: Context<'_>, args: GuestExecArgs) -> Result<t::GuestExec, CommandError> {
+        // Children not yet collected by guest-exec-status, running or not.
+        if ctx.agent.state().exec.len() >= EXEC_LIMIT {
+            return Err(CommandError::new(format!(
+                "too many processes started and not yet collected with guest-exec-status (limit exec-processes: {EXEC_LIMIT})"
+            )));
+        }
         let input = match &args.input_data {
             Some(text) => {
                 Some(base64_decode(text.as_bytes()).map_err(|e| CommandError::new(e.to_string()))?)

@@ -32,6 +32,10 @@ pub const READ_COUNT_DEFAULT: i64 = 4096;
 /// The most `guest-file-read` reads at once (48 MiB).
 pub const READ_COUNT_LIMIT: i64 = 48 << 20;
 
+/// Handles open at once (the `file-handles` limit): each is an open descriptor the
+/// host controls.
+pub const FILE_HANDLE_LIMIT: usize = 1024;
+
 /// Access flags of an fopen(3) mode: (read, write, create, truncate, append).
 fn parse_mode(mode: &str) -> Option<(bool, bool, bool, bool, bool)> {
     Some(match mode {
@@ -96,6 +100,12 @@ fn lock(f: &Mutex<OpenFile>) -> std::sync::MutexGuard<'_, OpenFile> {
 impl Handler for GuestFileOpen {
     async fn handle(ctx: Context<'_>, args: GuestFileOpenArgs) -> Result<i64, CommandError> {
         let mode = args.mode.as_deref().unwrap_or("r");
+        // Checked before the file is opened, so that a refused open creates nothing.
+        if ctx.agent.state().files.len() >= FILE_HANDLE_LIMIT {
+            return Err(CommandError::new(format!(
+                "too many open files (limit file-handles: {FILE_HANDLE_LIMIT})"
+            )));
+        }
         let file = open(&args.path, mode)?;
         let handle = ctx
             .agent

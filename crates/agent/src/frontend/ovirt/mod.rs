@@ -153,6 +153,7 @@ impl<'a, W: AsyncWrite + Unpin> Front<'a, W> {
         let mut decoder = Decoder::default();
         let mut buf = vec![0u8; READ_CHUNK];
         let mut running = FuturesUnordered::new();
+        let mut bad = super::noise::Noise::default();
         loop {
             tokio::select! {
                 Some(done) = running.next(), if !running.is_empty() => {
@@ -182,7 +183,11 @@ impl<'a, W: AsyncWrite + Unpin> Front<'a, W> {
                                     running.push(action);
                                 }
                             }
-                            Err(e) => tracing::warn!(channel = %call.channel.name, "oVirt line refused: {e}"),
+                            Err(e) => {
+                                if let Some(n) = bad.report() {
+                                    tracing::warn!(channel = %call.channel.name, bad_input = n, "oVirt line refused: {e}");
+                                }
+                            }
                         }
                     }
                 }

@@ -220,6 +220,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
         displays: None,
         heard: false,
     };
+    let mut bad = super::noise::Noise::default();
     let mut decoder = Decoder::new(Limits {
         max_message: MESSAGE_LIMIT,
     });
@@ -265,10 +266,18 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
                                 Err(MessageError::UnknownType(t)) => {
                                     tracing::debug!(kind = t, "unknown vdagent message ignored")
                                 }
-                                Err(e) => tracing::warn!(channel = %call.channel.name, "vdagent message refused: {e}"),
+                                Err(e) => {
+                                    if let Some(n) = bad.report() {
+                                        tracing::warn!(channel = %call.channel.name, bad_input = n, "vdagent message refused: {e}");
+                                    }
+                                }
                             }
                         }
-                        Err(e) => tracing::warn!(channel = %call.channel.name, "vdagent framing: {e}"),
+                        Err(e) => {
+                            if let Some(n) = bad.report() {
+                                tracing::warn!(channel = %call.channel.name, bad_input = n, "vdagent framing: {e}");
+                            }
+                        }
                     }
                 }
             }
