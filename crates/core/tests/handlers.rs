@@ -802,3 +802,49 @@ async fn exec_output_is_drained_while_other_commands_run() {
     );
     assert_eq!(decode(&s["out-data"]).len(), 1 << 20);
 }
+
+#[tokio::test]
+async fn ssh_keys_never_follow_links_the_user_planted() {
+    let h = harness("ssh-links");
+    let home = h.dir.join("home");
+    let victim = h.dir.join("victim");
+    std::fs::write(&victim, "root's file\n").unwrap();
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDk0 user@host";
+    let add = json!({"username": "u", "keys": [key]});
+
+    // ~/.ssh a link to another directory: refused, nothing written there.
+    let elsewhere = h.dir.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, home.join(".ssh")).unwrap();
+    let e = h.err("guest-ssh-add-authorized-keys", add.clone()).await;
+    // O_DIRECTORY | O_NOFOLLOW on a link: ENOTDIR.
+    assert!(e.ends_with("Not a directory"), "{e}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    std::fs::remove_file(home.join(".ssh")).unwrap();
+
+    // A planted temporary name and an authorized_keys that is a link: the link is
+    // replaced by a real file, the victim is untouched.
+    std::fs::create_dir(home.join(".ssh")).unwrap();
+    let tmp = home
+        .join(".ssh")
+        .join(format!(".authorized_keys.{}.tmp", std::process::id()));
+    std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+    std::os::unix::fs::symlink(&victim, home.join(".ssh/authorized_keys")).unwrap();
+    let e = h
+        .err("guest-ssh-get-authorized-keys", json!({"username": "u"}))
+        .await;
+    assert!(e.contains("Too many levels of symbolic links"), "{e}");
+    h.ok(
+        "guest-ssh-add-authorized-keys",
+        json!({"username": "u", "keys": [key], "reset": true}),
+    )
+    .await;
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root's file\n");
+    let keys = home.join(".ssh/authorized_keys");
+    assert!(!std::fs::symlink_metadata(&keys)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read_to_string(&keys).unwrap(), key);
+    assert!(!tmp.exists());
+}
