@@ -12,7 +12,8 @@ use guestlink_core::handlers::control::pack_credentials;
 use guestlink_core::platform::ShutdownMode;
 use guestlink_core::state::sessions::LoginSession;
 use guestlink_core::testing::{
-    call_as_host, fake_platform, Action, ActionLog, FakeMachine, FakeSessionManager, FakeSystem,
+    call_as_host, fake_platform, Action, ActionLog, FakeFilesystems, FakeMachine,
+    FakeSessionManager, FakeSystem,
 };
 use guestlink_core::{Agent, AgentConfig};
 use serde_json::{json, Value};
@@ -34,6 +35,7 @@ fn harness(tag: &str, manager: FakeSessionManager, actions: Option<Actions>) -> 
         ..Default::default()
     });
     platform.session_manager = Arc::new(manager);
+    platform.filesystems = Arc::new(FakeFilesystems::with_mounts(log.clone(), &["/data"]));
     let mut config = AgentConfig::new("test", &dir);
     if let Some(a) = actions {
         config.actions = a;
@@ -364,4 +366,71 @@ async fn action_output_is_capped() {
         (Some(0), guestlink_core::actions::OUTPUT_CAP, 10, true)
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn power_and_freeze_helpers_come_from_the_actions_directories() {
+    let base = std::env::temp_dir().join(format!("gl-power-actions-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let mark = base.join("mark");
+    let record = format!("echo \"$0 $1\" >> {}", mark.display());
+    script(&base.join("vendor/power/shutdown"), &record, 0o755);
+    script(
+        &base.join("vendor/power/suspend"),
+        &format!("{record}\nexit 1"),
+        0o755,
+    );
+    script(&base.join("vendor/fsfreeze/10-db"), &record, 0o755);
+    let actions = Actions {
+        dirs: vec![base.join("vendor"), base.join("etc")],
+        timeout: Duration::from_secs(10),
+    };
+    let h = harness(
+        "power-actions",
+        FakeSessionManager::default(),
+        Some(actions),
+    );
+    let shown = |p: &str| base.join("vendor").join(p).display().to_string();
+
+    // (The QGA front end leaves out the reply of a successful guest-shutdown.)
+    assert_eq!(
+        h.call("guest-shutdown", json!({"mode": "reboot"})).await,
+        Ok(json!({}))
+    );
+    assert_eq!(
+        h.call("guest-suspend-disk", json!({})).await,
+        Err("child process has failed to suspend".into())
+    );
+    assert_eq!(
+        h.call("guest-fsfreeze-freeze", json!({})).await,
+        Ok(json!(1))
+    );
+    assert_eq!(h.call("guest-fsfreeze-thaw", json!({})).await, Ok(json!(1)));
+    assert_eq!(
+        std::fs::read_to_string(&mark).unwrap(),
+        format!(
+            "{} reboot\n{} disk\n{} freeze\n{} thaw\n",
+            shown("power/shutdown"),
+            shown("power/suspend"),
+            shown("fsfreeze/10-db"),
+            shown("fsfreeze/10-db")
+        )
+    );
+    assert_eq!(
+        h.log.take(),
+        [Action::Freeze("/data".into()), Action::Thaw("/data".into())],
+        "the built-in helpers ran too"
+    );
+
+    // A failing freeze hook stops the freeze; the administrator's file wins.
+    script(&base.join("etc/fsfreeze/10-db"), "exit 2", 0o755);
+    assert_eq!(
+        h.call("guest-fsfreeze-freeze", json!({})).await,
+        Err("fsfreeze hook '10-db' has failed with status 2".into())
+    );
+    assert_eq!(
+        h.call("guest-fsfreeze-status", json!({})).await,
+        Ok(json!("thawed"))
+    );
+    let _ = std::fs::remove_dir_all(&base);
 }

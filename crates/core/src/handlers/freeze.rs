@@ -1,6 +1,7 @@
 //! `guest-fsfreeze-*` and `guest-fstrim`.
 //!
-//! Freezing runs the `-F` hook with `freeze`, marks the agent frozen (the marker file
+//! Freezing runs the `-F` hook (or, without one, the `fsfreeze/` actions) with
+//! `freeze`, marks the agent frozen (the marker file
 //! and the gate's safe set), then freezes the mounts in reverse mount order; a failure
 //! thaws what was frozen and reports the error. Thawing undoes the freezes in reverse,
 //! clears the state and runs the hook with `thaw`. The optional watchdog
@@ -41,7 +42,7 @@ async fn blocking<T: Send + 'static>(
 
 async fn run_hook(agent: &Agent, action: &str) -> Result<(), CommandError> {
     let Some(hook) = agent.fsfreeze_hook() else {
-        return Ok(());
+        return run_action_hooks(agent, action).await;
     };
     if let Err(e) = nix::unistd::access(hook, nix::unistd::AccessFlags::X_OK) {
         return Err(with_errno(
@@ -64,6 +65,30 @@ async fn run_hook(agent: &Agent, action: &str) -> Result<(), CommandError> {
             "fsfreeze hook was terminated by a signal",
         )),
     }
+}
+
+/// Without `-F`: the executables of `fsfreeze/` in the actions directories (what
+/// qemu's fsfreeze-hook script does with its `fsfreeze-hook.d`), in name order, each
+/// with `freeze` or `thaw`; the first that fails stops a freeze.
+async fn run_action_hooks(agent: &Agent, action: &str) -> Result<(), CommandError> {
+    let actions = agent.actions();
+    for hook in actions.list(Path::new("fsfreeze")) {
+        let o = actions
+            .run(&hook.path, &[action], &[])
+            .await
+            .map_err(|e| with_errno(format!("failed to run fsfreeze hook '{}'", hook.name), &e))?;
+        if !o.success() {
+            tracing::warn!(hook = %hook.path.display(), stderr = %String::from_utf8_lossy(&o.stderr), "fsfreeze hook failed");
+            return Err(CommandError::new(match o.code {
+                Some(code) => format!(
+                    "fsfreeze hook '{}' has failed with status {code}",
+                    hook.name
+                ),
+                None => format!("fsfreeze hook '{}' was terminated by a signal", hook.name),
+            }));
+        }
+    }
+    Ok(())
 }
 
 fn mount_list_error(e: &io::Error) -> CommandError {

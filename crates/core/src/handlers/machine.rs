@@ -83,6 +83,9 @@ impl Handler for GuestShutdown {
     async fn handle(ctx: Context<'_>, args: GuestShutdownArgs) -> Result<Empty, CommandError> {
         let mode = shutdown_mode(args.mode.as_deref())?;
         tracing::warn!(?mode, "shutdown requested by the host");
+        if let Some(done) = power_action(&ctx, "shutdown", shutdown_word(mode)).await {
+            return done;
+        }
         act(&ctx, move |m| m.shutdown(mode))
             .await?
             .map_err(CommandError::new)?;
@@ -90,8 +93,48 @@ impl Handler for GuestShutdown {
     }
 }
 
+fn shutdown_word(mode: ShutdownMode) -> &'static str {
+    match mode {
+        ShutdownMode::Powerdown => "powerdown",
+        ShutdownMode::Halt => "halt",
+        ShutdownMode::Reboot => "reboot",
+    }
+}
+
+/// Where qemu-ga runs a fixed helper (shutdown(8), pm-utils), an action the
+/// distribution or the administrator put at `power/NAME` in the actions directories
+/// runs instead, with the mode as its argument. `None`: there is none, use the
+/// platform.
+async fn power_action(
+    ctx: &Context<'_>,
+    name: &str,
+    mode: &str,
+) -> Option<Result<Empty, CommandError>> {
+    let actions = ctx.agent.actions();
+    let found = actions
+        .list(std::path::Path::new("power"))
+        .into_iter()
+        .find(|f| f.name == name)?;
+    tracing::info!(action = %found.path.display(), mode, "power action instead of the built-in helper");
+    Some(match actions.run(&found.path, &[mode], &[]).await {
+        Ok(o) if o.success() => Ok(Empty {}),
+        Ok(_) => Err(CommandError::new(format!(
+            "child process has failed to {name}"
+        ))),
+        Err(e) => Err(CommandError::new(format!("failed to {name}: {e}"))),
+    })
+}
+
 async fn suspend(ctx: Context<'_>, mode: SuspendMode) -> Result<Empty, CommandError> {
     tracing::warn!(?mode, "suspend requested by the host");
+    let word = match mode {
+        SuspendMode::Disk => "disk",
+        SuspendMode::Ram => "ram",
+        SuspendMode::Hybrid => "hybrid",
+    };
+    if let Some(done) = power_action(&ctx, "suspend", word).await {
+        return done;
+    }
     act(&ctx, move |m| m.suspend(mode))
         .await?
         .map_err(CommandError::new)?;
