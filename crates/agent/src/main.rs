@@ -10,6 +10,7 @@ mod config;
 mod desktop;
 mod frontend;
 mod logging;
+mod notify;
 mod policy;
 mod serve;
 mod sessions;

@@ -258,13 +258,28 @@ async fn serve_until_signal(
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
+    let notifier = Arc::new(crate::notify::Notifier::from_env());
+    notifier.send("READY=1");
+    if let Some(every) = notifier.watchdog_interval() {
+        let n = notifier.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                n.send("WATCHDOG=1");
+            }
+        });
+    }
     loop {
         tokio::select! {
             _ = term.recv() => {}
             _ = int.recv() => {}
             _ = hup.recv() => {
                 // Connections stay: only the gate's rules change.
-                match reload() {
+                notifier.reloading();
+                let result = reload();
+                notifier.send("READY=1");
+                match result {
                     Ok(policy) => {
                         tracing::info!(rules = policy.rules().len(), "SIGHUP: policy reloaded");
                         agent.set_policy(policy);
@@ -286,6 +301,7 @@ async fn serve_until_signal(
             continue;
         }
         tracing::info!("terminating on signal");
+        notifier.send("STOPPING=1");
         return Ok(());
     }
 }
