@@ -146,6 +146,11 @@ pub struct Cli {
     #[arg(long = "ovirt-applications", value_name = "LIST")]
     pub ovirt_applications: Vec<String>,
 
+    /// Print the protocol reference (every command, event and type, in Markdown) and
+    /// exit.
+    #[arg(long = "dump-reference")]
+    pub dump_reference: bool,
+
     /// Print the JSON schema of the command vocabulary and exit.
     #[arg(long = "dump-schema")]
     pub dump_schema: bool,

@@ -38,6 +38,15 @@ use crate::config::Config;
 const QGA_DEFAULT_PATH: &str = "/dev/virtio-ports/org.qemu.guest_agent.0";
 
 fn main() -> ExitCode {
+    // The manual page, from the same definitions as --help (docs/man/guestlinkd.8).
+    if std::env::args().nth(1).as_deref() == Some("--generate-man") {
+        use clap::CommandFactory;
+        let man = clap_mangen::Man::new(Cli::command()).section("8");
+        return match man.render(&mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::from(1),
+        };
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -68,6 +77,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             "QEMU Guest Agent {QGA_COMPAT_VERSION} (guestlinkd {})",
             env!("CARGO_PKG_VERSION")
         );
+        return Ok(());
+    }
+    if cli.dump_reference {
+        print!("{}", guestlink_vocabulary::reference::markdown());
         return Ok(());
     }
     if cli.dump_schema {

@@ -205,6 +205,15 @@ pub enum ClipboardCmd {
 }
 
 fn main() -> ExitCode {
+    // The manual page, from the same definitions as --help (docs/man/).
+    if std::env::args().nth(1).as_deref() == Some("--generate-man") {
+        use clap::CommandFactory;
+        let man = clap_mangen::Man::new(Cli::command()).section("1");
+        return match man.render(&mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::from(1),
+        };
+    }
     let cli = Cli::parse();
     if let Cmd::Completions { shell } = cli.command {
         clap_complete::generate(

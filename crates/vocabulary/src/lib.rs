@@ -19,6 +19,7 @@ mod macros;
 pub mod args;
 pub mod commands;
 pub mod events;
+pub mod reference;
 pub mod schema;
 pub mod types;
 
