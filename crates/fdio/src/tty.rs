@@ -23,7 +23,14 @@ pub fn make_raw(fd: &OwnedFd, speed: Option<BaudRate>) -> io::Result<()> {
     let mut t = termios::tcgetattr(fd.as_fd()).map_err(io::Error::from)?;
     termios::cfmakeraw(&mut t);
     if let Some(speed) = speed {
-        termios::cfsetspeed(&mut t, speed).map_err(io::Error::from)?;
+        // The speed bits set directly, as cfsetspeed(3) does: libc binds cfsetspeed to
+        // a versioned glibc symbol that a static build (guestlinkd for initramfs)
+        // cannot resolve.
+        let mut raw: libc::termios = t.into();
+        raw.c_cflag = (raw.c_cflag & !libc::CBAUD) | speed as libc::tcflag_t;
+        raw.c_ispeed = speed as libc::speed_t;
+        raw.c_ospeed = speed as libc::speed_t;
+        t = raw.into();
     }
     termios::tcsetattr(fd.as_fd(), SetArg::TCSANOW, &t).map_err(io::Error::from)?;
     termios::tcflush(fd.as_fd(), termios::FlushArg::TCIFLUSH).map_err(io::Error::from)
