@@ -35,3 +35,17 @@ pub fn make_raw(fd: &OwnedFd, speed: Option<BaudRate>) -> io::Result<()> {
     termios::tcsetattr(fd.as_fd(), SetArg::TCSANOW, &t).map_err(io::Error::from)?;
     termios::tcflush(fd.as_fd(), termios::FlushArg::TCIFLUSH).map_err(io::Error::from)
 }
+
+#[cfg(test)]
+mod speed_tests {
+    use super::*;
+
+    #[test]
+    fn raw_mode_sets_the_line_speed() {
+        let pty = nix::pty::openpty(None, None).unwrap();
+        make_raw(&pty.slave, Some(BaudRate::B38400)).unwrap();
+        let t: libc::termios = termios::tcgetattr(pty.slave.as_fd()).unwrap().into();
+        assert_eq!(t.c_cflag & libc::CBAUD, libc::B38400);
+        assert_eq!(t.c_lflag & libc::ICANON, 0, "not raw");
+    }
+}
