@@ -102,38 +102,34 @@ fn unusable(path: &Path) -> Option<String> {
     None
 }
 
+/// The files that may run, in name order; the others are logged with the reason.
+fn usable(files: std::collections::BTreeMap<String, PathBuf>) -> Vec<Found> {
+    files
+        .into_iter()
+        .filter_map(|(name, path)| match unusable(&path) {
+            None => Some(Found { name, path }),
+            Some(why) => {
+                tracing::info!(action = %path.display(), "not run: {why}");
+                None
+            }
+        })
+        .collect()
+}
+
 impl Actions {
     /// The runnable executables of subdirectory `sub` of every directory, merged by
     /// name (a later directory wins, and may disable), in name order. What is skipped
     /// is logged with the reason.
     pub fn list(&self, sub: &Path) -> Vec<Found> {
-        crate::dropins::merge(&self.dirs, sub, |_| true)
-            .into_iter()
-            .filter_map(|(name, path)| match unusable(&path) {
-                None => Some(Found { name, path }),
-                Some(why) => {
-                    tracing::info!(action = %path.display(), "not run: {why}");
-                    None
-                }
-            })
-            .collect()
+        usable(crate::dropins::merge(&self.dirs, sub, |_| true))
     }
 
     /// The named actions (the executables at the top of the directories; the
     /// subdirectories hold hooks).
     pub fn actions(&self) -> Vec<Found> {
-        let files = crate::dropins::merge(&self.dirs, Path::new(""), valid_name);
-        files
-            .into_iter()
-            .filter(|(_, p)| !p.is_dir())
-            .filter_map(|(name, path)| match unusable(&path) {
-                None => Some(Found { name, path }),
-                Some(why) => {
-                    tracing::info!(action = %path.display(), "not offered: {why}");
-                    None
-                }
-            })
-            .collect()
+        let mut files = crate::dropins::merge(&self.dirs, Path::new(""), valid_name);
+        files.retain(|_, p| !p.is_dir());
+        usable(files)
     }
 
     /// The action called `name`.
