@@ -20,11 +20,19 @@ pub fn gate_names(agent: &Agent, args: &Map<String, Value>) -> Vec<String> {
     let Some(name) = args.get("name").and_then(Value::as_str) else {
         return Vec::new();
     };
-    let mut names = vec![format!("action:{name}")];
-    if let Some(found) = agent.actions().find(name) {
-        names.extend(crate::actions::needs(&found.path));
-    }
-    names
+    let needs = agent
+        .actions()
+        .find(name)
+        .map(|found| crate::actions::needs(&found.path))
+        .unwrap_or_default();
+    action_gates(name, &needs)
+}
+
+/// `action:NAME` and what the action needs.
+fn action_gates(name: &str, needs: &[String]) -> Vec<String> {
+    std::iter::once(format!("action:{name}"))
+        .chain(needs.iter().cloned())
+        .collect()
 }
 
 impl Handler for GuestlinkActionRun {
@@ -67,14 +75,10 @@ impl Handler for GuestlinkActionList {
             .into_iter()
             .map(|f| {
                 let needs = crate::actions::needs(&f.path);
-                let mut gate = vec![
-                    GuestlinkActionRun::NAME.to_string(),
-                    format!("action:{}", f.name),
-                ];
-                gate.extend(needs.iter().cloned());
-                let enabled = gate
-                    .iter()
-                    .all(|n| ctx.agent.decide(n, ctx.call) == Decision::Allow);
+                // The same names the gate checks when it is run.
+                let enabled = std::iter::once(GuestlinkActionRun::NAME.to_string())
+                    .chain(action_gates(&f.name, &needs))
+                    .all(|n| ctx.agent.decide(&n, ctx.call) == Decision::Allow);
                 ActionInfo {
                     name: f.name,
                     needs,
