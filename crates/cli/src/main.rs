@@ -13,6 +13,7 @@ mod cp;
 mod demo;
 mod events;
 mod exec;
+mod exporter;
 mod power;
 mod render;
 mod show;
@@ -154,6 +155,11 @@ pub enum Cmd {
         #[command(subcommand)]
         action: ClipboardCmd,
     },
+    /// Serve Prometheus metrics for every VM whose agent socket is in a directory.
+    Exporter(exporter::Args),
+    /// Simulated VMs for testing and measuring the exporter.
+    #[command(hide = true)]
+    ExporterSim(exporter::sim::Args),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -248,6 +254,8 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Cmd::Demo { agent } => demo::run(agent.clone(), timeout).await,
         Cmd::Completions { .. } => Ok(ExitCode::SUCCESS),
+        Cmd::Exporter(args) => exporter::run(args, timeout).await,
+        Cmd::ExporterSim(args) => exporter::sim::run(args).await,
         Cmd::Bench {
             agents,
             pid,

@@ -6,31 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const GUESTLINK: &str = env!("CARGO_BIN_EXE_guestlink");
-const QEMU_GA: &str = "/usr/sbin/qemu-ga";
+mod common;
 
-/// A binary of another package of the workspace (the package has its name). `cargo test
-/// --workspace` has built it already; a test run of this package alone builds it (a
-/// nested `cargo build -p` resolves features differently and recompiles dependencies,
-/// so it is the fallback only).
-fn built(name: &'static str) -> PathBuf {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_build_at_a_time = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let path = Path::new(GUESTLINK).with_file_name(name);
-    if !path.exists() {
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", name])
-            .status()
-            .unwrap();
-        assert!(st.success(), "cannot build {name}");
-    }
-    path
-}
-
-fn guestlinkd() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT.get_or_init(|| built("guestlinkd")).clone()
-}
+use common::{built, guestlinkd, have_qemu_ga, GUESTLINK, QEMU_GA};
 
 struct Agent {
     child: Child,
@@ -158,12 +136,7 @@ fn subcommands_against_guestlinkd() {
 
 #[test]
 fn subcommands_against_qemu_ga() {
-    if !Path::new(QEMU_GA).exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "qemu-ga is required in CI"
-        );
-        eprintln!("SKIPPED: {QEMU_GA} is not installed");
+    if !have_qemu_ga() {
         return;
     }
     exercise(&Agent::start(Path::new(QEMU_GA), "theirs", &[]), "base64");
@@ -208,11 +181,7 @@ fn helpful_errors() {
 
 #[test]
 fn bench_runs_both_agents_side_by_side() {
-    if !Path::new(QEMU_GA).exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "qemu-ga is required in CI"
-        );
+    if !have_qemu_ga() {
         return;
     }
     let ours = guestlinkd();

@@ -82,8 +82,19 @@ impl Client {
 
     /// Uses an already open stream and resynchronises.
     pub async fn over(stream: BoxStream, timeout: Duration) -> Result<Client, ClientError> {
+        Self::over_with_buffer(stream, timeout, READ_BUFFER).await
+    }
+
+    /// [`Client::over`] with a read buffer of `capacity` bytes: a program that holds
+    /// hundreds of connections and moves small replies (the exporter) keeps it small.
+    /// Longer replies still arrive whole; they take more reads.
+    pub async fn over_with_buffer(
+        stream: BoxStream,
+        timeout: Duration,
+        capacity: usize,
+    ) -> Result<Client, ClientError> {
         let mut c = Client {
-            io: BufReader::with_capacity(READ_BUFFER, stream),
+            io: BufReader::with_capacity(capacity.max(512), stream),
             timeout,
             in_sync: false,
             bulk: None,

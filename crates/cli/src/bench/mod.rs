@@ -7,7 +7,7 @@
 //! the second to the first. The client's own CPU time is measured too, so the report
 //! says how far the client itself could go (its ceiling).
 
-mod procfs;
+pub(crate) mod procfs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
