@@ -4,6 +4,7 @@
 //! (`-V`, `-D`, `-b help`, `--dump-schema`), works out which channels to serve, then
 //! runs them on a single-threaded tokio runtime.
 
+mod activation;
 mod channel;
 mod cli;
 mod config;
@@ -38,15 +39,12 @@ use crate::config::Config;
 const QGA_DEFAULT_PATH: &str = "/dev/virtio-ports/org.qemu.guest_agent.0";
 
 fn main() -> ExitCode {
-    // The manual page, from the same definitions as --help (docs/man/guestlinkd.8).
-    if std::env::args().nth(1).as_deref() == Some("--generate-man") {
-        use clap::CommandFactory;
-        let man = clap_mangen::Man::new(Cli::command()).section("8");
-        return match man.render(&mut std::io::stdout()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(_) => ExitCode::from(1),
-        };
+    // The manual page and completion scripts, from the same definitions as --help.
+    if let Some(code) = guestlink_clidocs::handle(<Cli as clap::CommandFactory>::command, "8") {
+        return code;
     }
+    // Sockets from systemd, taken while this is the only thread.
+    activation::init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -223,7 +221,7 @@ fn resolve_channels(config: &Config) -> anyhow::Result<Vec<ChannelSpec>> {
     if !channels.is_empty() {
         return Ok(channels);
     }
-    if std::env::var_os("LISTEN_FDS").is_some() {
+    if activation::has_channel() {
         return Ok(vec![ChannelSpec {
             protocol: Protocol::Qga,
             method: Method::Activated,

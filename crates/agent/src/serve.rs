@@ -152,8 +152,9 @@ async fn serve_channel(
             serve_listener(agent, spec, l, desktop).await
         }
         Method::Activated => {
-            let l =
-                Listener::from_systemd()?.ok_or_else(|| anyhow!("no socket passed by systemd"))?;
+            let fd = crate::activation::take_channel()?
+                .ok_or_else(|| anyhow!("no socket passed by systemd"))?;
+            let l = Listener::from_passed(fd)?;
             serve_listener(agent, spec, l, desktop).await
         }
     }
@@ -179,16 +180,22 @@ pub struct Extras {
 /// Binds the guest socket; a socket that cannot be bound is logged, not fatal (the
 /// host channels matter more).
 fn start_guest_socket(agent: &Arc<Agent>, path: PathBuf) -> Option<PathBuf> {
-    match guest_socket::bind(&path) {
+    // Socket activation: systemd made the socket and keeps it; it is served as is
+    // and not removed at exit.
+    let (listener, ours) = match crate::activation::take_guest() {
+        Some(fd) => (guest_socket::from_passed(fd), false),
+        None => (guest_socket::bind(&path), true),
+    };
+    match listener {
         Ok(listener) => {
-            tracing::info!(socket = %path.display(), "guest socket listening");
+            tracing::info!(socket = %path.display(), activated = !ours, "guest socket listening");
             let (agent, p) = (agent.clone(), path.clone());
             tokio::spawn(async move {
                 if let Err(e) = guest_socket::serve(agent, p.clone(), listener).await {
                     tracing::error!(socket = %p.display(), "guest socket failed: {e}");
                 }
             });
-            Some(path)
+            ours.then_some(path)
         }
         Err(e) => {
             tracing::warn!(socket = %path.display(), "guest socket not available: {e}");

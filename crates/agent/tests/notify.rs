@@ -65,16 +65,15 @@ fn readiness_watchdog_reload_and_stop_reach_systemd() {
 }
 
 #[test]
-fn the_unit_passes_systemd_analyze_verify() {
+fn the_units_pass_systemd_analyze_verify() {
     if !common::peer_available("/usr/bin/systemd-analyze") {
         return;
     }
-    let unit = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../dist/systemd/guestlinkd.service"
-    );
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../dist/systemd/");
     let out = Command::new("systemd-analyze")
-        .args(["verify", "--man=no", unit])
+        .args(["verify", "--man=no"])
+        .arg(format!("{dir}guestlinkd.service"))
+        .arg(format!("{dir}guestlinkd.socket"))
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

@@ -104,14 +104,9 @@ enum ClipAction {
 }
 
 fn main() -> ExitCode {
-    // The manual page, from the same definitions as --help (docs/man/).
-    if std::env::args().nth(1).as_deref() == Some("--generate-man") {
-        use clap::CommandFactory;
-        let man = clap_mangen::Man::new(Cli::command()).section("1");
-        return match man.render(&mut std::io::stdout()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(_) => ExitCode::from(1),
-        };
+    // The manual page and completion scripts, from the same definitions as --help.
+    if let Some(code) = guestlink_clidocs::handle(<Cli as clap::CommandFactory>::command, "1") {
+        return code;
     }
     let cli = Cli::parse();
     tracing_subscriber::fmt()

@@ -81,6 +81,13 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
+/// Serves a listening socket systemd passed (`guestlinkd.socket`).
+pub fn from_passed(fd: std::os::fd::OwnedFd) -> io::Result<UnixListener> {
+    let std = std::os::unix::net::UnixListener::from(fd);
+    std.set_nonblocking(true)?;
+    UnixListener::from_std(std)
+}
+
 /// Accepts clients until the listener fails.
 pub async fn serve(agent: Arc<Agent>, path: PathBuf, listener: UnixListener) -> io::Result<()> {
     let name: Arc<str> = path.display().to_string().into();

@@ -2,7 +2,7 @@
 //! systemd (`LISTEN_FDS`). Each accepted connection is an independent byte stream.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::sys::socket::{
@@ -55,40 +55,14 @@ impl Listener {
         Ok(Listener::Vsock(register(fd)?))
     }
 
-    /// The socket systemd passed, if this process was socket-activated. More than one
-    /// socket, or one of another family, is an error.
-    pub fn from_systemd() -> io::Result<Option<Listener>> {
-        let pid_matches = std::env::var("LISTEN_PID")
-            .ok()
-            .and_then(|p| p.parse::<u32>().ok())
-            .is_some_and(|p| p == std::process::id());
-        let Some(count) = std::env::var("LISTEN_FDS")
-            .ok()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            return Ok(None);
-        };
-        if !pid_matches || count == 0 {
-            return Ok(None);
-        }
-        if count > 1 {
-            return Err(io::Error::other(format!(
-                "expected 1 socket from systemd, got {count}"
-            )));
-        }
-        const SD_LISTEN_FDS_START: RawFd = 3;
-        // SAFETY: systemd passes LISTEN_FDS descriptors starting at 3, owned by us.
-        let fd = unsafe { OwnedFd::from_raw_fd(SD_LISTEN_FDS_START) };
-        let _ = nix::fcntl::fcntl(
-            fd.as_raw_fd(),
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        );
+    /// Listens on a socket systemd passed (socket activation), unix or vsock.
+    pub fn from_passed(fd: OwnedFd) -> io::Result<Listener> {
         let addr: SockaddrStorage = getsockname(fd.as_raw_fd()).map_err(io::Error::from)?;
         match addr.family() {
             Some(AddressFamily::Unix) => {
                 let std = std::os::unix::net::UnixListener::from(fd);
                 std.set_nonblocking(true)?;
-                Ok(Some(Listener::Unix(UnixListener::from_std(std)?)))
+                Ok(Listener::Unix(UnixListener::from_std(std)?))
             }
             Some(AddressFamily::Vsock) => {
                 nix::fcntl::fcntl(
@@ -96,7 +70,7 @@ impl Listener {
                     nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
                 )
                 .map_err(io::Error::from)?;
-                Ok(Some(Listener::Vsock(register(fd)?)))
+                Ok(Listener::Vsock(register(fd)?))
             }
             other => Err(io::Error::other(format!(
                 "socket from systemd has unsupported family {other:?}"
