@@ -39,7 +39,10 @@ fn guest_socket_and_channel_from_systemd() {
     );
     let deadline = Instant::now() + Duration::from_secs(10);
     while !(guest.exists() && qga.exists()) {
-        assert!(Instant::now() < deadline, "systemd-socket-activate made no sockets");
+        assert!(
+            Instant::now() < deadline,
+            "systemd-socket-activate made no sockets"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // The first connection starts the agent, which takes both sockets.
@@ -57,15 +60,22 @@ fn guest_socket_and_channel_from_systemd() {
     let v = h.json(format!("{req}\n").as_bytes());
     let pid = v["return"]["pid"].as_i64().unwrap_or_else(|| panic!("{v}"));
     let code = loop {
-        let req = format!("{{\"execute\":\"guest-exec-status\",\"arguments\":{{\"pid\":{pid}}}}}\n");
+        let req =
+            format!("{{\"execute\":\"guest-exec-status\",\"arguments\":{{\"pid\":{pid}}}}}\n");
         let v = h.json(req.as_bytes());
         if v["return"]["exited"] == true {
             break v["return"]["exitcode"].clone();
         }
-        assert!(Instant::now() < deadline + Duration::from_secs(10), "the program never ended");
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(10),
+            "the program never ended"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert_eq!(code, 0, "LISTEN_* reached a program the agent ran (3), or no PATH (4)");
+    assert_eq!(
+        code, 0,
+        "LISTEN_* reached a program the agent ran (3), or no PATH (4)"
+    );
 
     // The agent stops; the guest socket is systemd's and stays.
     let _ = Command::new("pkill")

@@ -81,7 +81,12 @@ fn scrape(port: u16) -> HashMap<String, f64> {
 }
 
 /// Scrapes until `ok` holds, for at most `secs` seconds.
-fn until(port: u16, secs: u64, what: &str, ok: impl Fn(&HashMap<String, f64>) -> bool) -> HashMap<String, f64> {
+fn until(
+    port: u16,
+    secs: u64,
+    what: &str,
+    ok: impl Fn(&HashMap<String, f64>) -> bool,
+) -> HashMap<String, f64> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         if let Some((200, _)) = get(port, "/metrics") {
@@ -92,10 +97,16 @@ fn until(port: u16, secs: u64, what: &str, ok: impl Fn(&HashMap<String, f64>) ->
             if Instant::now() > deadline {
                 let mut lines: Vec<_> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 lines.sort();
-                panic!("{what}: not seen within {secs} s; last scrape:\n{}", lines.join("\n"));
+                panic!(
+                    "{what}: not seen within {secs} s; last scrape:\n{}",
+                    lines.join("\n")
+                );
             }
         } else {
-            assert!(Instant::now() < deadline, "{what}: the exporter never answered");
+            assert!(
+                Instant::now() < deadline,
+                "{what}: the exporter never answered"
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -134,7 +145,12 @@ impl Sim {
         stdout.read_line(&mut line).unwrap();
         assert_eq!(line.trim(), "ready");
         let truth = serde_json::from_slice(&std::fs::read(truth_file).unwrap()).unwrap();
-        Sim { _proc: Proc(child), stdin, stdout, truth }
+        Sim {
+            _proc: Proc(child),
+            stdin,
+            stdout,
+            truth,
+        }
     }
 
     fn tell(&mut self, cmd: &str) {
@@ -159,9 +175,18 @@ fn check_vm(m: &HashMap<String, f64>, t: &Value) {
     );
     assert_eq!(m.get(&info), Some(&1.0), "{info}");
     assert!(value(m, "guestlink_agent_ping_seconds", vm).is_some_and(|p| p > 0.0));
-    eq("guestlink_guest_memory_total_bytes", t["memory_total"].as_f64());
-    eq("guestlink_guest_memory_free_bytes", t["memory_free"].as_f64());
-    eq("guestlink_guest_memory_available_bytes", t["memory_available"].as_f64());
+    eq(
+        "guestlink_guest_memory_total_bytes",
+        t["memory_total"].as_f64(),
+    );
+    eq(
+        "guestlink_guest_memory_free_bytes",
+        t["memory_free"].as_f64(),
+    );
+    eq(
+        "guestlink_guest_memory_available_bytes",
+        t["memory_available"].as_f64(),
+    );
     eq("guestlink_guest_users", t["users"].as_f64());
     let load = t["load"].as_array();
     for (k, window) in ["1", "5", "15"].iter().enumerate() {
@@ -197,11 +222,17 @@ fn five_hundred_simulated_vms() {
     let _exp = exporter(
         &dir.join("channels"),
         port,
-        &["--ping-interval", "1s", "--stats-interval", "1h", "--forget-after", "5s"],
+        &[
+            "--ping-interval",
+            "1s",
+            "--stats-interval",
+            "1h",
+            "--forget-after",
+            "5s",
+        ],
     );
     let m = until(port, 60, "500 VMs up", |m| {
-        m.get("guestlink_exporter_vms{state=\"up\"}") == Some(&500.0)
-            && sim_all_have_stats(m, 500)
+        m.get("guestlink_exporter_vms{state=\"up\"}") == Some(&500.0) && sim_all_have_stats(m, 500)
     });
     for t in &sim.truth {
         check_vm(&m, t);
@@ -237,7 +268,11 @@ fn five_hundred_simulated_vms() {
         (100..150).all(|i| value(m, "guestlink_agent_up", &format!("vm{i}")) == Some(0.0))
     });
     for i in (0..500).filter(|i| !(100..150).contains(i) && *i != 8) {
-        assert_eq!(value(&m, "guestlink_agent_up", &format!("vm{i}")), Some(1.0), "vm{i}");
+        assert_eq!(
+            value(&m, "guestlink_agent_up", &format!("vm{i}")),
+            Some(1.0),
+            "vm{i}"
+        );
     }
     assert!(value(&m, "guestlink_guest_memory_total_bytes", "vm120").is_none());
     assert_eq!(m.get("guestlink_exporter_vms{state=\"down\"}"), Some(&51.0));
@@ -266,13 +301,20 @@ fn ask(socket: &Path, command: &str) -> Value {
         .args(["call", &format!(r#"{{"execute":"{command}"}}"#)])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     v["return"].clone()
 }
 
 fn users_of(socket: &Path) -> f64 {
-    ask(socket, "guest-get-users").as_array().expect("a list of users").len() as f64
+    ask(socket, "guest-get-users")
+        .as_array()
+        .expect("a list of users")
+        .len() as f64
 }
 
 fn start_agent(bin: &Path, dir: &Path, domain: &str) -> (Proc, PathBuf) {
@@ -292,7 +334,11 @@ fn start_agent(bin: &Path, dir: &Path, domain: &str) -> (Proc, PathBuf) {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !sock.exists() {
-        assert!(Instant::now() < deadline, "{} made no socket", bin.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} made no socket",
+            bin.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     (Proc(child), sock)
@@ -322,18 +368,31 @@ fn real_guestlinkd_and_qemu_ga() {
     let (mut theirs, theirs_sock) = start_agent(Path::new(QEMU_GA), &dir, "domain-2-theirs");
     // Asked before the exporter starts: an agent serves one host connection at a time,
     // as QEMU's chardev socket does.
-    let direct: Vec<(&str, &str, String, f64)> = [("ours", "guestlinkd", &ours_sock), ("theirs", "qemu-ga", &theirs_sock)]
-        .into_iter()
-        .map(|(vm, kind, sock)| {
-            let version = ask(sock, "guest-info")["version"].as_str().unwrap().to_string();
-            (vm, kind, version, users_of(sock))
-        })
-        .collect();
+    let direct: Vec<(&str, &str, String, f64)> = [
+        ("ours", "guestlinkd", &ours_sock),
+        ("theirs", "qemu-ga", &theirs_sock),
+    ]
+    .into_iter()
+    .map(|(vm, kind, sock)| {
+        let version = ask(sock, "guest-info")["version"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (vm, kind, version, users_of(sock))
+    })
+    .collect();
     let port = free_port();
     let _exp = exporter(
         &dir.join("channels"),
         port,
-        &["--ping-interval", "500ms", "--stats-interval", "1s", "--forget-after", "1h"],
+        &[
+            "--ping-interval",
+            "500ms",
+            "--stats-interval",
+            "1s",
+            "--forget-after",
+            "1h",
+        ],
     );
     let m = until(port, 30, "both agents up with figures", |m| {
         ["ours", "theirs"].iter().all(|vm| {
@@ -342,16 +401,24 @@ fn real_guestlinkd_and_qemu_ga() {
         })
     });
     for (vm, kind, version, users) in &direct {
-        let info = format!("guestlink_agent_info{{vm=\"{vm}\",agent=\"{kind}\",version=\"{version}\"}}");
+        let info =
+            format!("guestlink_agent_info{{vm=\"{vm}\",agent=\"{kind}\",version=\"{version}\"}}");
         assert_eq!(m.get(&info), Some(&1.0), "{info}");
         assert_eq!(value(&m, "guestlink_guest_users", vm), Some(*users));
     }
     // guestlinkd's memory is this machine's MemTotal.
-    assert_eq!(value(&m, "guestlink_guest_memory_total_bytes", "ours"), Some(meminfo_total_bytes()));
+    assert_eq!(
+        value(&m, "guestlink_guest_memory_total_bytes", "ours"),
+        Some(meminfo_total_bytes())
+    );
     // Both see the same mounted filesystems; sizes move, so only the set is compared.
     let mounts = |vm: &str| {
         let prefix = format!("guestlink_guest_filesystem_size_bytes{{vm=\"{vm}\",");
-        let mut v: Vec<String> = m.keys().filter_map(|k| k.strip_prefix(&prefix)).map(str::to_string).collect();
+        let mut v: Vec<String> = m
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix))
+            .map(str::to_string)
+            .collect();
         v.sort();
         v
     };
@@ -373,6 +440,9 @@ fn real_guestlinkd_and_qemu_ga() {
 }
 
 fn nix_kill(child: &Child, sig: &str) {
-    let st = Command::new("kill").args(["-s", sig, &child.id().to_string()]).status().unwrap();
+    let st = Command::new("kill")
+        .args(["-s", sig, &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(st.success());
 }

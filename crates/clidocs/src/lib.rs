@@ -22,7 +22,9 @@ pub fn handle(command: impl FnOnce() -> clap::Command, section: &str) -> Option<
             })
         }
         "--generate-completions" => {
-            let shell = args.next().and_then(|s| s.parse::<clap_complete::Shell>().ok());
+            let shell = args
+                .next()
+                .and_then(|s| s.parse::<clap_complete::Shell>().ok());
             let Some(shell) = shell else {
                 eprintln!("--generate-completions needs bash, zsh, fish, elvish or powershell");
                 return Some(ExitCode::from(2));

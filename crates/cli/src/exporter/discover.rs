@@ -37,7 +37,9 @@ impl Pattern {
         }
         // Old libvirt: NAME.CHANNEL at the top.
         if rel.as_os_str().is_empty() {
-            let name = file.strip_suffix(self.channel.as_str())?.strip_suffix('.')?;
+            let name = file
+                .strip_suffix(self.channel.as_str())?
+                .strip_suffix('.')?;
             if !name.is_empty() {
                 return Some(name.to_string());
             }
@@ -132,14 +134,13 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("domain-1-a")).unwrap();
         std::fs::create_dir_all(dir.join("domain-2-b")).unwrap();
-        let _a = std::os::unix::net::UnixListener::bind(
-            dir.join("domain-1-a/org.qemu.guest_agent.0"),
-        )
-        .unwrap();
+        let _a =
+            std::os::unix::net::UnixListener::bind(dir.join("domain-1-a/org.qemu.guest_agent.0"))
+                .unwrap();
         // A regular file with the right name is not an agent.
         std::fs::write(dir.join("domain-2-b/org.qemu.guest_agent.0"), b"").unwrap();
-        let _c = std::os::unix::net::UnixListener::bind(dir.join("c.org.qemu.guest_agent.0"))
-            .unwrap();
+        let _c =
+            std::os::unix::net::UnixListener::bind(dir.join("c.org.qemu.guest_agent.0")).unwrap();
         let found = scan(&dir, &qga());
         let names: Vec<&str> = found.values().map(String::as_str).collect();
         assert_eq!(names, ["c", "a"]);

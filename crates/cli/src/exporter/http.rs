@@ -123,8 +123,7 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
             break;
         }
         head.extend_from_slice(&buf[..n]);
-        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n")
-        {
+        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
             break;
         }
     }
@@ -134,7 +133,9 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
 /// The method and target of `METHOD TARGET HTTP/x.y`.
 fn request_line(head: &[u8]) -> Option<(&str, &str)> {
     let end = head.iter().position(|&b| b == b'\n')?;
-    let line = std::str::from_utf8(&head[..end]).ok()?.trim_end_matches('\r');
+    let line = std::str::from_utf8(&head[..end])
+        .ok()?
+        .trim_end_matches('\r');
     let mut parts = line.split(' ');
     let method = parts.next()?;
     let target = parts.next()?;
@@ -143,11 +144,7 @@ fn request_line(head: &[u8]) -> Option<(&str, &str)> {
         .then_some((method, target))
 }
 
-async fn respond(
-    stream: &mut TcpStream,
-    head_only: bool,
-    r: Response,
-) -> std::io::Result<()> {
+async fn respond(stream: &mut TcpStream, head_only: bool, r: Response) -> std::io::Result<()> {
     let head = format!(
         "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         r.status,
@@ -171,7 +168,10 @@ mod tests {
             request_line(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
             Some(("GET", "/metrics"))
         );
-        assert_eq!(request_line(b"GET /metrics?x=1 HTTP/1.0\n\n"), Some(("GET", "/metrics?x=1")));
+        assert_eq!(
+            request_line(b"GET /metrics?x=1 HTTP/1.0\n\n"),
+            Some(("GET", "/metrics?x=1"))
+        );
         assert_eq!(request_line(b"GET metrics HTTP/1.1\r\n"), None);
         assert_eq!(request_line(b"\xff\xfe\r\n"), None);
         assert_eq!(request_line(b"GET / HTTP/1.1"), None);

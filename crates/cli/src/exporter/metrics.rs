@@ -170,68 +170,154 @@ pub fn render(vms: &BTreeMap<PathBuf, VmMetrics>, me: &SelfMetrics) -> String {
             s.push((String::new(), v));
         }
     };
-    family(&mut out, all.clone(), "guestlink_agent_up", "gauge",
+    family(
+        &mut out,
+        all.clone(),
+        "guestlink_agent_up",
+        "gauge",
         "Whether the VM's agent answered its last poll (1) or not (0).",
-        |vm, s| s.push((String::new(), if vm.up { 1.0 } else { 0.0 })));
-    family(&mut out, all.clone(), "guestlink_agent_info", "gauge",
+        |vm, s| s.push((String::new(), if vm.up { 1.0 } else { 0.0 })),
+    );
+    family(
+        &mut out,
+        all.clone(),
+        "guestlink_agent_info",
+        "gauge",
         "The agent answering on the VM's channel: guestlinkd or qemu-ga, and its version.",
         |vm, s| {
             if let (true, Some(a)) = (vm.up, &vm.agent) {
-                s.push((format!(",agent=\"{}\",version=\"{}\"", a.kind, label(&a.version)), 1.0));
+                s.push((
+                    format!(",agent=\"{}\",version=\"{}\"", a.kind, label(&a.version)),
+                    1.0,
+                ));
             }
-        });
-    family(&mut out, all.clone(), "guestlink_agent_ping_seconds", "gauge",
+        },
+    );
+    family(
+        &mut out,
+        all.clone(),
+        "guestlink_agent_ping_seconds",
+        "gauge",
         "Round trip of the last guest-ping.",
-        |vm, s| one(vm.ping_seconds, s));
-    family(&mut out, all.clone(), "guestlink_agent_last_seen_timestamp_seconds", "gauge",
+        |vm, s| one(vm.ping_seconds, s),
+    );
+    family(
+        &mut out,
+        all.clone(),
+        "guestlink_agent_last_seen_timestamp_seconds",
+        "gauge",
         "When the agent last answered.",
-        |vm, s| one(vm.last_seen, s));
-    family(&mut out, all.clone(), "guestlink_agent_connects_total", "counter",
+        |vm, s| one(vm.last_seen, s),
+    );
+    family(
+        &mut out,
+        all.clone(),
+        "guestlink_agent_connects_total",
+        "counter",
         "Connections made to the agent.",
-        |vm, s| s.push((String::new(), vm.connects as f64)));
-    family(&mut out, all.clone(), "guestlink_agent_poll_failures_total", "counter",
+        |vm, s| s.push((String::new(), vm.connects as f64)),
+    );
+    family(
+        &mut out,
+        all.clone(),
+        "guestlink_agent_poll_failures_total",
+        "counter",
         "Polls that got no answer.",
-        |vm, s| s.push((String::new(), vm.failures as f64)));
-    family(&mut out, all.clone(), "guestlink_agent_events_total", "counter",
+        |vm, s| s.push((String::new(), vm.failures as f64)),
+    );
+    family(
+        &mut out,
+        all.clone(),
+        "guestlink_agent_events_total",
+        "counter",
         "Events the agent pushed (guestlinkd).",
-        |vm, s| s.push((String::new(), vm.events as f64)));
-    family(&mut out, all.clone(), "guestlink_guest_memory_total_bytes", "gauge",
+        |vm, s| s.push((String::new(), vm.events as f64)),
+    );
+    family(
+        &mut out,
+        all.clone(),
+        "guestlink_guest_memory_total_bytes",
+        "gauge",
         "Guest memory: MemTotal (guestlinkd), or the online memory blocks (qemu-ga).",
-        |vm, s| one(vm.memory.map(|m| m.total as f64), s));
-    family(&mut out, all.clone(), "guestlink_guest_memory_free_bytes", "gauge",
+        |vm, s| one(vm.memory.map(|m| m.total as f64), s),
+    );
+    family(
+        &mut out,
+        all.clone(),
+        "guestlink_guest_memory_free_bytes",
+        "gauge",
         "Guest MemFree.",
-        |vm, s| one(vm.memory.and_then(|m| m.free).map(|v| v as f64), s));
-    family(&mut out, all.clone(), "guestlink_guest_memory_available_bytes", "gauge",
+        |vm, s| one(vm.memory.and_then(|m| m.free).map(|v| v as f64), s),
+    );
+    family(
+        &mut out,
+        all.clone(),
+        "guestlink_guest_memory_available_bytes",
+        "gauge",
         "Guest MemAvailable.",
-        |vm, s| one(vm.memory.and_then(|m| m.available).map(|v| v as f64), s));
+        |vm, s| one(vm.memory.and_then(|m| m.available).map(|v| v as f64), s),
+    );
     let fs = |vm: &VmMetrics, s: &mut Vec<(String, f64)>, used: bool| {
         for f in vm.filesystems.iter().flatten() {
-            let labels = format!(",mountpoint=\"{}\",fstype=\"{}\"", label(&f.mountpoint), label(&f.fstype));
+            let labels = format!(
+                ",mountpoint=\"{}\",fstype=\"{}\"",
+                label(&f.mountpoint),
+                label(&f.fstype)
+            );
             s.push((labels, if used { f.used } else { f.size } as f64));
         }
     };
-    family(&mut out, all.clone(), "guestlink_guest_filesystem_size_bytes", "gauge",
+    family(
+        &mut out,
+        all.clone(),
+        "guestlink_guest_filesystem_size_bytes",
+        "gauge",
         "Size of a mounted guest filesystem.",
-        |vm, s| fs(vm, s, false));
-    family(&mut out, all.clone(), "guestlink_guest_filesystem_used_bytes", "gauge",
+        |vm, s| fs(vm, s, false),
+    );
+    family(
+        &mut out,
+        all.clone(),
+        "guestlink_guest_filesystem_used_bytes",
+        "gauge",
         "Used bytes of a mounted guest filesystem.",
-        |vm, s| fs(vm, s, true));
-    family(&mut out, all.clone(), "guestlink_guest_users", "gauge",
+        |vm, s| fs(vm, s, true),
+    );
+    family(
+        &mut out,
+        all.clone(),
+        "guestlink_guest_users",
+        "gauge",
         "Users logged in to the guest.",
-        |vm, s| one(vm.users.map(|u| u as f64), s));
+        |vm, s| one(vm.users.map(|u| u as f64), s),
+    );
     for (i, window) in ["1", "5", "15"].iter().enumerate() {
-        family(&mut out, all.clone(), &format!("guestlink_guest_load{window}"), "gauge",
+        family(
+            &mut out,
+            all.clone(),
+            &format!("guestlink_guest_load{window}"),
+            "gauge",
             &format!("Guest load average over {window} minute(s)."),
-            |vm, s| one(vm.load.map(|l| l[i]), s));
+            |vm, s| one(vm.load.map(|l| l[i]), s),
+        );
     }
-    family(&mut out, all.clone(), "guestlink_guest_fsfreeze_frozen", "gauge",
+    family(
+        &mut out,
+        all.clone(),
+        "guestlink_guest_fsfreeze_frozen",
+        "gauge",
         "Whether the guest's filesystems are frozen.",
-        |vm, s| one(vm.frozen.map(|f| if f { 1.0 } else { 0.0 }), s));
+        |vm, s| one(vm.frozen.map(|f| if f { 1.0 } else { 0.0 }), s),
+    );
 
     let up = vms.values().filter(|v| v.up).count();
     let _ = writeln!(out, "# HELP guestlink_exporter_vms Agent sockets known, by state.\n# TYPE guestlink_exporter_vms gauge");
     let _ = writeln!(out, "guestlink_exporter_vms{{state=\"up\"}} {up}");
-    let _ = writeln!(out, "guestlink_exporter_vms{{state=\"down\"}} {}", vms.len() - up);
+    let _ = writeln!(
+        out,
+        "guestlink_exporter_vms{{state=\"down\"}} {}",
+        vms.len() - up
+    );
     let _ = writeln!(out, "# HELP guestlink_exporter_scrapes_total Scrapes served.\n# TYPE guestlink_exporter_scrapes_total counter\nguestlink_exporter_scrapes_total {}", me.scrapes);
     if let Some(cpu) = me.cpu_seconds {
         let _ = writeln!(out, "# HELP process_cpu_seconds_total CPU time of the exporter.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {}", num(cpu));
@@ -251,7 +337,10 @@ mod tests {
         let mut vms = BTreeMap::new();
         let mut a = VmMetrics::new("web \"1\"\\x".into());
         a.up = true;
-        a.agent = Some(AgentInfo { kind: "qemu-ga", version: "7.2.0".into() });
+        a.agent = Some(AgentInfo {
+            kind: "qemu-ga",
+            version: "7.2.0".into(),
+        });
         a.ping_seconds = Some(0.5);
         a.filesystems = Some(vec![Filesystem {
             mountpoint: "/".into(),
@@ -266,7 +355,10 @@ mod tests {
         vms.insert(PathBuf::from("/b"), b);
         let text = render(&vms, &SelfMetrics::default());
         assert_eq!(text.matches("# TYPE guestlink_agent_up gauge").count(), 1);
-        assert!(text.contains("guestlink_agent_up{vm=\"web \\\"1\\\"\\\\x\"} 1\n"), "{text}");
+        assert!(
+            text.contains("guestlink_agent_up{vm=\"web \\\"1\\\"\\\\x\"} 1\n"),
+            "{text}"
+        );
         assert!(text.contains("guestlink_agent_up{vm=\"b\"} 0\n"));
         assert!(text.contains(
             "guestlink_guest_filesystem_used_bytes{vm=\"web \\\"1\\\"\\\\x\",mountpoint=\"/\",fstype=\"ext4\"} 40\n"

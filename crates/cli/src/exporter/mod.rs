@@ -134,7 +134,10 @@ pub async fn run(args: &Args, timeout: Duration) -> anyhow::Result<ExitCode> {
         gone.retain(|path, since| {
             let keep = now.duration_since(*since) < args.forget_after;
             if !keep {
-                registry.lock().unwrap_or_else(|e| e.into_inner()).remove(path);
+                registry
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(path);
             }
             keep
         });
@@ -182,13 +185,22 @@ fn reconcile(
             .or_insert_with(|| VmMetrics::new(name.clone()));
         vm.gone = false;
         vm.vm = name.clone();
-        let task = tokio::spawn(poller::watch(path.clone(), registry.clone(), settings.clone()));
+        let task = tokio::spawn(poller::watch(
+            path.clone(),
+            registry.clone(),
+            settings.clone(),
+        ));
         pollers.insert(path.clone(), task);
         added += 1;
     }
     let removed = before - kept;
     if added > 0 || removed > 0 {
-        tracing::info!(added, removed, watching = pollers.len(), "agent sockets changed");
+        tracing::info!(
+            added,
+            removed,
+            watching = pollers.len(),
+            "agent sockets changed"
+        );
     }
 }
 

@@ -138,7 +138,11 @@ async fn session(path: &Path, registry: &Registry, settings: &Settings) -> Clien
 /// What a connection ends with: only errors.
 enum Never {}
 
-async fn serve(path: &Path, registry: &Registry, settings: &Settings) -> Result<Never, ClientError> {
+async fn serve(
+    path: &Path,
+    registry: &Registry,
+    settings: &Settings,
+) -> Result<Never, ClientError> {
     let endpoint = Endpoint::Unix(path.to_path_buf());
     let stream = tokio::time::timeout(settings.timeout, endpoint.open())
         .await

@@ -55,7 +55,7 @@ struct Vm {
 
 impl Vm {
     fn guestlinkd(&self) -> bool {
-        self.index % 2 == 0
+        self.index.is_multiple_of(2)
     }
     fn has_load(&self) -> bool {
         self.index % 4 != 3
@@ -73,7 +73,11 @@ impl Vm {
     fn memory(&self) -> (u64, Option<u64>, Option<u64>) {
         let i = self.index;
         if self.guestlinkd() {
-            ((1024 + i) * MIB, Some((100 + i) * MIB), Some((200 + i) * MIB))
+            (
+                (1024 + i) * MIB,
+                Some((100 + i) * MIB),
+                Some((200 + i) * MIB),
+            )
         } else {
             (self.online_blocks() * BLOCK, None, None)
         }
@@ -84,7 +88,12 @@ impl Vm {
     fn filesystems(&self) -> Vec<(&'static str, &'static str, u64, u64)> {
         let i = self.index;
         vec![
-            ("/", "ext4", 10 * 1024 * MIB + i * MIB, 1024 * MIB + i * 4096),
+            (
+                "/",
+                "ext4",
+                10 * 1024 * MIB + i * MIB,
+                1024 * MIB + i * 4096,
+            ),
             ("/srv", "xfs", 100 * 1024 * MIB, i * MIB),
         ]
     }
@@ -138,7 +147,10 @@ impl Vm {
                     cmds.push("guest-get-load");
                 }
                 if self.guestlinkd() {
-                    cmds.extend(["__org.guestlink_get-memory-stats", "__org.guestlink_events-subscribe"]);
+                    cmds.extend([
+                        "__org.guestlink_get-memory-stats",
+                        "__org.guestlink_events-subscribe",
+                    ]);
                 } else {
                     cmds.extend(["guest-get-memory-blocks", "guest-get-memory-block-info"]);
                 }
@@ -163,17 +175,21 @@ impl Vm {
                 let online = self.online_blocks();
                 Value::Array(
                     (0..online + 2)
-                        .map(|k| json!({"phys-index": k, "online": k < online, "can-offline": true}))
+                        .map(
+                            |k| json!({"phys-index": k, "online": k < online, "can-offline": true}),
+                        )
                         .collect(),
                 )
             }
             "guest-get-fsinfo" => Value::Array(
                 self.filesystems()
                     .iter()
-                    .map(|(m, t, s, u)| json!({
-                        "name": "vda1", "mountpoint": m, "type": t,
-                        "total-bytes": s, "used-bytes": u, "disk": [],
-                    }))
+                    .map(|(m, t, s, u)| {
+                        json!({
+                            "name": "vda1", "mountpoint": m, "type": t,
+                            "total-bytes": s, "used-bytes": u, "disk": [],
+                        })
+                    })
                     .collect(),
             ),
             "guest-get-users" => Value::Array(
@@ -192,7 +208,9 @@ impl Vm {
             }
             other => {
                 let desc = format!("The command {other} has not been found");
-                return Some(line(&json!({"error": {"class": "CommandNotFound", "desc": desc}})));
+                return Some(line(
+                    &json!({"error": {"class": "CommandNotFound", "desc": desc}}),
+                ));
             }
         };
         Some(line(&json!({ "return": ret })))
