@@ -111,8 +111,8 @@ out=$(in_root env XDG_RUNTIME_DIR=/run/user/0 systemd-analyze --user verify --ma
 [ -z "$out" ] || fail "systemd-analyze --user verify: $out"
 ok "systemd-analyze --user verify guestlink-session.service"
 grep -c 'SYSTEMD_WANTS}+="guestlinkd.service"' "$root/usr/lib/udev/rules.d/60-guestlinkd.rules" |
-    grep -qx 4 || fail "udev rules"
-ok "udev rules start guestlinkd for its four ports"
+    grep -qx 5 || fail "udev rules"
+ok "udev rules start guestlinkd for its five ports"
 
 # --- it runs ---------------------------------------------------------------------------
 in_root guestlinkd --version | grep -q guestlinkd || fail "guestlinkd --version"

@@ -9,9 +9,11 @@ use guestlink_core::Protocol;
 pub const VIRTIO_PORTS_DIR: &str = "/dev/virtio-ports";
 
 /// Known port names and their protocols. For oVirt the legacy name comes first: the
-/// Linux oVirt agent preferred it when both exist.
+/// Linux oVirt agent preferred it when both exist. `org.guestlink.exporter.0` is a
+/// second QGA port for the host's `guestlink exporter` (libvirt holds the first).
 pub const KNOWN_PORTS: &[(&str, Protocol)] = &[
     ("org.qemu.guest_agent.0", Protocol::Qga),
+    ("org.guestlink.exporter.0", Protocol::Qga),
     ("com.redhat.spice.0", Protocol::Vdagent),
     ("com.redhat.rhevm.vdsm", Protocol::Ovirt),
     ("ovirt-guest-agent.0", Protocol::Ovirt),
@@ -130,7 +132,11 @@ pub fn discover(dir: &Path) -> Vec<ChannelSpec> {
     let mut found: Vec<ChannelSpec> = Vec::new();
     for (name, protocol) in KNOWN_PORTS {
         let path = dir.join(name);
-        if path.exists() && !found.iter().any(|c| c.protocol == *protocol) {
+        // oVirt's two names are one channel: serve the first present. Every other
+        // known port is served.
+        let alias_served =
+            *protocol == Protocol::Ovirt && found.iter().any(|c| c.protocol == *protocol);
+        if path.exists() && !alias_served {
             found.push(ChannelSpec {
                 protocol: *protocol,
                 method: Method::VirtioSerial(path.display().to_string()),
@@ -190,13 +196,16 @@ mod tests {
             "org.qemu.guest_agent.0",
             "ovirt-guest-agent.0",
             "com.redhat.rhevm.vdsm",
+            "org.guestlink.exporter.0",
         ] {
             std::fs::write(dir.join(n), b"").unwrap();
         }
         let found = discover(&dir);
-        assert_eq!(found.len(), 2);
+        // Both QGA ports (the agent's and the exporter's), one oVirt port.
+        assert_eq!(found.len(), 3);
+        assert_eq!(found[1].protocol, Protocol::Qga);
         assert_eq!(
-            found[1].method,
+            found[2].method,
             Method::VirtioSerial(dir.join("com.redhat.rhevm.vdsm").display().to_string())
         );
         std::fs::remove_dir_all(&dir).unwrap();

@@ -13,39 +13,51 @@ use std::path::{Path, PathBuf};
 /// libvirt's directory of per-domain channel sockets.
 pub const LIBVIRT_CHANNEL_DIR: &str = "/var/lib/libvirt/qemu/channel/target";
 
+/// The channel guestlinkd serves for the exporter alone (libvirt holds the agent's own).
+pub const EXPORTER_CHANNEL: &str = "org.guestlink.exporter.0";
+/// The QEMU guest agent's channel.
+pub const QGA_CHANNEL: &str = "org.qemu.guest_agent.0";
+
 /// What a scan looks for.
 #[derive(Debug, Clone)]
 pub struct Pattern {
-    /// The channel's name: the socket's file name (`org.qemu.guest_agent.0`).
-    pub channel: String,
+    /// The channels' names (the sockets' file names), the preferred first: a VM with
+    /// sockets for several is watched on the first it has.
+    pub channels: Vec<String>,
 }
 
 impl Pattern {
-    /// Whether `file` (a name in `dir`, which is `depth` levels below the root) is one
-    /// of the channel's sockets, and if so the VM's name.
-    fn vm_name(&self, root: &Path, dir: &Path, file: &str) -> Option<String> {
-        let rel = dir.strip_prefix(root).ok()?;
-        if file == self.channel {
-            if rel.as_os_str().is_empty() {
-                return Some(self.channel.clone());
-            }
-            let leaf = rel.file_name()?.to_string_lossy();
-            return Some(match libvirt_domain_dir(&leaf) {
-                Some(name) if rel.components().count() == 1 => name.to_string(),
-                _ => rel.to_string_lossy().into_owned(),
-            });
-        }
-        // Old libvirt: NAME.CHANNEL at the top.
-        if rel.as_os_str().is_empty() {
-            let name = file
-                .strip_suffix(self.channel.as_str())?
-                .strip_suffix('.')?;
-            if !name.is_empty() {
-                return Some(name.to_string());
-            }
-        }
-        None
+    /// Whether `file` (a name in `dir`, under `root`) is a socket of one of the
+    /// channels: the VM's name and the channel's rank.
+    fn vm_name(&self, root: &Path, dir: &Path, file: &str) -> Option<(String, usize)> {
+        self.channels
+            .iter()
+            .enumerate()
+            .find_map(|(rank, channel)| Some((vm_name_for(root, dir, file, channel)?, rank)))
     }
+}
+
+/// The VM's name if `file` in `dir` is a socket of `channel`.
+fn vm_name_for(root: &Path, dir: &Path, file: &str, channel: &str) -> Option<String> {
+    let rel = dir.strip_prefix(root).ok()?;
+    if file == channel {
+        if rel.as_os_str().is_empty() {
+            return Some(channel.to_string());
+        }
+        let leaf = rel.file_name()?.to_string_lossy();
+        return Some(match libvirt_domain_dir(&leaf) {
+            Some(name) if rel.components().count() == 1 => name.to_string(),
+            _ => rel.to_string_lossy().into_owned(),
+        });
+    }
+    // Old libvirt: NAME.CHANNEL at the top.
+    if rel.as_os_str().is_empty() {
+        let name = file.strip_suffix(channel)?.strip_suffix('.')?;
+        if !name.is_empty() {
+            return Some(name.to_string());
+        }
+    }
+    None
 }
 
 /// The domain name in a `domain-ID-NAME` directory name.
@@ -56,21 +68,20 @@ fn libvirt_domain_dir(dir: &str) -> Option<&str> {
 }
 
 /// Lists the agent sockets under `root` (the root and one level of directories below
-/// it), by path, with their VM names. A directory that cannot be read is skipped; only
-/// sockets count.
+/// it), by path, with their VM names: one socket per VM, of the preferred channel it
+/// has. A directory that cannot be read is skipped; only sockets count.
 pub fn scan(root: &Path, pattern: &Pattern) -> BTreeMap<PathBuf, String> {
-    let mut found = BTreeMap::new();
-    scan_dir(root, root, pattern, 1, &mut found);
-    found
+    let mut best = BTreeMap::new();
+    scan_dir(root, root, pattern, 1, &mut best);
+    best.into_iter()
+        .map(|((_, vm), (_, path))| (path, vm))
+        .collect()
 }
 
-fn scan_dir(
-    root: &Path,
-    dir: &Path,
-    pattern: &Pattern,
-    depth_left: usize,
-    found: &mut BTreeMap<PathBuf, String>,
-) {
+/// A VM: its directory and name; the rank of the channel found and its socket.
+type Found = BTreeMap<(PathBuf, String), (usize, PathBuf)>;
+
+fn scan_dir(root: &Path, dir: &Path, pattern: &Pattern, depth_left: usize, found: &mut Found) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -83,8 +94,13 @@ fn scan_dir(
         if kind.is_dir() && depth_left > 0 {
             scan_dir(root, &entry.path(), pattern, depth_left - 1, found);
         } else if kind.is_socket() {
-            if let Some(vm) = pattern.vm_name(root, dir, &name) {
-                found.insert(entry.path(), vm);
+            if let Some((vm, rank)) = pattern.vm_name(root, dir, &name) {
+                let slot = found
+                    .entry((dir.to_path_buf(), vm))
+                    .or_insert((rank, entry.path()));
+                if rank < slot.0 {
+                    *slot = (rank, entry.path());
+                }
             }
         }
     }
@@ -96,7 +112,7 @@ mod tests {
 
     fn qga() -> Pattern {
         Pattern {
-            channel: "org.qemu.guest_agent.0".into(),
+            channels: vec![EXPORTER_CHANNEL.into(), QGA_CHANNEL.into()],
         }
     }
 
@@ -104,7 +120,7 @@ mod tests {
     fn libvirt_layouts_name_the_domain() {
         let root = Path::new("/t");
         let p = qga();
-        let name = |dir: &str, file: &str| p.vm_name(root, Path::new(dir), file);
+        let name = |dir: &str, file: &str| p.vm_name(root, Path::new(dir), file).map(|v| v.0);
         assert_eq!(
             name("/t/domain-12-web-01", "org.qemu.guest_agent.0").as_deref(),
             Some("web-01")
@@ -144,6 +160,19 @@ mod tests {
         let found = scan(&dir, &qga());
         let names: Vec<&str> = found.values().map(String::as_str).collect();
         assert_eq!(names, ["c", "a"]);
+        // A VM with the exporter's own channel is watched there, not on the agent's
+        // (which libvirt holds).
+        let _b =
+            std::os::unix::net::UnixListener::bind(dir.join("domain-1-a").join(EXPORTER_CHANNEL))
+                .unwrap();
+        let found = scan(&dir, &qga());
+        assert_eq!(found.len(), 2);
+        assert_eq!(
+            found
+                .get(&dir.join("domain-1-a").join(EXPORTER_CHANNEL))
+                .map(String::as_str),
+            Some("a")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

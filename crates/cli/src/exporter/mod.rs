@@ -7,8 +7,9 @@
 //! `--forget-after` has passed. The figures live in one registry that the HTTP side
 //! ([`http`]) renders ([`metrics`]) on each scrape; scrapes never wait for an agent.
 //!
-//! QEMU serves one client per chardev socket: when libvirt holds a domain's agent
-//! channel, give the domain a second channel for the exporter (README).
+//! QEMU serves one client per chardev socket, and libvirt holds each domain's agent
+//! channel: a domain given guestlinkd's exporter channel (`org.guestlink.exporter.0`,
+//! README) is watched there, others on `org.qemu.guest_agent.0`.
 
 mod discover;
 mod http;
@@ -33,9 +34,14 @@ pub struct Args {
     /// The directory of agent sockets (searched one level deep).
     #[arg(long, default_value = discover::LIBVIRT_CHANNEL_DIR)]
     pub dir: PathBuf,
-    /// The channel's socket name.
-    #[arg(long, default_value = "org.qemu.guest_agent.0")]
-    pub channel: String,
+    /// A channel's socket name (repeatable), the preferred first: a VM is watched on the
+    /// first it has. By default guestlinkd's exporter channel, then the agent's own.
+    #[arg(
+        long = "channel",
+        value_name = "NAME",
+        default_values_t = [discover::EXPORTER_CHANNEL.to_string(), discover::QGA_CHANNEL.to_string()]
+    )]
+    pub channels: Vec<String>,
     /// Where to serve the metrics (HTTP, /metrics).
     #[arg(long, default_value = "127.0.0.1:9778", value_name = "ADDR:PORT")]
     pub listen: String,
@@ -103,7 +109,7 @@ pub async fn run(args: &Args, timeout: Duration) -> anyhow::Result<ExitCode> {
         timeout,
     });
     let pattern = discover::Pattern {
-        channel: args.channel.clone(),
+        channels: args.channels.clone(),
     };
     let mut pollers: HashMap<PathBuf, tokio::task::JoinHandle<()>> = HashMap::new();
     let mut gone: HashMap<PathBuf, Instant> = HashMap::new();
