@@ -163,8 +163,11 @@ def main():
     accel = "kvm" if kvm_works() else "tcg"
     print(f"accelerator: {accel}")
     socks = {n: os.path.join(work, n + ".sock") for n in ("qga", "spice", "ovirt", "qmp")}
+    # The exporter's own port, its socket where libvirt would put it.
+    socks["exporter"] = os.path.join(work, "channels", "domain-1-glvm", "org.guestlink.exporter.0")
+    os.makedirs(os.path.dirname(socks["exporter"]))
     ports = [("qga", "org.qemu.guest_agent.0"), ("spice", "com.redhat.spice.0"),
-             ("ovirt", "ovirt-guest-agent.0")]
+             ("ovirt", "ovirt-guest-agent.0"), ("exporter", "org.guestlink.exporter.0")]
     cmd = ["qemu-system-x86_64", "-accel", accel, "-machine", "q35", "-m", "512",
            "-smp", "2,maxcpus=2", "-cpu", "max" if accel == "tcg" else "host",
            "-nographic", "-no-reboot", "-kernel", vmlinux, "-initrd", initrd,
@@ -243,6 +246,7 @@ def run_checks(vm, work, socks, cli, conformance, t_boot):
         check(f"guestlink {args[0]}", r.returncode == 0 and want in r.stdout,
               r.stdout[-400:] + r.stderr[-400:])
     ovirt_checks(socks["ovirt"], qga)
+    exporter_checks(cli, os.path.dirname(os.path.dirname(socks["exporter"])))
     r = cli_run(cli, qga, "exec", "--", "sh", "-c", "cat; echo err >&2; exit 7", stdin=b"in")
     check("guestlink exec (stdin, stdout, stderr, status)",
           r.returncode == 7 and r.stdout == b"in" and r.stderr == b"err\n", repr(r))
@@ -551,6 +555,40 @@ def ovirt_checks(path, qga):
     except (OSError, ValueError) as e:
         check("oVirt channel answers", False, repr(e))
     s.close()
+
+
+def exporter_checks(cli, channels):
+    """guestlink exporter on libvirt's layout, through QEMU's chardev and the guest's
+    second QGA port, while this harness holds the first."""
+    import socket as sk
+    import urllib.request
+    with sk.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exp = subprocess.Popen([cli, "--timeout", "10", "exporter", "--dir", channels,
+                            "--listen", f"127.0.0.1:{port}", "--ping-interval", "1s",
+                            "--stats-interval", "2s", "--scan-interval", "500ms"],
+                           stderr=subprocess.DEVNULL)
+    try:
+        def scrape():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                    return r.read().decode()
+            except OSError:
+                return ""
+
+        want = ['guestlink_agent_up{vm="glvm"} 1', 'agent="guestlinkd"',
+                'guestlink_guest_memory_total_bytes{vm="glvm"}',
+                'guestlink_guest_filesystem_size_bytes{vm="glvm",mountpoint="/mnt/data",fstype="ext4"}',
+                'guestlink_guest_users{vm="glvm"}', 'guestlink_guest_load1{vm="glvm"}']
+        text = wait_for("the exporter's figures for the VM",
+                        lambda: (lambda t: t if all(w in t for w in want) else None)(scrape()),
+                        timeout=60)
+        check("exporter: the VM's agent, memory, filesystems, users and load over its own port",
+              bool(text), scrape()[-3000:])
+    finally:
+        exp.terminate()
+        exp.wait()
 
 
 def wait_events(c, name, tries=40):
