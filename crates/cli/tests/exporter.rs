@@ -253,6 +253,52 @@ fn five_hundred_simulated_vms() {
     assert_eq!(value(&m, "guestlink_guest_users", "vm5"), Some(0.0));
     assert!(value(&m, "guestlink_agent_events_total", "vm4").unwrap() >= 1.0);
 
+    // A hostile guest: quotes and newlines in its strings, ten thousand mount points,
+    // a users reply too long to take; and one that floods session events. Both stay
+    // up, bounded, and the others are not disturbed.
+    sim.tell("hostile 10");
+    sim.tell("flood 12 10000");
+    let m = until(
+        port,
+        20,
+        "the hostile VM read again, the flood counted",
+        |m| {
+            m.keys().any(|k| {
+                k.starts_with(
+                    "guestlink_agent_info{vm=\"vm10\",agent=\"qemu-ga\",version=\"1.0\\\"\\n}",
+                )
+            }) && value(m, "guestlink_agent_events_total", "vm12").is_some_and(|n| n >= 10000.0)
+                && m.keys()
+                    .any(|k| k.starts_with("guestlink_guest_filesystem_size_bytes{vm=\"vm10\","))
+        },
+    );
+    let fs10 = m
+        .keys()
+        .filter(|k| k.starts_with("guestlink_guest_filesystem_size_bytes{vm=\"vm10\","))
+        .count();
+    assert_eq!(fs10, 256, "filesystems kept for the hostile VM");
+    assert!(
+        m.keys()
+            .any(|k| k.contains("mountpoint=\"/m1 \\\"q\\\"\\n\\\\\",fstype=\"t\\\"\"")),
+        "escaping"
+    );
+    assert_eq!(value(&m, "guestlink_agent_up", "vm10"), Some(1.0));
+    assert_eq!(
+        value(&m, "guestlink_guest_users", "vm10"),
+        None,
+        "an over-long reply is dropped"
+    );
+    assert_eq!(value(&m, "guestlink_agent_up", "vm12"), Some(1.0));
+    assert_eq!(value(&m, "guestlink_guest_users", "vm12"), Some(2.0));
+    let version_len = m
+        .keys()
+        .find(|k| k.starts_with("guestlink_agent_info{vm=\"vm10\""))
+        .map(|k| k.len())
+        .unwrap();
+    assert!(version_len < 400, "the version label is cut");
+    check_vm(&m, &sim.truth[11]);
+    assert!(m["process_resident_memory_bytes"] < 256.0 * 1048576.0);
+
     // An agent that stops answering is down after the reply timeout.
     sim.tell("stall 8");
     until(port, 15, "vm8 down", |m| {

@@ -42,6 +42,8 @@ pub struct Client {
     pub(crate) subscribed: bool,
     /// A line read in part when a read was cancelled.
     partial: Vec<u8>,
+    /// Longest reply or event line taken.
+    max_reply: usize,
 }
 
 impl std::fmt::Debug for Client {
@@ -103,6 +105,7 @@ impl Client {
             subscription: None,
             subscribed: false,
             partial: Vec::new(),
+            max_reply: MAX_REPLY,
         };
         c.resync().await?;
         Ok(c)
@@ -123,6 +126,12 @@ impl Client {
     /// length).
     pub(crate) fn mark_out_of_sync(&mut self) {
         self.in_sync = false;
+    }
+
+    /// Refuses replies and event lines longer than `bytes` (default [`MAX_REPLY`]): a
+    /// host program watching many guests, which it need not trust, keeps it small.
+    pub fn set_max_reply(&mut self, bytes: usize) {
+        self.max_reply = bytes;
     }
 
     /// Changes the reply timeout.
@@ -224,10 +233,14 @@ impl Client {
             };
             self.partial.extend_from_slice(&buf[..take]);
             self.io.consume(take);
-            if self.partial.len() > MAX_REPLY {
+            if self.partial.len() > self.max_reply {
                 self.partial = Vec::new();
+                // The rest of the line is still coming: resynchronise before the next
+                // call.
+                self.in_sync = false;
                 return Err(ClientError::Protocol(format!(
-                    "reply longer than {MAX_REPLY} bytes"
+                    "reply longer than {} bytes",
+                    self.max_reply
                 )));
             }
             if done {

@@ -45,6 +45,29 @@ const EVENTS: &[&str] = &[
 /// connections.
 const READ_BUFFER: usize = 16 << 10;
 
+/// The longest reply taken from a guest. Guests are not trusted: hundreds of them
+/// sending the client's usual 96 MiB at once would exhaust the host.
+const MAX_REPLY: usize = 4 << 20;
+
+/// Filesystems kept per VM (the rest are dropped, so a guest cannot flood the series).
+pub const MAX_FILESYSTEMS: usize = 256;
+
+/// Longest label value taken from a guest (mount points, types, versions), in bytes.
+pub const MAX_LABEL: usize = 256;
+
+/// Session events read the users again at most this often; more within the window
+/// are folded into one reading at its end.
+const USERS_REFRESH: Duration = Duration::from_secs(1);
+
+/// A guest's string cut to [`MAX_LABEL`] bytes on a character boundary.
+fn bounded(s: &str) -> String {
+    let mut end = s.len().min(MAX_LABEL);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
 /// The commands of interest the agent has and allows.
 #[derive(Debug, Default, Clone, Copy)]
 struct Caps {
@@ -152,15 +175,12 @@ async fn serve(
             source,
         })?;
     let mut client = Client::over_with_buffer(stream, settings.timeout, READ_BUFFER).await?;
+    client.set_max_reply(MAX_REPLY);
     let info = client.execute("guest-info", None).await?;
     let caps = Caps::from_info(&info);
     let agent = AgentInfo {
         kind: if caps.events { "guestlinkd" } else { "qemu-ga" },
-        version: info
-            .get("version")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
+        version: bounded(info.get("version").and_then(Value::as_str).unwrap_or("")),
     };
     update(registry, path, |vm| {
         vm.connects += 1;
@@ -183,18 +203,27 @@ async fn serve(
     );
     ping_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     stats_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // Users to read again (a session event came), and no sooner than this.
+    let mut users_due: Option<tokio::time::Instant> = None;
+    let mut users_next = tokio::time::Instant::now();
     loop {
+        let refresh_at = users_due.unwrap_or(start);
         tokio::select! {
             _ = ping_tick.tick() => ping(&mut client, path, registry).await?,
             _ = stats_tick.tick() => stats(&mut client, caps, path, registry).await?,
+            _ = tokio::time::sleep_until(refresh_at), if users_due.is_some() => {
+                users_due = None;
+                users_next = tokio::time::Instant::now() + USERS_REFRESH;
+                let users = optional(users(&mut client).await)?;
+                update(registry, path, |vm| vm.users = users);
+            }
             event = client.next_event(), if caps.events => {
                 let event = event?;
                 update(registry, path, |vm| vm.events += 1);
                 match event.name.as_str() {
                     "AGENT_STOPPING" => return Err(ClientError::Closed),
                     "SESSION_NEW" | "SESSION_REMOVED" => {
-                        let users = optional(users(&mut client).await)?;
-                        update(registry, path, |vm| vm.users = users);
+                        users_due.get_or_insert(users_next.max(tokio::time::Instant::now()));
                     }
                     "FSFREEZE" => update(registry, path, |vm| vm.frozen = Some(true)),
                     "FSTHAW" => update(registry, path, |vm| vm.frozen = Some(false)),
@@ -319,8 +348,8 @@ async fn filesystems(client: &mut Client) -> Result<Vec<Filesystem>, ClientError
         .flatten()
         .filter_map(|f| {
             Some(Filesystem {
-                mountpoint: f.get("mountpoint")?.as_str()?.to_string(),
-                fstype: f.get("type")?.as_str()?.to_string(),
+                mountpoint: bounded(f.get("mountpoint")?.as_str()?),
+                fstype: bounded(f.get("type")?.as_str()?),
                 size: u64_of(f, "total-bytes")?,
                 used: u64_of(f, "used-bytes")?,
             })
@@ -329,6 +358,7 @@ async fn filesystems(client: &mut Client) -> Result<Vec<Filesystem>, ClientError
     // A mountpoint once (bind mounts and stacked mounts repeat it).
     out.sort_by(|a, b| a.mountpoint.cmp(&b.mountpoint));
     out.dedup_by(|a, b| a.mountpoint == b.mountpoint);
+    out.truncate(MAX_FILESYSTEMS);
     Ok(out)
 }
 
@@ -363,6 +393,17 @@ mod tests {
         assert!(c.fsinfo && c.memory_blocks);
         assert!(!c.users && !c.events && !c.load && !c.memory_stats);
         assert!(!Caps::from_info(&json!({})).fsinfo);
+    }
+
+    #[test]
+    fn guest_strings_are_bounded_on_character_boundaries() {
+        assert_eq!(bounded("ext4"), "ext4");
+        let long = "é".repeat(MAX_LABEL);
+        let cut = bounded(&long);
+        assert!(cut.len() <= MAX_LABEL && cut.chars().all(|c| c == 'é'));
+        assert_eq!(cut.len(), MAX_LABEL);
+        let odd = format!("x{long}");
+        assert_eq!(bounded(&odd).len(), MAX_LABEL - 1);
     }
 
     #[test]

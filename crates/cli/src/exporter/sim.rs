@@ -11,7 +11,9 @@
 //!
 //! Lines on standard input change the VMs while they run:
 //! `users I N` (guestlinkd VMs push `SESSION_NEW`), `freeze I` (push `FSFREEZE`),
-//! `stall I` (stop answering), `remove I` (delete the socket, close its connections).
+//! `stall I` (stop answering), `remove I` (delete the socket, close its connections),
+//! `hostile I` (answer as a hostile guest, from a new connection), `flood I N` (push N
+//! `SESSION_NEW` events at once).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -48,6 +50,9 @@ struct Vm {
     users: u64,
     frozen: bool,
     stalled: bool,
+    /// Answers as a hostile guest would: a version full of quotes and newlines, ten
+    /// thousand odd mount points, a users reply larger than the exporter takes.
+    hostile: bool,
     /// Senders of the connections that subscribed to events.
     subscribers: Vec<mpsc::UnboundedSender<Vec<u8>>>,
     tasks: Vec<JoinHandle<()>>,
@@ -133,6 +138,29 @@ impl Vm {
             }
             "guest-sync" => id,
             "guest-ping" => json!({}),
+            "guest-info" if self.hostile => json!({
+                "version": format!("1.0\"\n}} {}", "x".repeat(1000)),
+                "supported_commands": [
+                    {"name": "guest-get-fsinfo", "enabled": true},
+                    {"name": "guest-get-users", "enabled": true},
+                    {"name": "guest-ping", "enabled": true},
+                ],
+            }),
+            "guest-get-fsinfo" if self.hostile => Value::Array(
+                (0..10_000)
+                    .map(|k| {
+                        json!({
+                            "name": "x", "mountpoint": format!("/m{k} \"q\"\n\\"), "type": "t\"",
+                            "total-bytes": k, "used-bytes": k, "disk": [],
+                        })
+                    })
+                    .collect(),
+            ),
+            "guest-get-users" if self.hostile => Value::Array(
+                (0..200_000)
+                    .map(|k| json!({"user": format!("user{k}"), "login-time": 1.7e9}))
+                    .collect(),
+            ),
             "guest-info" => {
                 let mut cmds = vec![
                     "guest-ping",
@@ -290,6 +318,20 @@ pub async fn run(args: &Args) -> anyhow::Result<std::process::ExitCode> {
                 vm.push("FSFREEZE", json!({"count": 1}));
             }
             (Some("stall"), _) => vm.stalled = true,
+            (Some("hostile"), _) => {
+                // Connections end, so the exporter meets the hostile guest-info.
+                vm.hostile = true;
+                vm.subscribers.clear();
+                for t in vm.tasks.drain(1..) {
+                    t.abort();
+                }
+            }
+            (Some("flood"), Some(n)) => {
+                for k in 0..n {
+                    let id = format!("flood{k}");
+                    vm.push("SESSION_NEW", json!({"id": id, "uid": 1000, "user": "user", "seat": "seat0", "class": "user", "remote": false}));
+                }
+            }
             (Some("remove"), _) => {
                 let _ = std::fs::remove_file(socket_path(&args.dir, vm.index));
                 vm.subscribers.clear();
@@ -297,7 +339,7 @@ pub async fn run(args: &Args) -> anyhow::Result<std::process::ExitCode> {
                     t.abort();
                 }
             }
-            _ => eprintln!("exporter-sim: '{cmd}' is not users I N, freeze I, stall I or remove I"),
+            _ => eprintln!("exporter-sim: '{cmd}' is not users I N, freeze I, stall I, remove I, hostile I or flood I N"),
         }
         println!("ok");
     }
