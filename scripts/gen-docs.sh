@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet --bin guestlinkd --bin guestlink --bin guestlink-session
-./target/debug/guestlinkd --generate-man > docs/man/guestlinkd.8
-./target/debug/guestlink --generate-man > docs/man/guestlink.1
-./target/debug/guestlink-session --generate-man > docs/man/guestlink-session.1
+# One page per binary and one per subcommand (guestlink-exporter.1, ...).
+rm -f docs/man/*.1 docs/man/*.8
+./target/debug/guestlinkd --generate-man-dir docs/man
+./target/debug/guestlink --generate-man-dir docs/man
+./target/debug/guestlink-session --generate-man-dir docs/man
 ./target/debug/guestlinkd --dump-reference > docs/protocol.md

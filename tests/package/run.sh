@@ -78,7 +78,7 @@ for f in /usr/sbin/guestlinkd /usr/bin/guestlink /usr/bin/guestlink-session \
     /usr/lib/systemd/user/guestlink-session.service /usr/lib/udev/rules.d/60-guestlinkd.rules \
     /usr/lib/guestlink/policy.d/50-default.toml /etc/default/guestlinkd \
     /usr/share/man/man8/guestlinkd.8.gz /usr/share/man/man1/guestlink.1.gz \
-    /usr/share/man/man1/guestlink-session.1.gz \
+    /usr/share/man/man1/guestlink-session.1.gz /usr/share/man/man1/guestlink-exporter.1.gz \
     /usr/share/bash-completion/completions/guestlink /usr/share/bash-completion/completions/guestlinkd \
     /usr/share/zsh/vendor-completions/_guestlink /usr/share/fish/vendor_completions.d/guestlink.fish \
     /usr/share/doc/guestlink/copyright /usr/share/doc/guestlink/protocol.md; do
@@ -86,7 +86,8 @@ for f in /usr/sbin/guestlinkd /usr/bin/guestlink /usr/bin/guestlink-session \
     in_root dpkg -S "$f" >/dev/null 2>&1 || fail "$f is not the package's"
 done
 ok "binaries, units, udev rules, policy, default config, man pages, completions, docs"
-for m in guestlinkd.8 guestlink.1 guestlink-session.1; do
+for page in docs/man/*; do
+    m=$(basename "$page")
     sec=${m##*.}
     zcat "$root/usr/share/man/man$sec/$m.gz" | cmp -s - "docs/man/$m" || fail "$m differs from docs/man"
 done

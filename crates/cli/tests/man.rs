@@ -1,5 +1,10 @@
-//! `docs/man/guestlink.1` is what `guestlink --generate-man` writes from the clap
-//! definitions behind `--help`. Regenerate with `scripts/gen-docs.sh`.
+//! `docs/man/guestlink.1` and the subcommands' `guestlink-*.1` are what `guestlink
+//! --generate-man-dir` writes from the clap definitions behind `--help`. Regenerate
+//! with `scripts/gen-docs.sh`.
+
+const BIN: &str = env!("CARGO_BIN_EXE_guestlink");
+/// guestlink(1) and a page per subcommand.
+const MIN_PAGES: usize = 20;
 
 #[test]
 fn the_manual_page_is_current() {
@@ -13,4 +18,37 @@ fn the_manual_page_is_current() {
         out.stdout == std::fs::read(path).unwrap(),
         "docs/man/guestlink.1 is stale: run scripts/gen-docs.sh"
     );
+}
+
+/// Every page `--generate-man-dir` writes (the binary's and one per subcommand) is in
+/// `docs/man` as written.
+#[test]
+fn the_manual_pages_are_current() {
+    let dir = std::env::temp_dir().join(format!(
+        "gl-man-{}-{}",
+        env!("CARGO_PKG_NAME"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let st = std::process::Command::new(BIN)
+        .arg("--generate-man-dir")
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/man");
+    let mut pages = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let checked_in = std::fs::read(docs.join(&name)).unwrap_or_default();
+        assert!(
+            std::fs::read(entry.path()).unwrap() == checked_in,
+            "docs/man/{name} is stale or missing: run scripts/gen-docs.sh"
+        );
+        pages += 1;
+    }
+    assert!(pages >= MIN_PAGES, "{pages} pages");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
