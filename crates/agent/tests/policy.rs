@@ -134,6 +134,19 @@ reason = "not-from-the-active-session"
             "command=__org.guestlink_transfer-start,channel=vdagent",
             "deny (no-transfer-without-a-session)",
         ),
+        // The exporter's port, named by its port name: only what the exporter reads.
+        (
+            "command=guest-file-open,channel=/dev/virtio-ports/org.guestlink.exporter.0",
+            "deny (not-an-exporter-command)",
+        ),
+        (
+            "command=__org.guestlink_get-memory-stats,channel=/dev/virtio-ports/org.guestlink.exporter.0",
+            "allow",
+        ),
+        (
+            "command=guest-file-open,channel=/dev/virtio-ports/org.qemu.guest_agent.0",
+            "allow",
+        ),
         // oVirt: reports and desktop commands.
         (
             "command=guest-exec,channel=ovirt",

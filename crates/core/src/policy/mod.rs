@@ -3,7 +3,8 @@
 //! A policy is an ordered list of [`Rule`]s. Each allows or denies the commands it
 //! names (exact names or `*` globs; `action:NAME` for host-invokable actions) when
 //! its conditions hold: the channel (a protocol, `qga`, `vdagent`, `ovirt`,
-//! `guest-socket`, or a channel's own name), the caller (a guest program's uid, its
+//! `guest-socket`, or a channel's own name: its path, or the port name that ends it),
+//! the caller (a guest program's uid, its
 //! session, or whether that session is the active one) and the agent's state (frozen,
 //! a session active, none, or locked). Everything is allowed until a rule says
 //! otherwise, and the **last** matching rule decides, so later files override earlier
@@ -205,6 +206,16 @@ pub struct Facts<'a> {
     pub frozen: bool,
 }
 
+/// Whether a rule's `channel` names the channel `name`: the whole name (a device path,
+/// a socket path, `vsock:CID:PORT`) or, for a path, its last part (the virtio port
+/// name, `org.guestlink.exporter.0`).
+fn names_channel(channel: &str, name: &str) -> bool {
+    channel == name
+        || (!channel.contains('/')
+            && name.rsplit('/').next() == Some(channel)
+            && name.contains('/'))
+}
+
 impl Rule {
     /// Whether the rule applies to the call.
     pub fn matches(&self, f: &Facts<'_>) -> bool {
@@ -216,7 +227,7 @@ impl Rule {
         if let Some(channels) = &self.channels {
             if !channels
                 .iter()
-                .any(|c| c == f.protocol.as_str() || c.as_str() == f.channel)
+                .any(|c| c == f.protocol.as_str() || names_channel(c, f.channel))
             {
                 return false;
             }
@@ -530,5 +541,22 @@ mod tests {
         f.command = "guest-get-time";
         f.active_session = Some("4");
         assert!(denied(&p, &f).is_none(), "not the active session");
+    }
+
+    #[test]
+    fn a_channel_is_named_by_its_path_or_its_port_name() {
+        let port = "/dev/virtio-ports/org.guestlink.exporter.0";
+        assert!(names_channel(port, port));
+        assert!(names_channel("org.guestlink.exporter.0", port));
+        assert!(!names_channel("exporter.0", port));
+        assert!(!names_channel(
+            "virtio-ports/org.guestlink.exporter.0",
+            port
+        ));
+        assert!(!names_channel(
+            "org.guestlink.exporter.0",
+            "/dev/virtio-ports/org.qemu.guest_agent.0"
+        ));
+        assert!(names_channel("vsock:3:5123", "vsock:3:5123"));
     }
 }
