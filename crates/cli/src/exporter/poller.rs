@@ -186,9 +186,8 @@ async fn serve(
         vm.connects += 1;
         vm.agent = Some(agent);
     });
-    if caps.events {
-        client.subscribe(Some(EVENTS), None).await?;
-    }
+    // An agent that refuses the subscription (its policy) is polled like qemu-ga.
+    let events = caps.events && optional(client.subscribe(Some(EVENTS), None).await)?.is_some();
     ping(&mut client, path, registry).await?;
     stats(&mut client, caps, path, registry).await?;
 
@@ -217,7 +216,7 @@ async fn serve(
                 let users = optional(users(&mut client).await)?;
                 update(registry, path, |vm| vm.users = users);
             }
-            event = client.next_event(), if caps.events => {
+            event = client.next_event(), if events => {
                 let event = event?;
                 update(registry, path, |vm| vm.events += 1);
                 match event.name.as_str() {
