@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The Debian package in a fresh Debian root (debootstrap, minbase plus systemd, udev and
-# qemu-guest-agent, the package it replaces): it must refuse to share the ports with
-# qemu-guest-agent, take its place through apt, install its files, enable its units,
-# pass `systemd-analyze verify`, run, and leave no running process and no stray file
-# after `dpkg -r` and `dpkg --purge`.
+# The Debian package in a fresh Debian root (debootstrap, minbase plus systemd, udev,
+# logind (dbus, libpam-systemd) and qemu-guest-agent, the package it replaces): it must
+# refuse to share the ports with qemu-guest-agent, take its place through apt, install
+# its files, enable its units, pass `systemd-analyze verify`, boot under systemd in QEMU
+# (tests/package/boot.py), run, and leave no running process and no stray file after
+# `dpkg -r` and `dpkg --purge`.
 #
 #   scripts/build-deb.sh && tests/package/run.sh [DEB]
 #
-# Needs root and debootstrap; the root is made in $PACKAGE_ROOT (default
+# Needs root, debootstrap, and for the boot qemu-system-x86, linux-image-amd64 and
+# busybox-static; the root is made in $PACKAGE_ROOT (default
 # /tmp/guestlink-pkgroot) from $DEBIAN_MIRROR (default deb.debian.org).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -41,7 +43,7 @@ ok "control: conflicts with, replaces and provides qemu-guest-agent and spice-vd
 # --- a fresh Debian root with the agent it replaces ---------------------------------
 if [ ! -x "$root/usr/sbin/qemu-ga" ] || [ -e "$root/usr/sbin/guestlinkd" ]; then
     rm -rf "$root"
-    debootstrap --variant=minbase --include=systemd,udev,procps,qemu-guest-agent \
+    debootstrap --variant=minbase --include=systemd,udev,dbus,libpam-systemd,procps,qemu-guest-agent \
         "$suite" "$root" "$mirror" >/tmp/guestlink-debootstrap.log 2>&1 ||
         { tail -20 /tmp/guestlink-debootstrap.log; fail "debootstrap"; }
 fi
@@ -114,6 +116,13 @@ ok "systemd-analyze --user verify guestlink-session.service"
 grep -c 'SYSTEMD_WANTS}+="guestlinkd.service"' "$root/usr/lib/udev/rules.d/60-guestlinkd.rules" |
     grep -qx 5 || fail "udev rules"
 ok "udev rules start guestlinkd for its five ports"
+
+# --- under a real systemd: a copy of this root booted in QEMU (tests/package/boot.py):
+# udev and socket activation start it, READY=1, the watchdog, reload, the commands the
+# hardening must leave working, and guest-shutdown through systemd.
+python3 -u tests/package/boot.py "$root" 2>&1 | sed 's/^/      /' ||
+    fail "the installed package booted under systemd (tests/package/boot.py)"
+ok "the installed package booted under systemd in QEMU (tests/package/boot.py)"
 
 # --- it runs ---------------------------------------------------------------------------
 in_root guestlinkd --version | grep -q guestlinkd || fail "guestlinkd --version"

@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::fs::OpenOptions;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -82,7 +82,11 @@ pub fn init(logfile: Option<&Path>, verbose: bool) -> std::io::Result<()> {
     let default = if verbose { "trace" } else { "warn" };
     let filter =
         EnvFilter::try_from_env("GUESTLINK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // Colours only on a terminal: not in the log file, nor in the journal (systemd
+    // takes standard error).
+    let ansi = logfile.is_none() && io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
+        .with_ansi(ansi)
         .event_format(QgaFormat)
         .with_env_filter(filter);
     match logfile {

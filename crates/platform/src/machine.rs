@@ -61,6 +61,15 @@ fn wall(message: &str) {
     }
 }
 
+/// systemctl, when systemd is the running init (`sd_booted(3)`).
+fn systemd_systemctl() -> Option<PathBuf> {
+    if Path::new("/run/systemd/system").is_dir() {
+        find_program("systemctl")
+    } else {
+        None
+    }
+}
+
 fn power_state_supports(word: &str) -> bool {
     std::fs::read_to_string("/sys/power/state")
         .is_ok_and(|s| s.split_whitespace().any(|w| w == word))
@@ -68,15 +77,21 @@ fn power_state_supports(word: &str) -> bool {
 
 impl Machine for LinuxMachine {
     fn shutdown(&self, mode: ShutdownMode) -> Result<(), String> {
-        let (tool, flag) = match mode {
-            ShutdownMode::Powerdown => ("/sbin/poweroff", "-P"),
-            ShutdownMode::Halt => ("/sbin/halt", "-H"),
-            ShutdownMode::Reboot => ("/sbin/reboot", "-r"),
+        let (tool, flag, verb) = match mode {
+            ShutdownMode::Powerdown => ("/sbin/poweroff", "-P", "poweroff"),
+            ShutdownMode::Halt => ("/sbin/halt", "-H", "halt"),
+            ShutdownMode::Reboot => ("/sbin/reboot", "-r", "reboot"),
         };
         // SAFETY: sync(2) has no preconditions.
         unsafe { libc::sync() };
+        // /sbin/poweroff is systemctl's link only where systemd-sysv is installed:
+        // a minimal systemd root without it is powered off through systemctl itself.
         let cmd = if executable(Path::new(tool)) {
             Command::new(tool)
+        } else if let Some(systemctl) = systemd_systemctl() {
+            let mut c = Command::new(systemctl);
+            c.arg(verb);
+            c
         } else {
             let mut c = Command::new("/sbin/shutdown");
             c.args(["-h", flag, "+0", "hypervisor initiated shutdown"]);
@@ -94,12 +109,10 @@ impl Machine for LinuxMachine {
         if !power_state_supports(state) {
             return Err("the requested suspend mode is not supported by the guest".into());
         }
-        if Path::new("/run/systemd/system").is_dir() {
-            if let Some(systemctl) = find_program("systemctl") {
-                let mut c = Command::new(systemctl);
-                c.arg(systemd_verb);
-                return run(c, "suspend");
-            }
+        if let Some(systemctl) = systemd_systemctl() {
+            let mut c = Command::new(systemctl);
+            c.arg(systemd_verb);
+            return run(c, "suspend");
         }
         if let Some(pm) = find_program(pm_tool) {
             return run(Command::new(pm), "suspend");

@@ -1,0 +1,393 @@
+"""The installed package under a real systemd: the Debian root of the package test, with
+guestlink's .deb installed, booted as a QEMU guest whose PID 1 is systemd.
+
+Usage: python3 tests/package/boot.py ROOT
+
+ROOT is left as it is: a copy becomes the guest's ext4 disk, with a drop-in policy that
+allows guest-exec (the checks read the guest's state with systemctl and journalctl) and
+an fstab. The kernel and its modules are the host's (linux-image-amd64); a busybox
+initramfs loads the virtio and ext4 modules, mounts the disk and hands over to
+/lib/systemd/systemd. Nothing starts guestlinkd but what the package installed.
+
+Checks, from the host side over the org.qemu.guest_agent.0 port:
+- udev and systemd start guestlinkd at boot; it is Type=notify, active, watched (30 s);
+- guestlinkd.socket is listening and guestlinkd serves it as the passed socket;
+- sessions come from the real logind (a PAM login is pushed as SESSION_NEW, locked,
+  and its end pushed as SESSION_REMOVED);
+- the commands the unit's hardening must leave working work under it (files in /root,
+  SSH keys, a password, the clock, freeze and thaw, vCPU offline and online);
+- `systemctl reload` reloads the policy in the same process, and the connection stays;
+- after more than the watchdog interval the agent has not been restarted;
+- stopped, the agent is started again by udev alone when its port is plugged back in,
+  and by systemd when a guest program connects to the socket;
+- guest-shutdown powers the VM off through systemd.
+
+Prints one line per check and exits non-zero if any fails.
+"""
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "vm"))
+import guest  # noqa: E402
+import run  # noqa: E402
+from run import Qga, check, first_ping, guest_exec, qmp  # noqa: E402
+
+MODULES = ["virtio_pci", "virtio_console", "virtio_blk", "ext4", "crc32c_generic"]
+
+INIT = r"""#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mkdir -p /proc /sys /dev /newroot
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in $(cat /etc/modules.order); do insmod "/lib/modules/$m" 2>/dev/null; done
+for _ in $(seq 100); do [ -b /dev/vda ] && break; sleep 0.1; done
+mount -t ext4 -o rw /dev/vda /newroot || { echo "BOOT: no root disk"; poweroff -f; }
+mount --move /dev /newroot/dev
+umount /proc /sys
+echo "BOOT: switching to systemd"
+exec switch_root /newroot /lib/systemd/systemd
+"""
+
+# The checks read the guest through guest-exec, which the shipped policy leaves off.
+POLICY = """[[rule]]
+allow = ["guest-exec", "guest-exec-status"]
+channels = ["qga"]
+"""
+
+
+def build_initramfs(out, kdir):
+    c = guest.Cpio()
+    for d in ["bin", "etc", "lib", "lib/modules"]:
+        c.dir(d)
+    c.file("bin/busybox", open("/bin/busybox", "rb").read())
+    c.file("init", INIT.encode())
+    mods = guest.module_closure(kdir, MODULES)
+    made = set()
+    for m in mods:
+        parts = m.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            d = "lib/modules/" + "/".join(parts[:i])
+            if d not in made:
+                made.add(d)
+                c.dir(d)
+        c.file(f"lib/modules/{m}", open(os.path.join(kdir, m), "rb").read(), 0o644)
+    c.file("etc/modules.order", ("\n".join(mods) + "\n").encode(), 0o644)
+    open(out, "wb").write(gzip.compress(c.finish(), compresslevel=1))
+
+
+def build_disk(root, work):
+    """An ext4 image of a copy of ROOT, with the test's fstab and policy drop-in."""
+    stage = os.path.join(work, "root")
+    subprocess.run(["cp", "-a", "--one-file-system", root, stage], check=True)
+    for sub in ["proc", "sys", "dev", "run", "tmp"]:
+        os.makedirs(os.path.join(stage, sub), exist_ok=True)
+    with open(os.path.join(stage, "etc/fstab"), "w") as f:
+        f.write("/dev/vda / ext4 rw,errors=remount-ro 0 1\n")
+    # Info-level logs (the reload and the activated socket are logged at info), set
+    # where an administrator would: the unit's EnvironmentFile.
+    with open(os.path.join(stage, "etc/default/guestlinkd"), "a") as f:
+        f.write("GUESTLINK_LOG=info\n")
+    with open(os.path.join(stage, "etc/hostname"), "w") as f:
+        f.write("guestlink-pkg\n")
+    os.makedirs(os.path.join(stage, "etc/guestlink/policy.d"), exist_ok=True)
+    with open(os.path.join(stage, "etc/guestlink/policy.d/90-test.toml"), "w") as f:
+        f.write(POLICY)
+    # A fixed machine id: the root has none.
+    with open(os.path.join(stage, "etc/machine-id"), "w") as f:
+        f.write("8c1e3f0a6b2d4e7f9a0b1c2d3e4f5a6b\n")
+    os.makedirs(os.path.join(stage, "root/.ssh"), exist_ok=True)
+    # A user to log in, for the sessions the real logind reports.
+    subprocess.run(["chroot", stage, "useradd", "-m", "-s", "/bin/sh", "alice"], check=True)
+    img = os.path.join(work, "disk.img")
+    with open(img, "wb") as f:
+        f.truncate(1536 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "root", "-d", stage, img], check=True)
+    shutil.rmtree(stage)
+    return img
+
+
+def sh(c, script):
+    """Runs a shell line in the guest: (exit code, stdout text)."""
+    r = guest_exec(c, "/bin/sh", ["-c", script])
+    if r is None:
+        return None, ""
+    return r[0], r[1].decode(errors="replace")
+
+
+def props(c, unit, *names):
+    code, out = sh(c, f"systemctl show {unit} " + " ".join(f"-p {n}" for n in names))
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def main():
+    if len(sys.argv) != 2:
+        raise SystemExit(__doc__)
+    root = os.path.abspath(sys.argv[1])
+    if not os.path.exists(os.path.join(root, "usr/sbin/guestlinkd")):
+        raise SystemExit(f"{root}: guestlink is not installed there")
+    work = tempfile.mkdtemp(prefix="guestlink-boot-")
+    kver = sorted(os.listdir("/lib/modules"))[-1]
+    kdir = f"/lib/modules/{kver}"
+    vmlinux = guest.extract_vmlinux(f"/boot/vmlinuz-{kver}", os.path.join(work, "vmlinux"))
+    initrd = os.path.join(work, "initrd.gz")
+    build_initramfs(initrd, kdir)
+    t = time.monotonic()
+    img = build_disk(root, work)
+    print(f"disk image from {root} in {time.monotonic() - t:.1f} s")
+
+    qga = os.path.join(work, "qga.sock")
+    mon = os.path.join(work, "qmp.sock")
+    console = os.path.join(work, "console.log")
+    accel = "kvm" if run.kvm_works() else "tcg"
+    print(f"accelerator: {accel}")
+    cmd = ["qemu-system-x86_64", "-accel", accel, "-machine", "q35", "-m", "1024",
+           "-smp", "2", "-cpu", "max" if accel == "tcg" else "host",
+           "-nographic", "-no-reboot", "-kernel", vmlinux, "-initrd", initrd,
+           "-append", "console=ttyS0 panic=-1 loglevel=4 systemd.show_status=0",
+           "-drive", f"file={img},if=virtio,format=raw,cache=unsafe",
+           "-device", "virtio-serial-pci,id=vs0",
+           "-chardev", f"socket,id=qga,path={qga},server=on,wait=off",
+           "-device", "virtserialport,bus=vs0.0,chardev=qga,id=port-qga,name=org.qemu.guest_agent.0",
+           "-qmp", f"unix:{mon},server=on,wait=off"]
+    vm = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=open(console, "wb"),
+                          stderr=subprocess.STDOUT)
+    try:
+        for _ in range(100):
+            if os.path.exists(qga):
+                break
+            time.sleep(0.1)
+        t0 = time.monotonic()
+        up = first_ping(qga, t0 + 300)
+        check(f"systemd started guestlinkd at boot ({time.monotonic() - t0:.0f} s to the first ping)", up)
+        if up:
+            checks(vm, qga, mon)
+    finally:
+        if vm.poll() is None:
+            vm.kill()
+            vm.wait()
+        if run.failed:
+            print("--- guest console (last 60 lines) ---")
+            print("\n".join(open(console, errors="replace").read().splitlines()[-60:]))
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{run.passed} passed, {len(run.failed)} failed")
+    sys.exit(1 if run.failed else 0)
+
+
+def checks(vm, qga, mon):
+    c = Qga(qga, timeout=60)
+    c.sync(7)
+    p = props(c, "guestlinkd.service", "Type", "ActiveState", "SubState", "WatchdogUSec",
+              "NRestarts", "MainPID", "ExecMainStartTimestampMonotonic", "TriggeredBy")
+    check("guestlinkd.service is Type=notify and active (READY=1 reached systemd)",
+          p.get("Type") == "notify" and p.get("ActiveState") == "active"
+          and p.get("SubState") == "running", p)
+    check("the watchdog is armed (WatchdogUSec=30s)", p.get("WatchdogUSec") == "30s", p)
+    pid = p.get("MainPID")
+    code, osr = sh(c, ". /etc/os-release; echo $ID")
+    check("the guest is the Debian root of the package test", osr.strip() == "debian", osr)
+
+    s = props(c, "guestlinkd.socket", "ActiveState", "Listen")
+    check("guestlinkd.socket listens on /run/guestlink/agent.sock",
+          s.get("ActiveState") == "active" and "/run/guestlink/agent.sock" in s.get("Listen", ""), s)
+    code, out = sh(c, "guestlink --socket /run/guestlink/agent.sock ping")
+    check("a guest program reaches guestlinkd over the activated socket", code == 0, out)
+    code, log = sh(c, "journalctl -b -u guestlinkd.service -o cat --no-pager")
+    check("guestlinkd serves the socket systemd passed (activated=true)",
+          "guest socket listening" in log and "activated=true" in log, log[-2000:])
+    check("no terminal colours in the journal", "\x1b[" not in log, log[-2000:])
+    code, out = sh(c, "systemctl is-enabled guestlinkd.service guestlinkd.socket")
+    check("the service and the socket are enabled", out.split() == ["enabled", "enabled"], out)
+    code, out = sh(c, "udevadm info -q property -n /dev/vport0p1 | grep -E '^(TAGS|SYSTEMD_WANTS)='")
+    check("udev tags the port and wants guestlinkd.service",
+          "guestlinkd.service" in out and ":systemd:" in out, out)
+
+    hardening(c)
+    sessions(c)
+
+    # SIGHUP through systemd: the policy is reloaded in the same process, the host's
+    # connection stays open.
+    code, out = sh(c, "systemctl reload guestlinkd.service && echo reloaded")
+    check("systemctl reload guestlinkd", code == 0 and "reloaded" in out, out)
+    time.sleep(1)
+    check("the connection survives the reload", c.call("guest-ping") == {"return": {}})
+    p2 = props(c, "guestlinkd.service", "MainPID", "ActiveState")
+    code, log = sh(c, "journalctl -b -u guestlinkd.service -o cat --no-pager")
+    check("reloaded in the same process (SIGHUP: policy reloaded)",
+          p2.get("MainPID") == pid and p2.get("ActiveState") == "active"
+          and "SIGHUP: policy reloaded" in log, (p2, log[-1500:]))
+
+    # The watchdog: past 30 s of life, systemd has not killed and restarted it.
+    code, out = sh(c, "cut -d' ' -f1 /proc/uptime")
+    started = int(p.get("ExecMainStartTimestampMonotonic", "0")) / 1e6
+    age = float(out or 0) - started
+    if age < 40:
+        time.sleep(40 - age)
+    p3 = props(c, "guestlinkd.service", "MainPID", "NRestarts", "ActiveState")
+    code, out = sh(c, "cut -d' ' -f1 /proc/uptime")
+    check(f"WATCHDOG=1 keeps it alive past 30 s ({float(out or 0) - started:.0f} s, same process)",
+          p3.get("MainPID") == pid and p3.get("NRestarts") == "0"
+          and p3.get("ActiveState") == "active", p3)
+    c.close()
+
+    hotplug(qga, mon)
+
+    # guest-shutdown goes through systemd (logind or systemctl poweroff): the VM ends.
+    c = Qga(qga, timeout=30)
+    c.sync(9)
+    c.s.sendall(b'{"execute":"guest-shutdown","arguments":{"mode":"powerdown"}}\n')
+    # qemu-ga's convention: no reply on success, the channel just goes away; an error
+    # comes back as a reply.
+    reply = None
+    try:
+        reply = c.line()
+    except (OSError, EOFError):
+        pass
+    try:
+        vm.wait(timeout=180)
+    except subprocess.TimeoutExpired:
+        pass
+    check("guest-shutdown powers the VM off through systemd", vm.poll() is not None, reply)
+
+
+def hardening(c):
+    """Commands that need what the unit's hardening must leave: homes read-write,
+    CAP_SYS_TIME, CAP_SYS_ADMIN for freezing, /sys/devices/system for vCPUs."""
+    h = c.call("guest-file-open", {"path": "/root/from-host", "mode": "w"})
+    ok = "return" in h
+    if ok:
+        c.call("guest-file-write", {"handle": h["return"], "buf-b64": "aGVsbG8="})
+        c.call("guest-file-close", {"handle": h["return"]})
+    code, out = sh(c, "cat /root/from-host")
+    check("guest-file-open/write in /root (no ProtectHome)", ok and out == "hello", (h, out))
+
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGd1ZXN0bGluayB0ZXN0IGtleSBmb3IgYm9vdA test@host"
+    r = c.call("guest-ssh-add-authorized-keys", {"username": "root", "keys": [key]})
+    code, out = sh(c, "cat /root/.ssh/authorized_keys")
+    check("guest-ssh-add-authorized-keys for root", "return" in r and key in out, (r, out))
+
+    code, before = sh(c, "grep ^root: /etc/shadow")
+    r = c.call("guest-set-user-password", {"username": "root", "password": "Z3Vlc3RsaW5r",
+                                           "crypted": False})
+    code, after = sh(c, "grep ^root: /etc/shadow")
+    check("guest-set-user-password changes /etc/shadow",
+          "return" in r and after.startswith("root:$") and after != before, (r, after))
+
+    t = 1_900_000_000 * 10**9
+    r = c.call("guest-set-time", {"time": t})
+    got = c.call("guest-get-time").get("return", 0)
+    check("guest-set-time (CAP_SYS_TIME, ProtectClock=no)",
+          "return" in r and abs(got - t) < 600 * 10**9, (r, got))
+    c.call("guest-set-time", {"time": int(time.time() * 1e9)})
+
+    r = c.call("guest-fsfreeze-freeze")
+    status = c.call("guest-fsfreeze-status").get("return")
+    thaw = c.call("guest-fsfreeze-thaw")
+    after = c.call("guest-fsfreeze-status").get("return")
+    check("guest-fsfreeze-freeze and thaw of the root (CAP_SYS_ADMIN)",
+          r.get("return", 0) >= 1 and status == "frozen" and thaw.get("return", 0) >= 1
+          and after == "thawed", (r, status, thaw, after))
+
+    r = c.call("guest-set-vcpus", {"vcpus": [{"logical-id": 1, "online": False}]})
+    off = c.call("guest-get-vcpus").get("return", [])
+    r2 = c.call("guest-set-vcpus", {"vcpus": [{"logical-id": 1, "online": True}]})
+    on = c.call("guest-get-vcpus").get("return", [])
+    check("guest-set-vcpus offline and online (/sys/devices/system)",
+          r.get("return") == 1 and r2.get("return") == 1
+          and [v["online"] for v in off] == [True, False]
+          and [v["online"] for v in on] == [True, True], (r, off, r2, on))
+
+    fs = c.call("guest-get-fsinfo").get("return", [])
+    check("guest-get-fsinfo sees the root on the virtio disk",
+          any(f["mountpoint"] == "/" and f["type"] == "ext4" for f in fs), fs)
+
+
+def sessions(c):
+    """Sessions from the real logind over the system bus: a PAM login of alice
+    (pam_systemd) is pushed to the host as SESSION_NEW, listed, locked through logind's
+    LockSession, and its end is SESSION_REMOVED."""
+    r = c.call("__org.guestlink_events-subscribe",
+               {"events": ["SESSION_NEW", "SESSION_REMOVED"]})
+    check("events-subscribe on the QGA port", "return" in r, r)
+    code, out = sh(c, "systemd-run --quiet --unit=alice-login -p PAMName=login -p User=alice "
+                      "/bin/sleep 600 && echo ok")
+    check("a PAM login of alice (systemd-run -p PAMName=login)", code == 0, out)
+    new = [e for e in run.wait_events(c, "SESSION_NEW", tries=200)
+           if e.get("data", {}).get("user") == "alice"]
+    check("logind's new session is pushed as SESSION_NEW (user alice)", len(new) == 1, new)
+    listed = c.call("__org.guestlink_get-sessions").get("return", [])
+    mine = [x for x in listed if x.get("user") == "alice"]
+    check("__org.guestlink_get-sessions lists alice's logind session",
+          len(mine) == 1 and new and mine[0]["id"] == new[0]["data"]["id"], listed)
+    if mine:
+        r = c.call("__org.guestlink_session-lock", {"session": mine[0]["id"]})
+        check("__org.guestlink_session-lock through the real logind (LockSession)",
+              r == {"return": {}}, r)
+    code, out = sh(c, "systemctl stop alice-login.service && echo ok")
+    gone = [e for e in run.wait_events(c, "SESSION_REMOVED", tries=200)
+            if e.get("data", {}).get("user") == "alice"]
+    check("the logout is pushed as SESSION_REMOVED", code == 0 and len(gone) == 1, (out, gone))
+    c.call("__org.guestlink_events-unsubscribe")
+
+
+def hotplug(qga, mon):
+    """Stopped, guestlinkd comes back only through udev when its port appears."""
+    c = Qga(qga, timeout=30)
+    c.sync(8)
+    # A transient timer stops the service after this reply has gone.
+    code, out = sh(c, "systemd-run --quiet --on-active=2 --timer-property=AccuracySec=100ms "
+                      "systemctl stop guestlinkd.service && echo ok")
+    check("a transient unit will stop guestlinkd", code == 0, out)
+    c.close()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and first_ping(qga, time.monotonic() + 3):
+        time.sleep(1)
+    check("stopped, nothing answers on the port, and nothing restarts it",
+          not first_ping(qga, time.monotonic() + 8))
+    r = qmp(mon, {"execute": "device_del", "arguments": {"id": "port-qga"}})
+    check("device_del of the agent's port", "return" in r[0], r)
+    time.sleep(2)
+    r = qmp(mon, {"execute": "device_add", "arguments": {
+        "driver": "virtserialport", "bus": "vs0.0", "chardev": "qga", "id": "port-qga",
+        "name": "org.qemu.guest_agent.0"}})
+    check("device_add of the port again", "return" in r[0], r)
+    check("udev started guestlinkd for the new port (SYSTEMD_WANTS)",
+          first_ping(qga, time.monotonic() + 60))
+    c = Qga(qga, timeout=30)
+    c.sync(10)
+    code, log = sh(c, "journalctl -b -o cat --no-pager _PID=1 | grep -c 'Started guestlinkd.service'")
+    check("systemd started it twice this boot (boot, then the plugged port)",
+          log.strip() == "2", log)
+
+    # Stopped again, with only the socket left listening: a guest program connecting
+    # to it starts the service (socket activation), and the host's port answers again.
+    code, out = sh(c, "systemd-run --quiet --on-active=2 --timer-property=AccuracySec=100ms "
+                      "systemctl stop guestlinkd.service && "
+                      "systemd-run --quiet --unit=guest-client --on-active=25 "
+                      "--timer-property=AccuracySec=100ms "
+                      "/usr/bin/guestlink --timeout 60 --socket /run/guestlink/agent.sock ping "
+                      "&& echo ok")
+    check("transient units will stop guestlinkd, then connect to its socket", code == 0, out)
+    c.close()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and first_ping(qga, time.monotonic() + 3):
+        time.sleep(1)
+    silent = time.monotonic() < deadline
+    check("a connection to guestlinkd.socket starts the stopped service",
+          silent and first_ping(qga, time.monotonic() + 120))
+    c = Qga(qga, timeout=30)
+    c.sync(11)
+    code, out = sh(c, "systemctl show guest-client.service -p Result -p ExecMainStatus; "
+                      "journalctl -b -o cat --no-pager _PID=1 | grep -c 'Started guestlinkd.service'")
+    check("the guest program was answered; the service started a third time",
+          "Result=success" in out and "ExecMainStatus=0" in out and out.split()[-1] == "3", out)
+    c.close()
+
+
+if __name__ == "__main__":
+    main()
