@@ -20,6 +20,7 @@ Checks, from the host side over the org.qemu.guest_agent.0 port:
 - after more than the watchdog interval the agent has not been restarted;
 - stopped, the agent is started again by udev alone when its port is plugged back in,
   and by systemd when a guest program connects to the socket;
+- a delayed shutdown is scheduled with systemd's shutdown(8), and cancelled;
 - guest-shutdown powers the VM off through systemd.
 
 Prints one line per check and exits non-zero if any fails.
@@ -209,6 +210,15 @@ def checks(vm, qga, mon):
 
     hardening(c)
     sessions(c)
+
+    # A delayed shutdown is systemd's: scheduled through logind, cancelled with -c.
+    r = c.call("__org.guestlink_shutdown", {"delay": 90, "message": "guestlink boot test"})
+    code, sched = sh(c, "cat /run/systemd/shutdown/scheduled")
+    code, _ = sh(c, "shutdown -c")
+    code2, left = sh(c, "ls /run/systemd/shutdown/")
+    check("__org.guestlink_shutdown with a delay schedules systemd's shutdown +2, cancellable",
+          r == {"return": {}} and "MODE=poweroff" in sched and code == 0
+          and "scheduled" not in left, (r, sched, left))
 
     # SIGHUP through systemd: the policy is reloaded in the same process, the host's
     # connection stays open.

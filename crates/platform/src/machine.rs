@@ -70,6 +70,32 @@ fn systemd_systemctl() -> Option<PathBuf> {
     }
 }
 
+/// The program that takes the machine down now: `/sbin/poweroff` (halt, reboot) as
+/// qemu-ga runs it; `systemctl poweroff` under systemd where that link is missing
+/// (systemd-sysv not installed); `shutdown -h -P +0` otherwise.
+fn shutdown_command(
+    mode: ShutdownMode,
+    executable: impl Fn(&Path) -> bool,
+    systemctl: Option<PathBuf>,
+) -> Command {
+    let (tool, flag, verb) = match mode {
+        ShutdownMode::Powerdown => ("/sbin/poweroff", "-P", "poweroff"),
+        ShutdownMode::Halt => ("/sbin/halt", "-H", "halt"),
+        ShutdownMode::Reboot => ("/sbin/reboot", "-r", "reboot"),
+    };
+    if executable(Path::new(tool)) {
+        Command::new(tool)
+    } else if let Some(systemctl) = systemctl {
+        let mut c = Command::new(systemctl);
+        c.arg(verb);
+        c
+    } else {
+        let mut c = Command::new("/sbin/shutdown");
+        c.args(["-h", flag, "+0", "hypervisor initiated shutdown"]);
+        c
+    }
+}
+
 fn power_state_supports(word: &str) -> bool {
     std::fs::read_to_string("/sys/power/state")
         .is_ok_and(|s| s.split_whitespace().any(|w| w == word))
@@ -77,27 +103,12 @@ fn power_state_supports(word: &str) -> bool {
 
 impl Machine for LinuxMachine {
     fn shutdown(&self, mode: ShutdownMode) -> Result<(), String> {
-        let (tool, flag, verb) = match mode {
-            ShutdownMode::Powerdown => ("/sbin/poweroff", "-P", "poweroff"),
-            ShutdownMode::Halt => ("/sbin/halt", "-H", "halt"),
-            ShutdownMode::Reboot => ("/sbin/reboot", "-r", "reboot"),
-        };
         // SAFETY: sync(2) has no preconditions.
         unsafe { libc::sync() };
-        // /sbin/poweroff is systemctl's link only where systemd-sysv is installed:
-        // a minimal systemd root without it is powered off through systemctl itself.
-        let cmd = if executable(Path::new(tool)) {
-            Command::new(tool)
-        } else if let Some(systemctl) = systemd_systemctl() {
-            let mut c = Command::new(systemctl);
-            c.arg(verb);
-            c
-        } else {
-            let mut c = Command::new("/sbin/shutdown");
-            c.args(["-h", flag, "+0", "hypervisor initiated shutdown"]);
-            c
-        };
-        run(cmd, "shutdown")
+        run(
+            shutdown_command(mode, executable, systemd_systemctl()),
+            "shutdown",
+        )
     }
 
     fn suspend(&self, mode: SuspendMode) -> Result<(), String> {
@@ -223,5 +234,39 @@ impl Machine for LinuxMachine {
             Ok(s) if s.success() => Ok(()),
             _ => Err("child process has failed to set user password".into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(c: &Command) -> Vec<String> {
+        std::iter::once(c.get_program())
+            .chain(c.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn shutdown_runs_the_sysv_link_then_systemctl_then_shutdown() {
+        let systemctl = Some(PathBuf::from("/usr/bin/systemctl"));
+        let c = shutdown_command(ShutdownMode::Reboot, |_| true, systemctl.clone());
+        assert_eq!(argv(&c), ["/sbin/reboot"]);
+        let c = shutdown_command(ShutdownMode::Powerdown, |_| false, systemctl.clone());
+        assert_eq!(argv(&c), ["/usr/bin/systemctl", "poweroff"]);
+        let c = shutdown_command(ShutdownMode::Halt, |_| false, systemctl);
+        assert_eq!(argv(&c), ["/usr/bin/systemctl", "halt"]);
+        let c = shutdown_command(ShutdownMode::Powerdown, |_| false, None);
+        assert_eq!(
+            argv(&c),
+            [
+                "/sbin/shutdown",
+                "-h",
+                "-P",
+                "+0",
+                "hypervisor initiated shutdown"
+            ]
+        );
     }
 }
