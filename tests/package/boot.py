@@ -13,7 +13,8 @@ Checks, from the host side over the org.qemu.guest_agent.0 port:
 - udev and systemd start guestlinkd at boot; it is Type=notify, active, watched (30 s);
 - guestlinkd.socket is listening and guestlinkd serves it as the passed socket;
 - sessions come from the real logind (a PAM login is pushed as SESSION_NEW, locked,
-  and its end pushed as SESSION_REMOVED);
+  and its end pushed as SESSION_REMOVED), and the user unit guestlink-session.service
+  started by the user's own manager serves that session;
 - the commands the unit's hardening must leave working work under it (files in /root,
   SSH keys, a password, the clock, freeze and thaw, vCPU offline and online);
 - `systemctl reload` reloads the policy in the same process, and the connection stays;
@@ -338,6 +339,27 @@ def sessions(c):
         r = c.call("__org.guestlink_session-lock", {"session": mine[0]["id"]})
         check("__org.guestlink_session-lock through the real logind (LockSession)",
               r == {"return": {}}, r)
+    # The user unit under alice's own user manager (started by pam_systemd with her
+    # session): guestlink-session connects to the guest socket as her and serves it.
+    for _ in range(120):
+        code, out = sh(c, "systemctl is-active user@$(id -u alice).service")
+        if out.strip() == "active":
+            break
+        time.sleep(0.5)
+    code, out = sh(c, "runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/$(id -u alice) "
+                      "systemctl --user start guestlink-session.service 2>&1 && echo ok")
+    served = False
+    for _ in range(60):
+        listed = c.call("__org.guestlink_get-sessions").get("return", [])
+        if any(x.get("user") == "alice" and x.get("agent") for x in listed):
+            served = True
+            break
+        time.sleep(0.5)
+    code2, log = sh(c, "journalctl -b -o cat --no-pager _UID=$(id -u alice) | tail -20")
+    check("guestlink-session.service under alice's user manager serves her session",
+          code == 0 and served, (out, listed, log))
+    sh(c, "runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/$(id -u alice) "
+          "systemctl --user stop guestlink-session.service")
     code, out = sh(c, "systemctl stop alice-login.service && echo ok")
     gone = [e for e in run.wait_events(c, "SESSION_REMOVED", tries=200)
             if e.get("data", {}).get("user") == "alice"]

@@ -50,7 +50,8 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "auto")]
         backend: clipboard::Backend,
         /// The logind session served (default $XDG_SESSION_ID, else the one guestlinkd
-        /// finds for this process).
+        /// finds for this process: its own, or as a systemd user unit the user's display
+        /// session).
         #[arg(long, env = "XDG_SESSION_ID")]
         session: Option<String>,
     },

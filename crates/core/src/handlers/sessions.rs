@@ -41,6 +41,8 @@ impl Handler for GuestlinkSessionRegister {
                 "only session agents in the guest register",
             ));
         };
+        // The caller's own session; for a program outside any (a systemd user unit),
+        // the user's display session.
         let session = match args.session {
             Some(s) if !s.is_empty() => s,
             _ => ctx
@@ -48,6 +50,7 @@ impl Handler for GuestlinkSessionRegister {
                 .platform()
                 .system
                 .session_of_pid(pid)
+                .or_else(|| ctx.agent.state().sessions.user_session(uid))
                 .ok_or_else(|| {
                     CommandError::new("cannot tell the caller's session: give 'session'")
                 })?,

@@ -163,6 +163,29 @@ impl Sessions {
             .collect()
     }
 
+    /// The session a program of `uid` outside any session belongs with (a systemd user
+    /// unit such as `guestlink-session.service` runs in the user's manager, not in a
+    /// session): as logind picks a user's display session, the active one on a seat,
+    /// else the only one on a seat, else the user's only session. `None` when that is
+    /// ambiguous or no back end runs.
+    pub fn user_session(&self, uid: u32) -> Option<String> {
+        let inner = self.lock();
+        let mine: Vec<&LoginSession> = inner
+            .logind
+            .as_ref()?
+            .values()
+            .filter(|s| s.uid == uid)
+            .collect();
+        let seated: Vec<&&LoginSession> = mine.iter().filter(|s| s.seat.is_some()).collect();
+        let pick = seated
+            .iter()
+            .find(|s| s.active)
+            .map(|s| **s)
+            .or_else(|| (seated.len() == 1).then(|| *seated[0]))
+            .or_else(|| (mine.len() == 1).then(|| mine[0]))?;
+        Some(pick.id.clone())
+    }
+
     /// Every known session, or the registered agents' sessions when no back end runs.
     pub fn list(&self) -> Vec<SessionInfo> {
         let inner = self.lock();
@@ -451,6 +474,42 @@ mod tests {
             ["SESSION_REMOVED", "SESSION_REMOVED", "SESSION_ACTIVE"]
         );
         assert!(ev[2].0.data.get("id").is_none());
+    }
+
+    #[test]
+    fn a_program_outside_sessions_belongs_with_the_users_display_session() {
+        let reg = Sessions::default();
+        assert_eq!(reg.user_session(1000), None, "no back end");
+        let unseated = |id: &str, uid| LoginSession {
+            seat: None,
+            ..s(id, uid, false, false)
+        };
+        reg.apply(vec![unseated("4", 1000), s("7", 1001, true, false)]);
+        assert_eq!(reg.user_session(1000).as_deref(), Some("4"), "the only one");
+        assert_eq!(reg.user_session(1001).as_deref(), Some("7"));
+        assert_eq!(reg.user_session(1002), None);
+        reg.apply(vec![unseated("4", 1000), unseated("5", 1000)]);
+        assert_eq!(
+            reg.user_session(1000),
+            None,
+            "two sessions, no seat: ambiguous"
+        );
+        reg.apply(vec![unseated("4", 1000), s("5", 1000, false, false)]);
+        assert_eq!(
+            reg.user_session(1000).as_deref(),
+            Some("5"),
+            "the one on a seat"
+        );
+        reg.apply(vec![
+            s("5", 1000, false, false),
+            s("6", 1000, true, false),
+            unseated("4", 1000),
+        ]);
+        assert_eq!(
+            reg.user_session(1000).as_deref(),
+            Some("6"),
+            "the active one"
+        );
     }
 
     #[test]
