@@ -37,7 +37,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "vm"))
 import guest  # noqa: E402
 import run  # noqa: E402
-from run import Qga, check, first_ping, guest_exec, qmp  # noqa: E402
+from run import Qga, check, first_ping, guest_exec  # noqa: E402
 
 MODULES = ["virtio_pci", "virtio_console", "virtio_blk", "ext4", "crc32c_generic"]
 
@@ -367,6 +367,16 @@ def sessions(c):
     c.call("__org.guestlink_events-unsubscribe")
 
 
+def went_silent(qga, timeout=60):
+    """Whether the agent stops answering on the port within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not first_ping(qga, time.monotonic() + 3):
+            return True
+        time.sleep(1)
+    return False
+
+
 def hotplug(qga, mon):
     """Stopped, guestlinkd comes back only through udev when its port appears."""
     c = Qga(qga, timeout=30)
@@ -376,18 +386,9 @@ def hotplug(qga, mon):
                       "systemctl stop guestlinkd.service && echo ok")
     check("a transient unit will stop guestlinkd", code == 0, out)
     c.close()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and first_ping(qga, time.monotonic() + 3):
-        time.sleep(1)
     check("stopped, nothing answers on the port, and nothing restarts it",
-          not first_ping(qga, time.monotonic() + 8))
-    r = qmp(mon, {"execute": "device_del", "arguments": {"id": "port-qga"}})
-    check("device_del of the agent's port", "return" in r[0], r)
-    time.sleep(2)
-    r = qmp(mon, {"execute": "device_add", "arguments": {
-        "driver": "virtserialport", "bus": "vs0.0", "chardev": "qga", "id": "port-qga",
-        "name": "org.qemu.guest_agent.0"}})
-    check("device_add of the port again", "return" in r[0], r)
+          went_silent(qga) and not first_ping(qga, time.monotonic() + 8))
+    run.replug_qga_port(mon)
     check("udev started guestlinkd for the new port (SYSTEMD_WANTS)",
           first_ping(qga, time.monotonic() + 60))
     c = Qga(qga, timeout=30)
@@ -406,12 +407,8 @@ def hotplug(qga, mon):
                       "&& echo ok")
     check("transient units will stop guestlinkd, then connect to its socket", code == 0, out)
     c.close()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and first_ping(qga, time.monotonic() + 3):
-        time.sleep(1)
-    silent = time.monotonic() < deadline
     check("a connection to guestlinkd.socket starts the stopped service",
-          silent and first_ping(qga, time.monotonic() + 120))
+          went_silent(qga) and first_ping(qga, time.monotonic() + 120))
     c = Qga(qga, timeout=30)
     c.sync(11)
     code, out = sh(c, "systemctl show guest-client.service -p Result -p ExecMainStatus; "

@@ -636,6 +636,13 @@ def channel_life(qga, qmp_sock):
           c.call("guest-ping") == {"return": {}})
     c.close()
     # Hot-unplug the port and plug it back: the agent (-r) reopens it.
+    replug_qga_port(qmp_sock)
+    check("the agent answers on the re-plugged port", first_ping(qga, time.monotonic() + 30))
+
+
+def replug_qga_port(qmp_sock):
+    """Unplugs the virtserialport `port-qga` (chardev `qga`, on `vs0.0`) and plugs it
+    back, as QEMU's monitor does for a hot-plugged agent channel."""
     r = qmp(qmp_sock, {"execute": "device_del", "arguments": {"id": "port-qga"}})
     check("device_del of the qga virtserialport", "return" in r[0], r)
     time.sleep(2)
@@ -643,7 +650,6 @@ def channel_life(qga, qmp_sock):
         "driver": "virtserialport", "bus": "vs0.0", "chardev": "qga", "id": "port-qga",
         "name": "org.qemu.guest_agent.0"}})
     check("device_add of the port again", "return" in r[0], r)
-    check("the agent answers on the re-plugged port", first_ping(qga, time.monotonic() + 30))
 
 
 if __name__ == "__main__":
