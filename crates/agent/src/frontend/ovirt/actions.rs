@@ -84,14 +84,11 @@ pub fn start<'a>(
                 event,
                 failure: Some(truthy(m.args.get("failure"))),
             };
-            // vdsm waits for this (before_* events) when it gave a reply_id.
-            let completion = m.args.get("reply_id").cloned().map(|id| {
-                Message::new("completion")
-                    .arg("reply_id", id)
-                    .arg("done", true)
-            });
             Ok(run::<GuestlinkLifecycleEvent>(
-                agent, conn, args, completion,
+                agent,
+                conn,
+                args,
+                completion(m),
             ))
         }
         "login" => {
@@ -110,6 +107,20 @@ pub fn start<'a>(
         }
         _ => Err(Refusal::Unknown),
     }
+}
+
+/// The `completion` vdsm waits for (before_* events, up to 10 s) when a
+/// `lifecycle-event` gave a `reply_id`. It is sent however the event went: run, refused
+/// by the policy, refused as malformed or for too many actions at once.
+pub fn completion(m: &Message) -> Option<Message> {
+    if m.name != "lifecycle-event" {
+        return None;
+    }
+    m.args.get("reply_id").cloned().map(|id| {
+        Message::new("completion")
+            .arg("reply_id", id)
+            .arg("done", true)
+    })
 }
 
 /// Runs `C`; logs how it went (never its arguments) and then gives `then`.

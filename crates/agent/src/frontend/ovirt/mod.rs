@@ -337,16 +337,23 @@ impl<'a, W: AsyncWrite + Unpin> Front<'a, W> {
             Ok(action) if running >= MAX_RUNNING => {
                 drop(action);
                 tracing::warn!(command = %m.name, "refused: {MAX_RUNNING} host actions already running");
-                return Ok(None);
+                self.refused(&m).await.map(|()| None)
             }
-            Ok(action) => return Ok(Some(action)),
+            Ok(action) => Ok(Some(action)),
             Err(actions::Refusal::Invalid(why)) => {
                 tracing::warn!(command = %m.name, "refused: {why}");
-                return Ok(None);
+                self.refused(&m).await.map(|()| None)
             }
-            Err(actions::Refusal::Unknown) => {}
+            Err(actions::Refusal::Unknown) => self.reply(m).await.map(|()| None),
         }
-        self.reply(m).await.map(|()| None)
+    }
+
+    /// A refused action still owes vdsm its `completion`, so it is not kept waiting.
+    async fn refused(&mut self, m: &Message) -> io::Result<()> {
+        match actions::completion(m) {
+            Some(done) => self.send(done).await,
+            None => Ok(()),
+        }
     }
 
     /// The commands answered at once.

@@ -351,3 +351,65 @@ async fn a_refused_command_does_nothing_and_the_channel_goes_on() {
     assert_eq!(host.expect("echo").await["still"], "here");
     let _ = std::fs::remove_dir_all(mark.parent().unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_the_running_limit_and_when_malformed_vdsm_still_gets_its_completion() {
+    use std::os::unix::fs::PermissionsExt;
+    let (actions, mark) = hook_dirs("limit");
+    // Each hook holds its action for 3 s.
+    let hook = mark
+        .parent()
+        .unwrap()
+        .join("lifecycle/before_migration/10-mark");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\nsleep 3\necho \"$1\" >> {}\n", mark.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (mut host, _agent) = start("limit", Duration::from_secs(60), move |c| {
+        c.actions = actions
+    });
+    host.send(json!({"__name__": "refresh", "apiVersion": 3}))
+        .await;
+    for id in 0..super::MAX_RUNNING {
+        host.send(
+            json!({"__name__": "lifecycle-event", "type": "before_migration", "reply_id": id}),
+        )
+        .await;
+    }
+    // Let them start, then one too many, and one without a type.
+    host.send(json!({"__name__": "echo", "sync": 1})).await;
+    host.expect("echo").await;
+    host.send(
+        json!({"__name__": "lifecycle-event", "type": "before_migration", "reply_id": "over"}),
+    )
+    .await;
+    host.send(json!({"__name__": "lifecycle-event", "reply_id": "bad"}))
+        .await;
+    // Those two are answered at once, before any hook has finished.
+    let first = host.expect("completion").await;
+    let second = host.expect("completion").await;
+    assert_eq!(
+        [first["reply_id"].clone(), second["reply_id"].clone()],
+        [json!("over"), json!("bad")]
+    );
+    assert!(
+        !mark.exists(),
+        "a hook finished before the refusals were answered"
+    );
+    // The sixteen that ran complete, each once.
+    let mut done: Vec<i64> = Vec::new();
+    while done.len() < super::MAX_RUNNING {
+        done.push(
+            host.expect("completion").await["reply_id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    done.sort_unstable();
+    assert_eq!(done, (0..super::MAX_RUNNING as i64).collect::<Vec<_>>());
+    let ran = std::fs::read_to_string(&mark).unwrap();
+    assert_eq!(ran.lines().count(), super::MAX_RUNNING, "{ran}");
+    let _ = std::fs::remove_dir_all(mark.parent().unwrap());
+}
