@@ -65,21 +65,12 @@ channels = ["qga"]
 
 def build_initramfs(out, kdir):
     c = guest.Cpio()
-    for d in ["bin", "etc", "lib", "lib/modules"]:
-        c.dir(d)
-    c.file("bin/busybox", open("/bin/busybox", "rb").read())
-    c.file("init", INIT.encode())
+    c.add("bin/busybox", open("/bin/busybox", "rb").read())
+    c.add("init", INIT.encode())
     mods = guest.module_closure(kdir, MODULES)
-    made = set()
     for m in mods:
-        parts = m.split("/")[:-1]
-        for i in range(1, len(parts) + 1):
-            d = "lib/modules/" + "/".join(parts[:i])
-            if d not in made:
-                made.add(d)
-                c.dir(d)
-        c.file(f"lib/modules/{m}", open(os.path.join(kdir, m), "rb").read(), 0o644)
-    c.file("etc/modules.order", ("\n".join(mods) + "\n").encode(), 0o644)
+        c.add(f"lib/modules/{m}", open(os.path.join(kdir, m), "rb").read(), 0o644)
+    c.add("etc/modules.order", ("\n".join(mods) + "\n").encode(), 0o644)
     open(out, "wb").write(gzip.compress(c.finish(), compresslevel=1))
 
 
@@ -103,7 +94,6 @@ def build_disk(root, work):
     # A fixed machine id: the root has none.
     with open(os.path.join(stage, "etc/machine-id"), "w") as f:
         f.write("8c1e3f0a6b2d4e7f9a0b1c2d3e4f5a6b\n")
-    os.makedirs(os.path.join(stage, "root/.ssh"), exist_ok=True)
     # A user to log in, for the sessions the real logind reports.
     subprocess.run(["chroot", stage, "useradd", "-m", "-s", "/bin/sh", "alice"], check=True)
     img = os.path.join(work, "disk.img")

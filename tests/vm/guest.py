@@ -145,6 +145,7 @@ class Cpio:
     def __init__(self):
         self.buf = bytearray()
         self.ino = 1
+        self.dirs = set()
 
     def _entry(self, name, mode, data=b""):
         self.ino += 1
@@ -156,7 +157,21 @@ class Cpio:
         self.buf += b"\0" * (-len(self.buf) % 4)
 
     def dir(self, name):
-        self._entry(name, stat.S_IFDIR | 0o755)
+        name = name.strip("/")
+        if name not in self.dirs:
+            self.dirs.add(name)
+            self._entry(name, stat.S_IFDIR | 0o755)
+
+    def parents(self, path):
+        """The directories above `path`, each written once."""
+        parts = path.strip("/").split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            self.dir("/".join(parts[:i]))
+
+    def add(self, path, data, mode=0o755):
+        """A file at `path`, with the directories above it."""
+        self.parents(path)
+        self.file(path.lstrip("/"), data, mode)
 
     def file(self, name, data, mode=0o755):
         self._entry(name, stat.S_IFREG | mode, data)
@@ -172,22 +187,8 @@ class Cpio:
 def build_initramfs(out, kdir, binaries):
     """`binaries`: (host path, guest path) pairs; their shared libraries come along."""
     c = Cpio()
-    dirs = set()
-
-    def mkdirs(path):
-        parts = path.strip("/").split("/")[:-1]
-        for i in range(1, len(parts) + 1):
-            d = "/".join(parts[:i])
-            if d not in dirs:
-                dirs.add(d)
-                c.dir(d)
-
-    def add(path, data, mode=0o755):
-        mkdirs(path)
-        c.file(path.lstrip("/"), data, mode)
-
+    add = c.add
     for d in ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "root", "lib64"]:
-        dirs.add(d)
         c.dir(d)
     add("/bin/busybox", open("/bin/busybox", "rb").read())
     add("/init", INIT.encode())
@@ -202,7 +203,7 @@ def build_initramfs(out, kdir, binaries):
         b'PRETTY_NAME="guestlink test VM"\n', 0o644)
     add(f"/{HOOKS}/50-drop-caches", HOOK.encode())
     add(f"/{HOOKS}/60-disabled", b"#!/bin/sh\necho disabled-hook-ran >> /tmp/hooks.log\n")
-    mkdirs(f"/{DISABLED}/x")
+    c.parents(f"/{DISABLED}/x")
     c.symlink(f"{DISABLED}/60-disabled", "/dev/null")
     mods = module_closure(kdir, MODULES)
     for m in mods:

@@ -49,5 +49,11 @@ fn frozen_agent_keeps_quiet_and_refuses_to_stop_until_thawed() {
         text.contains("guest-ping called"),
         "nothing logged after thaw: {text}"
     );
+    // A log file gets plain text: no terminal colours around the fields.
+    assert!(
+        !text.contains('\x1b'),
+        "escape codes in the log file: {text}"
+    );
+    assert!(text.contains("command=\"guest-ping\""), "{text}");
     assert_eq!(agent.terminate().code(), Some(0));
 }

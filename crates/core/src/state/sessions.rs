@@ -176,13 +176,17 @@ impl Sessions {
             .values()
             .filter(|s| s.uid == uid)
             .collect();
-        let seated: Vec<&&LoginSession> = mine.iter().filter(|s| s.seat.is_some()).collect();
+        let seated: Vec<&LoginSession> =
+            mine.iter().copied().filter(|s| s.seat.is_some()).collect();
+        fn only<'a>(v: &[&'a LoginSession]) -> Option<&'a LoginSession> {
+            (v.len() == 1).then(|| v[0])
+        }
         let pick = seated
             .iter()
+            .copied()
             .find(|s| s.active)
-            .map(|s| **s)
-            .or_else(|| (seated.len() == 1).then(|| *seated[0]))
-            .or_else(|| (mine.len() == 1).then(|| mine[0]))?;
+            .or_else(|| only(&seated))
+            .or_else(|| only(&mine))?;
         Some(pick.id.clone())
     }
 
