@@ -100,6 +100,13 @@ pub struct Cli {
     #[arg(long = "sessions", value_name = "SOURCE")]
     pub sessions: Option<String>,
 
+    /// A user who may register a session agent when there is no session source (with
+    /// --sessions none the newest session agent gets the host's clipboard and file
+    /// drops, so only root, these users and the user logged in on a local seat may
+    /// register). Names or uids; repeatable, or comma-separated.
+    #[arg(long = "session-user", value_name = "USER")]
+    pub session_users: Vec<String>,
+
     /// Where a SPICE host's pointer goes: uinput (a virtual tablet; the default),
     /// record:PATH (each event appended to PATH as a `type code value` line), or none
     /// (the mouse capability is not announced, so the host keeps its own pointer).

@@ -58,6 +58,8 @@ pub struct Config {
     pub ovirt_heartbeat: Option<u64>,
     /// `--ovirt-applications` / `ovirt-applications`.
     pub ovirt_applications: Option<Vec<String>>,
+    /// `--session-user` / `session-users`: names or uids.
+    pub session_users: Option<Vec<String>>,
 }
 
 /// A configuration file that cannot be used.
@@ -206,6 +208,10 @@ impl Config {
                     .ovirt_applications
                     .get_or_insert_with(Vec::new)
                     .extend(split_list(&[value])),
+                "session-users" => self
+                    .session_users
+                    .get_or_insert_with(Vec::new)
+                    .extend(split_list(&[value])),
                 _ => tracing::warn!("{}: unknown key '{key}' ignored", path.display()),
             }
         }
@@ -268,6 +274,9 @@ impl Config {
         if !cli.ovirt_applications.is_empty() {
             self.ovirt_applications = Some(split_list(&cli.ovirt_applications));
         }
+        if !cli.session_users.is_empty() {
+            self.session_users = Some(split_list(&cli.session_users));
+        }
     }
 
     /// The configuration as a key file, in qemu-ga's `-D` layout. Lists are joined with
@@ -327,6 +336,9 @@ impl Config {
         }
         if let Some(a) = &self.ovirt_applications {
             line("ovirt-applications", &a.join(";"));
+        }
+        if let Some(u) = &self.session_users {
+            line("session-users", &u.join(";"));
         }
         s
     }

@@ -145,6 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(d) => TransferDir::parse(d).map_err(|e| anyhow!(e))?,
                 None => TransferDir::default(),
             },
+            session_users: resolve_users(config.session_users.as_deref().unwrap_or_default())?,
             actions: match &config.actions_dirs {
                 Some(dirs) => Actions {
                     dirs: dirs.clone(),
@@ -193,7 +194,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             },
         )?),
     };
-    runtime.block_on(serve::run(agent, channels, config.retry_path, extras))
+    let result = runtime.block_on(serve::run(agent, channels, config.retry_path, extras));
+    // A file system call stuck on a dead mount holds a blocking thread; it must not
+    // hold the exit too.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
+}
+
+/// The uids of `--session-user` names (a number is a uid).
+fn resolve_users(names: &[String]) -> anyhow::Result<Vec<u32>> {
+    names
+        .iter()
+        .map(|n| match n.parse::<u32>() {
+            Ok(uid) => Ok(uid),
+            Err(_) => nix::unistd::User::from_name(n)
+                .ok()
+                .flatten()
+                .map(|u| u.uid.as_raw())
+                .ok_or_else(|| anyhow!("--session-user: no user '{n}'")),
+        })
+        .collect()
 }
 
 /// The channels to serve: `--channel` entries, plus `-m`/`-p` as the QGA channel; with

@@ -32,7 +32,7 @@ pub fn build(config: &Config) -> Result<Policy, PolicyError> {
         commands: &commands,
         user: &user,
     };
-    let mut policy = Policy::from_rules(file::load(&dirs(config), &names)?);
+    let mut policy = Policy::from_files(file::load(&dirs(config), &names)?);
     policy.add_lists(config.allow_rpcs.clone(), config.block_rpcs.clone());
     Ok(policy)
 }
@@ -51,6 +51,19 @@ pub fn dump(config: &Config, policy: &Policy) -> String {
     }
     for (i, r) in policy.rules().iter().enumerate() {
         s.push_str(&format!("rule{}={}\n", i + 1, r.describe()));
+    }
+    match policy.file_scope() {
+        None => s.push_str("# files: no [files] scope; guest-file-open reaches every file\n"),
+        Some(scope) => {
+            let join = |l: &[std::path::PathBuf]| {
+                l.iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(";")
+            };
+            s.push_str(&format!("files-read={}\n", join(&scope.read)));
+            s.push_str(&format!("files-write={}\n", join(&scope.write)));
+        }
     }
     s
 }

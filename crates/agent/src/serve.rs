@@ -15,6 +15,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinSet;
 
 use crate::channel::{ChannelSpec, Method};
+use crate::frontend::limits::{Budget, Charge, LISTEN_CLIENTS};
 use crate::frontend::vdagent::{self, Desktop};
 use crate::frontend::{guest_socket, ovirt, qga};
 use crate::sessions::{self, SessionSource};
@@ -35,17 +36,19 @@ pub fn has_front_end(protocol: Protocol) -> bool {
     )
 }
 
-/// Serves one connection; on a device (`device`), for the device's whole life.
+/// Serves one connection; on a device (`device`), for the device's whole life. A
+/// client of a listening socket is charged for its partial messages (`charge`).
 async fn serve_stream(
     agent: &Agent,
     spec: &ChannelSpec,
     stream: BoxStream,
     desktop: &Desktop,
     device: bool,
+    charge: Option<Charge>,
 ) -> std::io::Result<()> {
     let call = CallContext::host(spec.protocol, spec.name());
     match spec.protocol {
-        Protocol::Qga => qga::serve(agent, &call, stream).await,
+        Protocol::Qga => qga::serve(agent, &call, stream, charge).await,
         Protocol::Vdagent => vdagent::serve(agent, &call, stream, desktop, device).await,
         Protocol::Ovirt => ovirt::serve(agent, &call, stream, &desktop.ovirt).await,
         other => unreachable!("channel {other} was filtered out before serving"),
@@ -75,7 +78,7 @@ async fn serve_device(
             Ok(stream) => {
                 tracing::info!(channel = %path, protocol = %spec.protocol, "channel opened");
                 warned = false;
-                match serve_stream(&agent, &spec, Box::new(stream), &desktop, true).await {
+                match serve_stream(&agent, &spec, Box::new(stream), &desktop, true, None).await {
                     Ok(()) => tracing::info!(channel = %path, "channel closed"),
                     Err(e) if retry => {
                         tracing::warn!(channel = %path, "channel failed: {e}; reopening")
@@ -110,23 +113,38 @@ fn open_error(e: &std::io::Error) -> String {
     }
 }
 
+/// Accepts the host's clients of a listening channel: at most [`LISTEN_CLIENTS`] at
+/// once, each charged to the shared `budget` for what it has not finished sending.
 async fn serve_listener(
     agent: Arc<Agent>,
     spec: ChannelSpec,
     listener: Listener,
     desktop: Arc<Desktop>,
+    budget: Arc<Budget>,
 ) -> anyhow::Result<()> {
     let spec = Arc::new(spec);
+    let slots = Arc::new(tokio::sync::Semaphore::new(LISTEN_CLIENTS));
     loop {
         let stream = listener
             .accept()
             .await
             .with_context(|| format!("accepting on '{}'", spec.name()))?;
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            let why = format!("too many clients (limit listen-clients: {LISTEN_CLIENTS})");
+            tracing::warn!(channel = %spec.name(), "client refused: {why}");
+            if spec.protocol == Protocol::Qga {
+                guest_socket::refuse(stream, why);
+            }
+            continue;
+        };
         let (agent, spec, desktop) = (agent.clone(), spec.clone(), desktop.clone());
+        let charge = budget.charge(None);
         tokio::spawn(async move {
-            if let Err(e) = serve_stream(&agent, &spec, stream, &desktop, false).await {
+            if let Err(e) = serve_stream(&agent, &spec, stream, &desktop, false, Some(charge)).await
+            {
                 tracing::debug!(channel = %spec.name(), "connection ended: {e}");
             }
+            drop(slot);
         });
     }
 }
@@ -136,6 +154,7 @@ async fn serve_channel(
     spec: ChannelSpec,
     retry: bool,
     desktop: Arc<Desktop>,
+    budget: Arc<Budget>,
 ) -> anyhow::Result<()> {
     match spec.method.clone() {
         Method::VirtioSerial(_) | Method::IsaSerial(_) => {
@@ -144,18 +163,18 @@ async fn serve_channel(
         Method::UnixListen(path) => {
             let l = Listener::unix(Path::new(&path))
                 .with_context(|| format!("error opening channel '{path}'"))?;
-            serve_listener(agent, spec, l, desktop).await
+            serve_listener(agent, spec, l, desktop, budget).await
         }
         Method::VsockListen { cid, port } => {
             let l = Listener::vsock(cid, port)
                 .with_context(|| format!("error opening channel '{}'", spec.name()))?;
-            serve_listener(agent, spec, l, desktop).await
+            serve_listener(agent, spec, l, desktop, budget).await
         }
         Method::Activated => {
             let fd = crate::activation::take_channel()?
                 .ok_or_else(|| anyhow!("no socket passed by systemd"))?;
             let l = Listener::from_passed(fd)?;
-            serve_listener(agent, spec, l, desktop).await
+            serve_listener(agent, spec, l, desktop, budget).await
         }
     }
 }
@@ -179,7 +198,7 @@ pub struct Extras {
 
 /// Binds the guest socket; a socket that cannot be bound is logged, not fatal (the
 /// host channels matter more).
-fn start_guest_socket(agent: &Arc<Agent>, path: PathBuf) -> Option<PathBuf> {
+fn start_guest_socket(agent: &Arc<Agent>, path: PathBuf, budget: Arc<Budget>) -> Option<PathBuf> {
     // Socket activation: systemd made the socket and keeps it; it is served as is
     // and not removed at exit.
     let (listener, ours) = match crate::activation::take_guest() {
@@ -191,7 +210,7 @@ fn start_guest_socket(agent: &Arc<Agent>, path: PathBuf) -> Option<PathBuf> {
             tracing::info!(socket = %path.display(), activated = !ours, "guest socket listening");
             let (agent, p) = (agent.clone(), path.clone());
             tokio::spawn(async move {
-                if let Err(e) = guest_socket::serve(agent, p.clone(), listener).await {
+                if let Err(e) = guest_socket::serve(agent, p.clone(), listener, budget).await {
                     tracing::error!(socket = %p.display(), "guest socket failed: {e}");
                 }
             });
@@ -212,9 +231,11 @@ pub async fn run(
     retry: bool,
     extras: Extras,
 ) -> anyhow::Result<()> {
+    // What partly received messages may hold, on every listening socket together.
+    let budget = Arc::new(Budget::default());
     let bound = extras
         .guest_socket
-        .and_then(|p| start_guest_socket(&agent, p));
+        .and_then(|p| start_guest_socket(&agent, p, budget.clone()));
     tokio::spawn(sessions::run(agent.clone(), extras.sessions));
     agent.publish(
         EventRecord::new::<AgentStartedEvent>(&AgentStarted {
@@ -230,6 +251,7 @@ pub async fn run(
         extras.freeze_timeout,
         extras.desktop,
         extras.reload,
+        budget,
     )
     .await;
     agent.publish(
@@ -251,6 +273,7 @@ async fn serve_until_signal(
     freeze_timeout: Option<Duration>,
     desktop: Arc<Desktop>,
     reload: Reload,
+    budget: Arc<Budget>,
 ) -> anyhow::Result<()> {
     if let Some(timeout) = freeze_timeout {
         tokio::spawn(guestlink_core::handlers::freeze::run_watchdog(
@@ -260,7 +283,13 @@ async fn serve_until_signal(
     }
     let mut tasks = JoinSet::new();
     for spec in channels {
-        tasks.spawn(serve_channel(agent.clone(), spec, retry, desktop.clone()));
+        tasks.spawn(serve_channel(
+            agent.clone(),
+            spec,
+            retry,
+            desktop.clone(),
+            budget.clone(),
+        ));
     }
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

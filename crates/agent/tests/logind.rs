@@ -254,14 +254,11 @@ async fn logind_sessions_become_events() {
     agent.terminate();
 }
 
-/// Greeter side of the single sign-on: connects to the agent's abstract socket, writes
-/// the token, reads what comes back.
-fn greeter(token: &str) -> Vec<u8> {
+/// Greeter side of the single sign-on: connects to the agent's credentials socket,
+/// writes the token, reads what comes back.
+fn greeter(socket: &std::path::Path, token: &str) -> Vec<u8> {
     use std::io::{Read, Write};
-    use std::os::linux::net::SocketAddrExt;
-    let addr =
-        std::os::unix::net::SocketAddr::from_abstract_name(b"/tmp/ovirt-cred-channel").unwrap();
-    let mut s = std::os::unix::net::UnixStream::connect_addr(&addr).unwrap();
+    let mut s = std::os::unix::net::UnixStream::connect(socket).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
     s.write_all(token.as_bytes()).unwrap();
@@ -270,16 +267,33 @@ fn greeter(token: &str) -> Vec<u8> {
     out
 }
 
-/// The same as an unprivileged process (uid 65534), in Python; prints what it got, hex.
-fn unprivileged_greeter(token: &str) -> String {
+/// The same as an unprivileged process (uid 65534), in Python: first it tries to take
+/// the socket's name, then to collect; prints what happened, the data in hex.
+fn unprivileged_greeter(socket: &std::path::Path, token: &str) -> String {
     let script = r#"
-import socket, sys
+import os, socket, sys
+path = sys.argv[1]
+squat = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    os.unlink(path)
+    print("unlinked")
+except OSError as e:
+    print("unlink refused:", e.errno)
+try:
+    squat.bind(path)
+    print("bound")
+except OSError as e:
+    print("bind refused:", e.errno)
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.settimeout(10)
-s.connect("\0/tmp/ovirt-cred-channel")
+try:
+    s.connect(path)
+except OSError as e:
+    print("connect refused:", e.errno)
+    sys.exit(0)
 data = b""
 try:
-    s.sendall(sys.argv[1].encode())
+    s.sendall(sys.argv[2].encode())
     while True:
         chunk = s.recv(4096)
         if not chunk:
@@ -289,9 +303,13 @@ except (BrokenPipeError, ConnectionResetError):
     pass
 print(data.hex())
 "#;
-    common::python_as(65534, script, &[token.to_string()])
-        .trim()
-        .to_string()
+    common::python_as(
+        65534,
+        script,
+        &[socket.display().to_string(), token.to_string()],
+    )
+    .trim()
+    .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,7 +325,14 @@ async fn ovirt_lock_log_off_and_sign_on_go_through_logind_and_the_greeter() {
     logind.add_session("3", &path).await;
 
     let (stream, _slave, port) = common::host_pty();
-    let logfile = common::scratch("sso").join("guestlinkd.log");
+    let scratch = common::scratch("sso");
+    std::fs::set_permissions(
+        &scratch,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let logfile = scratch.join("guestlinkd.log");
+    let socket = scratch.join("sso").join("credentials.sock");
     let channel = format!("ovirt=virtio-serial:{}", port.display());
     let log_arg = logfile.display().to_string();
     let agent = Agent::start_with(
@@ -322,6 +347,7 @@ async fn ovirt_lock_log_off_and_sign_on_go_through_logind_and_the_greeter() {
         ],
         |c| {
             c.env("GUESTLINK_SYSTEM_BUS", &logind.address)
+                .env("GUESTLINK_CREDENTIALS_SOCKET", &socket)
                 .env("GUESTLINK_LOG", "trace");
         },
     );
@@ -366,20 +392,32 @@ async fn ovirt_lock_log_off_and_sign_on_go_through_logind_and_the_greeter() {
         "/org/ovirt/vdsm/Credentials"
     );
     let token: String = signal.body().deserialize().unwrap();
+    // 128 bits from the kernel, not six digits.
     assert!(
-        token.len() == 6 && token.bytes().all(|b| b.is_ascii_digit()),
+        token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit()),
         "{token}"
     );
+    let mode = std::fs::metadata(socket.parent().unwrap()).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o700
+    );
     let (tok, t2) = (token.clone(), token.clone());
-    let nobody = tokio::task::spawn_blocking(move || unprivileged_greeter(&tok))
+    let (s1, s2, s3) = (socket.clone(), socket.clone(), socket.clone());
+    // An unprivileged user can neither take the socket's name nor reach it.
+    let nobody = tokio::task::spawn_blocking(move || unprivileged_greeter(&s1, &tok))
         .await
         .unwrap();
-    assert_eq!(nobody, "", "an unprivileged greeter got credentials");
-    let wrong = tokio::task::spawn_blocking(|| greeter("000000"))
+    assert_eq!(
+        nobody,
+        "unlink refused: 13\nbind refused: 13\nconnect refused: 13",
+        "an unprivileged user reached the credentials socket"
+    );
+    let wrong = tokio::task::spawn_blocking(move || greeter(&s2, "000000"))
         .await
         .unwrap();
     assert!(wrong.is_empty(), "a wrong token got credentials");
-    let blob = tokio::task::spawn_blocking(move || greeter(&t2))
+    let blob = tokio::task::spawn_blocking(move || greeter(&s3, &t2))
         .await
         .unwrap();
     let mut want = 17u32.to_be_bytes().to_vec();
@@ -398,7 +436,8 @@ async fn ovirt_lock_log_off_and_sign_on_go_through_logind_and_the_greeter() {
     drop(agent);
     let log = std::fs::read_to_string(&logfile).unwrap();
     assert!(log.contains("credentials collected"), "{log}");
-    assert!(log.contains("is not root"), "{log}");
+    assert!(log.contains("sent the wrong token"), "{log}");
+    assert!(!socket.exists(), "the socket outlived the hand-off");
     assert!(!log.contains(password), "the password is in the log");
     let _ = std::fs::remove_dir_all(logfile.parent().unwrap());
 }

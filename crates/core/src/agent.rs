@@ -29,6 +29,9 @@ pub struct AgentConfig {
     pub transfer_dir: crate::state::transfers::TransferDir,
     /// Host-invokable actions and hooks.
     pub actions: crate::actions::Actions,
+    /// Users who may register a session agent when no session source runs
+    /// (`--session-user`), besides root and the user logged in on a local seat.
+    pub session_users: Vec<u32>,
 }
 
 impl AgentConfig {
@@ -41,6 +44,7 @@ impl AgentConfig {
             fsfreeze_hook: None,
             transfer_dir: Default::default(),
             actions: Default::default(),
+            session_users: Vec::new(),
         }
     }
 }
@@ -66,6 +70,7 @@ pub struct Agent {
     fsfreeze_hook: Option<std::path::PathBuf>,
     transfer_dir: crate::state::transfers::TransferDir,
     actions: crate::actions::Actions,
+    session_users: Vec<u32>,
     events: EventBus,
 }
 
@@ -98,6 +103,7 @@ impl Agent {
             fsfreeze_hook: config.fsfreeze_hook,
             transfer_dir: config.transfer_dir,
             actions: config.actions,
+            session_users: config.session_users,
             events: EventBus::default(),
         }
     }
@@ -125,6 +131,12 @@ impl Agent {
     /// Host-invokable actions and hooks.
     pub fn actions(&self) -> &crate::actions::Actions {
         &self.actions
+    }
+
+    /// Users who may register a session agent without a session source, besides root
+    /// and the user on a local seat.
+    pub fn session_users(&self) -> &[u32] {
+        &self.session_users
     }
 
     /// The event bus.
@@ -242,6 +254,16 @@ impl Agent {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Where `guest-file-open` may reach now (the policy's `[files]`); everywhere when
+    /// `None`.
+    pub fn file_scope(&self) -> Option<crate::policy::paths::FileScope> {
+        self.policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .file_scope()
+            .cloned()
     }
 
     /// The declaration of a command this agent has.

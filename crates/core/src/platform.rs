@@ -59,6 +59,11 @@ pub trait SystemInfo: Send + Sync {
     fn session_of_pid(&self, _pid: i32) -> Option<String> {
         None
     }
+    /// Users logged in on a local seat (utmp records on a virtual console or an X
+    /// display), by name: who owns the desktop when no session manager says so.
+    fn seat_users(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The wall clock.
@@ -192,11 +197,10 @@ pub trait SessionManager: Send + Sync {
     fn lock(&self, session: String) -> BoxFuture<'_, Result<(), String>>;
     /// Ends the session.
     fn terminate(&self, session: String) -> BoxFuture<'_, Result<(), String>>;
-    /// Announces `token` to greeter plugins and gives `blob` to the first root-owned
-    /// one that presents it within `wait`; `Ok(false)` when none did.
+    /// Announces a new random token to greeter plugins and gives `blob` to the first
+    /// root-owned one that presents it within `wait`; `Ok(false)` when none did.
     fn hand_off_credentials(
         &self,
-        token: String,
         blob: Vec<u8>,
         wait: std::time::Duration,
     ) -> BoxFuture<'_, Result<bool, String>>;

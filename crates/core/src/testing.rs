@@ -49,8 +49,8 @@ pub enum Action {
     LockSession(String),
     /// `terminate(session)`.
     TerminateSession(String),
-    /// `hand_off_credentials(token, blob)`.
-    HandOff(String, Vec<u8>),
+    /// `hand_off_credentials(blob)`.
+    HandOff(Vec<u8>),
 }
 
 /// The actions performed, in order.
@@ -170,13 +170,12 @@ impl SessionManager for FakeSessionManager {
     }
     fn hand_off_credentials(
         &self,
-        token: String,
         blob: Vec<u8>,
         _wait: std::time::Duration,
     ) -> BoxFuture<'_, Result<bool, String>> {
         Box::pin(async move {
             tokio::time::sleep(self.handoff_time).await;
-            self.log.push(Action::HandOff(token, blob));
+            self.log.push(Action::HandOff(blob));
             Ok(!self.uncollected)
         })
     }
@@ -347,6 +346,8 @@ pub struct FakeSystem {
     pub timezone: Timezone,
     /// Returned by `logins`.
     pub logins: Mutex<Vec<LoginRecord>>,
+    /// Returned by `seat_users`.
+    pub seat_users: Vec<String>,
 }
 
 impl SystemInfo for FakeSystem {
@@ -370,6 +371,9 @@ impl SystemInfo for FakeSystem {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone())
+    }
+    fn seat_users(&self) -> Vec<String> {
+        self.seat_users.clone()
     }
 }
 

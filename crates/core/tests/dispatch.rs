@@ -32,6 +32,7 @@ fn agent(policy: Policy, statedir: &std::path::Path) -> Agent {
                 time: 10.25,
             },
         ]),
+        seat_users: Vec::new(),
     };
     Agent::new(
         AgentConfig {
@@ -41,6 +42,7 @@ fn agent(policy: Policy, statedir: &std::path::Path) -> Agent {
             fsfreeze_hook: None,
             transfer_dir: Default::default(),
             actions: Default::default(),
+            session_users: Vec::new(),
         },
         fake_platform(system, 1_700_000_000_123_456),
     )

@@ -4,22 +4,51 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use guestlink_core::testing::{fake_platform, FakeFilesystems, FakeSystem};
+use guestlink_core::platform::Account;
+use guestlink_core::state::sessions::LoginSession;
+use guestlink_core::testing::{fake_platform, FakeAccounts, FakeFilesystems, FakeSystem};
 use guestlink_core::{Agent, AgentConfig, CallContext, Caller, Connection, Protocol, Subscription};
 use serde_json::{json, Value};
 
 fn agent() -> Agent {
+    agent_with(AgentConfig::new("test", scratch()), FakeSystem::default())
+}
+
+fn scratch() -> std::path::PathBuf {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir =
         std::env::temp_dir().join(format!("guestlink-core-events-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut platform = fake_platform(FakeSystem::default(), 0);
+    dir
+}
+
+fn agent_with(config: AgentConfig, system: FakeSystem) -> Agent {
+    let mut platform = fake_platform(system, 0);
     platform.filesystems = Arc::new(FakeFilesystems::with_mounts(
         Arc::default(),
         &["/", "/home"],
     ));
-    Agent::new(AgentConfig::new("test", dir), platform)
+    let account = |uid| Account {
+        uid,
+        gid: uid,
+        home: "/home/x".into(),
+    };
+    platform.accounts = Arc::new(FakeAccounts(
+        [("carol".to_string(), account(1003))].into(),
+    ));
+    Agent::new(config, platform)
+}
+
+fn login(id: &str, uid: u32, active: bool) -> LoginSession {
+    LoginSession {
+        id: id.into(),
+        uid,
+        user: format!("user{uid}"),
+        seat: Some("seat0".into()),
+        active,
+        locked: false,
+    }
 }
 
 fn host(a: &Agent) -> (Connection, Subscription) {
@@ -218,6 +247,7 @@ async fn clipboards_go_through_the_right_session_agent() {
     let (alice, mut alice_s) = guest(&a, 1000);
     let (bob, mut bob_s) = guest(&a, 1001);
     let (mallory, _) = guest(&a, 1002);
+    a.update_sessions(vec![login("1", 1000, false), login("2", 1001, true)]);
     run(
         &a,
         &h,
@@ -236,7 +266,7 @@ async fn clipboards_go_through_the_right_session_agent() {
         .await
         .unwrap();
     }
-    // Bob's agent registered last: without logind it serves the host.
+    // Bob's session is the active one: his agent serves the host.
     run(
         &a,
         &bob,
@@ -289,9 +319,45 @@ async fn clipboards_go_through_the_right_session_agent() {
     assert_eq!(set.unwrap_err(), "not __org.guestlink_clipboard-set");
     a.disconnect(&bob);
     drop((bob, bob_s));
+    a.update_sessions(vec![login("1", 1000, true)]);
     let (got, ()) = tokio::join!(
         run(&a, &h, "__org.guestlink_clipboard-get", json!({})),
         serve_clipboard(&a, &alice, &mut alice_s, "alice again")
     );
     assert_eq!(got.unwrap()["data"], base64("alice again"));
+}
+
+#[tokio::test]
+async fn without_a_session_source_only_trusted_users_register_and_none_takes_over() {
+    let mut config = AgentConfig::new("test", scratch());
+    config.session_users = vec![1001];
+    let system = FakeSystem {
+        seat_users: vec!["carol".into(), "ghost".into()],
+        ..Default::default()
+    };
+    let a = agent_with(config, system);
+    let register = |c| run(&a, c, "__org.guestlink_session-register", json!({"session": "s"}));
+    // Mallory is neither root, nor configured, nor on the seat.
+    let (mallory, _) = guest(&a, 1002);
+    let e = register(&mallory).await.unwrap_err();
+    assert!(e.contains("uid 1002 may not register"), "{e}");
+    assert!(a.state().sessions.list().is_empty());
+    // Carol is on the seat (utmp): her agent serves the host.
+    let (carol, _carol_s) = guest(&a, 1003);
+    register(&carol).await.unwrap();
+    assert_eq!(a.state().sessions.host_user().unwrap().unwrap().1, 1003);
+    // A configured user, and root, register after her: neither takes the desktop.
+    for uid in [1001, 0] {
+        let (c, _) = guest(&a, uid);
+        let e = run(&a, &c, "__org.guestlink_session-register", json!({"session": "t"}))
+            .await
+            .unwrap_err();
+        assert!(e.contains("uid 1003"), "{e}");
+    }
+    assert_eq!(a.state().sessions.host_user().unwrap().unwrap().1, 1003);
+    // Once she leaves, the configured user may serve.
+    a.disconnect(&carol);
+    let (conf, _conf_s) = guest(&a, 1001);
+    register(&conf).await.unwrap();
+    assert_eq!(a.state().sessions.host_user().unwrap().unwrap().1, 1001);
 }

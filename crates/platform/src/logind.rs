@@ -190,11 +190,13 @@ impl SessionManager for Logind {
 
     fn hand_off_credentials(
         &self,
-        token: String,
         blob: Vec<u8>,
         wait: Duration,
     ) -> BoxFuture<'_, Result<bool, String>> {
-        Box::pin(crate::credentials::hand_off(token, blob, wait))
+        Box::pin(async move {
+            let token = crate::credentials::token()?;
+            crate::credentials::hand_off(token, blob, wait).await
+        })
     }
 }
 

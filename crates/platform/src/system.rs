@@ -80,35 +80,26 @@ impl SystemInfo for LinuxSystem {
         session_of_cgroup(&text)
     }
 
-    fn logins(&self) -> io::Result<Vec<LoginRecord>> {
-        let _guard = UTMP_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out = Vec::new();
-        // SAFETY: the utmpx functions are only called under UTMP_LOCK, each returned
-        // record is copied before the next call, and endutxent closes the file.
-        unsafe {
-            libc::setutxent();
-            loop {
-                let entry = libc::getutxent();
-                if entry.is_null() {
-                    break;
-                }
-                let e = &*entry;
-                if e.ut_type != libc::USER_PROCESS {
-                    continue;
-                }
-                let user: Vec<u8> = e
-                    .ut_user
-                    .iter()
-                    .take_while(|&&c| c != 0)
-                    .map(|&c| c as u8)
-                    .collect();
-                out.push(LoginRecord {
-                    user: String::from_utf8_lossy(&user).into_owned(),
-                    time: e.ut_tv.tv_sec as f64 + e.ut_tv.tv_usec as f64 / 1e6,
-                });
+    fn seat_users(&self) -> Vec<String> {
+        let mut users = Vec::new();
+        for_each_login(|e| {
+            let user = c_field(&e.ut_user);
+            if on_local_seat(&c_field(&e.ut_line), &c_field(&e.ut_host)) && !users.contains(&user)
+            {
+                users.push(user);
             }
-            libc::endutxent();
-        }
+        });
+        users
+    }
+
+    fn logins(&self) -> io::Result<Vec<LoginRecord>> {
+        let mut out = Vec::new();
+        for_each_login(|e| {
+            out.push(LoginRecord {
+                user: c_field(&e.ut_user),
+                time: e.ut_tv.tv_sec as f64 + e.ut_tv.tv_usec as f64 / 1e6,
+            })
+        });
         Ok(out)
     }
 }
@@ -128,6 +119,46 @@ mod tests {
     }
 }
 
+/// A C character array up to its NUL, as text.
+fn c_field(field: &[libc::c_char]) -> String {
+    let bytes: Vec<u8> = field
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Calls `f` with each utmp `USER_PROCESS` record.
+fn for_each_login(mut f: impl FnMut(&libc::utmpx)) {
+    let _guard = UTMP_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: the utmpx functions are only called under UTMP_LOCK, each returned
+    // record is read before the next call, and endutxent closes the file.
+    unsafe {
+        libc::setutxent();
+        loop {
+            let entry = libc::getutxent();
+            if entry.is_null() {
+                break;
+            }
+            let e = &*entry;
+            if e.ut_type == libc::USER_PROCESS {
+                f(e);
+            }
+        }
+        libc::endutxent();
+    }
+}
+
+/// Whether a login record is on the machine's own seat: a virtual console (`tty1`,
+/// not a pseudo-terminal) or an X display (`:0`), not a remote login.
+fn on_local_seat(line: &str, host: &str) -> bool {
+    let console = line
+        .strip_prefix("tty")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    console || (line.starts_with(':') && host.is_empty()) || host.starts_with(':')
+}
+
 /// The logind session in a `/proc/PID/cgroup` text: systemd puts a session's processes
 /// in `.../session-ID.scope`.
 fn session_of_cgroup(text: &str) -> Option<String> {
@@ -141,6 +172,17 @@ fn session_of_cgroup(text: &str) -> Option<String> {
 #[cfg(test)]
 mod session_tests {
     use super::session_of_cgroup;
+
+    #[test]
+    fn local_seats() {
+        use super::on_local_seat;
+        assert!(on_local_seat("tty1", ""));
+        assert!(on_local_seat(":0", ""));
+        assert!(on_local_seat("tty7", ":0"));
+        assert!(!on_local_seat("pts/0", "10.0.0.5"));
+        assert!(!on_local_seat("ttyS0", ""));
+        assert!(!on_local_seat("tty", ""));
+    }
 
     #[test]
     fn session_scopes() {

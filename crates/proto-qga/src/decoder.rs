@@ -120,6 +120,18 @@ impl Decoder {
         self.state = State::Start;
     }
 
+    /// Raises or lowers the largest message accepted from now on (a guest client that
+    /// registered as a session agent may send large ones).
+    pub fn set_max_message_bytes(&mut self, bytes: usize) {
+        self.limits.max_message_bytes = bytes;
+    }
+
+    /// The memory this decoder holds for messages not yet complete and frames not yet
+    /// taken, roughly, in bytes: what a connection costs while a peer sends slowly.
+    pub fn buffered(&self) -> usize {
+        self.text.capacity() + self.tokens.capacity() * std::mem::size_of::<Token>()
+    }
+
     /// True when no partial message is pending.
     pub fn is_idle(&self) -> bool {
         self.state == State::Start && self.tokens.is_empty()

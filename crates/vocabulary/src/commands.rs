@@ -131,6 +131,9 @@ pub trait Command: Send + Sync + 'static {
     const PAYLOAD: Payload;
     /// Who may call it.
     const SCOPE: Scope;
+    /// The qemu-ga commands this one does the work of: the gate checks each of them
+    /// too, so a policy that refuses `guest-file-read` refuses its raw twin as well.
+    const GATED_AS: &'static [&'static str];
     /// Typed arguments.
     type Args: FromArg + Schema + Serialize + Send + 'static;
     /// Typed result.
@@ -154,6 +157,8 @@ pub struct CommandInfo {
     pub payload: Payload,
     /// Who may call it.
     pub scope: Scope,
+    /// The commands the gate checks besides this one (see [`Command::GATED_AS`]).
+    pub gated_as: &'static [&'static str],
     /// Argument type.
     pub args: fn() -> TypeDesc,
     /// Result type.
@@ -171,6 +176,7 @@ impl CommandInfo {
             doc: C::DOC,
             payload: C::PAYLOAD,
             scope: C::SCOPE,
+            gated_as: C::GATED_AS,
             args: <C::Args as Schema>::schema,
             returns: <C::Returns as Schema>::schema,
         }
@@ -196,6 +202,7 @@ macro_rules! define_commands {
                 $(, platforms: $plat:expr)?
                 $(, payload: $payload:ident)?
                 $(, scope: $scope:ident)?
+                $(, gated_as: [$($gate:literal),* $(,)?])?
                 $(,)?
             }
         )*
@@ -213,6 +220,7 @@ macro_rules! define_commands {
                 const DOC: &'static str = concat!($($doc, "\n"),*);
                 const PAYLOAD: Payload = define_commands!(@payload $($payload)?);
                 const SCOPE: Scope = define_commands!(@scope $($scope)?);
+                const GATED_AS: &'static [&'static str] = &[$($($gate),*)?];
                 type Args = $args;
                 type Returns = $ret;
             }
@@ -632,6 +640,7 @@ define_commands! {
         args: GuestFileReadArgs,
         returns: crate::types::GuestlinkFileReadRaw,
         payload: Reply,
+        gated_as: ["guest-file-read"],
     }
 
     /// guestlink extension: `guest-file-write` without base64. Exactly `count` raw
@@ -642,6 +651,7 @@ define_commands! {
         args: GuestlinkFileWriteRawArgs,
         returns: crate::types::GuestFileWrite,
         payload: Request,
+        gated_as: ["guest-file-write"],
     }
 
     /// guestlink extension: receive events on this connection. Adds the named events
@@ -864,6 +874,7 @@ define_commands! {
         args: GuestlinkShutdownArgs,
         returns: Empty,
         platforms: Platforms::LINUX,
+        gated_as: ["guest-shutdown"],
     }
 
     /// guestlink extension: run the hooks of a lifecycle event (the executables of
@@ -936,6 +947,9 @@ pub fn schema_document(version: &str) -> serde_json::Value {
         );
         if let Some(p) = c.payload.as_str() {
             commands[c.name]["payload"] = serde_json::Value::from(p);
+        }
+        if !c.gated_as.is_empty() {
+            commands[c.name]["gated-as"] = serde_json::Value::from(c.gated_as.to_vec());
         }
     }
     let mut events = serde_json::Map::new();

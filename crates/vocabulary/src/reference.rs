@@ -113,6 +113,17 @@ pub fn markdown() -> String {
             ));
             fields(&mut out, arguments(defs, &c["arguments"]));
             out.push_str(&format!("Returns: {}\n\n", type_of(&c["returns"])));
+            if let Some(gates) = c["gated-as"].as_array() {
+                let gates: Vec<String> = gates
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|g| format!("`{g}`"))
+                    .collect();
+                out.push_str(&format!(
+                    "Gated as: {} too; a policy or `-b` that refuses it refuses this command.\n\n",
+                    gates.join(", ")
+                ));
+            }
         }
     }
     out.push_str("## Events\n\n");

@@ -11,6 +11,14 @@
 //! A client that stops reading only hurts itself: its events queue up to the bus limit
 //! and are then dropped and counted; a write that stays blocked for
 //! [`WRITE_TIMEOUT`] ends the connection.
+//!
+//! Any user may connect, so no user may take what others need (see [`super::limits`]):
+//! connections are counted per user with places kept for root and session agents,
+//! messages are small until the client registers as a session agent, what a client
+//! holds in a message not yet complete is charged to its user and to a budget shared
+//! by all, and an idle client that neither subscribed nor registered is closed. A
+//! client that goes away frees everything at once: its requests still waiting for the
+//! host are withdrawn.
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -31,12 +39,11 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 
+use super::limits::{Admission, Budget, Charge, GUEST_IDLE_TIMEOUT, GUEST_MESSAGE_BYTES};
 use super::qga::{encode_event_line, encode_outcome, request_of, write_after, After};
 
 /// The default path of the socket.
 pub const DEFAULT_PATH: &str = "/run/guestlink/agent.sock";
-/// Clients served at once (the `guest-clients` limit).
-pub const CLIENT_LIMIT: usize = 64;
 /// Requests of one client that may wait for another party at once.
 pub const WAITING_LIMIT: usize = 16;
 /// Replies queued for one client's writer.
@@ -44,8 +51,9 @@ const REPLY_QUEUE: usize = 32;
 /// How long one write to a client may stay blocked before the client is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const READ_CHUNK: usize = 64 << 10;
-/// The largest message from a guest client: room for the largest clipboard in base64
-/// (the host channel keeps qemu-ga's 64 MiB).
+/// The largest message from a registered session agent: room for the largest clipboard
+/// in base64 (other clients: [`GUEST_MESSAGE_BYTES`]; the host channel keeps qemu-ga's
+/// 64 MiB).
 pub const MESSAGE_LIMIT: usize =
     guestlink_core::handlers::clipboard::CLIPBOARD_LIMIT / 3 * 4 + (64 << 10);
 
@@ -88,28 +96,42 @@ pub fn from_passed(fd: std::os::fd::OwnedFd) -> io::Result<UnixListener> {
     UnixListener::from_std(std)
 }
 
-/// Accepts clients until the listener fails.
-pub async fn serve(agent: Arc<Agent>, path: PathBuf, listener: UnixListener) -> io::Result<()> {
+/// Tells a client why it is turned away, without holding up the caller.
+pub fn refuse<S: tokio::io::AsyncWrite + Unpin + Send + 'static>(mut stream: S, why: String) {
+    tokio::spawn(async move {
+        let mut out = Vec::new();
+        encode_error(&mut out, ErrorClass::GenericError, &why, None);
+        let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&out)).await;
+    });
+}
+
+/// Accepts clients until the listener fails. `budget` is shared with the other
+/// listening sockets.
+pub async fn serve(
+    agent: Arc<Agent>,
+    path: PathBuf,
+    listener: UnixListener,
+    budget: Arc<Budget>,
+) -> io::Result<()> {
     let name: Arc<str> = path.display().to_string().into();
-    let slots = Arc::new(Semaphore::new(CLIENT_LIMIT));
+    let admission = Arc::new(Admission::default());
     loop {
-        let (mut stream, _) = listener.accept().await?;
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(socket = %name, "too many guest clients; refusing one");
-            let mut out = Vec::new();
-            encode_error(
-                &mut out,
-                ErrorClass::GenericError,
-                &format!("too many clients (limit guest-clients: {CLIENT_LIMIT})"),
-                None,
-            );
-            let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&out)).await;
-            continue;
-        };
+        let (stream, _) = listener.accept().await?;
         let cred = match stream.peer_cred() {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(socket = %name, "cannot read a client's credentials: {e}");
+                continue;
+            }
+        };
+        let uid = cred.uid();
+        let has_session =
+            agent.state().sessions.has_session(uid) || agent.session_users().contains(&uid);
+        let slot = match admission.admit(uid, has_session) {
+            Ok(slot) => slot,
+            Err(why) => {
+                tracing::warn!(socket = %name, uid, "guest client refused: {why}");
+                refuse(stream, why);
                 continue;
             }
         };
@@ -121,15 +143,16 @@ pub async fn serve(agent: Arc<Agent>, path: PathBuf, listener: UnixListener) -> 
             ..CallContext::host(Protocol::GuestSocket, name.clone())
         };
         let agent = agent.clone();
+        let charge = budget.charge(Some(uid));
         tokio::spawn(async move {
             tracing::debug!(caller = ?call.caller, "guest client connected");
-            serve_client(&agent, stream, call).await;
-            drop(permit);
+            serve_client(&agent, stream, call, charge).await;
+            drop(slot);
         });
     }
 }
 
-async fn serve_client(agent: &Arc<Agent>, stream: UnixStream, call: CallContext) {
+async fn serve_client(agent: &Arc<Agent>, stream: UnixStream, call: CallContext, charge: Charge) {
     let (conn, events) = agent.connect(call);
     let conn = Arc::new(conn);
     let (rd, wr) = stream.into_split();
@@ -138,7 +161,7 @@ async fn serve_client(agent: &Arc<Agent>, stream: UnixStream, call: CallContext)
     tokio::pin!(writer);
     let result = tokio::select! {
         r = &mut writer => r,
-        r = read_loop(agent, &conn, rd, tx) => match r {
+        r = read_loop(agent, &conn, rd, tx, charge) => match r {
             // The client is done sending: let it have the replies still on the way.
             Ok(()) => tokio::time::timeout(WRITE_TIMEOUT, writer)
                 .await
@@ -193,28 +216,83 @@ async fn run_one(agent: &Agent, conn: &Connection, req: Request) -> (Vec<u8>, Af
     (out, after)
 }
 
-/// Reads and runs requests until EOF; waits for the requests still running.
+/// Whether a client with nothing running, no subscription and no session agent may be
+/// closed for its silence.
+fn idle(agent: &Agent, conn: &Connection, running: &JoinSet<()>) -> bool {
+    running.is_empty() && !conn.events.is_active() && !agent.state().sessions.is_agent(conn.id)
+}
+
+/// Sends the error that ends a connection, logs it, and returns it as the I/O error.
+async fn close_with(
+    tx: &mpsc::Sender<(Vec<u8>, After)>,
+    conn: &Connection,
+    why: String,
+) -> io::Error {
+    tracing::warn!(caller = ?conn.call.caller, "guest client closed: {why}");
+    let mut out = Vec::new();
+    encode_error(&mut out, ErrorClass::GenericError, &why, None);
+    let _ = tx.send((out, After::Nothing)).await;
+    io::Error::other(why)
+}
+
+/// Resolves when the client closed its end for good (not merely its sending half):
+/// nobody is left to read what its requests would answer.
+async fn peer_gone(stream: &UnixStream) {
+    loop {
+        match stream.ready(tokio::io::Interest::WRITABLE).await {
+            Ok(ready) if !ready.is_write_closed() => {
+                // Wait for the next change of the socket's state.
+                let _ = stream.try_io(tokio::io::Interest::WRITABLE, || {
+                    Err::<(), _>(io::ErrorKind::WouldBlock.into())
+                });
+            }
+            _ => return,
+        }
+    }
+}
+
+/// Reads and runs requests until EOF; waits for the requests still running, unless
+/// the client is gone altogether.
 async fn read_loop(
     agent: &Arc<Agent>,
     conn: &Arc<Connection>,
     mut rd: OwnedReadHalf,
     tx: mpsc::Sender<(Vec<u8>, After)>,
+    mut charge: Charge,
 ) -> io::Result<()> {
     let mut decoder = Decoder::new(Limits {
-        max_message_bytes: MESSAGE_LIMIT,
+        max_message_bytes: GUEST_MESSAGE_BYTES,
         ..Limits::default()
     });
+    let mut registered = false;
     let mut buf = vec![0u8; READ_CHUNK];
     let waiting = Arc::new(Semaphore::new(WAITING_LIMIT));
     let mut running = JoinSet::new();
     loop {
-        let n = rd.read(&mut buf).await?;
+        let n = match tokio::time::timeout(GUEST_IDLE_TIMEOUT, rd.read(&mut buf)).await {
+            Ok(n) => n?,
+            Err(_) if idle(agent, conn, &running) => {
+                let why = format!(
+                    "closing an idle connection (limit guest-idle-timeout: {} s)",
+                    GUEST_IDLE_TIMEOUT.as_secs()
+                );
+                return Err(close_with(&tx, conn, why).await);
+            }
+            Err(_) => continue,
+        };
         if n == 0 {
             break;
+        }
+        if !registered && agent.state().sessions.is_agent(conn.id) {
+            registered = true;
+            decoder.set_max_message_bytes(MESSAGE_LIMIT);
         }
         let mut pos = 0;
         while pos < n {
             pos += decoder.feed_frame(&buf[pos..n]);
+            if let Err(why) = charge.set(decoder.buffered()) {
+                return Err(close_with(&tx, conn, why).await);
+            }
             let Some(frame) = decoder.next_frame() else {
                 continue;
             };
@@ -239,6 +317,15 @@ async fn read_loop(
             while running.try_join_next().is_some() {}
         }
     }
-    while running.join_next().await.is_some() {}
+    drop(charge);
+    tokio::select! {
+        () = async { while running.join_next().await.is_some() {} } => {}
+        () = peer_gone(rd.as_ref()) => {
+            if !running.is_empty() {
+                tracing::debug!(caller = ?conn.call.caller, requests = running.len(), "guest client gone: its waiting requests are withdrawn");
+            }
+            running.abort_all();
+        }
+    }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod call;
 pub mod guest_socket;
+pub mod limits;
 pub mod noise;
 pub mod ovirt;
 pub mod qga;

@@ -34,6 +34,8 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use super::limits::Charge;
+
 /// Bytes read from the channel at once.
 const READ_CHUNK: usize = 64 << 10;
 /// Replies whose bulk data is larger than this are streamed.
@@ -68,13 +70,16 @@ pub enum After {
 }
 
 /// Serves one connection (or one device, for its whole life) until EOF or an I/O error.
+/// A client of a listening socket is charged for what its partial messages hold, and
+/// closed with an error naming the limit when the budget runs out.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     agent: &Agent,
     call: &CallContext,
     mut io: S,
+    charge: Option<Charge>,
 ) -> io::Result<()> {
     let (conn, mut events) = agent.connect(call.clone());
-    let result = converse(agent, &conn, &mut events, &mut io).await;
+    let result = converse(agent, &conn, &mut events, &mut io, charge).await;
     agent.disconnect(&conn);
     result
 }
@@ -84,6 +89,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &Connection,
     events: &mut guestlink_core::Subscription,
     io: &mut S,
+    mut charge: Option<Charge>,
 ) -> io::Result<()> {
     let call = &conn.call;
     let mut decoder = Decoder::default();
@@ -112,6 +118,12 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
             // One frame at a time: the bytes after a bulk request are its payload, not
             // JSON.
             pos += decoder.feed_frame(&buf[pos..n]);
+            if let Some(Err(why)) = charge.as_mut().map(|c| c.set(decoder.buffered())) {
+                tracing::warn!(channel = %call.channel.name, "client closed: {why}");
+                encode_error(&mut out, ErrorClass::GenericError, &why, None);
+                flush(io, &mut out).await?;
+                return Err(io::Error::other(why));
+            }
             let Some(frame) = decoder.next_frame() else {
                 continue;
             };

@@ -49,21 +49,6 @@ impl Handler for GuestlinkSessionLogoff {
     }
 }
 
-/// A six-digit token, as greeter plugins expect.
-fn token() -> String {
-    let mut bytes = [0u8; 4];
-    // SAFETY: getrandom writes at most `len` bytes into the buffer we own.
-    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    if n != bytes.len() as isize {
-        // The kernel's pool is always there on Linux ≥ 3.17; fall back to the clock.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        bytes = t.subsec_nanos().to_ne_bytes();
-    }
-    format!("{}", 100_000 + u32::from_ne_bytes(bytes) % 900_000)
-}
-
 /// The credentials as greeter plugins read them: the user's length (4 bytes, big
 /// endian), the user, the password and a NUL.
 pub fn pack_credentials(user: &str, password: &str) -> Vec<u8> {
@@ -97,7 +82,7 @@ impl Handler for GuestlinkCredentialsHandoff {
         drop(args);
         let manager = &ctx.agent.platform().session_manager;
         let collected = manager
-            .hand_off_credentials(token(), blob, HANDOFF_WAIT)
+            .hand_off_credentials(blob, HANDOFF_WAIT)
             .await
             .map_err(CommandError::new)?;
         tracing::info!(collected, "credentials hand-off over");

@@ -1,8 +1,9 @@
 //! `guest-exec` and `guest-exec-status`: start a program, collect its exit and output.
 //!
 //! Each child gets a task that feeds its standard input, drains the captured pipes
-//! (keeping at most 16 MiB per stream and counting the rest as truncated, so the child
-//! never blocks on a full pipe), waits for it and stores the outcome in the exec table.
+//! (keeping at most 16 MiB per stream, and no more than the exec table's budget for
+//! all children together, counting the rest as truncated, so the child never blocks on
+//! a full pipe), waits for it and stores the outcome in the exec table.
 //! The tasks run while other commands are served; the child is always reaped.
 
 use std::os::fd::OwnedFd;
@@ -20,6 +21,7 @@ use crate::context::Context;
 use crate::dispatch::Handler;
 use crate::error::CommandError;
 use crate::events::{Audience, EventRecord};
+use crate::state::exec::OutputBudget;
 use crate::state::{Captured, ExecLookup, ExecOutcome};
 use guestlink_vocabulary::events::ExecExitedEvent;
 use guestlink_vocabulary::types::ExecExited;
@@ -31,8 +33,8 @@ pub const MAX_OUTPUT: usize = 16 << 20;
 /// limit).
 pub const EXEC_LIMIT: usize = 256;
 
-/// Reads `r` to its end, keeping the first [`MAX_OUTPUT`] bytes.
-async fn drain(mut r: impl AsyncRead + Unpin) -> Captured {
+/// Reads `r` to its end, keeping the first [`MAX_OUTPUT`] bytes that `budget` grants.
+async fn drain(mut r: impl AsyncRead + Unpin, budget: &OutputBudget) -> Captured {
     let mut out = Captured::default();
     let mut buf = vec![0u8; 64 << 10];
     loop {
@@ -40,8 +42,9 @@ async fn drain(mut r: impl AsyncRead + Unpin) -> Captured {
             Ok(0) | Err(_) => return out,
             Ok(n) => {
                 let room = MAX_OUTPUT - out.data.len();
-                out.data.extend_from_slice(&buf[..n.min(room)]);
-                if n > room {
+                let granted = budget.take(n.min(room));
+                out.data.extend_from_slice(&buf[..granted]);
+                if n > granted {
                     out.truncated = true;
                 }
             }
@@ -125,6 +128,7 @@ impl Handler for GuestExec {
         let stderr = child.stderr.take();
         tracing::info!(path = %args.path, pid, ?mode, "guest-exec started");
         let bus = ctx.agent.events().clone();
+        let budget = ctx.agent.state().exec.budget();
         tokio::spawn(async move {
             let feed = async {
                 if let (Some(mut w), Some(data)) = (stdin, input) {
@@ -134,14 +138,14 @@ impl Handler for GuestExec {
             };
             let out = async {
                 match (stdout, merged) {
-                    (Some(r), _) => Some(drain(r).await),
-                    (None, Some(r)) => Some(drain(r).await),
+                    (Some(r), _) => Some(drain(r, &budget).await),
+                    (None, Some(r)) => Some(drain(r, &budget).await),
                     _ => None,
                 }
             };
             let err = async {
                 match stderr {
-                    Some(r) => Some(drain(r).await),
+                    Some(r) => Some(drain(r, &budget).await),
                     None => None,
                 }
             };
@@ -216,5 +220,25 @@ impl Handler for GuestExecStatus {
     fn reply_size_hint(reply: &t::GuestExecStatus) -> usize {
         let len = |d: &Option<Base64Data>| d.as_ref().map_or(0, |d| d.0.len());
         (len(&reply.out_data) + len(&reply.err_data)) / 3 * 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn output_is_bounded_by_the_shared_budget() {
+        let budget = OutputBudget::new(100);
+        let first = drain(&[7u8; 60][..], &budget).await;
+        assert_eq!((first.data.len(), first.truncated), (60, false));
+        let second = drain(&[8u8; 300][..], &budget).await;
+        assert_eq!((second.data.len(), second.truncated), (40, true));
+        assert_eq!(budget.left(), 0);
+        let starved = drain(&[9u8; 10][..], &budget).await;
+        assert_eq!((starved.data.len(), starved.truncated), (0, true));
+        budget.give_back(first.data.len());
+        let after = drain(&[1u8; 10][..], &budget).await;
+        assert_eq!((after.data.len(), after.truncated), (10, false));
     }
 }

@@ -6,10 +6,17 @@
 //! read sets when it reaches the end and a seek clears. Reads fill one buffer of
 //! exactly the bytes read, which the reply then encodes in pieces; writes decode the
 //! base64 text a piece at a time straight into the file.
+//!
+//! Every call that touches the file system (open, read, write, seek, flush) runs on
+//! the blocking pool ([`off_thread`]), holding only its own handle's lock: an open of
+//! a path on a dead NFS or FUSE mount, or a read from a handle on one, stalls that
+//! call alone, while every channel, the heartbeats and the watchdog go on.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use guestlink_vocabulary::commands::{
@@ -22,7 +29,9 @@ use guestlink_vocabulary::types::{
     GuestlinkFileWriteRawArgs, QGASeek, StreamDecoder,
 };
 
+use super::off_thread;
 use crate::context::Context;
+use crate::policy::paths::{Access, FileScope};
 use crate::dispatch::Handler;
 use crate::error::CommandError;
 use crate::state::OpenFile;
@@ -54,7 +63,34 @@ pub(crate) fn with_errno(what: impl std::fmt::Display, e: &io::Error) -> Command
     CommandError::new(format!("{what}: {}", crate::error::strerror(e)))
 }
 
-fn open(path: &str, mode: &str) -> Result<File, CommandError> {
+/// Opens `path` as fopen(3) would with `mode`, within the policy's file scope if one
+/// is set: checked before the open (nothing is created outside it) and on the opened
+/// descriptor (a link swapped in meanwhile is caught).
+fn open(path: &str, mode: &str, scope: Option<&FileScope>) -> Result<File, CommandError> {
+    let (read, write, create, truncate, append) = parse_mode(mode)
+        .ok_or_else(|| CommandError::new(format!("invalid file open mode '{mode}'")))?;
+    let Some(scope) = scope else {
+        return open_mode(path, mode);
+    };
+    let refused = |why: String| {
+        tracing::warn!(path, mode, "guest-file-open refused: {why}");
+        CommandError::new(format!(
+            "failed to open file '{path}' (mode: '{mode}'): {why}"
+        ))
+    };
+    let access = Access {
+        read,
+        write: write || create || truncate || append,
+    };
+    scope.check(Path::new(path), access).map_err(refused)?;
+    let file = open_mode(path, mode)?;
+    let opened = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .map_err(|e| refused(format!("cannot tell what was opened: {e}")))?;
+    scope.check_resolved(&opened, access).map_err(refused)?;
+    Ok(file)
+}
+
+fn open_mode(path: &str, mode: &str) -> Result<File, CommandError> {
     let (read, write, create, truncate, append) = parse_mode(mode)
         .ok_or_else(|| CommandError::new(format!("invalid file open mode '{mode}'")))?;
     let failed =
@@ -106,7 +142,9 @@ impl Handler for GuestFileOpen {
                 "too many open files (limit file-handles: {FILE_HANDLE_LIMIT})"
             )));
         }
-        let file = open(&args.path, mode)?;
+        let (path, owned_mode) = (args.path.clone(), mode.to_string());
+        let scope = ctx.agent.file_scope();
+        let file = off_thread(move || open(&path, &owned_mode, scope.as_ref())).await??;
         let handle = ctx
             .agent
             .state()
@@ -155,7 +193,10 @@ fn read_up_to(f: &mut OpenFile, count: usize) -> io::Result<Vec<u8>> {
 }
 
 /// Reads `args.count` bytes (4096 by default, at most 48 MiB) and the eof flag.
-fn read_file(ctx: &Context<'_>, args: &GuestFileReadArgs) -> Result<(Vec<u8>, bool), CommandError> {
+async fn read_file(
+    ctx: &Context<'_>,
+    args: &GuestFileReadArgs,
+) -> Result<(Vec<u8>, bool), CommandError> {
     let file = lookup(ctx, args.handle)?;
     let count = args.count.unwrap_or(READ_COUNT_DEFAULT);
     if !(0..=READ_COUNT_LIMIT).contains(&count) {
@@ -163,10 +204,13 @@ fn read_file(ctx: &Context<'_>, args: &GuestFileReadArgs) -> Result<(Vec<u8>, bo
             "value '{count}' is invalid for argument count"
         )));
     }
-    let mut f = lock(&file);
-    let data =
-        read_up_to(&mut f, count as usize).map_err(|e| with_errno("failed to read file", &e))?;
-    Ok((data, f.eof))
+    off_thread(move || {
+        let mut f = lock(&file);
+        let data = read_up_to(&mut f, count as usize)
+            .map_err(|e| with_errno("failed to read file", &e))?;
+        Ok((data, f.eof))
+    })
+    .await?
 }
 
 impl Handler for GuestFileRead {
@@ -174,7 +218,7 @@ impl Handler for GuestFileRead {
         ctx: Context<'_>,
         args: GuestFileReadArgs,
     ) -> Result<t::GuestFileRead, CommandError> {
-        let (data, eof) = read_file(&ctx, &args)?;
+        let (data, eof) = read_file(&ctx, &args).await?;
         Ok(t::GuestFileRead {
             count: data.len() as i64,
             buf_b64: Base64Data(data),
@@ -192,7 +236,7 @@ impl Handler for GuestlinkFileReadRaw {
         ctx: Context<'_>,
         args: GuestFileReadArgs,
     ) -> Result<t::GuestlinkFileReadRaw, CommandError> {
-        let (data, eof) = read_file(&ctx, &args)?;
+        let (data, eof) = read_file(&ctx, &args).await?;
         let count = data.len() as i64;
         // Dispatch refuses this command without bulk transfer, so `bulk` is set.
         if let Some(bulk) = ctx.bulk {
@@ -206,22 +250,28 @@ impl Handler for GuestlinkFileReadRaw {
 const WRITE_PIECE: usize = 256 << 10;
 
 /// What a write decodes into the file: base64 text, or raw bytes.
-#[derive(Clone, Copy)]
-enum WriteSource<'t> {
-    Base64(&'t [u8]),
-    Raw(&'t [u8]),
+enum WriteSource {
+    Base64(String),
+    Raw(Vec<u8>),
 }
 
 /// Writes up to `count` bytes of `source` to the file behind `handle`: as many as the
 /// descriptor takes now, in pieces of at most [`WRITE_PIECE`].
-fn write_file(
+async fn write_file(
     ctx: &Context<'_>,
     handle: i64,
-    source: WriteSource<'_>,
+    source: WriteSource,
     count: usize,
 ) -> Result<t::GuestFileWrite, CommandError> {
     let file = lookup(ctx, handle)?;
-    let mut f = lock(&file);
+    off_thread(move || write_locked(&mut lock(&file), &source, count)).await?
+}
+
+fn write_locked(
+    f: &mut OpenFile,
+    source: &WriteSource,
+    count: usize,
+) -> Result<t::GuestFileWrite, CommandError> {
     // qemu-ga seeks in place when a write follows a read, as stdio requires, which
     // clears the end-of-file flag.
     f.eof = false;
@@ -229,7 +279,10 @@ fn write_file(
     let mut piece = Vec::new();
     let mut left = count;
     let mut written = 0usize;
-    let (WriteSource::Base64(input) | WriteSource::Raw(input)) = source;
+    let input: &[u8] = match source {
+        WriteSource::Base64(text) => text.as_bytes(),
+        WriteSource::Raw(data) => data,
+    };
     for chunk in input.chunks(WRITE_PIECE) {
         if left == 0 {
             break;
@@ -278,7 +331,8 @@ impl Handler for GuestFileWrite {
         if !(0..=available).contains(&count) {
             return Err(invalid_count(count));
         }
-        write_file(&ctx, args.handle, WriteSource::Base64(text), count as usize)
+        let source = WriteSource::Base64(args.buf_b64);
+        write_file(&ctx, args.handle, source, count as usize).await
     }
 }
 
@@ -293,7 +347,8 @@ impl Handler for GuestlinkFileWriteRaw {
         if !(0..=READ_COUNT_LIMIT).contains(&args.count) || data.len() as i64 != args.count {
             return Err(invalid_count(args.count));
         }
-        write_file(&ctx, args.handle, WriteSource::Raw(&data), data.len())
+        let count = data.len();
+        write_file(&ctx, args.handle, WriteSource::Raw(data), count).await
     }
 }
 
@@ -327,15 +382,19 @@ impl Handler for GuestFileSeek {
                 return Err(CommandError::new(format!("invalid whence code {n}")))
             }
         };
-        let mut f = lock(&file);
-        let pos = match whence {
-            QGASeek::Set if args.offset < 0 => Err(io::Error::from_raw_os_error(libc::EINVAL)),
-            QGASeek::Set => f.file.seek(SeekFrom::Start(args.offset as u64)),
-            QGASeek::Cur => f.file.seek(SeekFrom::Current(args.offset)),
-            QGASeek::End => f.file.seek(SeekFrom::End(args.offset)),
-        };
-        // Like clearerr(3) after fseek(3): the end-of-file flag is reset either way.
-        f.eof = false;
+        let offset = args.offset;
+        let pos = off_thread(move || {
+            let mut f = lock(&file);
+            // Like clearerr(3) after fseek(3): the end-of-file flag is reset either way.
+            f.eof = false;
+            match whence {
+                QGASeek::Set if offset < 0 => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+                QGASeek::Set => f.file.seek(SeekFrom::Start(offset as u64)),
+                QGASeek::Cur => f.file.seek(SeekFrom::Current(offset)),
+                QGASeek::End => f.file.seek(SeekFrom::End(offset)),
+            }
+        })
+        .await?;
         let position = pos.map_err(|e| with_errno("failed to seek file", &e))?;
         Ok(t::GuestFileSeek {
             position: position as i64,
@@ -348,9 +407,8 @@ impl Handler for GuestFileFlush {
     async fn handle(ctx: Context<'_>, args: GuestFileHandleArgs) -> Result<Empty, CommandError> {
         let file = lookup(&ctx, args.handle)?;
         // Writes go straight to the descriptor; there is no user-space buffer to flush.
-        lock(&file)
-            .file
-            .flush()
+        off_thread(move || lock(&file).file.flush())
+            .await?
             .map_err(|e| with_errno("failed to flush file", &e))?;
         Ok(Empty {})
     }

@@ -55,6 +55,7 @@ impl Handler for GuestlinkSessionRegister {
                     CommandError::new("cannot tell the caller's session: give 'session'")
                 })?,
         };
+        may_register(&ctx, uid)?;
         let capabilities = args
             .capabilities
             .unwrap_or_else(|| vec!["clipboard".into()]);
@@ -93,6 +94,31 @@ impl Handler for GuestlinkSessionReply {
     }
 }
 
+/// Without a session source nobody vouches for a registration's session, and the
+/// newest agent gets the host's clipboard and file drops: only root, a configured
+/// `--session-user`, or the user logged in on a local seat (utmp) may register then.
+fn may_register(ctx: &Context<'_>, uid: u32) -> Result<(), CommandError> {
+    let agent = ctx.agent;
+    if uid == 0 || agent.state().sessions.has_back_end() || agent.session_users().contains(&uid)
+    {
+        return Ok(());
+    }
+    let platform = agent.platform();
+    let on_seat = platform
+        .system
+        .seat_users()
+        .iter()
+        .filter_map(|name| platform.accounts.lookup(name).ok())
+        .any(|account| account.uid == uid);
+    if on_seat {
+        return Ok(());
+    }
+    tracing::warn!(uid, "session agent refused: no session source, and the user is neither configured nor on a local seat");
+    Err(CommandError::new(format!(
+        "uid {uid} may not register a session agent: without a session source only root, a --session-user or the user logged in on a local seat may"
+    )))
+}
+
 /// The session agent `ctx`'s caller may reach: the active session's for the host and
 /// root, one of the caller's own otherwise.
 pub(crate) fn target_of(ctx: &Context<'_>) -> Result<Target, CommandError> {
@@ -117,7 +143,7 @@ pub(crate) async fn ask_agent(
         .agent
         .state()
         .pending
-        .open(Answerer::Connection(target.agent.conn))?;
+        .open(Answerer::Connection(target.agent.conn), ctx.call.caller)?;
     let request = SessionRequest {
         tag: ticket.tag,
         command: command.to_string(),

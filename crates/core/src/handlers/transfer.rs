@@ -1,8 +1,10 @@
 //! Files from the host into the active user's download directory
 //! (`__org.guestlink_transfer-*`, what a SPICE client's drag and drop becomes).
 //!
-//! The file is created with the user's own filesystem identity (`setfsuid` on the
-//! thread that creates it), so the kernel checks every path component as that user: a
+//! The file is created with the user's own filesystem identity (`setfsuid`,
+//! `setfsgid` and the user's own supplementary groups, on the thread that creates it;
+//! the agent's groups are dropped), so the kernel checks every path component as that
+//! user: a
 //! download directory that is a link into `/etc` is refused as it would be for the
 //! user, and the file belongs to the user from the start. Names are one path component;
 //! a name already taken becomes `name (1).ext`, `name (2).ext`, ... up to 63.
@@ -78,8 +80,34 @@ pub fn xdg_user_dir(text: &str, key: &str, home: &Path) -> Option<PathBuf> {
     })
 }
 
-/// Runs `f` with the calling thread's filesystem identity set to `uid`/`gid`.
-fn as_user<T>(uid: u32, gid: u32, f: impl FnOnce() -> T) -> T {
+/// Sets the calling thread's supplementary groups. The raw system call, not glibc's
+/// `setgroups`, which changes every thread of the process.
+fn set_thread_groups(groups: &[libc::gid_t]) -> io::Result<()> {
+    // SAFETY: the pointer and length describe a live slice of gids.
+    let r = unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Runs `f` with the calling thread's filesystem identity set to `uid`/`gid` and its
+/// supplementary groups to `groups` (the user's own), all restored afterwards. As
+/// root, groups that cannot be switched refuse the call rather than create the file
+/// with the agent's groups; another agent user cannot switch and keeps its own.
+pub(crate) fn as_user<T>(
+    uid: u32,
+    gid: u32,
+    groups: &[u32],
+    f: impl FnOnce() -> Result<T, CommandError>,
+) -> Result<T, CommandError> {
+    let saved = nix::unistd::getgroups().map_err(|e| errno_error("cannot read the groups", &e.into()))?;
+    let saved: Vec<libc::gid_t> = saved.iter().map(|g| g.as_raw()).collect();
+    let root = nix::unistd::geteuid().is_root();
+    if root {
+        set_thread_groups(groups)
+            .map_err(|e| errno_error(format!("cannot take the groups of uid {uid}"), &e))?;
+    }
     // SAFETY: setfsuid/setfsgid change only this thread's filesystem credentials and
     // are restored before returning.
     let (old_uid, old_gid) = unsafe { (libc::setfsuid(uid), libc::setfsgid(gid)) };
@@ -89,7 +117,24 @@ fn as_user<T>(uid: u32, gid: u32, f: impl FnOnce() -> T) -> T {
         libc::setfsgid(old_gid as libc::gid_t);
         libc::setfsuid(old_uid as libc::uid_t);
     }
+    if root {
+        if let Err(e) = set_thread_groups(&saved) {
+            // The blocking thread would go on with the user's groups: better to stop.
+            tracing::error!("cannot restore the agent's groups: {e}");
+            std::process::abort();
+        }
+    }
     result
+}
+
+/// The supplementary groups of account `name` with primary group `gid`.
+pub(crate) fn groups_of(name: &str, gid: u32) -> Vec<u32> {
+    let Ok(c) = CString::new(name) else {
+        return vec![gid];
+    };
+    nix::unistd::getgrouplist(&c, nix::unistd::Gid::from_raw(gid))
+        .map(|g| g.iter().map(|g| g.as_raw()).collect())
+        .unwrap_or_else(|_| vec![gid])
 }
 
 fn errno_error(what: impl std::fmt::Display, e: &io::Error) -> CommandError {
@@ -210,10 +255,13 @@ impl Handler for GuestlinkTransferStart {
             .ok()
             .flatten();
         let gid = user.as_ref().map_or(uid, |u| u.gid.as_raw());
+        let groups = user
+            .as_ref()
+            .map_or_else(|| vec![gid], |u| groups_of(&u.name, gid));
         let home = user.map(|u| u.dir);
         let name = args.name.clone();
         let (dir, dirfd, used, file) = off_thread(move || {
-            as_user(uid, gid, || {
+            as_user(uid, gid, &groups, || {
                 let dir = match (&config, home) {
                     (TransferDir::Path(p), _) => p.clone(),
                     (_, Some(home)) => directory(&config, &home),
@@ -329,5 +377,44 @@ mod tests {
             xdg_user_dir("XDG_DOWNLOAD_DIR=\"/data/dl\"", "XDG_DOWNLOAD_DIR", home).unwrap(),
             Path::new("/data/dl")
         );
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::*;
+
+    /// A line of this thread's status, e.g. `Groups:`.
+    fn status(key: &str) -> String {
+        std::fs::read_to_string("/proc/thread-self/status")
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+            .unwrap()
+    }
+
+    #[test]
+    fn files_are_made_with_the_users_groups_only() {
+        if !nix::unistd::geteuid().is_root() {
+            // The switch needs root; CI runs as root, so there it must be exercised.
+            assert!(std::env::var_os("CI").is_none(), "this test needs root in CI");
+            eprintln!("skipped: not root");
+            return;
+        }
+        // A thread of our own, so that no other test sees the agent's groups change.
+        std::thread::spawn(|| {
+            set_thread_groups(&[0, 4, 27]).unwrap();
+            let inside = as_user(1234, 1234, &[1234, 100], || {
+                Ok((status("Groups:"), status("Uid:"), status("Gid:")))
+            })
+            .unwrap();
+            assert_eq!(inside.0, "100 1234");
+            assert!(inside.1.ends_with("1234"), "fsuid: {}", inside.1);
+            assert!(inside.2.ends_with("1234"), "fsgid: {}", inside.2);
+            assert_eq!(status("Groups:"), "0 4 27", "groups restored");
+            assert!(!status("Uid:").ends_with("1234"), "fsuid restored");
+        })
+        .join()
+        .unwrap();
     }
 }

@@ -12,6 +12,10 @@
 //! sessions = ["active"]                   # the caller's session: "active" or ids
 //! when = ["no-active-session"]            # active-session, session-locked
 //! reason = "no-exec-from-desktop"         # logged when it denies; FILE:LINE if absent
+//!
+//! [files]                                 # optional: where guest-file-open reaches
+//! read = ["/var/log"]                     # (see `paths`); a later file's list
+//! write = ["/var/lib/guestlink/inbox"]    # replaces an earlier one's
 //! ```
 //!
 //! A file is checked whole before any of it is used; an error names the file and line.
@@ -21,6 +25,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::paths::FileScope;
 use super::{Effect, Pattern, Rule, SessionMatch, State};
 use crate::context::Protocol;
 
@@ -41,6 +46,40 @@ pub struct PolicyError {
 struct FileToml {
     #[serde(default)]
     rule: Vec<toml::Spanned<RuleToml>>,
+    files: Option<toml::Spanned<FilesToml>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilesToml {
+    read: Option<Vec<String>>,
+    write: Option<Vec<String>>,
+}
+
+/// What the policy files say: the rules in order, and the file scope if one is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyFiles {
+    /// The rules, in order.
+    pub rules: Vec<Rule>,
+    /// Where `guest-file-open` may reach; everywhere when `None`.
+    pub files: Option<FileScope>,
+}
+
+/// Absolute paths, without `..`.
+fn scope_paths(list: Vec<String>) -> Result<Vec<PathBuf>, String> {
+    list.into_iter()
+        .map(|p| {
+            let path = PathBuf::from(&p);
+            let dotdot = path
+                .components()
+                .any(|c| c == std::path::Component::ParentDir);
+            if path.is_absolute() && !dotdot {
+                Ok(path)
+            } else {
+                Err(format!("'{p}' in [files] is not an absolute path without '..'"))
+            }
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -193,6 +232,18 @@ fn rule(r: RuleToml, origin: String, names: &Names<'_>) -> Result<Rule, String> 
 
 /// The rules of one file's `text`; `file` names it in errors and origins.
 pub fn parse(file: &str, text: &str, names: &Names<'_>) -> Result<Vec<Rule>, PolicyError> {
+    let mut out = PolicyFiles::default();
+    parse_into(&mut out, file, text, names)?;
+    Ok(out.rules)
+}
+
+/// Adds one file's rules to `out`, and its `[files]` lists in place of earlier ones.
+fn parse_into(
+    out: &mut PolicyFiles,
+    file: &str,
+    text: &str,
+    names: &Names<'_>,
+) -> Result<(), PolicyError> {
     let err = |line: usize, message: String| PolicyError {
         file: file.to_string(),
         line,
@@ -202,14 +253,24 @@ pub fn parse(file: &str, text: &str, names: &Names<'_>) -> Result<Vec<Rule>, Pol
         let line = e.span().map_or(0, |s| line_of(text, s.start));
         err(line, e.message().to_string())
     })?;
-    doc.rule
-        .into_iter()
-        .map(|spanned| {
-            let line = line_of(text, spanned.span().start);
-            let origin = format!("{file}:{line}");
-            rule(spanned.into_inner(), origin, names).map_err(|m| err(line, m))
-        })
-        .collect()
+    for spanned in doc.rule {
+        let line = line_of(text, spanned.span().start);
+        let origin = format!("{file}:{line}");
+        out.rules
+            .push(rule(spanned.into_inner(), origin, names).map_err(|m| err(line, m))?);
+    }
+    if let Some(spanned) = doc.files {
+        let line = line_of(text, spanned.span().start);
+        let files = spanned.into_inner();
+        let scope = out.files.get_or_insert_with(FileScope::default);
+        if let Some(read) = files.read {
+            scope.read = scope_paths(read).map_err(|m| err(line, m))?;
+        }
+        if let Some(write) = files.write {
+            scope.write = scope_paths(write).map_err(|m| err(line, m))?;
+        }
+    }
+    Ok(())
 }
 
 /// The files in effect: `*.toml` of every directory, merged by name (see the module
@@ -221,9 +282,9 @@ pub fn files(dirs: &[PathBuf]) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The rules of every file in effect, in order.
-pub fn load(dirs: &[PathBuf], names: &Names<'_>) -> Result<Vec<Rule>, PolicyError> {
-    let mut rules = Vec::new();
+/// The rules of every file in effect, in order, and the file scope.
+pub fn load(dirs: &[PathBuf], names: &Names<'_>) -> Result<PolicyFiles, PolicyError> {
+    let mut out = PolicyFiles::default();
     for path in files(dirs) {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(&path).map_err(|e| PolicyError {
@@ -231,9 +292,9 @@ pub fn load(dirs: &[PathBuf], names: &Names<'_>) -> Result<Vec<Rule>, PolicyErro
             line: 0,
             message: e.to_string(),
         })?;
-        rules.extend(parse(&shown, &text, names)?);
+        parse_into(&mut out, &shown, &text, names)?;
     }
-    Ok(rules)
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -285,6 +346,22 @@ allow = ["*"]
     }
 
     #[test]
+    fn a_later_files_scope_replaces_an_earlier_ones_lists() {
+        let mut out = PolicyFiles::default();
+        parse_into(
+            &mut out,
+            "10.toml",
+            "[files]\nread = [\"/var/log\"]\nwrite = [\"/srv\"]\n",
+            &names(),
+        )
+        .unwrap();
+        parse_into(&mut out, "20.toml", "[files]\nwrite = []\n", &names()).unwrap();
+        let scope = out.files.unwrap();
+        assert_eq!(scope.read, [PathBuf::from("/var/log")]);
+        assert!(scope.write.is_empty());
+    }
+
+    #[test]
     fn errors_name_the_file_and_line() {
         for (text, line, message) in [
             (
@@ -323,6 +400,16 @@ allow = ["*"]
                 "[[rule]]\ndeny = [\"action:../x\"]\n",
                 1,
                 "is not an action name",
+            ),
+            (
+                "\n[files]\nread = [\"var/log\"]\n",
+                2,
+                "not an absolute path",
+            ),
+            (
+                "[files]\nwrite = [\"/srv/../etc\"]\n",
+                1,
+                "without '..'",
             ),
         ] {
             let e = parse("f.toml", text, &names()).unwrap_err();

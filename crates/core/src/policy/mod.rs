@@ -19,6 +19,7 @@
 //! reason for the log: the rule's `reason`, or where it was written.
 
 pub mod file;
+pub mod paths;
 
 use std::sync::Arc;
 
@@ -305,6 +306,8 @@ impl Rule {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
     rules: Vec<Rule>,
+    /// Where `guest-file-open` may reach (the `[files]` table); everywhere when `None`.
+    files: Option<paths::FileScope>,
     /// Names given to qemu-ga's lists, for the start-up warning about unknown ones.
     listed: Vec<String>,
 }
@@ -325,8 +328,22 @@ impl Policy {
     pub fn from_rules(rules: Vec<Rule>) -> Policy {
         Policy {
             rules,
+            files: None,
             listed: Vec::new(),
         }
+    }
+
+    /// The policy of the policy files: their rules and file scope.
+    pub fn from_files(files: file::PolicyFiles) -> Policy {
+        Policy {
+            files: files.files,
+            ..Policy::from_rules(files.rules)
+        }
+    }
+
+    /// Where `guest-file-open` may reach; everywhere when `None`.
+    pub fn file_scope(&self) -> Option<&paths::FileScope> {
+        self.files.as_ref()
     }
 
     /// Appends qemu-ga's lists as the last rules: what the allow list does not name is
@@ -368,7 +385,10 @@ impl Policy {
         &self.rules
     }
 
-    /// The decision for a call.
+    /// The decision for a call. A command that does the work of qemu-ga commands (its
+    /// declaration's `gated_as`, e.g. `__org.guestlink_file-read-raw` for
+    /// `guest-file-read`) is allowed only when each of those is allowed too: the reason
+    /// then says which one refused it (`block-rpcs (as guest-file-read)`).
     pub fn decide(&self, f: &Facts<'_>) -> Decision {
         if f.frozen {
             return if FROZEN_SAFE_SET.contains(&f.command) {
@@ -377,11 +397,26 @@ impl Policy {
                 Decision::Deny(DenyReason::Frozen)
             };
         }
-        match self.rules.iter().rev().find(|r| r.matches(f)) {
-            Some(r) if r.effect == Effect::Deny => {
-                Decision::Deny(DenyReason::Rule(r.reason.clone()))
+        if let Some(reason) = self.refusal(f) {
+            return Decision::Deny(DenyReason::Rule(reason));
+        }
+        for gate in gated_as(f.command) {
+            let as_gate = Facts {
+                command: gate,
+                ..f.clone()
+            };
+            if let Some(reason) = self.refusal(&as_gate) {
+                return Decision::Deny(DenyReason::Rule(format!("{reason} (as {gate})").into()));
             }
-            _ => Decision::Allow,
+        }
+        Decision::Allow
+    }
+
+    /// The reason of the last matching rule, when it denies.
+    fn refusal(&self, f: &Facts<'_>) -> Option<Arc<str>> {
+        match self.rules.iter().rev().find(|r| r.matches(f)) {
+            Some(r) if r.effect == Effect::Deny => Some(r.reason.clone()),
+            _ => None,
         }
     }
 
@@ -392,6 +427,11 @@ impl Policy {
             .map(String::as_str)
             .filter(move |n| !known.contains(n))
     }
+}
+
+/// The qemu-ga commands `command` does the work of, from its declaration.
+pub fn gated_as(command: &str) -> &'static [&'static str] {
+    guestlink_vocabulary::commands::find(command).map_or(&[], |c| c.gated_as)
 }
 
 fn patterns(list: &[Pattern]) -> String {

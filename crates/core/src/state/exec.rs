@@ -4,9 +4,62 @@
 //! commands run and waits for it, so children never linger as zombies; it stores the
 //! outcome here. `guest-exec-status` reads the record and removes it once it reported
 //! the exit.
+//!
+//! Captured output is bounded twice: 16 MiB per stream, as qemu-ga, and
+//! [`OUTPUT_BUDGET`] for all children not yet collected together, so 256 chatty
+//! children cannot hold gigabytes. What does not fit is dropped and reported as
+//! truncated; the budget is given back when `guest-exec-status` collects the output.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// Captured output of all children not yet collected, together (the
+/// `exec-output-total` limit).
+pub const OUTPUT_BUDGET: usize = 256 << 20;
+
+/// What is left of the captured-output budget.
+#[derive(Debug)]
+pub struct OutputBudget {
+    left: AtomicUsize,
+}
+
+impl OutputBudget {
+    /// A budget of `bytes`.
+    pub fn new(bytes: usize) -> OutputBudget {
+        OutputBudget {
+            left: AtomicUsize::new(bytes),
+        }
+    }
+
+    /// Takes up to `want` bytes; returns how many were granted.
+    pub fn take(&self, want: usize) -> usize {
+        let mut granted = 0;
+        let _ = self
+            .left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                granted = want.min(left);
+                Some(left - granted)
+            });
+        granted
+    }
+
+    /// Gives `bytes` back.
+    pub fn give_back(&self, bytes: usize) {
+        self.left.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    /// Bytes still available.
+    pub fn left(&self) -> usize {
+        self.left.load(Ordering::Acquire)
+    }
+}
+
+impl Default for OutputBudget {
+    fn default() -> Self {
+        OutputBudget::new(OUTPUT_BUDGET)
+    }
+}
 
 /// Captured output of one stream.
 #[derive(Debug, Default, Clone)]
@@ -47,6 +100,7 @@ impl ExecRecord {
 #[derive(Debug, Default)]
 pub struct ExecTable {
     records: Mutex<HashMap<i64, Arc<ExecRecord>>>,
+    budget: Arc<OutputBudget>,
 }
 
 /// What `guest-exec-status` finds.
@@ -71,7 +125,13 @@ impl ExecTable {
         record
     }
 
-    /// Looks `pid` up; a finished record is removed as it is returned.
+    /// The captured-output budget the children's readers draw from.
+    pub fn budget(&self) -> Arc<OutputBudget> {
+        self.budget.clone()
+    }
+
+    /// Looks `pid` up; a finished record is removed as it is returned, and its output
+    /// given back to the budget.
     pub fn poll(&self, pid: i64) -> ExecLookup {
         let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
         let Some(record) = records.get(&pid) else {
@@ -85,6 +145,8 @@ impl ExecTable {
         match outcome {
             Some(o) => {
                 records.remove(&pid);
+                let held = |c: &Option<Captured>| c.as_ref().map_or(0, |c| c.data.len());
+                self.budget.give_back(held(&o.stdout) + held(&o.stderr));
                 ExecLookup::Exited(o)
             }
             None => ExecLookup::Running,

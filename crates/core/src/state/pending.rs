@@ -4,7 +4,9 @@
 //!
 //! Each is identified by a tag that travels in the event announcing it; only the party
 //! it was sent to may answer it. The table is bounded, and an entry disappears when its
-//! waiter stops waiting (answer, timeout, or the requester going away).
+//! waiter stops waiting (answer, timeout, or the requester going away). One guest user
+//! other than root holds at most [`PENDING_PER_USER`] entries, and such users together
+//! leave [`PENDING_RESERVED`] for root and the host.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -14,10 +16,15 @@ use guestlink_vocabulary::types::ReplyError;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use crate::context::Caller;
 use crate::error::CommandError;
 
 /// Requests that may wait at once (the `pending-requests` limit).
 pub const PENDING_LIMIT: usize = 256;
+/// Requests one guest user other than root may have waiting (`pending-requests-per-user`).
+pub const PENDING_PER_USER: usize = 32;
+/// Entries guest users other than root can never take (kept for root and the host).
+pub const PENDING_RESERVED: usize = 32;
 
 /// Who may answer a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +41,8 @@ pub type Answer = Result<Value, ReplyError>;
 #[derive(Debug)]
 struct Waiter {
     answerer: Answerer,
+    /// The guest user (not root) whose call opened it.
+    owner: Option<u32>,
     tx: oneshot::Sender<Answer>,
 }
 
@@ -81,17 +90,42 @@ impl Pending {
         self.waiters.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Opens a request that `answerer` is to answer.
-    pub fn open(&self, answerer: Answerer) -> Result<Ticket<'_>, CommandError> {
+    /// Opens a request that `answerer` is to answer, for a call of `requester`.
+    pub fn open(&self, answerer: Answerer, requester: Caller) -> Result<Ticket<'_>, CommandError> {
         let mut waiters = self.lock();
         if waiters.len() >= PENDING_LIMIT {
             return Err(CommandError::new(format!(
                 "too many requests waiting for an answer (limit pending-requests: {PENDING_LIMIT})"
             )));
         }
+        let owner = match requester {
+            Caller::Guest { uid, .. } if uid != 0 => Some(uid),
+            _ => None,
+        };
+        if let Some(uid) = owner {
+            let mine = waiters.values().filter(|w| w.owner == Some(uid)).count();
+            if mine >= PENDING_PER_USER {
+                return Err(CommandError::new(format!(
+                    "too many requests of uid {uid} waiting for an answer (limit pending-requests-per-user: {PENDING_PER_USER})"
+                )));
+            }
+            let users = waiters.values().filter(|w| w.owner.is_some()).count();
+            if users >= PENDING_LIMIT - PENDING_RESERVED {
+                return Err(CommandError::new(format!(
+                    "too many requests waiting for an answer (limit pending-requests: {PENDING_LIMIT}, {PENDING_RESERVED} kept for root and the host)"
+                )));
+            }
+        }
         let tag = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        waiters.insert(tag, Waiter { answerer, tx });
+        waiters.insert(
+            tag,
+            Waiter {
+                answerer,
+                owner,
+                tx,
+            },
+        );
         Ok(Ticket {
             tag,
             rx: Some(rx),
@@ -140,7 +174,7 @@ mod tests {
     #[tokio::test]
     async fn only_the_addressee_answers_and_tickets_clean_up() {
         let p = Pending::default();
-        let mut t = p.open(Answerer::Connection(7)).unwrap();
+        let mut t = p.open(Answerer::Connection(7), Caller::Host).unwrap();
         let tag = t.tag;
         assert!(p.answer(tag, Answerer::Host, Ok(Value::Null)).is_err());
         assert!(p
@@ -151,7 +185,7 @@ mod tests {
         assert_eq!(t.answer().await.unwrap().unwrap(), 1);
         drop(t);
         assert!(p.is_empty());
-        let t2 = p.open(Answerer::Host).unwrap();
+        let t2 = p.open(Answerer::Host, Caller::Host).unwrap();
         assert_ne!(t2.tag, tag);
         drop(t2);
         assert!(p.answer(tag + 1, Answerer::Host, Ok(Value::Null)).is_err());
@@ -162,11 +196,37 @@ mod tests {
     fn the_table_is_bounded() {
         let p = Pending::default();
         let tickets: Vec<_> = (0..PENDING_LIMIT)
-            .map(|_| p.open(Answerer::Host).unwrap())
+            .map(|_| p.open(Answerer::Host, Caller::Host).unwrap())
             .collect();
-        let e = p.open(Answerer::Host).unwrap_err();
+        let e = p.open(Answerer::Host, Caller::Host).unwrap_err();
         assert!(e.desc.contains("pending-requests"), "{e}");
         drop(tickets);
-        assert!(p.open(Answerer::Host).is_ok());
+        assert!(p.open(Answerer::Host, Caller::Host).is_ok());
+    }
+
+    #[test]
+    fn one_user_cannot_take_the_table() {
+        let p = Pending::default();
+        let guest = |uid| Caller::Guest { uid, pid: 1 };
+        let mine: Vec<_> = (0..PENDING_PER_USER)
+            .map(|_| p.open(Answerer::Host, guest(1000)).unwrap())
+            .collect();
+        let e = p.open(Answerer::Host, guest(1000)).unwrap_err();
+        assert!(e.desc.contains("pending-requests-per-user: 32"), "{e}");
+        // Other users fill what users may take; root and the host still get theirs.
+        let users = PENDING_LIMIT - PENDING_RESERVED - PENDING_PER_USER;
+        let others: Vec<_> = (0..users)
+            .map(|i| {
+                let uid = 2000 + (i / PENDING_PER_USER) as u32;
+                p.open(Answerer::Host, guest(uid)).unwrap()
+            })
+            .collect();
+        assert!(p.open(Answerer::Host, guest(5000)).is_err());
+        let root = p.open(Answerer::Host, guest(0)).unwrap();
+        let host = p.open(Answerer::Connection(3), Caller::Host).unwrap();
+        drop((mine, root, host));
+        assert!(p.open(Answerer::Host, guest(1000)).is_ok());
+        drop(others);
+        assert!(p.is_empty());
     }
 }

@@ -190,6 +190,29 @@ impl Sessions {
         Some(pick.id.clone())
     }
 
+    /// Whether a session back end (logind, a sessions file) reports the sessions.
+    pub fn has_back_end(&self) -> bool {
+        self.lock().logind.is_some()
+    }
+
+    /// Whether `uid` has a session the back end knows of, or a live session agent.
+    pub fn has_session(&self, uid: u32) -> bool {
+        let inner = self.lock();
+        inner
+            .logind
+            .as_ref()
+            .is_some_and(|m| m.values().any(|s| s.uid == uid))
+            || inner
+                .agents
+                .values()
+                .any(|a| a.uid == uid && a.mailbox.is_open())
+    }
+
+    /// Whether connection `conn` registered a session agent.
+    pub fn is_agent(&self, conn: u64) -> bool {
+        self.lock().agents.values().any(|a| a.conn == conn)
+    }
+
     /// Every known session, or the registered agents' sessions when no back end runs.
     pub fn list(&self) -> Vec<SessionInfo> {
         let inner = self.lock();
@@ -237,6 +260,20 @@ impl Sessions {
                     )))
                 }
                 Some(_) => {}
+            }
+        }
+        if inner.logind.is_none() {
+            // Without a back end the newest live agent serves the host: it must never
+            // be another user's, or that user would take the host's clipboard and files.
+            let holder = inner
+                .agents
+                .values()
+                .find(|a| a.conn != conn && a.uid != uid && a.mailbox.is_open());
+            if let Some(holder) = holder {
+                return Err(CommandError::new(format!(
+                    "the desktop is served by the session agent of uid {}: without a session source another user's agent cannot take it over",
+                    holder.uid
+                )));
             }
         }
         if let Some(other) = inner.agents.get(session) {
@@ -555,16 +592,30 @@ mod tests {
         let bus = EventBus::default();
         let reg = Sessions::default();
         let a = bus.subscribe(Listener::Guest(1000));
-        let b = bus.subscribe(Listener::Guest(1001));
+        let b = bus.subscribe(Listener::Guest(1000));
+        let other = bus.subscribe(Listener::Guest(1001));
         reg.register("x", 1, 1000, a.mailbox(), vec![]).unwrap();
-        reg.register("y", 2, 1001, b.mailbox(), vec![]).unwrap();
+        reg.register("y", 2, 1000, b.mailbox(), vec![]).unwrap();
         assert_eq!(reg.target(Caller::Host, None).unwrap().session, "y");
         assert_eq!(reg.list().len(), 2);
+        // Another user never takes the host's target over, root included.
+        for (uid, session) in [(1001, "w"), (0, "y")] {
+            let e = reg
+                .register(session, 3, uid, other.mailbox(), vec![])
+                .unwrap_err();
+            assert!(e.desc.contains("uid 1000"), "{e}");
+        }
+        assert_eq!(reg.target(Caller::Host, None).unwrap().uid, 1000);
+        assert_eq!(reg.host_user().unwrap().unwrap().1, 1000);
         // Registering again on the same connection moves its agent.
         reg.register("z", 1, 1000, a.mailbox(), vec![]).unwrap();
         let ids: Vec<String> = reg.list().into_iter().map(|s| s.id).collect();
         assert_eq!(ids, ["y", "z"]);
         assert_eq!(reg.unregister(1).as_deref(), Some("z"));
         assert_eq!(reg.list().len(), 1);
+        // Once the user's agents are gone, another may serve.
+        assert_eq!(reg.unregister(2).as_deref(), Some("y"));
+        reg.register("w", 3, 1001, other.mailbox(), vec![]).unwrap();
+        assert_eq!(reg.target(Caller::Host, None).unwrap().uid, 1001);
     }
 }

@@ -1,0 +1,302 @@
+//! The gate and guestlink's extensions: an extension that does what a qemu-ga command
+//! does is refused wherever that command is refused (`-b`, `-a`, a policy rule), and
+//! `guest-info` shows it disabled.
+//!
+//! The table below is the one place that says, for every extension of the vocabulary,
+//! which qemu-ga commands it stands for. A new extension fails
+//! [`every_extension_is_classified`] until it is added here, with its `gated_as` or an
+//! explicit "none".
+
+use std::sync::Arc;
+
+use guestlink_core::context::{Caller, Protocol};
+use guestlink_core::policy::{Decision, Effect, Facts, Pattern, Rule};
+use guestlink_core::testing::{fake_platform, FakeSystem};
+use guestlink_core::{Agent, AgentConfig, CallContext, DispatchError, Policy};
+use guestlink_vocabulary::commands::ALL_COMMANDS;
+use serde_json::{json, Map, Value};
+
+/// Every `__org.guestlink_` command and the qemu-ga commands it does the work of.
+const EXTENSIONS: &[(&str, &[&str])] = &[
+    ("__org.guestlink_bulk-enable", &[]),
+    ("__org.guestlink_file-read-raw", &["guest-file-read"]),
+    ("__org.guestlink_file-write-raw", &["guest-file-write"]),
+    ("__org.guestlink_events-subscribe", &[]),
+    ("__org.guestlink_events-unsubscribe", &[]),
+    ("__org.guestlink_guest-reply", &[]),
+    ("__org.guestlink_get-sessions", &[]),
+    ("__org.guestlink_clipboard-types", &[]),
+    ("__org.guestlink_clipboard-get", &[]),
+    ("__org.guestlink_clipboard-set", &[]),
+    ("__org.guestlink_host-request", &[]),
+    ("__org.guestlink_session-register", &[]),
+    ("__org.guestlink_session-reply", &[]),
+    ("__org.guestlink_clipboard-grab", &[]),
+    ("__org.guestlink_clipboard-offer", &[]),
+    ("__org.guestlink_clipboard-fetch", &[]),
+    ("__org.guestlink_clipboard-clear", &[]),
+    // Files land only in the user's download directory, under new names.
+    ("__org.guestlink_transfer-start", &[]),
+    ("__org.guestlink_transfer-write", &[]),
+    ("__org.guestlink_transfer-cancel", &[]),
+    ("__org.guestlink_display-set", &[]),
+    ("__org.guestlink_get-memory-stats", &[]),
+    ("__org.guestlink_get-applications", &[]),
+    ("__org.guestlink_session-lock", &[]),
+    ("__org.guestlink_session-logoff", &[]),
+    ("__org.guestlink_shutdown", &["guest-shutdown"]),
+    // Only the administrator's hooks; each declares what it needs.
+    ("__org.guestlink_lifecycle-event", &[]),
+    // Gated per call: as `action:NAME` and what the action declares (guest-exec when
+    // it declares nothing), see `handlers::action::gate_names`.
+    ("__org.guestlink_action-run", &[]),
+    ("__org.guestlink_action-list", &[]),
+    ("__org.guestlink_credentials-handoff", &[]),
+];
+
+fn qemu_ga_commands() -> impl Iterator<Item = &'static str> {
+    ALL_COMMANDS
+        .iter()
+        .map(|c| c.name)
+        .filter(|n| !n.starts_with("__"))
+}
+
+fn host(command: &str) -> Facts<'_> {
+    Facts {
+        command,
+        protocol: Protocol::Qga,
+        channel: "/dev/virtio-ports/org.qemu.guest_agent.0",
+        caller: Caller::Host,
+        session: None,
+        active_session: None,
+        locked: false,
+        frozen: false,
+    }
+}
+
+#[test]
+fn every_extension_is_classified() {
+    for c in ALL_COMMANDS.iter().filter(|c| c.name.starts_with("__")) {
+        let Some((_, gates)) = EXTENSIONS.iter().find(|(n, _)| *n == c.name) else {
+            panic!(
+                "{} is not in EXTENSIONS: say which qemu-ga commands it does the work of",
+                c.name
+            );
+        };
+        assert_eq!(c.gated_as, *gates, "{}", c.name);
+        for g in c.gated_as {
+            assert!(
+                qemu_ga_commands().any(|q| q == *g),
+                "{} is gated as {g}, which is not a qemu-ga command",
+                c.name
+            );
+        }
+    }
+    for (name, _) in EXTENSIONS {
+        assert!(
+            ALL_COMMANDS.iter().any(|c| c.name == *name),
+            "{name} is no longer in the vocabulary"
+        );
+    }
+}
+
+/// Every way of refusing a qemu-ga command: `-b`, `-a` without it, a policy rule.
+fn refusals(command: &str) -> Vec<(&'static str, Policy)> {
+    let allow_everything_else: Vec<String> = ALL_COMMANDS
+        .iter()
+        .map(|c| c.name.to_string())
+        .filter(|n| n != command)
+        .collect();
+    vec![
+        (
+            "block-rpcs",
+            Policy::from_lists(None::<Vec<String>>, [command.to_string()]),
+        ),
+        (
+            "allow-rpcs",
+            Policy::from_lists(Some(allow_everything_else), Vec::new()),
+        ),
+        (
+            "a policy rule",
+            Policy::from_rules(vec![Rule {
+                effect: Effect::Deny,
+                commands: vec![Pattern::new(command)],
+                except: Vec::new(),
+                channels: Some(vec!["qga".into()]),
+                users: None,
+                sessions: None,
+                states: None,
+                reason: Arc::from("local-rule"),
+                origin: "test".into(),
+            }]),
+        ),
+    ]
+}
+
+#[test]
+fn refusing_a_qemu_ga_command_refuses_each_extension_that_does_its_work() {
+    let mut pairs = 0;
+    for command in qemu_ga_commands() {
+        for (how, policy) in refusals(command) {
+            assert!(
+                matches!(policy.decide(&host(command)), Decision::Deny(_)),
+                "{how} does not refuse {command}"
+            );
+            for ext in ALL_COMMANDS.iter().filter(|c| c.name.starts_with("__")) {
+                let decision = policy.decide(&host(ext.name));
+                if ext.gated_as.contains(&command) {
+                    pairs += 1;
+                    match decision {
+                        Decision::Deny(r) => assert!(
+                            r.as_str().ends_with(&format!("(as {command})")),
+                            "{how}: {} refused for another reason: {}",
+                            ext.name,
+                            r.as_str()
+                        ),
+                        Decision::Allow => panic!(
+                            "{how} refuses {command} but allows {}, which does its work",
+                            ext.name
+                        ),
+                    }
+                } else if how == "block-rpcs" {
+                    assert_eq!(
+                        decision,
+                        Decision::Allow,
+                        "-b {command} refuses {}, which is not gated as it",
+                        ext.name
+                    );
+                }
+            }
+        }
+    }
+    // file-read, file-write and shutdown, each refused three ways.
+    assert_eq!(pairs, 9);
+}
+
+#[test]
+fn the_extension_alone_can_still_be_refused() {
+    let p = Policy::from_lists(
+        None::<Vec<String>>,
+        ["__org.guestlink_file-read-raw".to_string()],
+    );
+    assert!(matches!(
+        p.decide(&host("__org.guestlink_file-read-raw")),
+        Decision::Deny(_)
+    ));
+    assert_eq!(p.decide(&host("guest-file-read")), Decision::Allow);
+}
+
+fn agent(policy: Policy, dir: &std::path::Path) -> Agent {
+    let mut config = AgentConfig::new("test", dir);
+    config.policy = policy;
+    Agent::new(config, fake_platform(FakeSystem::default(), 0))
+}
+
+fn args(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn a_blocked_read_cannot_go_through_the_raw_twin() {
+    let dir = tempdir("raw");
+    let secret = dir.join("secret");
+    std::fs::write(&secret, b"hunter2").unwrap();
+    let a = agent(
+        Policy::from_lists(None::<Vec<String>>, ["guest-file-read".to_string()]),
+        &dir,
+    );
+    let call = CallContext::host(Protocol::Qga, "test");
+    let handle = a
+        .execute(
+            &call,
+            "guest-file-open",
+            args(json!({"path": secret.to_str().unwrap()})),
+        )
+        .await
+        .unwrap()
+        .to_json();
+    let bulk = guestlink_core::Bulk::new(None);
+    let refused = a
+        .execute_bulk(
+            &call,
+            "__org.guestlink_file-read-raw",
+            args(json!({"handle": handle})),
+            Some(&bulk),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused,
+        DispatchError::Disabled {
+            name: "__org.guestlink_file-read-raw".into(),
+            reason: guestlink_core::DenyReason::Rule("block-rpcs (as guest-file-read)".into()),
+        }
+    );
+    assert_eq!(
+        refused.to_string(),
+        "Command __org.guestlink_file-read-raw has been disabled: the command is not allowed"
+    );
+    assert!(bulk.take_output().is_none(), "nothing was read");
+    let listed = a
+        .command_status(&call)
+        .into_iter()
+        .find(|s| s.info.name == "__org.guestlink_file-read-raw")
+        .unwrap();
+    assert!(!listed.enabled, "guest-info lists it disabled");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn tempdir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("guestlink-gate-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[tokio::test]
+async fn the_file_scope_keeps_opens_in_their_directories() {
+    use guestlink_core::policy::file::PolicyFiles;
+    use guestlink_core::policy::paths::FileScope;
+    let dir = tempdir("scope");
+    let (logs, inbox) = (dir.join("logs"), dir.join("inbox"));
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(logs.join("app.log"), b"ok").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", logs.join("passwd")).unwrap();
+    let policy = Policy::from_files(PolicyFiles {
+        rules: Vec::new(),
+        files: Some(FileScope {
+            read: vec![logs.clone()],
+            write: vec![inbox.clone()],
+        }),
+    });
+    let a = agent(policy, &dir);
+    let call = CallContext::host(Protocol::Qga, "test");
+    let open = |path: std::path::PathBuf, mode: &str| {
+        let args = args(json!({"path": path.to_str().unwrap(), "mode": mode}));
+        let (a, call) = (&a, &call);
+        async move { a.execute(call, "guest-file-open", args).await }
+    };
+    assert!(open(logs.join("app.log"), "r").await.is_ok());
+    assert!(open(inbox.join("upload.bin"), "w").await.is_ok());
+    for (path, mode) in [
+        (logs.join("passwd"), "r"),
+        (logs.join("app.log"), "a"),
+        (logs.join("new.log"), "w"),
+        (inbox.join("upload.bin"), "r+"),
+        (dir.join("elsewhere"), "w"),
+    ] {
+        let e = open(path.clone(), mode).await.unwrap_err().to_string();
+        assert!(
+            e.contains("is outside the file scope of the policy"),
+            "{} {mode}: {e}",
+            path.display()
+        );
+    }
+    assert!(!logs.join("new.log").exists(), "a refused open created a file");
+    assert!(!dir.join("elsewhere").exists(), "a refused open created a file");
+    std::fs::remove_dir_all(dir).unwrap();
+}
