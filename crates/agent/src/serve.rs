@@ -254,12 +254,14 @@ pub async fn run(
         budget,
     )
     .await;
-    agent.publish(
+    let told = agent.events().publish(
         EventRecord::new::<AgentStoppingEvent>(&Empty {}),
         Audience::Everyone,
     );
-    // Give subscribers' writers a moment to pass the news on.
-    tokio::time::sleep(STOP_GRACE).await;
+    // Give subscribers' writers a moment to pass the news on (none: stop at once).
+    if told > 0 {
+        tokio::time::sleep(STOP_GRACE).await;
+    }
     if let Some(p) = bound {
         let _ = std::fs::remove_file(p);
     }

@@ -512,3 +512,47 @@ fn sighup_applies_a_new_policy_on_the_same_connection() {
     let _ = std::fs::remove_dir_all(etc);
     let _ = std::fs::remove_dir_all(actions);
 }
+
+#[test]
+fn explain_says_an_extension_is_refused_with_the_command_it_stands_for() {
+    let dir = scratch("policy-twins");
+    write(
+        &dir.join("60-files.toml"),
+        "[[rule]]\ndeny = [\"guest-file-write\"]\nreason = \"no-writes\"\n\n[files]\nread = [\"/var/log\"]\n",
+    );
+    let out = Command::new(GUESTLINKD)
+        .arg("--policy-dir")
+        .arg(&dir)
+        .args(["-b", "guest-file-read,guest-shutdown"])
+        .args(["--explain", "command=__org.guestlink_file-read-raw"])
+        .args(["--explain", "command=__org.guestlink_file-write-raw"])
+        .args(["--explain", "command=__org.guestlink_shutdown,channel=ovirt"])
+        .args(["--explain", "command=__org.guestlink_bulk-enable"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.rsplit_once(": ").unwrap().1.to_string())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "deny (block-rpcs (as guest-file-read))",
+            "deny (no-writes (as guest-file-write))",
+            "deny (block-rpcs (as guest-shutdown))",
+            "allow",
+        ]
+    );
+    let dump = Command::new(GUESTLINKD)
+        .arg("--policy-dir")
+        .arg(&dir)
+        .arg("--dump-config")
+        .output()
+        .unwrap();
+    let dump = String::from_utf8(dump.stdout).unwrap();
+    assert!(dump.contains("files-read=/var/log\n"), "{dump}");
+    assert!(dump.contains("files-write=\n"), "{dump}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -216,19 +216,16 @@ impl Agent {
             Ok(Some((session, _, locked))) => (Some(session), locked),
             _ => (None, false),
         };
-        // The caller's session is looked up only when a rule asks for it.
         let session = match call.caller {
-            Caller::Guest { pid, .. } if policy.rules().iter().any(|r| r.sessions.is_some()) => {
-                self.platform.system.session_of_pid(pid)
-            }
-            _ => None,
+            Caller::Guest { .. } => call.session.as_deref(),
+            Caller::Host => None,
         };
         policy.decide(&Facts {
             command: name,
             protocol: call.channel.protocol,
             channel: &call.channel.name,
             caller: call.caller,
-            session: session.as_deref(),
+            session,
             active_session: active.as_deref(),
             locked,
             frozen: self.state.frozen(),

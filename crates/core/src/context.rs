@@ -67,6 +67,9 @@ pub struct CallContext {
     pub channel: ChannelId,
     /// The caller.
     pub caller: Caller,
+    /// A guest caller's logind session, read when it connected: its pid may belong to
+    /// another process by the time it calls.
+    pub session: Option<Arc<str>>,
 }
 
 impl CallContext {
@@ -78,6 +81,7 @@ impl CallContext {
                 name: name.into(),
             },
             caller: Caller::Host,
+            session: None,
         }
     }
 }

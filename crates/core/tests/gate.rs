@@ -300,3 +300,35 @@ async fn the_file_scope_keeps_opens_in_their_directories() {
     assert!(!dir.join("elsewhere").exists(), "a refused open created a file");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_guest_callers_session_is_the_one_it_connected_from() {
+    use guestlink_core::policy::SessionMatch;
+    let dir = tempdir("session");
+    let policy = Policy::from_rules(vec![Rule {
+        effect: Effect::Deny,
+        commands: vec![Pattern::new("guest-ping")],
+        except: Vec::new(),
+        channels: Some(vec!["guest-socket".into()]),
+        users: None,
+        sessions: Some(vec![SessionMatch::Id("3".into())]),
+        states: None,
+        reason: Arc::from("not-in-session-3"),
+        origin: "test".into(),
+    }]);
+    let a = agent(policy, &dir);
+    // The pid may have been reused since (the fake system knows no session for it):
+    // what counts is the session read when the client connected.
+    let call = |session: Option<&str>| CallContext {
+        caller: Caller::Guest { uid: 1000, pid: 4242 },
+        session: session.map(Arc::from),
+        ..CallContext::host(Protocol::GuestSocket, "agent.sock")
+    };
+    let e = a
+        .execute(&call(Some("3")), "guest-ping", Map::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, DispatchError::Disabled { .. }), "{e}");
+    assert!(a.execute(&call(Some("4")), "guest-ping", Map::new()).await.is_ok());
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -39,7 +39,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 
-use super::limits::{Admission, Budget, Charge, GUEST_IDLE_TIMEOUT, GUEST_MESSAGE_BYTES};
+use super::limits::{guest_idle_timeout, Admission, Budget, Charge, GUEST_MESSAGE_BYTES};
 use super::qga::{encode_event_line, encode_outcome, request_of, write_after, After};
 
 /// The default path of the socket.
@@ -51,6 +51,8 @@ const REPLY_QUEUE: usize = 32;
 /// How long one write to a client may stay blocked before the client is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const READ_CHUNK: usize = 64 << 10;
+/// How long a client being closed gets to receive the error that says why.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// The largest message from a registered session agent: room for the largest clipboard
 /// in base64 (other clients: [`GUEST_MESSAGE_BYTES`]; the host channel keeps qemu-ga's
 /// 64 MiB).
@@ -135,11 +137,11 @@ pub async fn serve(
                 continue;
             }
         };
+        let pid = cred.pid().unwrap_or(0);
         let call = CallContext {
-            caller: Caller::Guest {
-                uid: cred.uid(),
-                pid: cred.pid().unwrap_or(0),
-            },
+            caller: Caller::Guest { uid, pid },
+            // Now, while the pid is surely the client's.
+            session: agent.platform().system.session_of_pid(pid).map(Arc::from),
             ..CallContext::host(Protocol::GuestSocket, name.clone())
         };
         let agent = agent.clone();
@@ -161,13 +163,15 @@ async fn serve_client(agent: &Arc<Agent>, stream: UnixStream, call: CallContext,
     tokio::pin!(writer);
     let result = tokio::select! {
         r = &mut writer => r,
-        r = read_loop(agent, &conn, rd, tx, charge) => match r {
-            // The client is done sending: let it have the replies still on the way.
-            Ok(()) => tokio::time::timeout(WRITE_TIMEOUT, writer)
+        r = read_loop(agent, &conn, rd, tx, charge) => {
+            // The client is done sending, or is being closed: let it have the replies
+            // (or the error that closes it) still on the way.
+            let wait = if r.is_ok() { WRITE_TIMEOUT } else { CLOSE_GRACE };
+            let written = tokio::time::timeout(wait, writer)
                 .await
-                .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
-            Err(e) => Err(e),
-        },
+                .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()));
+            r.and(written)
+        }
     };
     if let Err(e) = result {
         tracing::debug!(caller = ?conn.call.caller, "guest client dropped: {e}");
@@ -268,13 +272,14 @@ async fn read_loop(
     let mut buf = vec![0u8; READ_CHUNK];
     let waiting = Arc::new(Semaphore::new(WAITING_LIMIT));
     let mut running = JoinSet::new();
+    let idle_timeout = guest_idle_timeout();
     loop {
-        let n = match tokio::time::timeout(GUEST_IDLE_TIMEOUT, rd.read(&mut buf)).await {
+        let n = match tokio::time::timeout(idle_timeout, rd.read(&mut buf)).await {
             Ok(n) => n?,
             Err(_) if idle(agent, conn, &running) => {
                 let why = format!(
                     "closing an idle connection (limit guest-idle-timeout: {} s)",
-                    GUEST_IDLE_TIMEOUT.as_secs()
+                    idle_timeout.as_secs()
                 );
                 return Err(close_with(&tx, conn, why).await);
             }

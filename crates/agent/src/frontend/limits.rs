@@ -41,6 +41,15 @@ pub const PARTIAL_BYTES_PER_USER: usize = 64 << 20;
 /// agent nor has a request running may stay silent (`guest-idle-timeout`).
 pub const GUEST_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// [`GUEST_IDLE_TIMEOUT`], or `$GUESTLINK_GUEST_IDLE_TIMEOUT` seconds.
+pub fn guest_idle_timeout() -> Duration {
+    std::env::var("GUESTLINK_GUEST_IDLE_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .map_or(GUEST_IDLE_TIMEOUT, Duration::from_secs)
+}
+
 #[derive(Debug, Default)]
 struct Count {
     total: usize,

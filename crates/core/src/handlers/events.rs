@@ -178,7 +178,7 @@ impl Handler for GuestlinkHostRequest {
             tag: ticket.tag,
             uid: i64::from(uid),
             pid: i64::from(pid),
-            session: agent.platform().system.session_of_pid(pid),
+            session: ctx.call.session.as_deref().map(String::from),
             command: args.command,
             arguments,
         };

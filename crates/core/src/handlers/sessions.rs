@@ -46,10 +46,10 @@ impl Handler for GuestlinkSessionRegister {
         let session = match args.session {
             Some(s) if !s.is_empty() => s,
             _ => ctx
-                .agent
-                .platform()
-                .system
-                .session_of_pid(pid)
+                .call
+                .session
+                .as_deref()
+                .map(String::from)
                 .or_else(|| ctx.agent.state().sessions.user_session(uid))
                 .ok_or_else(|| {
                     CommandError::new("cannot tell the caller's session: give 'session'")
@@ -123,7 +123,7 @@ fn may_register(ctx: &Context<'_>, uid: u32) -> Result<(), CommandError> {
 /// root, one of the caller's own otherwise.
 pub(crate) fn target_of(ctx: &Context<'_>) -> Result<Target, CommandError> {
     let own = match ctx.call.caller {
-        Caller::Guest { pid, .. } => ctx.agent.platform().system.session_of_pid(pid),
+        Caller::Guest { .. } => ctx.call.session.as_deref().map(String::from),
         Caller::Host => None,
     };
     ctx.agent
