@@ -12,7 +12,37 @@ use clap::Parser;
     disable_version_flag = true,
     override_usage = "guestlinkd [-m <method> -p <path>] [<options>]",
     after_help = "Methods: virtio-serial (default), isa-serial, unix-listen, vsock-listen.\n\
-With no -m, -p or --channel, every known port under /dev/virtio-ports/ is served."
+With no -m, -p or --channel, every known port under /dev/virtio-ports/ is served.",
+    after_long_help = "Methods: virtio-serial (default), isa-serial, unix-listen, vsock-listen.\n\
+With no -m, -p or --channel, every known port under /dev/virtio-ports/ is served.\n\
+\n\
+Limits. A refusal names its limit in the protocol's error and in the log.\n\
+- guest-clients: 64 connections to the guest socket, and guest-clients-reserved: 16 \
+more for root and users with a session; guest-clients-per-user: 8 for any other user.\n\
+- guest-message-bytes: 4 MiB per message from a guest client; a registered session \
+agent may send up to 42 MiB (a 32 MiB clipboard in base64).\n\
+- partial-message-bytes: 256 MiB held in messages not yet complete, for all clients of \
+the guest socket and of unix-listen/vsock-listen channels together; \
+partial-message-bytes-per-user: 64 MiB for one guest user. A client past either is \
+told so and closed.\n\
+- guest-idle-timeout: 120 s ($GUESTLINK_GUEST_IDLE_TIMEOUT) of silence closes a guest \
+client that has not subscribed to events, registered a session agent or a request \
+still running. A client that closes frees its place and withdraws its waiting \
+requests at once.\n\
+- pending-requests: 256 requests waiting for another party; \
+pending-requests-per-user: 32 for one guest user, and 32 kept for root and the host.\n\
+- listen-clients: 16 connections to one unix-listen or vsock-listen channel.\n\
+- file-handles: 1024; exec-processes: 256 not yet collected; exec output: 16 MiB per \
+stream (as qemu-ga) and exec-output-total: 256 MiB for all uncollected children.\n\
+\n\
+Session agents: without a session source (--sessions none) only root, a \
+--session-user and the user logged in on a local seat (utmp) may register one, and the \
+first user's agent keeps the host's clipboard and file drops until it leaves.\n\
+\n\
+Running programs is not the only way to run code: with guest-file-open/write as root, \
+guest-ssh-add-authorized-keys or guest-set-user-password the host can too. A policy \
+file's [files] table (read = [...], write = [...]) confines guest-file-open to the \
+directories listed."
 )]
 pub struct Cli {
     /// Configuration file (default /etc/qemu/qemu-ga.conf, or $QGA_CONF).

@@ -221,6 +221,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_manual_states_these_limits() {
+        let help = <crate::cli::Cli as clap::CommandFactory>::command()
+            .get_after_long_help()
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        let mib = |b: usize| format!("{} MiB", b >> 20);
+        for stated in [
+            format!("guest-clients: {GUEST_CLIENTS} "),
+            format!("guest-clients-reserved: {GUEST_CLIENTS_RESERVED} "),
+            format!("guest-clients-per-user: {GUEST_CLIENTS_PER_USER} "),
+            format!("guest-message-bytes: {}", mib(GUEST_MESSAGE_BYTES)),
+            format!("partial-message-bytes: {}", mib(PARTIAL_BYTES)),
+            format!("partial-message-bytes-per-user: {}", mib(PARTIAL_BYTES_PER_USER)),
+            format!("guest-idle-timeout: {} s", GUEST_IDLE_TIMEOUT.as_secs()),
+            format!("listen-clients: {LISTEN_CLIENTS} "),
+            format!(
+                "pending-requests: {} ",
+                guestlink_core::state::pending::PENDING_LIMIT
+            ),
+            format!(
+                "pending-requests-per-user: {} ",
+                guestlink_core::state::pending::PENDING_PER_USER
+            ),
+            format!(
+                "exec-output-total: {}",
+                mib(guestlink_core::state::exec::OUTPUT_BUDGET)
+            ),
+            format!(
+                "a registered session agent may send up to {}",
+                mib(crate::frontend::guest_socket::MESSAGE_LIMIT)
+            ),
+        ] {
+            assert!(help.contains(&stated), "guestlinkd(8) does not say '{stated}'");
+        }
+    }
+
+    #[test]
     fn one_user_cannot_take_every_place() {
         let a = Arc::new(Admission::default());
         let mine: Vec<Slot> = (0..GUEST_CLIENTS_PER_USER)
