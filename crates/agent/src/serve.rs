@@ -133,7 +133,7 @@ async fn serve_listener(
             let why = format!("too many clients (limit listen-clients: {LISTEN_CLIENTS})");
             tracing::warn!(channel = %spec.name(), "client refused: {why}");
             if spec.protocol == Protocol::Qga {
-                guest_socket::refuse(stream, why);
+                qga::refuse(stream, why);
             }
             continue;
         };

@@ -70,17 +70,20 @@ fn one_user_cannot_take_every_connection() {
     let ok = replies.iter().filter(|r| r.get("return").is_some()).count();
     assert_eq!(ok, 8, "{replies:?}");
     for r in &replies[8..] {
-        assert!(
-            desc(r).contains("limit guest-clients-per-user: 8"),
-            "{r}"
-        );
+        assert!(desc(r).contains("limit guest-clients-per-user: 8"), "{r}");
     }
     // Everybody else still gets in, root first of all.
     let mut root = agent.connect_guest();
-    assert_eq!(root.json(br#"{"execute":"guest-ping"}"#), json!({"return": {}}));
+    assert_eq!(
+        root.json(br#"{"execute":"guest-ping"}"#),
+        json!({"return": {}})
+    );
     // The places were given back when the user's program ended.
     let replies: Vec<Value> = serde_json::from_str(&as_nobody(&agent, PINGS, &["8"])).unwrap();
-    assert!(replies.iter().all(|r| r.get("return").is_some()), "{replies:?}");
+    assert!(
+        replies.iter().all(|r| r.get("return").is_some()),
+        "{replies:?}"
+    );
     agent.terminate();
 }
 
@@ -125,7 +128,10 @@ fn one_user_cannot_grow_the_agent_with_large_messages() {
     eprintln!("peak grew by {grown} MiB");
     assert!(grown < 64, "guestlinkd grew by {grown} MiB");
     let mut root = agent.connect_guest();
-    assert_eq!(root.json(br#"{"execute":"guest-ping"}"#), json!({"return": {}}));
+    assert_eq!(
+        root.json(br#"{"execute":"guest-ping"}"#),
+        json!({"return": {}})
+    );
     agent.terminate();
 }
 
@@ -171,7 +177,11 @@ fn a_user_gone_frees_its_requests_at_once_and_holds_no_more_than_its_share() {
     let socket = agent.guest_socket().display().to_string();
     let script = HOST_REQUESTS.to_string();
     let user = std::thread::spawn(move || {
-        python_as(NOBODY, &script, &[socket, "32".into(), "3600".into(), "1.5".into()])
+        python_as(
+            NOBODY,
+            &script,
+            &[socket, "32".into(), "3600".into(), "1.5".into()],
+        )
     });
     await_requests(&mut host, 32);
     let out = user.join().unwrap();
@@ -194,7 +204,9 @@ fn an_idle_client_is_closed_but_a_subscriber_stays() {
     let agent = open_agent(&[], &[("GUESTLINK_GUEST_IDLE_TIMEOUT", "1")]);
     let mut idle = agent.connect_guest();
     let mut subscriber = agent.connect_guest();
-    let r = subscriber.json(br#"{"execute":"__org.guestlink_events-subscribe","arguments":{"events":["SESSION_NEW"]}}"#);
+    let r = subscriber.json(
+        br#"{"execute":"__org.guestlink_events-subscribe","arguments":{"events":["SESSION_NEW"]}}"#,
+    );
     assert!(r.get("return").is_some(), "{r}");
     let closed = parse(&idle.line());
     assert_eq!(
@@ -218,7 +230,10 @@ fn a_listening_channel_bounds_its_clients_and_their_partial_messages() {
     std::thread::sleep(Duration::from_millis(300));
     let mut held: Vec<Conn> = (0..16).map(|_| agent.connect()).collect();
     for c in &mut held {
-        assert_eq!(c.json(br#"{"execute":"guest-ping"}"#), json!({"return": {}}));
+        assert_eq!(
+            c.json(br#"{"execute":"guest-ping"}"#),
+            json!({"return": {}})
+        );
     }
     let mut refused = agent.connect();
     assert_eq!(
@@ -230,7 +245,8 @@ fn a_listening_channel_bounds_its_clients_and_their_partial_messages() {
     let chunk = vec![b'A'; 1 << 20];
     let mut turned_away = 0;
     for c in &mut held {
-        let _ = std::io::Write::write_all(&mut c.s, br#"{"execute":"guest-ping","arguments":{"x":""#);
+        let _ =
+            std::io::Write::write_all(&mut c.s, br#"{"execute":"guest-ping","arguments":{"x":""#);
         for _ in 0..60 {
             if std::io::Write::write_all(&mut c.s, &chunk).is_err() {
                 break;
@@ -255,7 +271,10 @@ fn a_listening_channel_bounds_its_clients_and_their_partial_messages() {
     drop(held);
     std::thread::sleep(Duration::from_millis(200));
     let mut after = agent.connect();
-    assert_eq!(after.json(br#"{"execute":"guest-ping"}"#), json!({"return": {}}));
+    assert_eq!(
+        after.json(br#"{"execute":"guest-ping"}"#),
+        json!({"return": {}})
+    );
     agent.terminate();
 }
 
@@ -349,11 +368,17 @@ fn a_hung_file_system_stalls_only_the_call_on_it() {
     for _ in 0..3 {
         let started = Instant::now();
         let mut other = agent.connect();
-        assert_eq!(other.json(br#"{"execute":"guest-ping"}"#), json!({"return": {}}));
+        assert_eq!(
+            other.json(br#"{"execute":"guest-ping"}"#),
+            json!({"return": {}})
+        );
         let r = other.json(br#"{"execute":"guest-get-osinfo"}"#);
         assert!(r.get("return").is_some(), "{r}");
         let mut guest = agent.connect_guest();
-        assert_eq!(guest.json(br#"{"execute":"guest-ping"}"#), json!({"return": {}}));
+        assert_eq!(
+            guest.json(br#"{"execute":"guest-ping"}"#),
+            json!({"return": {}})
+        );
         assert!(started.elapsed() < Duration::from_secs(5));
     }
     // The stuck open is still waiting; when the mount dies, it fails like qemu-ga's.
@@ -364,7 +389,10 @@ fn a_hung_file_system_stalls_only_the_call_on_it() {
         desc(&r).contains("Transport endpoint is not connected"),
         "{r}"
     );
-    assert_eq!(stuck.json(br#"{"execute":"guest-ping"}"#), json!({"return": {}}));
+    assert_eq!(
+        stuck.json(br#"{"execute":"guest-ping"}"#),
+        json!({"return": {}})
+    );
     drop(mount);
     agent.terminate();
 }

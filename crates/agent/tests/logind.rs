@@ -409,8 +409,7 @@ async fn ovirt_lock_log_off_and_sign_on_go_through_logind_and_the_greeter() {
         .await
         .unwrap();
     assert_eq!(
-        nobody,
-        "unlink refused: 13\nbind refused: 13\nconnect refused: 13",
+        nobody, "unlink refused: 13\nbind refused: 13\nconnect refused: 13",
         "an unprivileged user reached the credentials socket"
     );
     let wrong = tokio::task::spawn_blocking(move || greeter(&s2, "000000"))

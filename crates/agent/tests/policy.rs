@@ -526,11 +526,18 @@ fn explain_says_an_extension_is_refused_with_the_command_it_stands_for() {
         .args(["-b", "guest-file-read,guest-shutdown"])
         .args(["--explain", "command=__org.guestlink_file-read-raw"])
         .args(["--explain", "command=__org.guestlink_file-write-raw"])
-        .args(["--explain", "command=__org.guestlink_shutdown,channel=ovirt"])
+        .args([
+            "--explain",
+            "command=__org.guestlink_shutdown,channel=ovirt",
+        ])
         .args(["--explain", "command=__org.guestlink_bulk-enable"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got: Vec<String> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()

@@ -34,9 +34,7 @@ fn agent_with(config: AgentConfig, system: FakeSystem) -> Agent {
         gid: uid,
         home: "/home/x".into(),
     };
-    platform.accounts = Arc::new(FakeAccounts(
-        [("carol".to_string(), account(1003))].into(),
-    ));
+    platform.accounts = Arc::new(FakeAccounts([("carol".to_string(), account(1003))].into()));
     Agent::new(config, platform)
 }
 
@@ -336,7 +334,14 @@ async fn without_a_session_source_only_trusted_users_register_and_none_takes_ove
         ..Default::default()
     };
     let a = agent_with(config, system);
-    let register = |c| run(&a, c, "__org.guestlink_session-register", json!({"session": "s"}));
+    let register = |c| {
+        run(
+            &a,
+            c,
+            "__org.guestlink_session-register",
+            json!({"session": "s"}),
+        )
+    };
     // Mallory is neither root, nor configured, nor on the seat.
     let (mallory, _) = guest(&a, 1002);
     let e = register(&mallory).await.unwrap_err();
@@ -349,9 +354,14 @@ async fn without_a_session_source_only_trusted_users_register_and_none_takes_ove
     // A configured user, and root, register after her: neither takes the desktop.
     for uid in [1001, 0] {
         let (c, _) = guest(&a, uid);
-        let e = run(&a, &c, "__org.guestlink_session-register", json!({"session": "t"}))
-            .await
-            .unwrap_err();
+        let e = run(
+            &a,
+            &c,
+            "__org.guestlink_session-register",
+            json!({"session": "t"}),
+        )
+        .await
+        .unwrap_err();
         assert!(e.contains("uid 1003"), "{e}");
     }
     assert_eq!(a.state().sessions.host_user().unwrap().unwrap().1, 1003);

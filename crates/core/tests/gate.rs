@@ -296,8 +296,14 @@ async fn the_file_scope_keeps_opens_in_their_directories() {
             path.display()
         );
     }
-    assert!(!logs.join("new.log").exists(), "a refused open created a file");
-    assert!(!dir.join("elsewhere").exists(), "a refused open created a file");
+    assert!(
+        !logs.join("new.log").exists(),
+        "a refused open created a file"
+    );
+    assert!(
+        !dir.join("elsewhere").exists(),
+        "a refused open created a file"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -320,7 +326,10 @@ async fn a_guest_callers_session_is_the_one_it_connected_from() {
     // The pid may have been reused since (the fake system knows no session for it):
     // what counts is the session read when the client connected.
     let call = |session: Option<&str>| CallContext {
-        caller: Caller::Guest { uid: 1000, pid: 4242 },
+        caller: Caller::Guest {
+            uid: 1000,
+            pid: 4242,
+        },
         session: session.map(Arc::from),
         ..CallContext::host(Protocol::GuestSocket, "agent.sock")
     };
@@ -329,6 +338,9 @@ async fn a_guest_callers_session_is_the_one_it_connected_from() {
         .await
         .unwrap_err();
     assert!(matches!(e, DispatchError::Disabled { .. }), "{e}");
-    assert!(a.execute(&call(Some("4")), "guest-ping", Map::new()).await.is_ok());
+    assert!(a
+        .execute(&call(Some("4")), "guest-ping", Map::new())
+        .await
+        .is_ok());
     std::fs::remove_dir_all(dir).unwrap();
 }

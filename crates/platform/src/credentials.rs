@@ -50,8 +50,8 @@ fn private_dir(dir: &Path) -> Result<(), String> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
     }
-    let meta =
-        std::fs::symlink_metadata(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let meta = std::fs::symlink_metadata(dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     let uid = nix::unistd::geteuid().as_raw();
     if !meta.is_dir() || meta.uid() != uid || meta.permissions().mode() & 0o077 != 0 {
         return Err(format!(
@@ -186,8 +186,8 @@ mod tests {
         assert_ne!(a, b);
     }
 
-    #[test]
-    fn the_directory_must_be_private() {
+    #[tokio::test]
+    async fn the_directory_must_be_private() {
         let base = std::env::temp_dir().join(format!("gl-sso-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         std::fs::create_dir_all(&base).unwrap();
@@ -204,7 +204,10 @@ mod tests {
         assert!(private_dir(&link).is_err(), "a link is not followed");
         let l = bind(&fresh.join("c.sock")).unwrap();
         drop(l);
-        assert!(bind(&fresh.join("c.sock")).is_ok(), "a stale socket is replaced");
+        assert!(
+            bind(&fresh.join("c.sock")).is_ok(),
+            "a stale socket is replaced"
+        );
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -84,8 +84,7 @@ impl SystemInfo for LinuxSystem {
         let mut users = Vec::new();
         for_each_login(|e| {
             let user = c_field(&e.ut_user);
-            if on_local_seat(&c_field(&e.ut_line), &c_field(&e.ut_host)) && !users.contains(&user)
-            {
+            if on_local_seat(&c_field(&e.ut_line), &c_field(&e.ut_host)) && !users.contains(&user) {
                 users.push(user);
             }
         });

@@ -98,15 +98,6 @@ pub fn from_passed(fd: std::os::fd::OwnedFd) -> io::Result<UnixListener> {
     UnixListener::from_std(std)
 }
 
-/// Tells a client why it is turned away, without holding up the caller.
-pub fn refuse<S: tokio::io::AsyncWrite + Unpin + Send + 'static>(mut stream: S, why: String) {
-    tokio::spawn(async move {
-        let mut out = Vec::new();
-        encode_error(&mut out, ErrorClass::GenericError, &why, None);
-        let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&out)).await;
-    });
-}
-
 /// Accepts clients until the listener fails. `budget` is shared with the other
 /// listening sockets.
 pub async fn serve(
@@ -133,7 +124,7 @@ pub async fn serve(
             Ok(slot) => slot,
             Err(why) => {
                 tracing::warn!(socket = %name, uid, "guest client refused: {why}");
-                refuse(stream, why);
+                super::qga::refuse(stream, why);
                 continue;
             }
         };

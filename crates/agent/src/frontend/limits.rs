@@ -233,7 +233,10 @@ mod tests {
             format!("guest-clients-per-user: {GUEST_CLIENTS_PER_USER} "),
             format!("guest-message-bytes: {}", mib(GUEST_MESSAGE_BYTES)),
             format!("partial-message-bytes: {}", mib(PARTIAL_BYTES)),
-            format!("partial-message-bytes-per-user: {}", mib(PARTIAL_BYTES_PER_USER)),
+            format!(
+                "partial-message-bytes-per-user: {}",
+                mib(PARTIAL_BYTES_PER_USER)
+            ),
             format!("guest-idle-timeout: {} s", GUEST_IDLE_TIMEOUT.as_secs()),
             format!("listen-clients: {LISTEN_CLIENTS} "),
             format!(
@@ -253,7 +256,10 @@ mod tests {
                 mib(crate::frontend::guest_socket::MESSAGE_LIMIT)
             ),
         ] {
-            assert!(help.contains(&stated), "guestlinkd(8) does not say '{stated}'");
+            assert!(
+                help.contains(&stated),
+                "guestlinkd(8) does not say '{stated}'"
+            );
         }
     }
 
@@ -267,7 +273,10 @@ mod tests {
         assert!(e.contains("guest-clients-per-user: 8"), "{e}");
         // Others fill the shared places; root and a user with a session still get in.
         let others: Vec<Slot> = (0..GUEST_CLIENTS - GUEST_CLIENTS_PER_USER)
-            .map(|i| a.admit(2000 + (i / GUEST_CLIENTS_PER_USER) as u32, false).unwrap())
+            .map(|i| {
+                a.admit(2000 + (i / GUEST_CLIENTS_PER_USER) as u32, false)
+                    .unwrap()
+            })
             .collect();
         let e = a.admit(3000, false).unwrap_err();
         assert!(e.contains("limit guest-clients: 64"), "{e}");

@@ -147,6 +147,15 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// Tells a client why it is turned away, without holding up the caller.
+pub fn refuse<S: AsyncWrite + Unpin + Send + 'static>(mut stream: S, why: String) {
+    tokio::spawn(async move {
+        let mut out = Vec::new();
+        encode_error(&mut out, ErrorClass::GenericError, &why, None);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), stream.write_all(&out)).await;
+    });
+}
+
 /// Appends an event line.
 pub fn encode_event_line(out: &mut Vec<u8>, event: &EventRecord) {
     let (seconds, micros) = event.seconds_micros();

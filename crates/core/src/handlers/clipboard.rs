@@ -232,7 +232,9 @@ impl Handler for GuestlinkClipboardFetch {
             }
             None => offer.types[0].clone(),
         };
-        let mut ticket = state.pending.open(Answerer::Connection(offer.conn), ctx.call.caller)?;
+        let mut ticket = state
+            .pending
+            .open(Answerer::Connection(offer.conn), ctx.call.caller)?;
         let request = GuestRequest {
             tag: ticket.tag,
             uid: i64::from(uid),

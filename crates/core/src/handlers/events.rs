@@ -173,7 +173,10 @@ impl Handler for GuestlinkHostRequest {
                 "no host is listening: none has subscribed to GUEST_REQUEST",
             ));
         }
-        let mut ticket = agent.state().pending.open(Answerer::Host, ctx.call.caller)?;
+        let mut ticket = agent
+            .state()
+            .pending
+            .open(Answerer::Host, ctx.call.caller)?;
         let request = GuestRequest {
             tag: ticket.tag,
             uid: i64::from(uid),

@@ -31,9 +31,9 @@ use guestlink_vocabulary::types::{
 
 use super::off_thread;
 use crate::context::Context;
-use crate::policy::paths::{Access, FileScope};
 use crate::dispatch::Handler;
 use crate::error::CommandError;
+use crate::policy::paths::{Access, FileScope};
 use crate::state::OpenFile;
 
 /// Bytes `guest-file-read` reads when no count is given.

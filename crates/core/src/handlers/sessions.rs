@@ -99,8 +99,7 @@ impl Handler for GuestlinkSessionReply {
 /// `--session-user`, or the user logged in on a local seat (utmp) may register then.
 fn may_register(ctx: &Context<'_>, uid: u32) -> Result<(), CommandError> {
     let agent = ctx.agent;
-    if uid == 0 || agent.state().sessions.has_back_end() || agent.session_users().contains(&uid)
-    {
+    if uid == 0 || agent.state().sessions.has_back_end() || agent.session_users().contains(&uid) {
         return Ok(());
     }
     let platform = agent.platform();

@@ -101,7 +101,8 @@ pub(crate) fn as_user<T>(
     groups: &[u32],
     f: impl FnOnce() -> Result<T, CommandError>,
 ) -> Result<T, CommandError> {
-    let saved = nix::unistd::getgroups().map_err(|e| errno_error("cannot read the groups", &e.into()))?;
+    let saved =
+        nix::unistd::getgroups().map_err(|e| errno_error("cannot read the groups", &e.into()))?;
     let saved: Vec<libc::gid_t> = saved.iter().map(|g| g.as_raw()).collect();
     let root = nix::unistd::geteuid().is_root();
     if root {
@@ -397,7 +398,10 @@ mod identity_tests {
     fn files_are_made_with_the_users_groups_only() {
         if !nix::unistd::geteuid().is_root() {
             // The switch needs root; CI runs as root, so there it must be exercised.
-            assert!(std::env::var_os("CI").is_none(), "this test needs root in CI");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "this test needs root in CI"
+            );
             eprintln!("skipped: not root");
             return;
         }

@@ -76,7 +76,9 @@ fn scope_paths(list: Vec<String>) -> Result<Vec<PathBuf>, String> {
             if path.is_absolute() && !dotdot {
                 Ok(path)
             } else {
-                Err(format!("'{p}' in [files] is not an absolute path without '..'"))
+                Err(format!(
+                    "'{p}' in [files] is not an absolute path without '..'"
+                ))
             }
         })
         .collect()
@@ -406,11 +408,7 @@ allow = ["*"]
                 2,
                 "not an absolute path",
             ),
-            (
-                "[files]\nwrite = [\"/srv/../etc\"]\n",
-                1,
-                "without '..'",
-            ),
+            ("[files]\nwrite = [\"/srv/../etc\"]\n", 1, "without '..'"),
         ] {
             let e = parse("f.toml", text, &names()).unwrap_err();
             assert_eq!((e.file.as_str(), e.line), ("f.toml", line), "{text}: {e}");
