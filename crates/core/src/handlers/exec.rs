@@ -42,8 +42,15 @@ async fn drain(mut r: impl AsyncRead + Unpin, budget: &OutputBudget) -> Captured
             Ok(0) | Err(_) => return out,
             Ok(n) => {
                 let room = MAX_OUTPUT - out.data.len();
-                let granted = budget.take(n.min(room));
+                let want = n.min(room);
+                let granted = budget.take(want);
                 out.data.extend_from_slice(&buf[..granted]);
+                if granted < want && !out.truncated {
+                    tracing::warn!(
+                        "guest-exec output truncated: the limit exec-output-total ({} MiB) is reached",
+                        crate::state::exec::OUTPUT_BUDGET >> 20
+                    );
+                }
                 if n > granted {
                     out.truncated = true;
                 }

@@ -85,6 +85,12 @@ impl Drop for Ticket<'_> {
     }
 }
 
+/// A refusal for a limit, logged.
+fn refused(why: String) -> CommandError {
+    tracing::warn!("request refused: {why}");
+    CommandError::new(why)
+}
+
 impl Pending {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Waiter>> {
         self.waiters.lock().unwrap_or_else(|e| e.into_inner())
@@ -94,7 +100,7 @@ impl Pending {
     pub fn open(&self, answerer: Answerer, requester: Caller) -> Result<Ticket<'_>, CommandError> {
         let mut waiters = self.lock();
         if waiters.len() >= PENDING_LIMIT {
-            return Err(CommandError::new(format!(
+            return Err(refused(format!(
                 "too many requests waiting for an answer (limit pending-requests: {PENDING_LIMIT})"
             )));
         }
@@ -105,13 +111,13 @@ impl Pending {
         if let Some(uid) = owner {
             let mine = waiters.values().filter(|w| w.owner == Some(uid)).count();
             if mine >= PENDING_PER_USER {
-                return Err(CommandError::new(format!(
+                return Err(refused(format!(
                     "too many requests of uid {uid} waiting for an answer (limit pending-requests-per-user: {PENDING_PER_USER})"
                 )));
             }
             let users = waiters.values().filter(|w| w.owner.is_some()).count();
             if users >= PENDING_LIMIT - PENDING_RESERVED {
-                return Err(CommandError::new(format!(
+                return Err(refused(format!(
                     "too many requests waiting for an answer (limit pending-requests: {PENDING_LIMIT}, {PENDING_RESERVED} kept for root and the host)"
                 )));
             }
