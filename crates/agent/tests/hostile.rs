@@ -72,19 +72,6 @@ impl Gen {
     }
 }
 
-/// Peak and current resident set of a process, in KiB.
-fn memory(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-            .unwrap()
-    };
-    (field("VmHWM:"), field("VmRSS:"))
-}
-
 /// Writes `PER_CHANNEL` hostile bytes to `w` while draining what comes back from `r`.
 async fn flood<W, R>(mut w: W, mut r: R, seed: u64) -> (W, R)
 where

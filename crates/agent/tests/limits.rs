@@ -31,19 +31,6 @@ fn as_nobody(agent: &Agent, script: &str, args: &[&str]) -> String {
     python_as(NOBODY, script, &all)
 }
 
-/// Peak and current resident set of a process, in KiB.
-fn memory(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-            .unwrap()
-    };
-    (field("VmHWM:"), field("VmRSS:"))
-}
-
 const PINGS: &str = r#"
 import json, socket, sys
 out = []

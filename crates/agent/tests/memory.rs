@@ -17,12 +17,7 @@ const WRITE_SIZE: usize = 45 << 20;
 
 /// Peak resident set of a process, in KiB.
 fn vm_hwm(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .expect("VmHWM")
+    memory(pid).0
 }
 
 /// (peak KiB after the read, peak KiB after the write) for one agent.

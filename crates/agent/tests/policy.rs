@@ -39,10 +39,16 @@ fn executable(path: &Path, text: &str) {
 }
 
 fn explain(dirs: &[&Path], specs: &[&str]) -> Vec<String> {
+    explain_with(dirs, &[], specs)
+}
+
+/// [`explain`] with more options (`-b`, ...) before the calls.
+fn explain_with(dirs: &[&Path], options: &[&str], specs: &[&str]) -> Vec<String> {
     let mut cmd = Command::new(GUESTLINKD);
     for d in dirs {
         cmd.arg("--policy-dir").arg(d);
     }
+    cmd.args(options);
     for s in specs {
         cmd.arg("--explain").arg(s);
     }
@@ -520,29 +526,16 @@ fn explain_says_an_extension_is_refused_with_the_command_it_stands_for() {
         &dir.join("60-files.toml"),
         "[[rule]]\ndeny = [\"guest-file-write\"]\nreason = \"no-writes\"\n\n[files]\nread = [\"/var/log\"]\n",
     );
-    let out = Command::new(GUESTLINKD)
-        .arg("--policy-dir")
-        .arg(&dir)
-        .args(["-b", "guest-file-read,guest-shutdown"])
-        .args(["--explain", "command=__org.guestlink_file-read-raw"])
-        .args(["--explain", "command=__org.guestlink_file-write-raw"])
-        .args([
-            "--explain",
+    let got = explain_with(
+        &[&dir],
+        &["-b", "guest-file-read,guest-shutdown"],
+        &[
+            "command=__org.guestlink_file-read-raw",
+            "command=__org.guestlink_file-write-raw",
             "command=__org.guestlink_shutdown,channel=ovirt",
-        ])
-        .args(["--explain", "command=__org.guestlink_bulk-enable"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+            "command=__org.guestlink_bulk-enable",
+        ],
     );
-    let got: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| l.rsplit_once(": ").unwrap().1.to_string())
-        .collect();
     assert_eq!(
         got,
         [

@@ -152,7 +152,8 @@ pub fn refuse<S: AsyncWrite + Unpin + Send + 'static>(mut stream: S, why: String
     tokio::spawn(async move {
         let mut out = Vec::new();
         encode_error(&mut out, ErrorClass::GenericError, &why, None);
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), stream.write_all(&out)).await;
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(1), stream.write_all(&out)).await;
     });
 }
 

@@ -88,6 +88,19 @@ pub fn scratch(tag: &str) -> PathBuf {
     dir
 }
 
+/// Peak and current resident set of a process, in KiB.
+pub fn memory(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            .unwrap()
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
 /// Whether a real peer program is present; in CI (or with GUESTLINK_REQUIRE_PEERS=1)
 /// its absence fails the test instead of skipping it.
 pub fn peer_available(path: &str) -> bool {
