@@ -4,6 +4,10 @@
 //! (`-V`, `-D`, `-b help`, `--dump-schema`), works out which channels to serve, then
 //! runs them on a single-threaded tokio runtime.
 
+// Doc comments of the command line are its --help and manual page, written for users:
+// `[,uid=N]` there is option syntax, not a link.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 mod activation;
 mod channel;
 mod cli;

@@ -47,6 +47,7 @@ pub struct Cli {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// What to do.
     #[command(subcommand)]
     pub command: Cmd,
 }
@@ -152,6 +153,7 @@ pub enum Cmd {
     },
     /// The clipboard of the guest's active session (guestlinkd with guestlink-session).
     Clipboard {
+        /// Get, set or watch.
         #[command(subcommand)]
         action: ClipboardCmd,
     },

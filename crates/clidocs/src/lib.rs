@@ -5,6 +5,8 @@
 //! completion script (bash, zsh, fish, elvish, powershell). Both are hidden flags, taken before the normal parse so
 //! they need none of the binary's required arguments.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 /// Handles `--generate-man` / `--generate-completions SHELL` when they are the first

@@ -13,6 +13,8 @@
 //! raw bytes instead of base64 ([`Client::file_read_raw`], [`Client::file_write_raw`]),
 //! and events arrive once subscribed ([`Client::subscribe`], [`Client::next_event`]).
 
+#![forbid(unsafe_code)]
+
 pub mod blocking;
 mod bulk;
 mod client;

@@ -14,6 +14,8 @@
 //! Cases that change the machine (SSH keys of the agent's user) run only when the
 //! caller says the guest is disposable.
 
+#![forbid(unsafe_code)]
+
 pub mod cases;
 pub mod conn;
 pub mod launcher;

@@ -2,6 +2,8 @@
 //! (`--agent PATH`, every case) or an agent behind a socket (`--socket PATH`, e.g. the
 //! host end of a VM's virtio-serial port). Exits 1 when a case fails.
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 use guestlink_conformance::runner::Options;
 use guestlink_conformance::{run, Launcher, Target};

@@ -12,6 +12,8 @@
 //! vdsm's XML character filter ([`xml_safe`]), since vdsm re-serialises what the agent
 //! says to XML-RPC and a control character would break it.
 
+#![forbid(unsafe_code)]
+
 mod decoder;
 mod encoder;
 

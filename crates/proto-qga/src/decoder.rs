@@ -1,6 +1,6 @@
 //! Bytes in, messages out: the lexer driven over a byte stream, tokens gathered into
 //! messages under qemu-ga's limits (`qobject/json-streamer.c`), and complete messages
-//! handed to the [`parser`](crate::parser).
+//! handed to the [`parser`] module.
 //!
 //! All token text of the message being gathered lives in one buffer; tokens are ranges
 //! into it. Whitespace never enters the buffer. The buffer is bounded by the limits.

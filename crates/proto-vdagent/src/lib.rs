@@ -15,6 +15,8 @@
 //! 2048, a port outside 1 and 2) means the stream lost its framing, and the decoder
 //! starts again from the next bytes it is given.
 
+#![forbid(unsafe_code)]
+
 mod decoder;
 mod encoder;
 mod header;

@@ -8,6 +8,8 @@
 //! sets the session clipboard from a shell, through guestlinkd, like `xclip` does, and
 //! `guestlink-session clipboard clear` empties it.
 
+#![forbid(unsafe_code)]
+
 mod agent;
 mod clipboard;
 mod displays;

@@ -12,6 +12,8 @@
 //! Wire protocols are not known here: a value is a `serde_json::Value` and a name is
 //! the QAPI-style command name.
 
+#![forbid(unsafe_code)]
+
 extern crate self as guestlink_vocabulary;
 
 #[macro_use]

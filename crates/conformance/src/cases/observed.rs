@@ -297,7 +297,7 @@ const NEVER_SWEEP: &[&str] = &[
 
 /// Sends `name` with an undeclared argument and returns the error class and text: a
 /// command with required arguments reports the first missing one, any other the
-/// unexpected one. Never used for [`NEVER_SWEEP`] commands.
+/// unexpected one. Never used for `NEVER_SWEEP` commands.
 pub fn argument_error(c: &mut Conn, name: &str) -> Result<(String, String), Failure> {
     ensure!(!NEVER_SWEEP.contains(&name), "{name} is never swept");
     let v = c.execute(name, json!({"bogus-arg": 1}))?;

@@ -8,7 +8,7 @@
 //! base64 text a piece at a time straight into the file.
 //!
 //! Every call that touches the file system (open, read, write, seek, flush) runs on
-//! the blocking pool ([`off_thread`]), holding only its own handle's lock: an open of
+//! the blocking pool (`off_thread`), holding only its own handle's lock: an open of
 //! a path on a dead NFS or FUSE mount, or a read from a handle on one, stalls that
 //! call alone, while every channel, the heartbeats and the watchdog go on.
 

@@ -47,7 +47,7 @@ const SHUTDOWN_MESSAGE_MAX: usize = 1024;
 const DEFAULT_SHUTDOWN_MESSAGE: &str = "hypervisor initiated shutdown";
 
 /// A host's message made safe for terminals: control characters (escape sequences
-/// included) become spaces, and it is cut at [`SHUTDOWN_MESSAGE_MAX`] bytes.
+/// included) become spaces, and it is cut at `SHUTDOWN_MESSAGE_MAX` bytes.
 pub fn terminal_safe(message: &str) -> String {
     let mut out = String::with_capacity(message.len().min(SHUTDOWN_MESSAGE_MAX));
     for c in message.chars() {

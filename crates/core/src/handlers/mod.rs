@@ -1,9 +1,9 @@
 //! Command handlers, grouped by what they touch. Each implements
 //! [`Handler`](crate::dispatch::Handler) for a command type of the vocabulary.
 //!
-//! - [`protocol`] — ping, sync, info
-//! - [`system`] — time, host name, time zone, users, OS
-//! - [`file`] — `guest-file-*`
+//! - `protocol` — ping, sync, info
+//! - `system` — time, host name, time zone, users, OS
+//! - [`file`](mod@file) — `guest-file-*`
 //! - [`exec`] — `guest-exec`, `guest-exec-status`
 //! - [`freeze`] — `guest-fsfreeze-*`, `guest-fstrim`
 //! - [`inventory`] — fsinfo, disks, diskstats, network, CPUs, memory, load

@@ -8,7 +8,7 @@
 //! session, or whether that session is the active one) and the agent's state (frozen,
 //! a session active, none, or locked). Everything is allowed until a rule says
 //! otherwise, and the **last** matching rule decides, so later files override earlier
-//! ones. Rules come from the policy files ([`file`]) and then from qemu-ga's lists
+//! ones. Rules come from the policy files ([`file`](mod@file)) and then from qemu-ga's lists
 //! (`-a`/`allow-rpcs` denies what it does not name, `-b`/`block-rpcs` denies what it
 //! names), which therefore only ever restrict.
 //!

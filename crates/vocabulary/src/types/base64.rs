@@ -66,7 +66,7 @@ pub fn validate(text: &[u8]) -> Result<(), Base64Error> {
     }
 }
 
-/// The number of bytes [`decode_into`] produces for already validated `text`.
+/// The number of bytes base64 decoding produces for already validated `text`.
 pub fn decoded_len(text: &[u8]) -> usize {
     // Common case: no newlines and padding only at the very end.
     let body_end = text.len().saturating_sub(2);
