@@ -74,14 +74,11 @@ pub enum SpecError {
     Vsock(String),
 }
 
-/// Parses a protocol name.
+/// Parses the name of a protocol a host channel can speak.
 pub fn parse_protocol(s: &str) -> Result<Protocol, SpecError> {
-    match s {
-        "qga" => Ok(Protocol::Qga),
-        "vdagent" => Ok(Protocol::Vdagent),
-        "ovirt" => Ok(Protocol::Ovirt),
-        other => Err(SpecError::Protocol(other.into())),
-    }
+    Protocol::parse(s)
+        .filter(|p| crate::serve::has_front_end(*p))
+        .ok_or_else(|| SpecError::Protocol(s.into()))
 }
 
 fn parse_vsock(s: &str) -> Result<Method, SpecError> {

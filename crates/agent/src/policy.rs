@@ -93,15 +93,7 @@ pub fn explain(policy: &Policy, spec: &str) -> Result<String, String> {
     }
     let command = command.ok_or(format!("'{spec}' names no command"))?;
     let channel = channel.unwrap_or(if uid.is_some() { "guest-socket" } else { "qga" });
-    let protocol = [
-        Protocol::Qga,
-        Protocol::Vdagent,
-        Protocol::Ovirt,
-        Protocol::GuestSocket,
-    ]
-    .into_iter()
-    .find(|p| p.as_str() == channel)
-    .unwrap_or(Protocol::Qga);
+    let protocol = Protocol::parse(channel).unwrap_or(Protocol::Qga);
     let facts = Facts {
         command,
         protocol,

@@ -20,6 +20,20 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// Every protocol: the one list that channel specs, policy files and `--explain`
+    /// read names from.
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Qga,
+        Protocol::Vdagent,
+        Protocol::Ovirt,
+        Protocol::GuestSocket,
+    ];
+
+    /// The protocol named `name` (`qga`, `vdagent`, `ovirt`, `guest-socket`).
+    pub fn parse(name: &str) -> Option<Protocol> {
+        Protocol::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+
     /// The name users type (`--channel qga=...`).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -153,13 +153,7 @@ fn check_pattern(p: &str, names: &Names<'_>) -> Result<Pattern, String> {
 }
 
 fn check_channel(c: &str) -> Result<String, String> {
-    let protocols = [
-        Protocol::Qga,
-        Protocol::Vdagent,
-        Protocol::Ovirt,
-        Protocol::GuestSocket,
-    ];
-    if protocols.iter().any(|p| p.as_str() == c) || c.contains('/') || c.contains('.') {
+    if Protocol::parse(c).is_some() || c.contains('/') || c.contains('.') {
         Ok(c.to_string())
     } else {
         Err(format!(
