@@ -15,7 +15,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinSet;
 
 use crate::channel::{ChannelSpec, Method};
-use crate::frontend::limits::{Budget, Charge, LISTEN_CLIENTS};
+use guestlink_core::limits::LISTEN_CLIENTS;
+
+use crate::frontend::limits::{Budget, Charge};
 use crate::frontend::vdagent::{self, Desktop};
 use crate::frontend::{guest_socket, ovirt, qga};
 use crate::sessions::{self, SessionSource};

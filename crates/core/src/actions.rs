@@ -15,16 +15,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::limits::{ACTION_OUTPUT, ACTION_TIMEOUT};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The default directories, vendor first.
 pub const DEFAULT_DIRS: &[&str] = &["/usr/lib/guestlink/actions.d", "/etc/guestlink/actions.d"];
-
-/// How long one action may run before its process group is killed.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Output kept from each of an action's stdout and stderr.
-pub const OUTPUT_CAP: usize = 64 << 10;
 
 /// Where actions are looked for, and how they run.
 #[derive(Debug, Clone)]
@@ -39,7 +34,7 @@ impl Default for Actions {
     fn default() -> Self {
         Actions {
             dirs: DEFAULT_DIRS.iter().map(PathBuf::from).collect(),
-            timeout: DEFAULT_TIMEOUT,
+            timeout: ACTION_TIMEOUT,
         }
     }
 }
@@ -62,9 +57,9 @@ pub struct Outcome {
     pub signal: Option<i32>,
     /// Whether it was killed for its time.
     pub timed_out: bool,
-    /// The first [`OUTPUT_CAP`] bytes of its stdout.
+    /// The first [`ACTION_OUTPUT`] bytes of its stdout.
     pub stdout: Vec<u8>,
-    /// The first [`OUTPUT_CAP`] bytes of its stderr.
+    /// The first [`ACTION_OUTPUT`] bytes of its stderr.
     pub stderr: Vec<u8>,
     /// Whether either output went past the cap.
     pub truncated: bool,
@@ -251,7 +246,7 @@ pub fn declared_needs(path: &Path) -> Option<Vec<String>> {
     })
 }
 
-/// Reads a pipe to its end, keeping the first [`OUTPUT_CAP`] bytes.
+/// Reads a pipe to its end, keeping the first [`ACTION_OUTPUT`] bytes.
 async fn capped(pipe: Option<impl AsyncRead + Unpin>) -> (Vec<u8>, bool) {
     let Some(mut pipe) = pipe else {
         return (Vec::new(), false);
@@ -263,7 +258,7 @@ async fn capped(pipe: Option<impl AsyncRead + Unpin>) -> (Vec<u8>, bool) {
         match pipe.read(&mut buf).await {
             Ok(0) | Err(_) => return (kept, truncated),
             Ok(n) => {
-                let room = OUTPUT_CAP - kept.len();
+                let room = ACTION_OUTPUT - kept.len();
                 kept.extend_from_slice(&buf[..n.min(room)]);
                 truncated |= n > room;
             }

@@ -13,15 +13,13 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::limits::EVENT_QUEUE;
 use guestlink_vocabulary::events::{EventsDroppedEvent, HeartbeatEvent};
 use guestlink_vocabulary::types::{EventsDropped, Heartbeat};
 use guestlink_vocabulary::Event;
 use serde_json::Value;
 use tokio::sync::Notify;
 use tokio::time::Instant;
-
-/// Events a subscriber may hold before new ones are dropped (the `event-queue` limit).
-pub const QUEUE_LIMIT: usize = 256;
 
 /// Who may receive an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +136,7 @@ pub struct EventBus {
 impl EventBus {
     /// A subscriber for `who`, receiving nothing until it names events.
     pub fn subscribe(&self, who: Listener) -> Subscription {
-        self.subscribe_with_limit(who, QUEUE_LIMIT)
+        self.subscribe_with_limit(who, EVENT_QUEUE)
     }
 
     /// [`EventBus::subscribe`] with a queue of `limit` events.

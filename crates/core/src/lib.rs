@@ -21,6 +21,7 @@ pub mod dropins;
 pub mod error;
 pub mod events;
 pub mod handlers;
+pub mod limits;
 pub mod platform;
 pub mod policy;
 pub mod state;
@@ -32,8 +33,6 @@ pub use context::{Bulk, CallContext, Caller, ChannelId, Context, Protocol};
 pub use dispatch::{DispatchError, Reply};
 pub use error::{Cause, CommandError};
 pub use events::{Audience, EventBus, EventRecord, Listener, Mailbox, Subscription};
-/// The largest payload of one bulk read or write (48 MiB, as `guest-file-read`).
-pub use handlers::file::READ_COUNT_LIMIT as BULK_MAX_COUNT;
 pub use platform::Platform;
 pub use policy::{Decision, DenyReason, Policy};
 pub use state::AgentState;

@@ -359,7 +359,7 @@ async fn action_output_is_capped() {
     let o = Actions::default().run(&path, &[], &[]).await.unwrap();
     assert_eq!(
         (o.code, o.stdout.len(), o.stderr.len(), o.truncated),
-        (Some(0), guestlink_core::actions::OUTPUT_CAP, 10, true)
+        (Some(0), guestlink_core::limits::ACTION_OUTPUT, 10, true)
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -39,7 +39,9 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 
-use super::limits::{guest_idle_timeout, Admission, Budget, Charge, GUEST_MESSAGE_BYTES};
+use guestlink_core::limits::{GUEST_MESSAGE_BYTES, SESSION_AGENT_MESSAGE_BYTES};
+
+use super::limits::{guest_idle_timeout, Admission, Budget, Charge};
 use super::qga::{encode_event_line, encode_outcome, request_of, write_after, After};
 
 /// The default path of the socket.
@@ -53,11 +55,6 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const READ_CHUNK: usize = 64 << 10;
 /// How long a client being closed gets to receive the error that says why.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
-/// The largest message from a registered session agent: room for the largest clipboard
-/// in base64 (other clients: [`GUEST_MESSAGE_BYTES`]; the host channel keeps qemu-ga's
-/// 64 MiB).
-pub const MESSAGE_LIMIT: usize =
-    guestlink_core::handlers::clipboard::CLIPBOARD_LIMIT / 3 * 4 + (64 << 10);
 
 /// Commands that wait for another party; they run alongside the client's others.
 const WAITING: &[&str] = &[
@@ -281,7 +278,7 @@ async fn read_loop(
         }
         if !registered && agent.state().sessions.is_agent(conn.id) {
             registered = true;
-            decoder.set_max_message_bytes(MESSAGE_LIMIT);
+            decoder.set_max_message_bytes(SESSION_AGENT_MESSAGE_BYTES);
         }
         let mut pos = 0;
         while pos < n {

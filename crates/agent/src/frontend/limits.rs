@@ -8,38 +8,21 @@
 //!   [`GUEST_CLIENTS_PER_USER`] for one user, and [`GUEST_CLIENTS_RESERVED`] more
 //!   that only root and users with a session (its session agent) may take;
 //! - [`Budget`] charges each connection for what its decoder holds: at most
-//!   [`PARTIAL_BYTES_PER_USER`] for one guest user and [`PARTIAL_BYTES`] for every
+//!   [`PARTIAL_MESSAGE_BYTES_PER_USER`] for one guest user and [`PARTIAL_MESSAGE_BYTES`] for every
 //!   connection of every listening socket together. A connection whose message would
 //!   pass either is told so and closed.
 //!
-//! Each refusal is a protocol error naming its limit, and is logged.
+//! Each refusal is a protocol error naming its limit, and is logged. The figures are in
+//! [`guestlink_core::limits`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Guest-socket connections at once (the `guest-clients` limit).
-pub const GUEST_CLIENTS: usize = 64;
-/// Guest-socket connections of one user other than root (`guest-clients-per-user`).
-pub const GUEST_CLIENTS_PER_USER: usize = 8;
-/// Connections beyond [`GUEST_CLIENTS`] kept for root and for users with a session
-/// (`guest-clients-reserved`), so that a session agent can always connect.
-pub const GUEST_CLIENTS_RESERVED: usize = 16;
-/// Connections at once to one `unix-listen` or `vsock-listen` channel
-/// (`listen-clients`).
-pub const LISTEN_CLIENTS: usize = 16;
-/// The largest message from a guest client that is not a registered session agent
-/// (`guest-message-bytes`); a session agent may send up to the clipboard's size.
-pub const GUEST_MESSAGE_BYTES: usize = 4 << 20;
-/// Memory in messages not yet complete, for every client of every listening socket
-/// together (`partial-message-bytes`).
-pub const PARTIAL_BYTES: usize = 256 << 20;
-/// The same for all connections of one guest user other than root
-/// (`partial-message-bytes-per-user`).
-pub const PARTIAL_BYTES_PER_USER: usize = 64 << 20;
-/// How long a guest client that neither subscribed to events, registered a session
-/// agent nor has a request running may stay silent (`guest-idle-timeout`).
-pub const GUEST_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+use guestlink_core::limits::{
+    GUEST_CLIENTS, GUEST_CLIENTS_PER_USER, GUEST_CLIENTS_RESERVED, GUEST_IDLE_TIMEOUT,
+    PARTIAL_MESSAGE_BYTES, PARTIAL_MESSAGE_BYTES_PER_USER,
+};
 
 /// [`GUEST_IDLE_TIMEOUT`], or `$GUESTLINK_GUEST_IDLE_TIMEOUT` seconds.
 pub fn guest_idle_timeout() -> Duration {
@@ -129,7 +112,7 @@ pub struct Budget {
 
 impl Default for Budget {
     fn default() -> Self {
-        Budget::new(PARTIAL_BYTES, PARTIAL_BYTES_PER_USER)
+        Budget::new(PARTIAL_MESSAGE_BYTES, PARTIAL_MESSAGE_BYTES_PER_USER)
     }
 }
 
@@ -219,6 +202,7 @@ impl Drop for Charge {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use guestlink_core::limits::{GUEST_MESSAGE_BYTES, LISTEN_CLIENTS};
 
     #[test]
     fn the_manual_states_these_limits() {
@@ -232,28 +216,28 @@ mod tests {
             format!("guest-clients-reserved: {GUEST_CLIENTS_RESERVED} "),
             format!("guest-clients-per-user: {GUEST_CLIENTS_PER_USER} "),
             format!("guest-message-bytes: {}", mib(GUEST_MESSAGE_BYTES)),
-            format!("partial-message-bytes: {}", mib(PARTIAL_BYTES)),
+            format!("partial-message-bytes: {}", mib(PARTIAL_MESSAGE_BYTES)),
             format!(
                 "partial-message-bytes-per-user: {}",
-                mib(PARTIAL_BYTES_PER_USER)
+                mib(PARTIAL_MESSAGE_BYTES_PER_USER)
             ),
             format!("guest-idle-timeout: {} s", GUEST_IDLE_TIMEOUT.as_secs()),
             format!("listen-clients: {LISTEN_CLIENTS} "),
             format!(
                 "pending-requests: {} ",
-                guestlink_core::state::pending::PENDING_LIMIT
+                guestlink_core::limits::PENDING_REQUESTS
             ),
             format!(
                 "pending-requests-per-user: {} ",
-                guestlink_core::state::pending::PENDING_PER_USER
+                guestlink_core::limits::PENDING_REQUESTS_PER_USER
             ),
             format!(
                 "exec-output-total: {}",
-                mib(guestlink_core::state::exec::OUTPUT_BUDGET)
+                mib(guestlink_core::limits::EXEC_OUTPUT_TOTAL)
             ),
             format!(
                 "a registered session agent may send up to {}",
-                mib(crate::frontend::guest_socket::MESSAGE_LIMIT)
+                mib(guestlink_core::limits::SESSION_AGENT_MESSAGE_BYTES)
             ),
         ] {
             assert!(

@@ -22,9 +22,8 @@
 
 use std::io;
 
-use guestlink_core::{
-    Agent, Bulk, CallContext, Connection, DispatchError, EventRecord, Reply, BULK_MAX_COUNT,
-};
+use guestlink_core::limits::FILE_READ_MAX;
+use guestlink_core::{Agent, Bulk, CallContext, Connection, DispatchError, EventRecord, Reply};
 use guestlink_proto_qga::{
     encode_error, encode_event, encode_return, write_return, Decoder, ErrorClass, Frame, Request,
 };
@@ -196,7 +195,7 @@ fn payload_length(agent: &Agent, session: &Session, req: &Request) -> Option<usi
         return None;
     }
     let count = req.arguments.get("count")?.as_i64()?;
-    (0..=BULK_MAX_COUNT)
+    (0..=FILE_READ_MAX)
         .contains(&count)
         .then_some(count as usize)
 }

@@ -8,8 +8,6 @@
 //! types offered and, when a program pastes, fetches the data from the host connection
 //! that offered it (`clipboard-fetch`, a `GUEST_REQUEST` sent to that connection only).
 
-use std::time::Duration;
-
 use guestlink_vocabulary::commands::{
     GuestlinkClipboardClear, GuestlinkClipboardFetch, GuestlinkClipboardGet,
     GuestlinkClipboardGrab, GuestlinkClipboardOffer, GuestlinkClipboardSet,
@@ -30,20 +28,13 @@ use crate::context::{Caller, Context};
 use crate::dispatch::Handler;
 use crate::error::CommandError;
 use crate::events::{Audience, EventRecord};
+use crate::limits::{CLIPBOARD_FETCH_TIMEOUT, CLIPBOARD_SIZE, CLIPBOARD_TYPES};
 use crate::state::pending::Answerer;
 use crate::state::sessions::HostOffer;
 
-/// How long a paste waits for the host's data: a VNC host asks its own client first.
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The largest clipboard content passed through (the `clipboard-size` limit).
-pub const CLIPBOARD_LIMIT: usize = 32 << 20;
-/// The most MIME types one grab may announce.
-pub const TYPES_LIMIT: usize = 64;
-
 fn too_large(len: usize) -> CommandError {
     CommandError::new(format!(
-        "clipboard content of {len} bytes is larger than the limit clipboard-size ({CLIPBOARD_LIMIT})"
+        "clipboard content of {len} bytes is larger than the limit clipboard-size ({CLIPBOARD_SIZE})"
     ))
 }
 
@@ -83,7 +74,7 @@ impl Handler for GuestlinkClipboardGet {
 
 impl Handler for GuestlinkClipboardSet {
     async fn handle(ctx: Context<'_>, args: ClipboardSetArgs) -> Result<Empty, CommandError> {
-        if args.data.0.len() > CLIPBOARD_LIMIT {
+        if args.data.0.len() > CLIPBOARD_SIZE {
             return Err(too_large(args.data.0.len()));
         }
         let target = target_of(&ctx)?;
@@ -106,9 +97,9 @@ impl Handler for GuestlinkClipboardSet {
 impl Handler for GuestlinkClipboardGrab {
     async fn handle(ctx: Context<'_>, args: ClipboardGrabArgs) -> Result<Empty, CommandError> {
         let conn = connection(&ctx)?;
-        if args.types.len() > TYPES_LIMIT {
+        if args.types.len() > CLIPBOARD_TYPES {
             return Err(CommandError::new(format!(
-                "{} MIME types is more than the limit clipboard-types ({TYPES_LIMIT})",
+                "{} MIME types is more than the limit clipboard-types ({CLIPBOARD_TYPES})",
                 args.types.len()
             )));
         }
@@ -160,7 +151,7 @@ fn announce(
 fn clipboard_of(answer: serde_json::Value, who: &str) -> Result<ClipboardData, CommandError> {
     let data: ClipboardData = serde_json::from_value(answer)
         .map_err(|e| CommandError::new(format!("{who} sent a malformed clipboard: {e}")))?;
-    if data.data.0.len() > CLIPBOARD_LIMIT {
+    if data.data.0.len() > CLIPBOARD_SIZE {
         return Err(too_large(data.data.0.len()));
     }
     Ok(data)
@@ -169,9 +160,9 @@ fn clipboard_of(answer: serde_json::Value, who: &str) -> Result<ClipboardData, C
 impl Handler for GuestlinkClipboardOffer {
     async fn handle(ctx: Context<'_>, args: ClipboardOfferArgs) -> Result<Empty, CommandError> {
         let conn = connection(&ctx)?;
-        if args.types.len() > TYPES_LIMIT {
+        if args.types.len() > CLIPBOARD_TYPES {
             return Err(CommandError::new(format!(
-                "{} MIME types is more than the limit clipboard-types ({TYPES_LIMIT})",
+                "{} MIME types is more than the limit clipboard-types ({CLIPBOARD_TYPES})",
                 args.types.len()
             )));
         }
@@ -249,7 +240,7 @@ impl Handler for GuestlinkClipboardFetch {
         {
             return Err(CommandError::new("the host is not reading its requests"));
         }
-        let answer = await_answer(&mut ticket, FETCH_TIMEOUT, "the host").await?;
+        let answer = await_answer(&mut ticket, CLIPBOARD_FETCH_TIMEOUT, "the host").await?;
         clipboard_of(answer, "the host")
     }
 

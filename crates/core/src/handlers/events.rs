@@ -20,14 +20,11 @@ use crate::context::{Caller, Context};
 use crate::dispatch::Handler;
 use crate::error::CommandError;
 use crate::events::{Audience, EventRecord, Listener};
+use crate::limits::{EVENT_HEARTBEAT_MAX, HOST_REQUEST_TIMEOUT_MAX};
 use crate::state::pending::{Answer, Answerer, Ticket};
 
-/// The longest heartbeat interval, in seconds.
-pub const HEARTBEAT_MAX: i64 = 86_400;
 /// How long a guest program waits for the host by default, in seconds.
 pub const HOST_TIMEOUT_DEFAULT: i64 = 30;
-/// The longest a guest program may wait for the host, in seconds.
-pub const HOST_TIMEOUT_MAX: i64 = 3_600;
 
 /// Events nobody subscribes to by name: sent to one session agent, or automatic.
 const NOT_SUBSCRIBABLE: &[&str] = &[SessionRequestEvent::NAME, EventsDroppedEvent::NAME];
@@ -72,11 +69,11 @@ impl Handler for GuestlinkEventsSubscribe {
         let heartbeat = match args.heartbeat {
             None => None,
             Some(0) => Some(None),
-            Some(s @ 1..=HEARTBEAT_MAX) => Some(Some(Duration::from_secs(s as u64))),
+            Some(s @ 1..=EVENT_HEARTBEAT_MAX) => Some(Some(Duration::from_secs(s as u64))),
             Some(_) => {
                 return Err(CommandError::new(format!(
-                    "Parameter 'heartbeat' expects a number of seconds from 0 to {HEARTBEAT_MAX}"
-                )))
+                "Parameter 'heartbeat' expects a number of seconds from 0 to {EVENT_HEARTBEAT_MAX}"
+            )))
             }
         };
         conn.events.add(&names);
@@ -159,9 +156,9 @@ impl Handler for GuestlinkHostRequest {
             }
         };
         let timeout = args.timeout.unwrap_or(HOST_TIMEOUT_DEFAULT);
-        if !(1..=HOST_TIMEOUT_MAX).contains(&timeout) {
+        if !(1..=HOST_REQUEST_TIMEOUT_MAX).contains(&timeout) {
             return Err(CommandError::new(format!(
-                "Parameter 'timeout' expects a number of seconds from 1 to {HOST_TIMEOUT_MAX}"
+                "Parameter 'timeout' expects a number of seconds from 1 to {HOST_REQUEST_TIMEOUT_MAX}"
             )));
         }
         let agent = ctx.agent;

@@ -21,19 +21,13 @@ use crate::context::Context;
 use crate::dispatch::Handler;
 use crate::error::CommandError;
 use crate::events::{Audience, EventRecord};
+use crate::limits::{EXEC_OUTPUT, EXEC_PROCESSES};
 use crate::state::exec::OutputBudget;
 use crate::state::{Captured, ExecLookup, ExecOutcome};
 use guestlink_vocabulary::events::ExecExitedEvent;
 use guestlink_vocabulary::types::ExecExited;
 
-/// The most output kept per stream (16 MiB), as qemu-ga.
-pub const MAX_OUTPUT: usize = 16 << 20;
-
-/// Children started by `guest-exec` and not yet collected (the `exec-processes`
-/// limit).
-pub const EXEC_LIMIT: usize = 256;
-
-/// Reads `r` to its end, keeping the first [`MAX_OUTPUT`] bytes that `budget` grants.
+/// Reads `r` to its end, keeping the first [`EXEC_OUTPUT`] bytes that `budget` grants.
 async fn drain(mut r: impl AsyncRead + Unpin, budget: &OutputBudget) -> Captured {
     let mut out = Captured::default();
     let mut buf = vec![0u8; 64 << 10];
@@ -41,14 +35,14 @@ async fn drain(mut r: impl AsyncRead + Unpin, budget: &OutputBudget) -> Captured
         match r.read(&mut buf).await {
             Ok(0) | Err(_) => return out,
             Ok(n) => {
-                let room = MAX_OUTPUT - out.data.len();
+                let room = EXEC_OUTPUT - out.data.len();
                 let want = n.min(room);
                 let granted = budget.take(want);
                 out.data.extend_from_slice(&buf[..granted]);
                 if granted < want && !out.truncated {
                     tracing::warn!(
                         "guest-exec output truncated: the limit exec-output-total ({} MiB) is reached",
-                        crate::state::exec::OUTPUT_BUDGET >> 20
+                        crate::limits::EXEC_OUTPUT_TOTAL >> 20
                     );
                 }
                 if n > granted {
@@ -75,9 +69,9 @@ fn merged_pipe() -> std::io::Result<(pipe::Receiver, OwnedFd)> {
 impl Handler for GuestExec {
     async fn handle(ctx: Context<'_>, args: GuestExecArgs) -> Result<t::GuestExec, CommandError> {
         // Children not yet collected by guest-exec-status, running or not.
-        if ctx.agent.state().exec.len() >= EXEC_LIMIT {
+        if ctx.agent.state().exec.len() >= EXEC_PROCESSES {
             return Err(CommandError::new(format!(
-                "too many processes started and not yet collected with guest-exec-status (limit exec-processes: {EXEC_LIMIT})"
+                "too many processes started and not yet collected with guest-exec-status (limit exec-processes: {EXEC_PROCESSES})"
             )));
         }
         let input = match &args.input_data {

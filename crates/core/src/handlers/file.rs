@@ -33,17 +33,12 @@ use super::off_thread;
 use crate::context::Context;
 use crate::dispatch::Handler;
 use crate::error::CommandError;
+use crate::limits::{FILE_HANDLES, FILE_READ_MAX};
 use crate::policy::paths::{Access, FileScope};
 use crate::state::OpenFile;
 
 /// Bytes `guest-file-read` reads when no count is given.
 pub const READ_COUNT_DEFAULT: i64 = 4096;
-/// The most `guest-file-read` reads at once (48 MiB).
-pub const READ_COUNT_LIMIT: i64 = 48 << 20;
-
-/// Handles open at once (the `file-handles` limit): each is an open descriptor the
-/// host controls.
-pub const FILE_HANDLE_LIMIT: usize = 1024;
 
 /// Access flags of an fopen(3) mode: (read, write, create, truncate, append).
 fn parse_mode(mode: &str) -> Option<(bool, bool, bool, bool, bool)> {
@@ -137,9 +132,9 @@ impl Handler for GuestFileOpen {
     async fn handle(ctx: Context<'_>, args: GuestFileOpenArgs) -> Result<i64, CommandError> {
         let mode = args.mode.as_deref().unwrap_or("r");
         // Checked before the file is opened, so that a refused open creates nothing.
-        if ctx.agent.state().files.len() >= FILE_HANDLE_LIMIT {
+        if ctx.agent.state().files.len() >= FILE_HANDLES {
             return Err(CommandError::new(format!(
-                "too many open files (limit file-handles: {FILE_HANDLE_LIMIT})"
+                "too many open files (limit file-handles: {FILE_HANDLES})"
             )));
         }
         let (path, owned_mode) = (args.path.clone(), mode.to_string());
@@ -199,7 +194,7 @@ async fn read_file(
 ) -> Result<(Vec<u8>, bool), CommandError> {
     let file = lookup(ctx, args.handle)?;
     let count = args.count.unwrap_or(READ_COUNT_DEFAULT);
-    if !(0..=READ_COUNT_LIMIT).contains(&count) {
+    if !(0..=FILE_READ_MAX).contains(&count) {
         return Err(CommandError::new(format!(
             "value '{count}' is invalid for argument count"
         )));
@@ -344,7 +339,7 @@ impl Handler for GuestlinkFileWriteRaw {
         // The front end reads exactly `count` bytes after the request when `count` is
         // in range; anything else never had a payload.
         let data = ctx.bulk.and_then(|b| b.take_input()).unwrap_or_default();
-        if !(0..=READ_COUNT_LIMIT).contains(&args.count) || data.len() as i64 != args.count {
+        if !(0..=FILE_READ_MAX).contains(&args.count) || data.len() as i64 != args.count {
             return Err(invalid_count(args.count));
         }
         let count = data.len();

@@ -19,6 +19,7 @@ use super::file::with_errno;
 use crate::context::Context;
 use crate::dispatch::Handler;
 use crate::error::CommandError;
+use crate::limits::APPLICATIONS;
 use crate::platform::Inventory;
 
 /// Runs an inventory query off the async thread (sysfs on a hung device can block).
@@ -122,17 +123,14 @@ impl Handler for GuestlinkGetMemoryStats {
     }
 }
 
-/// The most package names one query may name.
-pub const APPLICATIONS_LIMIT: usize = 1024;
-
 impl Handler for GuestlinkGetApplications {
     async fn handle(
         ctx: Context<'_>,
         args: GuestlinkApplicationsArgs,
     ) -> Result<Vec<String>, CommandError> {
-        if args.names.len() > APPLICATIONS_LIMIT {
+        if args.names.len() > APPLICATIONS {
             return Err(CommandError::new(format!(
-                "{} package names is more than the limit applications ({APPLICATIONS_LIMIT})",
+                "{} package names is more than the limit applications ({APPLICATIONS})",
                 args.names.len()
             )));
         }

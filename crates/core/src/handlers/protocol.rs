@@ -58,7 +58,7 @@ impl Handler for GuestlinkBulkEnable {
     async fn handle(_ctx: Context<'_>, _args: Empty) -> Result<GuestlinkBulkInfo, CommandError> {
         Ok(GuestlinkBulkInfo {
             version: 1,
-            max_count: super::file::READ_COUNT_LIMIT,
+            max_count: crate::limits::FILE_READ_MAX,
         })
     }
 }

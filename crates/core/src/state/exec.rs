@@ -6,17 +6,14 @@
 //! the exit.
 //!
 //! Captured output is bounded twice: 16 MiB per stream, as qemu-ga, and
-//! [`OUTPUT_BUDGET`] for all children not yet collected together, so 256 chatty
+//! [`EXEC_OUTPUT_TOTAL`] for all children not yet collected together, so 256 chatty
 //! children cannot hold gigabytes. What does not fit is dropped and reported as
 //! truncated; the budget is given back when `guest-exec-status` collects the output.
 
+use crate::limits::EXEC_OUTPUT_TOTAL;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-
-/// Captured output of all children not yet collected, together (the
-/// `exec-output-total` limit).
-pub const OUTPUT_BUDGET: usize = 256 << 20;
 
 /// What is left of the captured-output budget.
 #[derive(Debug)]
@@ -57,7 +54,7 @@ impl OutputBudget {
 
 impl Default for OutputBudget {
     fn default() -> Self {
-        OutputBudget::new(OUTPUT_BUDGET)
+        OutputBudget::new(EXEC_OUTPUT_TOTAL)
     }
 }
 

@@ -5,8 +5,8 @@
 //! Each is identified by a tag that travels in the event announcing it; only the party
 //! it was sent to may answer it. The table is bounded, and an entry disappears when its
 //! waiter stops waiting (answer, timeout, or the requester going away). One guest user
-//! other than root holds at most [`PENDING_PER_USER`] entries, and such users together
-//! leave [`PENDING_RESERVED`] for root and the host.
+//! other than root holds at most [`PENDING_REQUESTS_PER_USER`] entries, and such users together
+//! leave [`PENDING_REQUESTS_RESERVED`] for root and the host.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -18,13 +18,7 @@ use tokio::sync::oneshot;
 
 use crate::context::Caller;
 use crate::error::CommandError;
-
-/// Requests that may wait at once (the `pending-requests` limit).
-pub const PENDING_LIMIT: usize = 256;
-/// Requests one guest user other than root may have waiting (`pending-requests-per-user`).
-pub const PENDING_PER_USER: usize = 32;
-/// Entries guest users other than root can never take (kept for root and the host).
-pub const PENDING_RESERVED: usize = 32;
+use crate::limits::{PENDING_REQUESTS, PENDING_REQUESTS_PER_USER, PENDING_REQUESTS_RESERVED};
 
 /// Who may answer a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,9 +93,9 @@ impl Pending {
     /// Opens a request that `answerer` is to answer, for a call of `requester`.
     pub fn open(&self, answerer: Answerer, requester: Caller) -> Result<Ticket<'_>, CommandError> {
         let mut waiters = self.lock();
-        if waiters.len() >= PENDING_LIMIT {
+        if waiters.len() >= PENDING_REQUESTS {
             return Err(refused(format!(
-                "too many requests waiting for an answer (limit pending-requests: {PENDING_LIMIT})"
+                "too many requests waiting for an answer (limit pending-requests: {PENDING_REQUESTS})"
             )));
         }
         let owner = match requester {
@@ -110,15 +104,15 @@ impl Pending {
         };
         if let Some(uid) = owner {
             let mine = waiters.values().filter(|w| w.owner == Some(uid)).count();
-            if mine >= PENDING_PER_USER {
+            if mine >= PENDING_REQUESTS_PER_USER {
                 return Err(refused(format!(
-                    "too many requests of uid {uid} waiting for an answer (limit pending-requests-per-user: {PENDING_PER_USER})"
+                    "too many requests of uid {uid} waiting for an answer (limit pending-requests-per-user: {PENDING_REQUESTS_PER_USER})"
                 )));
             }
             let users = waiters.values().filter(|w| w.owner.is_some()).count();
-            if users >= PENDING_LIMIT - PENDING_RESERVED {
+            if users >= PENDING_REQUESTS - PENDING_REQUESTS_RESERVED {
                 return Err(refused(format!(
-                    "too many requests waiting for an answer (limit pending-requests: {PENDING_LIMIT}, {PENDING_RESERVED} kept for root and the host)"
+                    "too many requests waiting for an answer (limit pending-requests: {PENDING_REQUESTS}, {PENDING_REQUESTS_RESERVED} kept for root and the host)"
                 )));
             }
         }
@@ -201,7 +195,7 @@ mod tests {
     #[test]
     fn the_table_is_bounded() {
         let p = Pending::default();
-        let tickets: Vec<_> = (0..PENDING_LIMIT)
+        let tickets: Vec<_> = (0..PENDING_REQUESTS)
             .map(|_| p.open(Answerer::Host, Caller::Host).unwrap())
             .collect();
         let e = p.open(Answerer::Host, Caller::Host).unwrap_err();
@@ -214,16 +208,16 @@ mod tests {
     fn one_user_cannot_take_the_table() {
         let p = Pending::default();
         let guest = |uid| Caller::Guest { uid, pid: 1 };
-        let mine: Vec<_> = (0..PENDING_PER_USER)
+        let mine: Vec<_> = (0..PENDING_REQUESTS_PER_USER)
             .map(|_| p.open(Answerer::Host, guest(1000)).unwrap())
             .collect();
         let e = p.open(Answerer::Host, guest(1000)).unwrap_err();
         assert!(e.desc.contains("pending-requests-per-user: 32"), "{e}");
         // Other users fill what users may take; root and the host still get theirs.
-        let users = PENDING_LIMIT - PENDING_RESERVED - PENDING_PER_USER;
+        let users = PENDING_REQUESTS - PENDING_REQUESTS_RESERVED - PENDING_REQUESTS_PER_USER;
         let others: Vec<_> = (0..users)
             .map(|i| {
-                let uid = 2000 + (i / PENDING_PER_USER) as u32;
+                let uid = 2000 + (i / PENDING_REQUESTS_PER_USER) as u32;
                 p.open(Answerer::Host, guest(uid)).unwrap()
             })
             .collect();

@@ -12,9 +12,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
 use crate::error::{Cause, CommandError};
-
-/// Transfers that may run at once (the `transfers` limit; spice-vdagentd's 128).
-pub const TRANSFER_LIMIT: usize = 128;
+use crate::limits::TRANSFERS;
 
 /// Where received files go.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -111,10 +109,10 @@ impl Transfers {
 
     /// Whether another transfer may start.
     pub fn check_room(&self) -> Result<(), CommandError> {
-        if self.lock().len() >= TRANSFER_LIMIT {
+        if self.lock().len() >= TRANSFERS {
             return Err(CommandError::with_cause(
                 Cause::TooMany,
-                format!("too many file transfers at once (limit transfers: {TRANSFER_LIMIT})"),
+                format!("too many file transfers at once (limit transfers: {TRANSFERS})"),
             ));
         }
         Ok(())
@@ -123,12 +121,12 @@ impl Transfers {
     /// Adds a transfer; its handle.
     pub fn insert(&self, t: Incoming) -> Result<i64, CommandError> {
         let mut table = self.lock();
-        if table.len() >= TRANSFER_LIMIT {
+        if table.len() >= TRANSFERS {
             drop(table);
             t.discard();
             return Err(CommandError::with_cause(
                 Cause::TooMany,
-                format!("too many file transfers at once (limit transfers: {TRANSFER_LIMIT})"),
+                format!("too many file transfers at once (limit transfers: {TRANSFERS})"),
             ));
         }
         let handle = self.next.fetch_add(1, Ordering::Relaxed);

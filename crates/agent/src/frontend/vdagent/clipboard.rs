@@ -146,7 +146,7 @@ pub struct Fetch {
 
 /// How long a paste waits for the host: the core's own wait (its waiter is gone after
 /// that, so an entry this old is dropped, and a new paste asks the host again).
-pub const FETCH_EXPIRY: Duration = guestlink_core::handlers::clipboard::FETCH_TIMEOUT;
+pub const FETCH_EXPIRY: Duration = guestlink_core::limits::CLIPBOARD_FETCH_TIMEOUT;
 /// Pastes that may wait for the host at once (the `vdagent-pastes` limit).
 pub const FETCH_LIMIT: usize = 64;
 

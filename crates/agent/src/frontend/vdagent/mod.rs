@@ -59,7 +59,7 @@ const MAX_DISPLAYS: usize = 16;
 /// Bytes read from the port at once.
 const READ_CHUNK: usize = 64 << 10;
 /// The largest message accepted: the largest clipboard and its headers.
-const MESSAGE_LIMIT: usize = guestlink_core::handlers::clipboard::CLIPBOARD_LIMIT + 64;
+const MESSAGE_LIMIT: usize = guestlink_core::limits::CLIPBOARD_SIZE + 64;
 
 /// What the desktop channels share, made once at start: the pointer (vdagent) and
 /// the report settings (oVirt).
