@@ -2,6 +2,14 @@
 //!
 //! `guestlink-platform` implements them for Linux; [`crate::testing`] has fakes that
 //! return fixed data, so that handlers are tested without touching the machine.
+//!
+//! Three handlers still make file system calls themselves, because the call must run
+//! on a descriptor they hold or under the caller's identity on the thread that makes
+//! it: `handlers/file.rs` (the host's `guest-file-*`, on descriptors kept in the handle
+//! table), `handlers/transfer.rs` (a file created as the user: `setfsuid`, `setfsgid`
+//! and the user's groups on one blocking thread) and `handlers/accounts.rs`
+//! (`~/.ssh/authorized_keys` through the directory's descriptor, never following a
+//! link). Everything else goes through these traits.
 
 use std::fmt;
 use std::io;
