@@ -195,11 +195,18 @@ fn an_idle_client_is_closed_but_a_subscriber_stays() {
         br#"{"execute":"__org.guestlink_events-subscribe","arguments":{"events":["SESSION_NEW"]}}"#,
     );
     assert!(r.get("return").is_some(), "{r}");
-    let closed = parse(&idle.line());
-    assert_eq!(
-        desc(&closed),
-        "closing an idle connection (limit guest-idle-timeout: 1 s)"
-    );
+    // One whose request to the host has ended (nobody listens) is idle again.
+    let mut waited = agent.connect_guest();
+    let r =
+        waited.json(br#"{"execute":"__org.guestlink_host-request","arguments":{"command":"x"}}"#);
+    assert!(desc(&r).starts_with("no host is listening"), "{r}");
+    for c in [&mut idle, &mut waited] {
+        let closed = parse(&c.line());
+        assert_eq!(
+            desc(&closed),
+            "closing an idle connection (limit guest-idle-timeout: 1 s)"
+        );
+    }
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
         subscriber.json(br#"{"execute":"guest-ping"}"#),

@@ -210,7 +210,9 @@ async fn run_one(agent: &Agent, conn: &Connection, req: Request) -> (Vec<u8>, Af
 
 /// Whether a client with nothing running, no subscription and no session agent may be
 /// closed for its silence.
-fn idle(agent: &Agent, conn: &Connection, running: &JoinSet<()>) -> bool {
+fn idle(agent: &Agent, conn: &Connection, running: &mut JoinSet<()>) -> bool {
+    // Requests that finished since the last message are not running any more.
+    while running.try_join_next().is_some() {}
     running.is_empty() && !conn.events.is_active() && !agent.state().sessions.is_agent(conn.id)
 }
 
@@ -264,7 +266,7 @@ async fn read_loop(
     loop {
         let n = match tokio::time::timeout(idle_timeout, rd.read(&mut buf)).await {
             Ok(n) => n?,
-            Err(_) if idle(agent, conn, &running) => {
+            Err(_) if idle(agent, conn, &mut running) => {
                 let why = format!(
                     "closing an idle connection (limit guest-idle-timeout: {} s)",
                     idle_timeout.as_secs()
