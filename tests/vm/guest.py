@@ -52,6 +52,7 @@ GUESTLINK_LOG=info /usr/bin/guestlinkd -m virtio-serial -p /dev/virtio-ports/org
     --channel vdagent=virtio-serial:/dev/virtio-ports/com.redhat.spice.0 \
     --channel ovirt=virtio-serial:/dev/virtio-ports/ovirt-guest-agent.0 \
     --channel qga=virtio-serial:/dev/virtio-ports/org.guestlink.exporter.0 \
+    --channel qga=virtio-serial:/dev/virtio-ports/org.guestlink.0 \
     --sessions none --pointer uinput \
     -t /var/lib/guestlink -l /tmp/guestlinkd.log &
 echo "GUEST: guestlinkd started"

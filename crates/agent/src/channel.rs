@@ -9,10 +9,12 @@ use guestlink_core::Protocol;
 pub const VIRTIO_PORTS_DIR: &str = "/dev/virtio-ports";
 
 /// Known port names and their protocols. For oVirt the legacy name comes first: the
-/// Linux oVirt agent preferred it when both exist. `org.guestlink.exporter.0` is a
-/// second QGA port for the host's `guestlink exporter` (libvirt holds the first).
+/// Linux oVirt agent preferred it when both exist. `org.guestlink.0` is guestlink's own
+/// QGA port, for the host's `guestlink` when libvirt or Proxmox hold the first one;
+/// `org.guestlink.exporter.0` another, for the host's `guestlink exporter`.
 pub const KNOWN_PORTS: &[(&str, Protocol)] = &[
     ("org.qemu.guest_agent.0", Protocol::Qga),
+    ("org.guestlink.0", Protocol::Qga),
     ("org.guestlink.exporter.0", Protocol::Qga),
     ("com.redhat.spice.0", Protocol::Vdagent),
     ("com.redhat.rhevm.vdsm", Protocol::Ovirt),
@@ -194,15 +196,18 @@ mod tests {
             "ovirt-guest-agent.0",
             "com.redhat.rhevm.vdsm",
             "org.guestlink.exporter.0",
+            "org.guestlink.0",
         ] {
             std::fs::write(dir.join(n), b"").unwrap();
         }
         let found = discover(&dir);
-        // Both QGA ports (the agent's and the exporter's), one oVirt port.
-        assert_eq!(found.len(), 3);
+        // The three QGA ports (qemu-ga's, guestlink's, the exporter's), one oVirt port.
+        assert_eq!(found.len(), 4);
         assert_eq!(found[1].protocol, Protocol::Qga);
+        assert!(found[1].name().ends_with("org.guestlink.0"));
+        assert_eq!(found[2].protocol, Protocol::Qga);
         assert_eq!(
-            found[2].method,
+            found[3].method,
             Method::VirtioSerial(dir.join("com.redhat.rhevm.vdsm").display().to_string())
         );
         std::fs::remove_dir_all(&dir).unwrap();

@@ -50,7 +50,7 @@ async fn serve_stream(
 ) -> std::io::Result<()> {
     let call = CallContext::host(spec.protocol, spec.name());
     match spec.protocol {
-        Protocol::Qga => qga::serve(agent, &call, stream, charge).await,
+        Protocol::Qga => qga::serve(agent, &call, stream, charge, device).await,
         Protocol::Vdagent => vdagent::serve(agent, &call, stream, desktop, device).await,
         Protocol::Ovirt => ovirt::serve(agent, &call, stream, &desktop.ovirt).await,
         other => unreachable!("channel {other} was filtered out before serving"),
@@ -73,8 +73,12 @@ async fn serve_device(
         let opened = if isa {
             open_isa_serial(Path::new(&path))
         } else {
-            // vdagent greets every new host, so it must see one leave.
-            open_virtio_serial(Path::new(&path), spec.protocol == Protocol::Vdagent)
+            // vdagent greets every new host, and QGA ends the departed host's streams,
+            // so both must see one leave.
+            open_virtio_serial(
+                Path::new(&path),
+                matches!(spec.protocol, Protocol::Vdagent | Protocol::Qga),
+            )
         };
         match opened {
             Ok(stream) => {

@@ -7,11 +7,14 @@ use crate::Cli;
 
 /// The endpoint the options name.
 pub fn endpoint(cli: &Cli) -> anyhow::Result<Endpoint> {
+    if let Some(domain) = &cli.domain {
+        return crate::domain::socket(domain).map(Endpoint::path);
+    }
     match (&cli.socket, &cli.vsock) {
         (Some(p), _) => Ok(Endpoint::path(p)),
         (None, Some(v)) => Endpoint::vsock(v).map_err(anyhow::Error::msg),
         (None, None) => Err(anyhow::anyhow!(
-            "no agent given: use --socket PATH (or GUESTLINK_SOCKET) or --vsock CID:PORT"
+            "no agent given: use --socket PATH (or GUESTLINK_SOCKET), --vsock CID:PORT or --domain NAME"
         )),
     }
 }
@@ -19,7 +22,7 @@ pub fn endpoint(cli: &Cli) -> anyhow::Result<Endpoint> {
 /// Connects and resynchronises.
 pub async fn client(cli: &Cli) -> anyhow::Result<Client> {
     let ep = endpoint(cli)?;
-    Ok(Client::connect(&ep, std::time::Duration::from_secs_f64(cli.timeout)).await?)
+    Ok(Client::connect(&ep, cli.reply_timeout()).await?)
 }
 
 /// An error with a hint for the common causes.

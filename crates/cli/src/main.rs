@@ -11,9 +11,11 @@ mod clipboard;
 mod connect;
 mod cp;
 mod demo;
+mod domain;
 mod events;
 mod exec;
 mod exporter;
+mod live;
 mod power;
 mod render;
 mod show;
@@ -41,15 +43,29 @@ pub struct Cli {
     /// An agent listening on vsock, as CID:PORT.
     #[arg(long, global = true, value_name = "CID:PORT")]
     pub vsock: Option<String>,
-    /// Seconds to wait for each reply.
-    #[arg(long, global = true, default_value_t = 10.0)]
-    pub timeout: f64,
+    /// Seconds to wait for each reply (10 by default). For `exec`: how long the
+    /// program may run.
+    #[arg(long, global = true, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// A libvirt domain: its `org.guestlink.0` channel is found with `virsh dumpxml`.
+    #[arg(long, global = true, value_name = "NAME", conflicts_with_all = ["socket", "vsock"])]
+    pub domain: Option<String>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Say more about what happens (how `exec` runs, the shell's pid).
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Cmd,
+}
+
+impl Cli {
+    /// How long to wait for each reply.
+    pub fn reply_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.timeout.unwrap_or(10.0))
+    }
 }
 
 /// The subcommands.
@@ -71,17 +87,45 @@ pub enum Cmd {
     Fsinfo,
     /// Guest clock, and its difference from the host's.
     Time,
-    /// Run a program in the guest; its output is printed and its status is ours.
+    /// Run a program in the guest: its output as it writes it, our input forwarded, its
+    /// status as ours (128 + signal). Ctrl-C and SIGTERM reach it. With a stock qemu-ga
+    /// it runs through guest-exec and prints at the end.
     Exec {
-        /// Environment for the program as NAME=VALUE (replaces the agent's).
+        /// Environment for the program as NAME=VALUE (added; with qemu-ga it replaces
+        /// the agent's).
         #[arg(long = "env", short = 'e', value_name = "NAME=VALUE")]
         env: Vec<String>,
         /// Do not pass our standard input to the program.
         #[arg(long)]
         no_stdin: bool,
+        /// The user to run as (root by default).
+        #[arg(long, short = 'u')]
+        user: Option<String>,
+        /// The working directory (the user's home by default).
+        #[arg(long)]
+        cwd: Option<String>,
         /// Program and arguments.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         argv: Vec<String>,
+    },
+    /// An interactive shell in the guest (a user's login shell on a terminal), or a
+    /// command run by it; its status is ours. Works without a terminal too.
+    Shell {
+        /// The user (root by default).
+        #[arg(long, short = 'u')]
+        user: Option<String>,
+        /// A command for the shell instead of an interactive session.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Forward a port or socket as ssh -L does: listen here, connect from inside the
+    /// guest. With --reverse as ssh -R: listen in the guest, connect from here.
+    Forward {
+        /// Listen in the guest and connect on the host.
+        #[arg(long, short = 'R')]
+        reverse: bool,
+        /// [BIND:]PORT:HOST:HOSTPORT; unix socket paths may replace either side.
+        spec: String,
     },
     /// Copy a file to or from the guest; guest paths are written guest:/path.
     Cp {
@@ -237,7 +281,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(run(&cli)) {
+    let result = rt.block_on(run(&cli));
+    // A read of our standard input may still be blocked in a thread (a shell or an
+    // exec that ended before its input did): do not wait for it.
+    rt.shutdown_background();
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("guestlink: {}", connect::explain(&e));
@@ -247,7 +295,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
-    let timeout = Duration::from_secs_f64(cli.timeout);
+    let timeout = cli.reply_timeout();
     match &cli.command {
         Cmd::Demo { agent } => demo::run(agent.clone(), timeout).await,
         Cmd::Completions { .. } => Ok(ExitCode::SUCCESS),
@@ -275,8 +323,32 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Cmd::Exec {
             env,
             no_stdin,
+            user,
+            cwd,
             argv,
-        } => exec::run(&mut connect::client(cli).await?, argv, env, !*no_stdin).await,
+        } => {
+            let opts = live::ExecOptions {
+                env: env.clone(),
+                stdin: !*no_stdin,
+                timeout: cli.timeout.map(|t| t.ceil().max(1.0) as u64),
+                user: user.clone(),
+                cwd: cwd.clone(),
+                verbose: cli.verbose,
+            };
+            live::exec(connect::client(cli).await?, argv, &opts).await
+        }
+        Cmd::Shell { user, command } => {
+            live::shell(
+                connect::client(cli).await?,
+                user.clone(),
+                command,
+                cli.verbose,
+            )
+            .await
+        }
+        Cmd::Forward { reverse, spec } => {
+            live::forward(connect::client(cli).await?, spec, *reverse).await
+        }
         Cmd::Cp {
             src,
             dst,

@@ -230,6 +230,19 @@ fn bench_runs_both_agents_side_by_side() {
         4,
         "{v}"
     );
+    // The live channel is measured for guestlinkd alone (qemu-ga has none).
+    let live = v["live"].as_object().unwrap();
+    assert_eq!(live.len(), 1, "{v}");
+    let l = live.values().next().unwrap();
+    for key in [
+        "forward_mib_s",
+        "relay_mib_s",
+        "echo_p50_ms",
+        "echo_p99_ms",
+        "exec_first_output_ms",
+    ] {
+        assert!(l[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {l}");
+    }
 }
 
 fn session_agent() -> PathBuf {

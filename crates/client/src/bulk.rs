@@ -21,15 +21,30 @@ use crate::{Client, ClientError};
 impl Client {
     /// Whether the agent lists the bulk commands in `guest-info` and allows them.
     pub async fn offers_bulk(&mut self) -> Result<bool, ClientError> {
+        let usable = self.usable_commands().await?;
+        Ok([
+            GuestlinkBulkEnable::NAME,
+            GuestlinkFileReadRaw::NAME,
+            GuestlinkFileWriteRaw::NAME,
+        ]
+        .iter()
+        .all(|n| usable.iter().any(|u| u == n)))
+    }
+
+    /// Whether the agent has command `name` and its policy allows it.
+    pub async fn offers(&mut self, name: &str) -> Result<bool, ClientError> {
+        Ok(self.usable_commands().await?.iter().any(|u| u == name))
+    }
+
+    /// The commands the agent has and its policy allows.
+    async fn usable_commands(&mut self) -> Result<Vec<String>, ClientError> {
         let info = self.call::<GuestInfo>(&Empty {}).await?;
-        let usable = |name: &str| {
-            info.supported_commands
-                .iter()
-                .any(|c| c.name == name && c.enabled)
-        };
-        Ok(usable(GuestlinkBulkEnable::NAME)
-            && usable(GuestlinkFileReadRaw::NAME)
-            && usable(GuestlinkFileWriteRaw::NAME))
+        Ok(info
+            .supported_commands
+            .into_iter()
+            .filter(|c| c.enabled)
+            .map(|c| c.name)
+            .collect())
     }
 
     /// Turns bulk transfer on for this conversation.

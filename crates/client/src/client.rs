@@ -396,6 +396,13 @@ impl Client {
         reply_of::<C>(&line)
     }
 
+    /// The bytes read and not yet used, and the connection itself.
+    pub(crate) fn into_parts(self) -> (Vec<u8>, BoxStream) {
+        let mut buffered = self.partial;
+        buffered.extend_from_slice(self.io.buffer());
+        (buffered, self.io.into_inner())
+    }
+
     /// Consumes the client, dropping the connection.    /// Consumes the client, dropping the connection.
     pub fn close(self) {}
 }

@@ -21,11 +21,13 @@ mod client;
 mod endpoint;
 mod error;
 mod events;
+pub mod live;
 pub mod ovirt;
 mod read;
 pub mod vdagent;
 
 pub use client::{Client, MAX_REPLY};
-pub use endpoint::{BoxStream, Endpoint};
+pub use endpoint::{BoxStream, Endpoint, Stream};
 pub use error::ClientError;
 pub use events::Event;
+pub use live::{Live, LiveStream, StreamEvent, StreamWriter};

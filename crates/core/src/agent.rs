@@ -263,6 +263,15 @@ impl Agent {
             .cloned()
     }
 
+    /// The live channel's users and forward destinations now (the policy's `[live]`).
+    pub fn live_scope(&self) -> crate::policy::live::LiveScope {
+        self.policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .live_scope()
+            .clone()
+    }
+
     /// The declaration of a command this agent has.
     pub fn command_info(&self, name: &str) -> Option<CommandInfo> {
         self.table.get(name).map(|e| e.info)

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::context::{CallContext, Caller};
 use crate::events::{EventBus, Listener, Mailbox, Subscription};
+use crate::live::StreamSlot;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -19,6 +20,8 @@ pub struct Connection {
     pub call: CallContext,
     /// The peer's subscription: names, heartbeat, direct delivery.
     pub events: Mailbox,
+    /// Its live streams (`__org.guestlink_stream-enable`).
+    pub streams: StreamSlot,
 }
 
 impl Connection {
@@ -33,6 +36,7 @@ impl Connection {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             call,
             events: sub.mailbox(),
+            streams: StreamSlot::default(),
         };
         (conn, sub)
     }

@@ -22,6 +22,7 @@ pub mod error;
 pub mod events;
 pub mod handlers;
 pub mod limits;
+pub mod live;
 pub mod platform;
 pub mod policy;
 pub mod state;

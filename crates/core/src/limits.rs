@@ -78,3 +78,9 @@ pub const PARTIAL_MESSAGE_BYTES: usize = 256 << 20;
 /// `partial-message-bytes-per-user`: the same for all connections of one guest user
 /// other than root.
 pub const PARTIAL_MESSAGE_BYTES_PER_USER: usize = 64 << 20;
+/// `streams`: live streams (programs, shells, forwarded connections, listeners) open
+/// at once on one connection.
+pub const STREAMS: usize = 64;
+/// `stream-window`: bytes a stream may have in flight in each direction before the
+/// reader grants more; what a stalled reader costs, per stream.
+pub const STREAM_WINDOW: u32 = guestlink_proto_stream::INITIAL_WINDOW;

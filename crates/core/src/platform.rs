@@ -248,6 +248,8 @@ pub struct Platform {
     pub accounts: Arc<dyn Accounts>,
     /// Acting on user sessions.
     pub session_manager: Arc<dyn SessionManager>,
+    /// Starting the programs of live streams.
+    pub processes: Arc<dyn crate::live::Processes>,
 }
 
 impl fmt::Debug for Platform {

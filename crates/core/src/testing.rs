@@ -398,6 +398,56 @@ pub fn fake_platform(system: FakeSystem, now_micros: i64) -> Platform {
         machine: Arc::new(FakeMachine::default()),
         accounts: Arc::new(FakeAccounts::default()),
         session_manager: Arc::new(FakeSessionManager::default()),
+        processes: Arc::new(FakeProcesses::default()),
+    }
+}
+
+/// Starts live programs as the agent's own user on pipes (never a terminal), and
+/// records what it was asked to start.
+#[derive(Debug, Default)]
+pub struct FakeProcesses {
+    /// The commands asked for, in order.
+    pub started: Mutex<Vec<crate::live::LiveCommand>>,
+}
+
+impl crate::live::Processes for FakeProcesses {
+    fn spawn(&self, cmd: &crate::live::LiveCommand) -> Result<crate::live::LiveChild, String> {
+        self.started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(cmd.clone());
+        let program = cmd.program.clone().unwrap_or_else(|| "/bin/sh".into());
+        let mut child = tokio::process::Command::new(&program)
+            .args(&cmd.args)
+            .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let pid = child.id().map_or(0, |p| p as i32);
+        let input = child
+            .stdin
+            .take()
+            .map(|w| Box::new(w) as crate::live::BoxWrite);
+        let output = child
+            .stdout
+            .take()
+            .map(|r| Box::new(r) as crate::live::BoxRead)
+            .ok_or("no stdout")?;
+        let errors = child
+            .stderr
+            .take()
+            .map(|r| Box::new(r) as crate::live::BoxRead);
+        Ok(crate::live::LiveChild {
+            pid,
+            input,
+            output,
+            errors,
+            terminal: None,
+            exit: Box::pin(async move { child.wait().await }),
+        })
     }
 }
 

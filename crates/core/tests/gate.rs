@@ -19,6 +19,11 @@ use serde_json::{json, Map, Value};
 /// Every `__org.guestlink_` command and the qemu-ga commands it does the work of.
 const EXTENSIONS: &[(&str, &[&str])] = &[
     ("__org.guestlink_bulk-enable", &[]),
+    ("__org.guestlink_stream-enable", &[]),
+    ("__org.guestlink_stream-exec", &["guest-exec"]),
+    ("__org.guestlink_shell", &["guest-exec"]),
+    ("__org.guestlink_forward-connect", &[]),
+    ("__org.guestlink_forward-listen", &[]),
     ("__org.guestlink_file-read-raw", &["guest-file-read"]),
     ("__org.guestlink_file-write-raw", &["guest-file-write"]),
     ("__org.guestlink_events-subscribe", &[]),
@@ -169,8 +174,9 @@ fn refusing_a_qemu_ga_command_refuses_each_extension_that_does_its_work() {
             }
         }
     }
-    // file-read, file-write and shutdown, each refused three ways.
-    assert_eq!(pairs, 9);
+    // file-read, file-write, shutdown, and exec twice (stream-exec, shell), each
+    // refused three ways.
+    assert_eq!(pairs, 15);
 }
 
 #[test]
@@ -272,6 +278,7 @@ async fn the_file_scope_keeps_opens_in_their_directories() {
             read: vec![logs.clone()],
             write: vec![inbox.clone()],
         }),
+        ..PolicyFiles::default()
     });
     let a = agent(policy, &dir);
     let call = CallContext::host(Protocol::Qga, "test");

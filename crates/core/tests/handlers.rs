@@ -64,6 +64,7 @@ fn harness_with(
             missing: vec!["gone".into()],
             ..Default::default()
         }),
+        processes: Arc::new(guestlink_core::testing::FakeProcesses::default()),
     };
     let mut config = AgentConfig::new("test", &dir);
     config.fsfreeze_hook = hook;

@@ -22,6 +22,7 @@ pub mod mounts;
 pub mod net;
 pub mod packages;
 pub mod pointer;
+mod processes;
 pub mod storage;
 mod system;
 
@@ -45,5 +46,6 @@ pub fn linux() -> Platform {
         machine: Arc::new(LinuxMachine),
         accounts: Arc::new(LinuxAccounts),
         session_manager: Arc::new(logind::Logind),
+        processes: Arc::new(processes::LinuxProcesses),
     }
 }

@@ -654,6 +654,60 @@ define_commands! {
         gated_as: ["guest-file-write"],
     }
 
+    /// guestlink extension: turn on live streams for this connection. From then on,
+    /// binary stream frames (first byte 0xFE) travel beside the JSON in both
+    /// directions: the output of streamed programs and shells, forwarded connections.
+    /// Until a client calls it, the agent never sends a frame. A sync, a disconnection
+    /// or the host going away ends it, and every stream with it.
+    GuestlinkStreamEnable {
+        name: "__org.guestlink_stream-enable",
+        since: "guestlink 0.2",
+        args: Empty,
+        returns: StreamInfo,
+    }
+
+    /// guestlink extension: run a program whose standard input, output and error are
+    /// a stream (or a terminal, with `terminal`), forwarded as they flow. The exit
+    /// status comes as the stream's last frame. Needs `__org.guestlink_stream-enable`.
+    GuestlinkStreamExec {
+        name: "__org.guestlink_stream-exec",
+        since: "guestlink 0.2",
+        args: StreamExecArgs,
+        returns: StreamProcess,
+        gated_as: ["guest-exec"],
+    }
+
+    /// guestlink extension: a user's login shell on a stream, on a pseudo-terminal when
+    /// `terminal` is given. Logged in the guest and announced as `SHELL_OPENED` and
+    /// `SHELL_CLOSED`. Needs `__org.guestlink_stream-enable`.
+    GuestlinkShell {
+        name: "__org.guestlink_shell",
+        since: "guestlink 0.2",
+        args: ShellArgs,
+        returns: StreamProcess,
+        gated_as: ["guest-exec"],
+    }
+
+    /// guestlink extension: connect from inside the guest to a TCP address or a unix
+    /// socket; the connection's bytes travel on a stream (`ssh -L`). Needs
+    /// `__org.guestlink_stream-enable`.
+    GuestlinkForwardConnect {
+        name: "__org.guestlink_forward-connect",
+        since: "guestlink 0.2",
+        args: ForwardAddress,
+        returns: ForwardStream,
+    }
+
+    /// guestlink extension: listen inside the guest on a TCP address or a unix socket;
+    /// each connection becomes a stream announced by an accept frame (`ssh -R`). Needs
+    /// `__org.guestlink_stream-enable`.
+    GuestlinkForwardListen {
+        name: "__org.guestlink_forward-listen",
+        since: "guestlink 0.2",
+        args: ForwardAddress,
+        returns: ForwardListener,
+    }
+
     /// guestlink extension: receive events on this connection. Adds the named events
     /// (all when `events` is absent) to the subscription and optionally starts a
     /// heartbeat. A sync, a disconnection or `events-unsubscribe` ends it; a client that

@@ -98,6 +98,12 @@ define_events! {
     /// `guest-exec-status`.
     ExecExitedEvent { name: "EXEC_EXITED", data: ExecExited }
 
+    /// A shell started in the guest for the host (`__org.guestlink_shell`).
+    ShellOpenedEvent { name: "SHELL_OPENED", data: ShellOpened }
+
+    /// A shell started for the host ended.
+    ShellClosedEvent { name: "SHELL_CLOSED", data: ShellClosed }
+
     /// The guest clipboard changed (types only; fetch the contents when needed).
     ClipboardChangedEvent { name: "CLIPBOARD_CHANGED", data: ClipboardChanged }
 

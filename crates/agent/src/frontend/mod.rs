@@ -4,6 +4,7 @@
 mod call;
 pub mod guest_socket;
 pub mod limits;
+pub mod live;
 pub mod noise;
 pub mod ovirt;
 pub mod qga;

@@ -27,7 +27,9 @@ use guestlink_core::{Agent, Bulk, CallContext, Connection, DispatchError, EventR
 use guestlink_proto_qga::{
     encode_error, encode_event, encode_return, write_return, Decoder, ErrorClass, Frame, Request,
 };
-use guestlink_vocabulary::commands::{GuestSync, GuestSyncDelimited, GuestlinkBulkEnable, Payload};
+use guestlink_vocabulary::commands::{
+    GuestSync, GuestSyncDelimited, GuestlinkBulkEnable, GuestlinkStreamEnable, Payload,
+};
 use guestlink_vocabulary::Command;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -56,6 +58,8 @@ struct Session {
     /// The client turned bulk transfer on (`__org.guestlink_bulk-enable`) and has not
     /// synchronised since.
     bulk: bool,
+    /// The client turned live streams on: the conversation goes on in [`super::live`].
+    live: bool,
 }
 
 /// What goes to the channel after the reply text of one request.
@@ -71,16 +75,32 @@ pub enum After {
 /// Serves one connection (or one device, for its whole life) until EOF or an I/O error.
 /// A client of a listening socket is charged for what its partial messages hold, and
 /// closed with an error naming the limit when the budget runs out.
+///
+/// On a device (`device`), end-of-file means the host went away (the port reports
+/// hang-ups): its partial message, bulk mode, event subscription and live streams
+/// end, and the port is read on for the next host.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     agent: &Agent,
     call: &CallContext,
     mut io: S,
     charge: Option<Charge>,
+    device: bool,
 ) -> io::Result<()> {
-    let (conn, mut events) = agent.connect(call.clone());
-    let result = converse(agent, &conn, &mut events, &mut io, charge).await;
-    agent.disconnect(&conn);
-    result
+    let mut charge = charge;
+    loop {
+        let (conn, mut events) = agent.connect(call.clone());
+        let result = converse(agent, &conn, &mut events, &mut io, charge.take()).await;
+        agent.disconnect(&conn);
+        match result {
+            Ok(()) if device => {
+                tracing::debug!(channel = %call.channel.name, "the host went away");
+                // A port with no host reports its end again and again: wait a little
+                // (the device's own poll) rather than spin.
+                tokio::time::sleep(guestlink_fdio::DETACHED_POLL).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
@@ -130,7 +150,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
                 flush(io, &mut out).await?;
                 continue;
             };
-            let input = match payload_length(agent, &session, &req) {
+            let input = match payload_length(agent, session.bulk, &req) {
                 Some(len) => {
                     let (data, used) = read_payload(io, &buf[pos..n], len).await?;
                     pos += used;
@@ -142,6 +162,16 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
             let after = answer(agent, conn, &mut session, req, input, &mut out).await;
             flush(io, &mut out).await?;
             write_after(io, after).await?;
+            if session.live {
+                let leftover = buf[pos..n].to_vec();
+                let resume = super::live::Resume {
+                    decoder: &mut decoder,
+                    leftover,
+                    bulk: session.bulk,
+                    charge: charge.as_mut(),
+                };
+                return super::live::converse(agent, conn, events, io, resume).await;
+            }
         }
     }
 }
@@ -186,8 +216,8 @@ async fn flush<S: AsyncWrite + Unpin>(io: &mut S, out: &mut Vec<u8>) -> io::Resu
 /// How many raw bytes follow this request: `arguments.count` of a command with a
 /// request payload, on a connection in bulk mode, when it is an integer in range.
 /// Anything else has no payload (and fails in the handler with an argument error).
-fn payload_length(agent: &Agent, session: &Session, req: &Request) -> Option<usize> {
-    if !session.bulk {
+pub(super) fn payload_length(agent: &Agent, bulk: bool, req: &Request) -> Option<usize> {
+    if !bulk {
         return None;
     }
     let info = agent.command_info(&req.execute)?;
@@ -253,6 +283,20 @@ impl io::Write for PieceSink {
 
 async fn write_streamed<S: AsyncWrite + Unpin>(io: &mut S, s: Streamed) -> io::Result<()> {
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(2);
+    let write = async {
+        while let Some(piece) = rx.recv().await {
+            io.write_all(&piece).await?;
+        }
+        Ok::<(), io::Error>(())
+    };
+    let (written, produced) = tokio::join!(write, produce_streamed(s, tx));
+    written?;
+    produced
+}
+
+/// Encodes a streamed reply on a blocking thread, handing its pieces to `tx` as they
+/// fill.
+pub(super) async fn produce_streamed(s: Streamed, tx: mpsc::Sender<Vec<u8>>) -> io::Result<()> {
     let producer = tokio::task::spawn_blocking(move || {
         let mut sink = PieceSink {
             tx,
@@ -261,9 +305,6 @@ async fn write_streamed<S: AsyncWrite + Unpin>(io: &mut S, s: Streamed) -> io::R
         write_return(&mut sink, s.reply.value(), s.id.as_ref(), s.delimited)?;
         io::Write::flush(&mut sink).map_err(serde_json::Error::io)
     });
-    while let Some(piece) = rx.recv().await {
-        io.write_all(&piece).await?;
-    }
     match producer.await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(io::Error::other(format!("cannot encode reply: {e}"))),
@@ -312,6 +353,9 @@ async fn answer(
         .await;
     if result.is_ok() && name == GuestlinkBulkEnable::NAME {
         session.bulk = true;
+    }
+    if result.is_ok() && name == GuestlinkStreamEnable::NAME {
+        session.live = true;
     }
     encode_outcome(name, req.id, result, out)
 }

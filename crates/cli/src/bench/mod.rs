@@ -7,6 +7,7 @@
 //! the second to the first. The client's own CPU time is measured too, so the report
 //! says how far the client itself could go (its ceiling).
 
+mod live;
 pub(crate) mod procfs;
 
 use std::path::{Path, PathBuf};
@@ -120,7 +121,7 @@ async fn start(command: &str, n: usize) -> anyhow::Result<(Started, Client, f64)
     Ok((started, client, ms))
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
@@ -335,15 +336,34 @@ pub async fn run(opts: &Options) -> anyhow::Result<ExitCode> {
         let _ = std::fs::remove_dir_all(&scratch);
         results.push((sock.display().to_string(), f?));
     }
+    let mut lives = Vec::new();
     for (n, agent) in opts.agents.iter().enumerate() {
         eprintln!("measuring {agent} ...");
         let (started, mut c, startup) = start(agent, n).await?;
         let pid = started.child.id();
         let mut f = measure(&mut c, Some(pid), opts, &started.dir.clone(), &data).await?;
         f.startup_ms = Some(startup);
+        drop(c);
+        if let Some(l) = live::measure(&started.dir.join("sock")).await? {
+            lives.push((agent.clone(), l));
+        }
         results.push((agent.clone(), f));
     }
-    print!("{}", report(&results, opts));
+    let text = report(&results, opts);
+    if opts.json {
+        let mut v: serde_json::Value = serde_json::from_str(&text)?;
+        v["live"] = lives
+            .iter()
+            .map(|(agent, l)| (agent.clone(), live::json(l)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        println!("{v:#}");
+    } else {
+        print!("{text}");
+        for (agent, l) in &lives {
+            print!("{}", live::report(agent, l));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

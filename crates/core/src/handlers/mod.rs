@@ -14,6 +14,7 @@
 //! - [`clipboard`] — a session's clipboard, through its session agent
 //! - [`transfer`] — files from the host into a user's download directory; displays
 //! - [`control`] — locking and ending sessions, single sign-on
+//! - [`live`] — the live channel: streamed programs, shells, forwards
 //! - [`hooks`] — lifecycle hooks around migration and hibernation
 //! - [`action`] — the administrator's actions, run for the host
 
@@ -27,6 +28,7 @@ pub mod file;
 pub mod freeze;
 pub mod hooks;
 pub mod inventory;
+pub mod live;
 pub mod machine;
 mod osrelease;
 mod protocol;

@@ -47,6 +47,15 @@ struct FileToml {
     #[serde(default)]
     rule: Vec<toml::Spanned<RuleToml>>,
     files: Option<toml::Spanned<FilesToml>>,
+    live: Option<LiveToml>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct LiveToml {
+    users: Option<Vec<String>>,
+    forward_to: Option<Vec<String>>,
+    forward_listen: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +72,8 @@ pub struct PolicyFiles {
     pub rules: Vec<Rule>,
     /// Where `guest-file-open` may reach; everywhere when `None`.
     pub files: Option<FileScope>,
+    /// The `[live]` table: users and forward destinations.
+    pub live: crate::policy::live::LiveScope,
 }
 
 /// Absolute paths, without `..`.
@@ -264,6 +275,18 @@ fn parse_into(
         }
         if let Some(write) = files.write {
             scope.write = scope_paths(write).map_err(|m| err(line, m))?;
+        }
+    }
+    if let Some(live) = doc.live {
+        // Each list given replaces the one of an earlier file.
+        if live.users.is_some() {
+            out.live.users = live.users;
+        }
+        if live.forward_to.is_some() {
+            out.live.forward_to = live.forward_to;
+        }
+        if live.forward_listen.is_some() {
+            out.live.forward_listen = live.forward_listen;
         }
     }
     Ok(())

@@ -19,6 +19,7 @@
 //! reason for the log: the rule's `reason`, or where it was written.
 
 pub mod file;
+pub mod live;
 pub mod paths;
 
 use std::sync::Arc;
@@ -308,6 +309,8 @@ pub struct Policy {
     rules: Vec<Rule>,
     /// Where `guest-file-open` may reach (the `[files]` table); everywhere when `None`.
     files: Option<paths::FileScope>,
+    /// Users and forward destinations of the live channel (the `[live]` table).
+    live: live::LiveScope,
     /// Names given to qemu-ga's lists, for the start-up warning about unknown ones.
     listed: Vec<String>,
 }
@@ -328,6 +331,7 @@ impl Policy {
     pub fn from_rules(rules: Vec<Rule>) -> Policy {
         Policy {
             rules,
+            live: live::LiveScope::default(),
             files: None,
             listed: Vec::new(),
         }
@@ -337,6 +341,7 @@ impl Policy {
     pub fn from_files(files: file::PolicyFiles) -> Policy {
         Policy {
             files: files.files,
+            live: files.live,
             ..Policy::from_rules(files.rules)
         }
     }
@@ -344,6 +349,11 @@ impl Policy {
     /// Where `guest-file-open` may reach; everywhere when `None`.
     pub fn file_scope(&self) -> Option<&paths::FileScope> {
         self.files.as_ref()
+    }
+
+    /// The live channel's users and forward destinations.
+    pub fn live_scope(&self) -> &live::LiveScope {
+        &self.live
     }
 
     /// Appends qemu-ga's lists as the last rules: what the allow list does not name is
