@@ -348,6 +348,10 @@ def run_checks(vm, work, socks, cli, conformance, t_boot):
     out = guest_exec(c, "guestlink", ["--vsock", "1:5123", "--json", "hostname"])
     check("vsock-listen inside the guest (vsock_loopback)",
           out is not None and out[0] == 0 and b"guestlink-vm" in out[1], out)
+    out = guest_exec(c, "guestlink", ["--vsock", "1:5123", "exec", "--", "sh", "-c",
+                                      "echo streamed over vsock; exit 3"])
+    check("streamed exec over vsock (vsock_loopback)",
+          out == (3, b"streamed over vsock\n"), out)
     c.close()
 
     c = Qga(qga)

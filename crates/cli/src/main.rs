@@ -124,7 +124,9 @@ pub enum Cmd {
         /// Listen in the guest and connect on the host.
         #[arg(long, short = 'R')]
         reverse: bool,
-        /// [BIND:]PORT:HOST:HOSTPORT; unix socket paths may replace either side.
+        /// Where to listen and where to connect, as ssh writes it; unix socket paths
+        /// may replace either side.
+        #[arg(value_name = "[BIND:]PORT:HOST:HOSTPORT")]
         spec: String,
     },
     /// Copy a file to or from the guest; guest paths are written guest:/path.

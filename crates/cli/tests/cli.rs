@@ -8,73 +8,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{built, guestlinkd, have_qemu_ga, GUESTLINK, QEMU_GA};
-
-struct Agent {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Agent {
-    fn start(bin: &Path, tag: &str, extra: &[&str]) -> Agent {
-        let dir = std::env::temp_dir().join(format!("gl-cli-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = Command::new(bin)
-            .args(["-m", "unix-listen", "-p"])
-            .arg(dir.join("sock"))
-            .arg("-t")
-            .arg(&dir)
-            .args(extra)
-            .env("GUESTLINK_GUEST_SOCKET", dir.join("guest.sock"))
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !dir.join("sock").exists() {
-            assert!(Instant::now() < deadline);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Agent { child, dir }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_with_stdin(args, b"")
-    }
-
-    fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
-        use std::io::Write;
-        let mut child = Command::new(GUESTLINK)
-            .arg("--socket")
-            .arg(self.dir.join("sock"))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input).unwrap();
-        child.wait_with_output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use common::{built, guestlinkd, have_qemu_ga, Agent, GUESTLINK, QEMU_GA};
 
 /// Runs every subcommand; `transfer` is how `cp` is expected to move data.
 fn exercise(agent: &Agent, transfer: &str) {

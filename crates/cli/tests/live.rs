@@ -10,50 +10,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{guestlinkd, have_qemu_ga, GUESTLINK, QEMU_GA};
-
-struct Agent {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Agent {
-    fn start(bin: &Path, tag: &str) -> Agent {
-        let dir = std::env::temp_dir().join(format!("gl-live-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = Command::new(bin)
-            .args(["-m", "unix-listen", "-p"])
-            .arg(dir.join("sock"))
-            .arg("-t")
-            .arg(&dir)
-            .env("GUESTLINK_GUEST_SOCKET", dir.join("guest.sock"))
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !dir.join("sock").exists() {
-            assert!(Instant::now() < deadline);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Agent { child, dir }
-    }
-
-    fn cli(&self) -> Command {
-        let mut c = Command::new(GUESTLINK);
-        c.arg("--socket").arg(self.dir.join("sock"));
-        c
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use common::{guestlinkd, have_qemu_ga, Agent, GUESTLINK, QEMU_GA};
 
 /// A child killed when the test ends, however it ends.
 struct Kill(Child);
@@ -87,7 +44,7 @@ fn me() -> String {
 
 #[test]
 fn exec_prints_output_while_the_program_runs() {
-    let a = Agent::start(&guestlinkd(), "stream");
+    let a = Agent::start(&guestlinkd(), "live-stream", &[]);
     let go = a.dir.join("go");
     let script = format!(
         "echo first; while [ ! -e {} ]; do sleep 0.05; done; echo second >&2; exit 3",
@@ -121,7 +78,7 @@ fn exec_prints_output_while_the_program_runs() {
 
 #[test]
 fn a_tar_pipe_goes_through_exec_stdin_and_options_apply() {
-    let a = Agent::start(&guestlinkd(), "tar");
+    let a = Agent::start(&guestlinkd(), "live-tar", &[]);
     let src = a.dir.join("src");
     std::fs::create_dir_all(src.join("sub")).unwrap();
     let big: Vec<u8> = (0..3_000_000u32)
@@ -180,7 +137,7 @@ fn exec_falls_back_to_polling_against_qemu_ga_and_says_so() {
     if !have_qemu_ga() {
         return;
     }
-    let a = Agent::start(Path::new(QEMU_GA), "qga");
+    let a = Agent::start(Path::new(QEMU_GA), "live-qga", &[]);
     let out = a
         .cli()
         .args(["-v", "exec", "--", "sh", "-c", "echo from qemu-ga; exit 4"])
@@ -232,7 +189,7 @@ fn shell_on_a_terminal_echoes_resizes_interrupts_and_returns_the_status() {
         eprintln!("SKIPPED: tmux is not installed");
         return;
     }
-    let a = Agent::start(&guestlinkd(), "shell");
+    let a = Agent::start(&guestlinkd(), "live-shell", &[]);
     let tsock = a.dir.join("tmux.sock");
     let _server = Tmux(tsock.clone());
     let status = a.dir.join("status");
@@ -391,7 +348,7 @@ fn wait_port(port: u16) {
 
 #[test]
 fn forward_carries_100_concurrent_requests_and_200_mb_byte_for_byte() {
-    let a = Agent::start(&guestlinkd(), "fwd");
+    let a = Agent::start(&guestlinkd(), "live-fwd", &[]);
     let server = http_server();
     let local = free_port();
     let _fwd = Kill(
@@ -437,7 +394,7 @@ fn forward_carries_100_concurrent_requests_and_200_mb_byte_for_byte() {
 
 #[test]
 fn a_reverse_forward_listens_in_the_guest_and_connects_here() {
-    let a = Agent::start(&guestlinkd(), "rev");
+    let a = Agent::start(&guestlinkd(), "live-rev", &[]);
     let server = http_server();
     let guest_port = free_port();
     let _fwd = Kill(
@@ -463,7 +420,7 @@ fn a_reverse_forward_listens_in_the_guest_and_connects_here() {
 
 #[test]
 fn domain_finds_the_guestlink_port_with_virsh() {
-    let a = Agent::start(&guestlinkd(), "domain");
+    let a = Agent::start(&guestlinkd(), "live-domain", &[]);
     let virsh = a.dir.join("virsh");
     let sock = a.dir.join("sock");
     std::fs::write(

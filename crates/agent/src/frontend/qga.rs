@@ -233,7 +233,7 @@ pub(super) fn payload_length(agent: &Agent, bulk: bool, req: &Request) -> Option
 /// Collects `len` payload bytes: first from what was already read (`have`), then from
 /// the channel. Returns the payload and how much of `have` it used. EOF before the end
 /// is an error: the host went away in the middle of a transfer.
-async fn read_payload<S: AsyncRead + Unpin>(
+pub(super) async fn read_payload<S: AsyncRead + Unpin>(
     io: &mut S,
     have: &[u8],
     len: usize,

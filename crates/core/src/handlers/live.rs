@@ -46,6 +46,21 @@ fn slot<'a>(ctx: &Context<'a>, command: &str) -> Result<&'a StreamSlot, CommandE
     Ok(&conn.streams)
 }
 
+/// Hands a stream to the front end.
+fn open(slot: &StreamSlot, endpoint: Endpoint, command: &str) -> Result<u32, CommandError> {
+    slot.open(endpoint)
+        .map_err(|e| CommandError::new(format!("{command} {e}")))
+}
+
+/// Starts `cmd` through the platform.
+fn spawn(ctx: &Context<'_>, cmd: &LiveCommand) -> Result<crate::live::LiveChild, CommandError> {
+    ctx.agent
+        .platform()
+        .processes
+        .spawn(cmd)
+        .map_err(CommandError::new)
+}
+
 fn env_pairs(env: Option<Vec<String>>) -> Result<Vec<(String, String)>, CommandError> {
     env.unwrap_or_default()
         .into_iter()
@@ -116,21 +131,14 @@ impl Handler for GuestlinkStreamExec {
             terminal: terminal(args.terminal)?,
             login: false,
         };
-        let child = ctx
-            .agent
-            .platform()
-            .processes
-            .spawn(&cmd)
-            .map_err(CommandError::new)?;
+        let child = spawn(&ctx, &cmd)?;
         let pid = child.pid;
         let channel = ctx.call.channel.name.clone();
         tracing::info!(path = %args.path, pid, %user, %channel, "stream-exec started");
         let process = Process::adopt(child, timeout, move |ended| {
             tracing::info!(pid, ?ended, "stream-exec ended");
         });
-        let stream = slot
-            .open(Endpoint::Process(process))
-            .map_err(|e| CommandError::new(format!("{} {e}", Self::NAME)))?;
+        let stream = open(slot, Endpoint::Process(process), Self::NAME)?;
         Ok(StreamProcess {
             stream: i64::from(stream),
             pid: i64::from(pid),
@@ -157,12 +165,7 @@ impl Handler for GuestlinkShell {
             login: true,
             terminal: term,
         };
-        let child = ctx
-            .agent
-            .platform()
-            .processes
-            .spawn(&cmd)
-            .map_err(CommandError::new)?;
+        let child = spawn(&ctx, &cmd)?;
         let pid = child.pid;
         let channel = ctx.call.channel.name.to_string();
         tracing::info!(%user, %channel, pid, terminal = has_terminal, "shell opened");
@@ -197,9 +200,7 @@ impl Handler for GuestlinkShell {
                 Audience::User(0),
             );
         });
-        let stream = slot
-            .open(Endpoint::Process(process))
-            .map_err(|e| CommandError::new(format!("{} {e}", Self::NAME)))?;
+        let stream = open(slot, Endpoint::Process(process), Self::NAME)?;
         Ok(StreamProcess {
             stream: i64::from(stream),
             pid: i64::from(pid),
@@ -222,31 +223,56 @@ fn address(args: &ForwardAddress, listen: bool) -> Result<(), CommandError> {
     }
 }
 
+/// What a forward needs before it touches the network: a place for the stream, a
+/// well-formed address, and the policy's consent; the address as the policy names it.
+fn forward_prologue<'a>(
+    ctx: &Context<'a>,
+    command: &str,
+    args: &ForwardAddress,
+    listen: bool,
+) -> Result<(&'a StreamSlot, String), CommandError> {
+    let slot = slot(ctx, command)?;
+    address(args, listen)?;
+    let dest = destination(args.host.as_deref(), args.port, args.path.as_deref());
+    let scope = ctx.agent.live_scope();
+    let allowed = if listen {
+        scope.check_listen(&dest)
+    } else {
+        scope.check_connect(&dest)
+    };
+    allowed.map_err(CommandError::new)?;
+    Ok((slot, dest))
+}
+
+/// The error of a socket operation on `dest`.
+fn socket_error(what: &str, dest: &str, e: &std::io::Error) -> CommandError {
+    CommandError::new(format!(
+        "cannot {what} {dest}: {}",
+        crate::error::strerror(e)
+    ))
+}
+
+fn socket_endpoint<R, W>(halves: (R, W), peer: &str) -> Endpoint
+where
+    R: tokio::io::AsyncRead + Send + Unpin + 'static,
+    W: tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    Endpoint::Socket {
+        read: Box::new(halves.0),
+        write: Box::new(halves.1),
+        peer: peer.to_string(),
+    }
+}
+
 impl Handler for GuestlinkForwardConnect {
     async fn handle(ctx: Context<'_>, args: ForwardAddress) -> Result<ForwardStream, CommandError> {
-        let slot = slot(&ctx, Self::NAME)?;
-        address(&args, false)?;
-        let dest = destination(args.host.as_deref(), args.port, args.path.as_deref());
-        ctx.agent
-            .live_scope()
-            .check_connect(&dest)
-            .map_err(CommandError::new)?;
-        let failed = |e: std::io::Error| {
-            CommandError::new(format!(
-                "cannot connect to {dest}: {}",
-                crate::error::strerror(&e)
-            ))
-        };
+        let (slot, dest) = forward_prologue(&ctx, Self::NAME, &args, false)?;
+        let failed = |e: std::io::Error| socket_error("connect to", &dest, &e);
         let connect = async {
-            let endpoint = match &args.path {
+            Ok::<_, CommandError>(match &args.path {
                 Some(p) => {
                     let s = tokio::net::UnixStream::connect(p).await.map_err(failed)?;
-                    let (r, w) = s.into_split();
-                    Endpoint::Socket {
-                        read: Box::new(r),
-                        write: Box::new(w),
-                        peer: dest.clone(),
-                    }
+                    socket_endpoint(s.into_split(), &dest)
                 }
                 None => {
                     let host = args.host.as_deref().unwrap_or("localhost");
@@ -255,22 +281,14 @@ impl Handler for GuestlinkForwardConnect {
                         .await
                         .map_err(failed)?;
                     let _ = s.set_nodelay(true);
-                    let (r, w) = s.into_split();
-                    Endpoint::Socket {
-                        read: Box::new(r),
-                        write: Box::new(w),
-                        peer: dest.clone(),
-                    }
+                    socket_endpoint(s.into_split(), &dest)
                 }
-            };
-            Ok::<_, CommandError>(endpoint)
+            })
         };
         let endpoint = tokio::time::timeout(CONNECT_TIMEOUT, connect)
             .await
             .map_err(|_| CommandError::new(format!("cannot connect to {dest}: timed out")))??;
-        let stream = slot
-            .open(endpoint)
-            .map_err(|e| CommandError::new(format!("{} {e}", Self::NAME)))?;
+        let stream = open(slot, endpoint, Self::NAME)?;
         tracing::debug!(%dest, stream, "forward connected");
         Ok(ForwardStream {
             stream: i64::from(stream),
@@ -283,19 +301,8 @@ impl Handler for GuestlinkForwardListen {
         ctx: Context<'_>,
         args: ForwardAddress,
     ) -> Result<ForwardListener, CommandError> {
-        let slot = slot(&ctx, Self::NAME)?;
-        address(&args, true)?;
-        let dest = destination(args.host.as_deref(), args.port, args.path.as_deref());
-        ctx.agent
-            .live_scope()
-            .check_listen(&dest)
-            .map_err(CommandError::new)?;
-        let failed = |e: std::io::Error| {
-            CommandError::new(format!(
-                "cannot listen on {dest}: {}",
-                crate::error::strerror(&e)
-            ))
-        };
+        let (slot, dest) = forward_prologue(&ctx, Self::NAME, &args, true)?;
+        let failed = |e: std::io::Error| socket_error("listen on", &dest, &e);
         let (listener, port) = match &args.path {
             Some(p) => {
                 let l = tokio::net::UnixListener::bind(p).map_err(failed)?;
@@ -311,9 +318,7 @@ impl Handler for GuestlinkForwardListen {
                 (LiveListener::Tcp(l), bound)
             }
         };
-        let stream = slot
-            .open(Endpoint::Listener(listener))
-            .map_err(|e| CommandError::new(format!("{} {e}", Self::NAME)))?;
+        let stream = open(slot, Endpoint::Listener(listener), Self::NAME)?;
         tracing::info!(%dest, stream, "reverse forward listening");
         Ok(ForwardListener {
             stream: i64::from(stream),

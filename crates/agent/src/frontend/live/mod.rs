@@ -42,6 +42,8 @@ use super::qga::{self, After};
 const READ_CHUNK: usize = 256 << 10;
 /// Bytes gathered into one write.
 const WRITE_BATCH: usize = 256 << 10;
+/// Pieces at least this large are written without copying them into a batch.
+const DIRECT_WRITE: usize = 16 << 10;
 /// Items queued for the writer.
 const OUT_QUEUE: usize = 256;
 
@@ -218,7 +220,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             let input = match qga::payload_length(agent, shared.bulk.load(Ordering::Acquire), &req)
             {
                 Some(len) => {
-                    let (data, used) = read_payload(&mut rd, &buf[pos..n], len).await?;
+                    let (data, used) = qga::read_payload(&mut rd, &buf[pos..n], len).await?;
                     pos += used;
                     Some(data)
                 }
@@ -244,21 +246,6 @@ async fn read_loop<R: AsyncRead + Unpin>(
     }
 }
 
-async fn read_payload<R: AsyncRead + Unpin>(
-    rd: &mut R,
-    have: &[u8],
-    len: usize,
-) -> io::Result<(Vec<u8>, usize)> {
-    let used = have.len().min(len);
-    let mut data = Vec::new();
-    data.try_reserve_exact(len)
-        .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
-    data.extend_from_slice(&have[..used]);
-    data.resize(len, 0);
-    rd.read_exact(&mut data[used..]).await?;
-    Ok((data, used))
-}
-
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut wr: W,
     mut rx: mpsc::Receiver<Out>,
@@ -269,6 +256,15 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         // Gather what is queued into one write.
         while let Some(item) = next.take() {
             match item {
+                // A large piece is written as it is, not copied into the batch.
+                Out::Bytes(b) if b.len() >= DIRECT_WRITE => {
+                    if !batch.is_empty() {
+                        wr.write_all(&batch).await?;
+                        batch.clear();
+                    }
+                    wr.write_all(&b).await?;
+                    next = rx.try_recv().ok();
+                }
                 Out::Bytes(b) => {
                     batch.extend_from_slice(&b);
                     if batch.len() < WRITE_BATCH {

@@ -216,7 +216,8 @@ struct StreamIo {
 }
 
 /// Sends what `r` gives as frames of `kind`, within the credit, until its end (an
-/// error counts as the end; it is returned).
+/// error counts as the end; it is returned). Bytes are read straight into the frame
+/// that carries them: one copy from the kernel, none more on the way out.
 async fn copy_out(
     mut r: impl AsyncRead + Unpin,
     kind: Kind,
@@ -224,18 +225,32 @@ async fn copy_out(
     credit: &Credit,
     out: &mpsc::Sender<Out>,
 ) -> std::io::Result<()> {
-    let mut buf = vec![0u8; MAX_PAYLOAD];
+    let header = guestlink_proto_stream::HEADER;
     loop {
-        let n = match r.read(&mut buf).await {
+        // Read into the spare capacity: no pass to zero the buffer first.
+        let mut frame = Vec::with_capacity(header + MAX_PAYLOAD);
+        frame.resize(header, 0);
+        let n = match r.read_buf(&mut frame).await {
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        let mut rest = &buf[..n];
+        let k = credit.take(n).await;
+        let rest = frame[header + k..header + n].to_vec();
+        frame.truncate(header + k);
+        let mut head = Vec::with_capacity(header);
+        encode_data(&mut head, kind, id, &[]);
+        frame[..header].copy_from_slice(&head);
+        frame[6..10].copy_from_slice(&(k as u32).to_be_bytes());
+        if out.send(Out::Bytes(frame)).await.is_err() {
+            return Ok(());
+        }
+        // What the credit did not cover goes as it comes.
+        let mut rest = &rest[..];
         while !rest.is_empty() {
             let k = credit.take(rest.len()).await;
-            let mut b = Vec::with_capacity(k + guestlink_proto_stream::HEADER);
+            let mut b = Vec::with_capacity(k + header);
             encode_data(&mut b, kind, id, &rest[..k]);
             if out.send(Out::Bytes(b)).await.is_err() {
                 return Ok(());
