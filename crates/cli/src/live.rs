@@ -348,6 +348,31 @@ async fn connect_local(to: &Addr) -> std::io::Result<guestlink_client::BoxStream
     })
 }
 
+/// How long a connection waits for the agent to free a stream place.
+const PLACE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Opens a forward's stream. The agent frees a stream's place a moment after both
+/// ends closed, so a new connection may find the places full for that moment: it
+/// waits for one rather than fail.
+async fn open_forward(
+    live: &Live,
+    to: &Addr,
+) -> Result<(LiveStream, guestlink_vocabulary::types::ForwardStream), guestlink_client::ClientError>
+{
+    let deadline = tokio::time::Instant::now() + PLACE_WAIT;
+    loop {
+        match live.open::<cmd::GuestlinkForwardConnect>(&to.wire()).await {
+            Err(e)
+                if e.to_string().contains("too many streams")
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// `guestlink forward`: runs until interrupted.
 pub async fn forward(mut c: Client, spec: &str, reverse: bool) -> anyhow::Result<ExitCode> {
     let (listen, to) = parse_spec(spec)?;
@@ -418,7 +443,7 @@ pub async fn forward(mut c: Client, spec: &str, reverse: bool) -> anyhow::Result
                 let place = places.clone().acquire_owned().await?;
                 tokio::spawn(async move {
                     let _place = place;
-                    match live.open::<cmd::GuestlinkForwardConnect>(&to.wire()).await {
+                    match open_forward(&live, &to).await {
                         Ok((s, _)) => {
                             if let Err(e) = splice(s, sock).await {
                                 eprintln!("guestlink: forward to {to}: {e}");

@@ -392,9 +392,13 @@ impl LiveStream {
     }
 
     /// The next event; `None` after the last. Data returned before is taken as
-    /// consumed: the agent gets credit for it now.
+    /// consumed: the agent gets credit for it before this waits, or once a quarter of
+    /// the window has been consumed while events keep coming.
     pub async fn recv(&mut self) -> Option<StreamEvent> {
-        if self.unacked > 0 {
+        use tokio::sync::mpsc::error::TryRecvError;
+        let ready = self.events.try_recv();
+        let busy = ready.is_ok() && self.unacked < self.writer.shared.window / 4;
+        if !busy && self.unacked > 0 {
             let bytes = std::mem::take(&mut self.unacked);
             self.writer
                 .frame(&Frame::Credit {
@@ -403,9 +407,13 @@ impl LiveStream {
                 })
                 .await;
         }
-        let e = self.events.recv().await?;
+        let e = match ready {
+            Ok(e) => e,
+            Err(TryRecvError::Empty) => self.events.recv().await?,
+            Err(TryRecvError::Disconnected) => return None,
+        };
         if let StreamEvent::Data(d) | StreamEvent::Stderr(d) = &e {
-            self.unacked = d.len() as u32;
+            self.unacked += d.len() as u32;
         }
         Some(e)
     }

@@ -227,8 +227,9 @@ async fn copy_out(
 ) -> std::io::Result<()> {
     let header = guestlink_proto_stream::HEADER;
     loop {
-        // Read into the spare capacity: no pass to zero the buffer first.
-        let mut frame = Vec::with_capacity(header + MAX_PAYLOAD);
+        // Read into the spare capacity: no pass to zero the buffer first. A whole frame
+        // is 64 KiB, two of virtio-serial's 32 KiB writes.
+        let mut frame = Vec::with_capacity(MAX_PAYLOAD);
         frame.resize(header, 0);
         let n = match r.read_buf(&mut frame).await {
             Ok(0) => return Ok(()),
@@ -260,22 +261,58 @@ async fn copy_out(
     }
 }
 
-/// Writes the host's data to `w` and gives credit back as it goes; at the host's EOF,
-/// `at_eof` runs and it returns. An error of `w` other than a closed pipe is returned.
+/// Gives the host credit for `owed` bytes it sent.
+async fn grant(io: &StreamIo, owed: &mut u32) {
+    if *owed == 0 {
+        return;
+    }
+    let bytes = std::mem::take(owed);
+    io.unacked.fetch_sub(u64::from(bytes), Ordering::AcqRel);
+    let _ = io
+        .out
+        .send(frame(&Frame::Credit {
+            stream: io.id,
+            bytes,
+        }))
+        .await;
+}
+
+/// Writes the host's data to `w` and gives credit back as it goes (before it waits
+/// for more, or once a quarter of the window is owed while data keeps coming); at the
+/// host's EOF, `at_eof` runs and it returns. An error of `w` other than a closed pipe
+/// is returned.
 async fn copy_in<W: AsyncWrite + Unpin>(
     io: &mut StreamIo,
     w: &mut Option<W>,
-    mut at_eof: impl FnMut(&mut Option<W>),
+    at_eof: impl FnOnce(&mut Option<W>),
 ) -> std::io::Result<()> {
-    while let Some(item) = io.data.recv().await {
+    use tokio::sync::mpsc::error::TryRecvError;
+    let mut owed = 0u32;
+    loop {
+        let item = match io.data.try_recv() {
+            Ok(item) => {
+                if owed >= STREAM_WINDOW / 4 {
+                    grant(io, &mut owed).await;
+                }
+                item
+            }
+            Err(TryRecvError::Empty) => {
+                grant(io, &mut owed).await;
+                match io.data.recv().await {
+                    Some(item) => item,
+                    None => return Ok(()),
+                }
+            }
+            Err(TryRecvError::Disconnected) => return Ok(()),
+        };
         let Some(data) = item else {
             if let Some(w) = w.as_mut() {
                 let _ = w.flush().await;
             }
+            grant(io, &mut owed).await;
             at_eof(w);
             return Ok(());
         };
-        let len = data.len();
         let result = match w.as_mut() {
             Some(w) => match w.write_all(&data).await {
                 Ok(()) => w.flush().await,
@@ -285,14 +322,7 @@ async fn copy_in<W: AsyncWrite + Unpin>(
             // the host is not stuck.
             None => Ok(()),
         };
-        io.unacked.fetch_sub(len as u64, Ordering::AcqRel);
-        let _ = io
-            .out
-            .send(frame(&Frame::Credit {
-                stream: io.id,
-                bytes: len as u32,
-            }))
-            .await;
+        owed += data.len() as u32;
         if let Err(e) = result {
             if e.kind() != std::io::ErrorKind::BrokenPipe {
                 return Err(e);
@@ -300,7 +330,6 @@ async fn copy_in<W: AsyncWrite + Unpin>(
             *w = None;
         }
     }
-    Ok(())
 }
 
 async fn run_process(mut io: StreamIo, p: Process, mut control: mpsc::UnboundedReceiver<Control>) {
@@ -325,7 +354,7 @@ async fn run_process(mut io: StreamIo, p: Process, mut control: mpsc::UnboundedR
             if has_terminal {
                 // The end of input on a terminal is its EOF character, as a keyboard's ^D.
                 if let Some(w) = w.as_mut() {
-                    let _ = futures_lite_write(w);
+                    let _ = write_eof_char(w);
                 }
             } else {
                 *w = None;
@@ -412,7 +441,7 @@ async fn run_process(mut io: StreamIo, p: Process, mut control: mpsc::UnboundedR
 
 /// Writes the terminal's EOF character (^D) without waiting: a terminal that cannot
 /// take one byte now has a reader that is not reading anyway.
-fn futures_lite_write<W: AsyncWrite + Unpin>(w: &mut W) -> std::io::Result<()> {
+fn write_eof_char<W: AsyncWrite + Unpin>(w: &mut W) -> std::io::Result<()> {
     let waker = std::task::Waker::noop();
     let mut cx = std::task::Context::from_waker(waker);
     match std::pin::Pin::new(w).poll_write(&mut cx, &[0x04]) {
@@ -437,15 +466,9 @@ async fn run_socket(
         r
     };
     let mut write = Some(write);
-    let to_guest = copy_in(&mut io, &mut write, |w| {
-        if let Some(w) = w.as_mut() {
-            // Half-close: the socket's peer reads its end; our side keeps reading.
-            let waker = std::task::Waker::noop();
-            let mut cx = std::task::Context::from_waker(waker);
-            let _ = std::pin::Pin::new(w).poll_shutdown(&mut cx);
-        }
-        *w = None;
-    });
+    // The host's end half-closes the socket: dropping the writing half shuts its
+    // sending side down, and the peer reads its end while our side keeps reading.
+    let to_guest = copy_in(&mut io, &mut write, |w| *w = None);
     tokio::pin!(to_host, to_guest);
     // Each direction ends on its own (half-close); the stream ends when both have, or
     // at the first error.
