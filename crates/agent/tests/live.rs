@@ -521,3 +521,118 @@ fn a_sync_ends_every_stream_and_turns_streams_off() {
     assert_eq!(v, serde_json::json!({"return": {}}));
     agent.terminate();
 }
+
+/// Reads frames and lines from a raw connection until a line satisfies `done`.
+fn read_until(
+    s: &mut std::os::unix::net::UnixStream,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> (Vec<guestlink_proto_stream::Frame>, Vec<serde_json::Value>) {
+    use std::io::Read;
+    let mut dec = guestlink_proto_stream::Decoder::new();
+    let (mut frames, mut lines, mut line) = (Vec::new(), Vec::new(), Vec::new());
+    let mut buf = vec![0u8; 65536];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < deadline, "no end: {frames:?} {lines:?}");
+        let n = match s.read(&mut buf) {
+            Ok(0) => panic!("the agent closed the connection"),
+            Ok(n) => n,
+            Err(_) => continue,
+        };
+        let mut pos = 0;
+        while pos < n {
+            if dec.in_frame() || (line.is_empty() && buf[pos] == guestlink_proto_stream::MAGIC) {
+                let (used, f) = dec.feed(&buf[pos..n]);
+                pos += used;
+                frames.extend(f.map(Result::unwrap));
+                continue;
+            }
+            let b = buf[pos];
+            pos += 1;
+            line.push(b);
+            if b == b'\n' {
+                let v = parse(&std::mem::take(&mut line));
+                let stop = done(&v);
+                lines.push(v);
+                if stop {
+                    return (frames, lines);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn hostile_frames_reset_their_stream_and_the_agent_keeps_serving() {
+    use guestlink_proto_stream::{encode, Frame};
+    use std::io::Write;
+    let agent = Agent::start(GUESTLINKD, &[]);
+    let mut s = std::os::unix::net::UnixStream::connect(&agent.sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    s.write_all(b"{\"execute\":\"__org.guestlink_stream-enable\"}\n{\"execute\":\"__org.guestlink_stream-exec\",\"arguments\":{\"path\":\"/bin/sleep\",\"arg\":[\"30\"]}}\n").unwrap();
+    let (_, lines) = read_until(&mut s, |v| v["return"]["stream"].is_u64());
+    let id = lines.last().unwrap()["return"]["stream"].as_u64().unwrap() as u32;
+    let mut out = Vec::new();
+    // A stream that does not exist, its end twice, then data after the end.
+    encode(
+        &mut out,
+        &Frame::Data {
+            stream: 999,
+            data: b"lost".to_vec(),
+        },
+    );
+    encode(&mut out, &Frame::Eof { stream: id });
+    encode(&mut out, &Frame::Eof { stream: id });
+    // A frame only the guest sends, on a second program.
+    out.extend_from_slice(b"{\"execute\":\"__org.guestlink_stream-exec\",\"arguments\":{\"path\":\"/bin/sleep\",\"arg\":[\"30\"]}}\n");
+    s.write_all(&out).unwrap();
+    let (frames, lines) = read_until(&mut s, |v| v["return"]["stream"].is_u64());
+    let second = lines.last().unwrap()["return"]["stream"].as_u64().unwrap() as u32;
+    let mut out = Vec::new();
+    encode(
+        &mut out,
+        &Frame::Exit {
+            stream: second,
+            status: ExitStatus::Code(0),
+        },
+    );
+    // More credit than any window, on the first, then a frame too long to skip.
+    encode(
+        &mut out,
+        &Frame::Credit {
+            stream: id,
+            bytes: u32::MAX,
+        },
+    );
+    out.extend_from_slice(&[0xFE, 1, 0, 0, 0, 1, 0x7F, 0, 0, 0]);
+    out.extend_from_slice(b"\xff{\"execute\":\"guest-sync-delimited\",\"arguments\":{\"id\":4}}\n");
+    s.write_all(&out).unwrap();
+    let (more, _) = read_until(&mut s, |v| v["return"] == 4);
+    let resets: Vec<_> = frames
+        .iter()
+        .chain(more.iter())
+        .filter_map(|f| match f {
+            Frame::Reset { stream, reason } => Some((*stream, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        resets.contains(&(id, "the host sent more after its end of data".into())),
+        "{resets:?}"
+    );
+    assert!(
+        resets.contains(&(second, "the host sent a frame only the guest sends".into())),
+        "{resets:?}"
+    );
+    // The agent still answers, on this connection and on a new one.
+    s.write_all(b"{\"execute\":\"guest-ping\"}\n").unwrap();
+    let (_, lines) = read_until(&mut s, |v| v.get("return").is_some());
+    assert_eq!(lines.last().unwrap(), &serde_json::json!({"return": {}}));
+    let mut c = agent.connect();
+    assert_eq!(
+        c.json(br#"{"execute":"guest-ping"}"#),
+        serde_json::json!({"return": {}})
+    );
+    agent.terminate();
+}

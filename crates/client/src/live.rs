@@ -45,9 +45,17 @@ pub enum StreamEvent {
 type Reply = (Vec<u8>, Option<LiveStream>);
 
 struct StreamState {
+    /// Bounded by the credit for data; the end frames come once (a repeated one is
+    /// dropped).
     events: mpsc::UnboundedSender<StreamEvent>,
     credit: Arc<Credit>,
+    /// The agent sent its EOF.
+    eof: bool,
 }
+
+/// Streams one connection may have registered at once: the agent's own limit is far
+/// below it, so only an agent that announces connections without end reaches it.
+const MAX_STREAMS: usize = 1024;
 
 #[derive(Default)]
 struct Routes {
@@ -78,6 +86,7 @@ impl Shared {
             StreamState {
                 events: tx,
                 credit: credit.clone(),
+                eof: false,
             },
         );
         LiveStream {
@@ -266,6 +275,22 @@ fn route(shared: &Arc<Shared>, f: Frame) {
     let id = f.stream();
     match f {
         Frame::Accept { listener, peer, .. } => {
+            if shared.routes().streams.len() >= MAX_STREAMS {
+                tracing::warn!(
+                    stream = id,
+                    "the agent announced more connections than {MAX_STREAMS}"
+                );
+                let mut b = Vec::new();
+                encode(
+                    &mut b,
+                    &Frame::Reset {
+                        stream: id,
+                        reason: "too many streams".into(),
+                    },
+                );
+                let _ = shared.out.try_send(b);
+                return;
+            }
             let s = shared.stream(id);
             let tx = shared.routes().listeners.get(&listener).cloned();
             match tx {
@@ -296,8 +321,14 @@ fn route(shared: &Arc<Shared>, f: Frame) {
 
 fn send(shared: &Shared, id: StreamId, event: StreamEvent, last: bool) {
     let mut routes = shared.routes();
-    if let Some(s) = routes.streams.get(&id) {
-        let _ = s.events.send(event);
+    if let Some(s) = routes.streams.get_mut(&id) {
+        let data = matches!(event, StreamEvent::Data(_) | StreamEvent::Stderr(_));
+        if s.eof && (data || event == StreamEvent::Eof) {
+            tracing::debug!(stream = id, "the agent sent more after its end of data");
+        } else {
+            s.eof |= event == StreamEvent::Eof;
+            let _ = s.events.send(event);
+        }
     }
     if last {
         routes.streams.remove(&id);

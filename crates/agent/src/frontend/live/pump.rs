@@ -23,6 +23,8 @@ use guestlink_fdio::Credit;
 /// How long the output of a program that ended may still flow (a background job
 /// holding its pipe open does not keep the stream alive).
 const OUTPUT_GRACE: Duration = Duration::from_secs(1);
+/// Resizes and signals waiting for one stream.
+const CONTROL_QUEUE: usize = 16;
 /// Between SIGTERM and SIGKILL when a program's time is up.
 const KILL_GRACE: Duration = Duration::from_secs(2);
 
@@ -43,9 +45,14 @@ enum Control {
 }
 
 struct Entry {
-    /// Host data for the stream; `None` is its end (EOF).
+    /// Host data for the stream; `None` is its end (EOF). Bounded by the credit: the
+    /// host cannot have more than a window unacknowledged.
     data: mpsc::UnboundedSender<Option<Vec<u8>>>,
-    control: mpsc::UnboundedSender<Control>,
+    /// The host sent its EOF: nothing more may come.
+    host_eof: bool,
+    /// Resizes and signals; a host that sends them faster than they are acted on
+    /// loses the excess.
+    control: mpsc::Sender<Control>,
     credit: Arc<Credit>,
     /// Bytes the host sent that the stream has not given credit back for.
     unacked: Arc<AtomicU64>,
@@ -89,7 +96,7 @@ impl Hub {
     /// Starts carrying a stream a handler opened.
     pub fn start(&self, id: StreamId, endpoint: Endpoint, place: Place) {
         let (data_tx, data_rx) = mpsc::unbounded_channel();
-        let (control_tx, control_rx) = mpsc::unbounded_channel();
+        let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
         let credit = Arc::new(Credit::new(
             STREAM_WINDOW,
             guestlink_proto_stream::MAX_WINDOW,
@@ -122,6 +129,7 @@ impl Hub {
             id,
             Entry {
                 data: data_tx,
+                host_eof: false,
                 control: control_tx,
                 credit,
                 unacked,
@@ -145,13 +153,16 @@ impl Hub {
     /// Acts on a frame from the host.
     pub fn deliver(&self, f: Frame) {
         let id = f.stream();
-        let table = self.table();
-        let Some(e) = table.get(&id) else {
+        let mut table = self.table();
+        let Some(e) = table.get_mut(&id) else {
             // A stream that ended meanwhile: what the host sent for it is moot.
             tracing::trace!(stream = id, "frame for a stream that is gone");
             return;
         };
         let refuse = match f {
+            Frame::Data { .. } | Frame::Eof { .. } if e.host_eof => {
+                Some("the host sent more after its end of data")
+            }
             Frame::Data { data, .. } => {
                 let unacked =
                     e.unacked.fetch_add(data.len() as u64, Ordering::AcqRel) + data.len() as u64;
@@ -163,6 +174,7 @@ impl Hub {
                 }
             }
             Frame::Eof { .. } => {
+                e.host_eof = true;
                 let _ = e.data.send(None);
                 None
             }
@@ -170,11 +182,11 @@ impl Hub {
                 (!e.credit.grant(bytes)).then_some("the host granted more credit than allowed")
             }
             Frame::Resize { rows, cols, .. } => {
-                let _ = e.control.send(Control::Resize(rows, cols));
+                let _ = e.control.try_send(Control::Resize(rows, cols));
                 None
             }
             Frame::Signal { signal, .. } => {
-                let _ = e.control.send(Control::Signal(signal));
+                let _ = e.control.try_send(Control::Signal(signal));
                 None
             }
             Frame::Reset { reason, .. } => {
@@ -332,7 +344,7 @@ async fn copy_in<W: AsyncWrite + Unpin>(
     }
 }
 
-async fn run_process(mut io: StreamIo, p: Process, mut control: mpsc::UnboundedReceiver<Control>) {
+async fn run_process(mut io: StreamIo, p: Process, mut control: mpsc::Receiver<Control>) {
     let Process {
         pid,
         input,
