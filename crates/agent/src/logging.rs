@@ -1,6 +1,7 @@
 //! Logs in qemu-ga's line format: `<seconds>.<microseconds>: <level>: <message>`, to
-//! standard error or appended to the `-l` file. Warnings and errors by default; `-v`
-//! logs everything, including each chunk read. `GUESTLINK_LOG` (tracing's filter syntax)
+//! standard error or appended to the `-l` file. Warnings and errors by default, and
+//! always the audit records (target `audit`: each shell opened and closed, with its
+//! user, channel and duration); `-v` logs everything, including each chunk read. `GUESTLINK_LOG` (tracing's filter syntax)
 //! overrides the level.
 //!
 //! As in qemu-ga, nothing is written to the log file while filesystems are frozen: a
@@ -79,7 +80,7 @@ impl Write for &LogFile {
 
 /// Installs the global logger.
 pub fn init(logfile: Option<&Path>, verbose: bool) -> std::io::Result<()> {
-    let default = if verbose { "trace" } else { "warn" };
+    let default = if verbose { "trace" } else { "warn,audit=info" };
     let filter =
         EnvFilter::try_from_env("GUESTLINK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     // Colours only on a terminal: not in the log file, nor in the journal (systemd

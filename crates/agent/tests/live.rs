@@ -268,7 +268,10 @@ fn every_process_ends_when_the_host_goes_away() {
 
 #[test]
 fn a_shell_without_a_terminal_runs_what_it_reads_and_announces_itself() {
-    let agent = Agent::start(GUESTLINKD, &[]);
+    let log = common::scratch("shell-log").join("agent.log");
+    let agent = Agent::start_with(GUESTLINKD, &[], |c| {
+        c.arg("-l").arg(&log);
+    });
     rt().block_on(async {
         // A second connection watches the shell events.
         let mut watcher = Client::connect_unix(&agent.sock, Duration::from_secs(10))
@@ -305,6 +308,17 @@ fn a_shell_without_a_terminal_runs_what_it_reads_and_announces_itself() {
         }
         assert_eq!(names, ["SHELL_OPENED", "SHELL_CLOSED"]);
     });
+    // The guest's own record: who, on which channel, for how long.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let opened = text.lines().find(|l| l.contains("shell opened"));
+    let closed = text.lines().find(|l| l.contains("shell closed"));
+    let user = format!("user={}", me());
+    for line in [opened, closed] {
+        let line = line.unwrap_or_else(|| panic!("no shell line in the log:\n{text}"));
+        assert!(line.contains(&user), "{line}");
+        assert!(line.contains("channel="), "{line}");
+    }
+    assert!(closed.unwrap().contains("seconds="), "{text}");
 }
 
 #[test]

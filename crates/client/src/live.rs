@@ -67,9 +67,16 @@ struct Routes {
     closed: bool,
 }
 
+/// How much of a stream's data this side lets the agent have in flight. The agent's
+/// own window (what it announces) is where each stream starts; a deeper one keeps a
+/// slow channel busy while credit travels back (over virtio-serial under emulation, a
+/// 256 KiB window leaves the port idle part of the time).
+const RECEIVE_WINDOW: u32 = 1 << 20;
+
 struct Shared {
     routes: Mutex<Routes>,
     out: mpsc::Sender<Vec<u8>>,
+    /// The agent's window: what either side may send before it has credit.
     window: u32,
 }
 
@@ -89,6 +96,19 @@ impl Shared {
                 eof: false,
             },
         );
+        // The credit beyond the agent's window, granted at once. Were the queue full,
+        // the stream would simply start with the agent's window.
+        if let Some(extra) = RECEIVE_WINDOW.checked_sub(self.window).filter(|&b| b > 0) {
+            let mut b = Vec::new();
+            encode(
+                &mut b,
+                &Frame::Credit {
+                    stream: id,
+                    bytes: extra,
+                },
+            );
+            let _ = self.out.try_send(b);
+        }
         LiveStream {
             id,
             events: rx,
@@ -428,7 +448,8 @@ impl LiveStream {
     pub async fn recv(&mut self) -> Option<StreamEvent> {
         use tokio::sync::mpsc::error::TryRecvError;
         let ready = self.events.try_recv();
-        let busy = ready.is_ok() && self.unacked < self.writer.shared.window / 4;
+        let window = RECEIVE_WINDOW.max(self.writer.shared.window);
+        let busy = ready.is_ok() && self.unacked < window / 4;
         if !busy && self.unacked > 0 {
             let bytes = std::mem::take(&mut self.unacked);
             self.writer

@@ -57,6 +57,33 @@ impl FdStream {
         // A pty whose master side is closed reports EIO: also "no host".
         self.eof != EofMeaning::End && e.raw_os_error() == Some(libc::EIO)
     }
+
+    /// Whether the peer is gone right now, as poll(2) sees it.
+    fn hung_up_now(&self) -> bool {
+        let mut p = libc::pollfd {
+            fd: self.fd.get_ref().as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no waiting.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        n > 0 && p.revents & libc::POLLHUP != 0
+    }
+
+    /// Handles a would-block whose readiness says "closed". The runtime keeps a hang-up
+    /// it once saw as final, but a device's peer comes back (a virtio-serial port's
+    /// host reconnects, a pty is opened again): the descriptor is registered anew (as
+    /// a duplicate) so that waiting waits again instead of spinning. Once per call; a
+    /// second time, a short sleep stands in for the wait.
+    fn stale_hangup(&mut self, refreshed: &mut bool) -> io::Result<()> {
+        if *refreshed {
+            self.backoff = Some(Box::pin(tokio::time::sleep(DETACHED_POLL)));
+            return Ok(());
+        }
+        *refreshed = true;
+        self.fd = register(self.fd.get_ref().try_clone()?)?;
+        Ok(())
+    }
 }
 
 impl AsyncRead for FdStream {
@@ -65,6 +92,7 @@ impl AsyncRead for FdStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let mut refreshed = false;
         loop {
             if let Some(sleep) = self.backoff.as_mut() {
                 ready!(sleep.as_mut().poll(cx));
@@ -94,7 +122,14 @@ impl AsyncRead for FdStream {
                 None => self.backoff = Some(Box::pin(tokio::time::sleep(DETACHED_POLL))),
                 Some(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     let mut guard = ready!(self.fd.poll_read_ready(cx))?;
-                    guard.clear_ready();
+                    if guard.ready().is_read_closed() && self.eof != EofMeaning::End {
+                        // The read said "nothing yet", so the peer is there: the
+                        // hang-up is an old one.
+                        drop(guard);
+                        self.stale_hangup(&mut refreshed)?;
+                    } else {
+                        guard.clear_ready();
+                    }
                 }
                 Some(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Some(e) if self.detached(&e) => {
@@ -115,11 +150,16 @@ fn unfilled_is_empty(buf: &ReadBuf<'_>) -> bool {
 
 impl AsyncWrite for FdStream {
     fn poll_write(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
+        let mut refreshed = false;
         loop {
+            if let Some(sleep) = self.backoff.as_mut() {
+                ready!(sleep.as_mut().poll(cx));
+                self.backoff = None;
+            }
             let raw = self.fd.get_ref().as_raw_fd();
             // SAFETY: `data` is valid readable memory of the given length.
             let n = unsafe { libc::write(raw, data.as_ptr().cast(), data.len()) };
@@ -130,7 +170,17 @@ impl AsyncWrite for FdStream {
             match e.kind() {
                 io::ErrorKind::WouldBlock => {
                     let mut guard = ready!(self.fd.poll_write_ready(cx))?;
-                    guard.clear_ready();
+                    if guard.ready().is_write_closed() && self.eof != EofMeaning::End {
+                        drop(guard);
+                        if self.hung_up_now() {
+                            // A virtio-serial port with no host takes nothing: what
+                            // was to go is lost, as with a host that went away.
+                            return Poll::Ready(Ok(data.len()));
+                        }
+                        self.stale_hangup(&mut refreshed)?;
+                    } else {
+                        guard.clear_ready();
+                    }
                 }
                 io::ErrorKind::Interrupted => {}
                 // Nobody is attached to receive it: the reply is lost, as it would be on
@@ -147,5 +197,83 @@ impl AsyncWrite for FdStream {
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::fcntl::OFlag;
+    use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+    use tokio::io::AsyncReadExt;
+
+    /// CPU time this thread has used.
+    fn thread_cpu() -> Duration {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes into the timespec we own.
+        assert_eq!(
+            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) },
+            0
+        );
+        Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+    }
+
+    fn open_slave(name: &str) -> std::fs::File {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(name)
+            .unwrap()
+    }
+
+    /// A peer that hangs up and comes back (a virtio-serial port's host, here a pty's
+    /// other end): the hang-up the runtime saw must not make an idle read spin.
+    #[test]
+    fn an_idle_read_after_a_hangup_waits_without_spinning() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_NONBLOCK).unwrap();
+            grantpt(&master).unwrap();
+            unlockpt(&master).unwrap();
+            let name = ptsname_r(&master).unwrap();
+            let slave = open_slave(&name);
+            // SAFETY: the descriptor is the pty master's, whose ownership moves here.
+            let master = unsafe {
+                <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(
+                    std::os::fd::IntoRawFd::into_raw_fd(master),
+                )
+            };
+            let mut s = FdStream::new(master, EofMeaning::Hangup).unwrap();
+            // The peer goes: its end reads as EOF, and the runtime sees the hang-up.
+            drop(slave);
+            let mut buf = [0u8; 64];
+            assert_eq!(s.read(&mut buf).await.unwrap(), 0);
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            // It comes back, and says nothing for a while.
+            let slave = open_slave(&name);
+            let before = thread_cpu();
+            let idle = tokio::time::timeout(Duration::from_millis(400), s.read(&mut buf)).await;
+            let used = thread_cpu() - before;
+            assert!(idle.is_err(), "read {idle:?} from a silent peer");
+            assert!(
+                used < Duration::from_millis(100),
+                "an idle read used {used:?} of CPU in 400 ms"
+            );
+            // And what it then sends arrives.
+            std::io::Write::write_all(&mut &slave, b"hi\n").unwrap();
+            let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(buf[..n].starts_with(b"hi"), "{:?}", &buf[..n]);
+        });
     }
 }

@@ -202,6 +202,13 @@ impl Processes for LinuxProcesses {
                 }
                 None => {
                     let input = child.stdin.take().map(|w| Box::new(w) as BoxWrite);
+                    if let Some(out) = child.stdout.as_ref() {
+                        // A deeper pipe: the program runs ahead while the agent writes.
+                        let _ = nix::fcntl::fcntl(
+                            out.as_raw_fd(),
+                            nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20),
+                        );
+                    }
                     let output = child
                         .stdout
                         .take()

@@ -168,7 +168,7 @@ impl Handler for GuestlinkShell {
         let child = spawn(&ctx, &cmd)?;
         let pid = child.pid;
         let channel = ctx.call.channel.name.to_string();
-        tracing::info!(%user, %channel, pid, terminal = has_terminal, "shell opened");
+        tracing::info!(target: "audit", %user, %channel, pid, terminal = has_terminal, "shell opened");
         let bus = ctx.agent.events().clone();
         bus.publish(
             EventRecord::new::<ShellOpenedEvent>(&ShellOpened {
@@ -187,7 +187,7 @@ impl Handler for GuestlinkShell {
                 Some(crate::live::Ended::Signal(s)) => (None, Some(i64::from(s))),
                 None => (None, None),
             };
-            tracing::info!(%user, %channel, pid, seconds = format!("{seconds:.1}"), ?exitcode, ?signal, "shell closed");
+            tracing::info!(target: "audit", %user, %channel, pid, seconds = format!("{seconds:.1}"), ?exitcode, ?signal, "shell closed");
             bus.publish(
                 EventRecord::new::<ShellClosedEvent>(&ShellClosed {
                     user,

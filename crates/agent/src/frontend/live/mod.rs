@@ -42,6 +42,8 @@ use super::qga::{self, After};
 const READ_CHUNK: usize = 256 << 10;
 /// Bytes gathered into one write.
 const WRITE_BATCH: usize = 256 << 10;
+/// What a virtio-serial port takes in one write.
+const PORT_WRITE: usize = 32 << 10;
 /// Pieces at least this large are written without copying them into a batch.
 const DIRECT_WRITE: usize = 16 << 10;
 /// Items queued for the writer.
@@ -262,7 +264,11 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                         wr.write_all(&batch).await?;
                         batch.clear();
                     }
-                    wr.write_all(&b).await?;
+                    // Whole port writes go as they are; the tail joins what comes
+                    // next, so that a frame's last few bytes are not a write alone.
+                    let whole = b.len() - b.len() % PORT_WRITE;
+                    wr.write_all(&b[..whole]).await?;
+                    batch.extend_from_slice(&b[whole..]);
                     next = rx.try_recv().ok();
                 }
                 Out::Bytes(b) => {

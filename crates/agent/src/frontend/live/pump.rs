@@ -239,9 +239,10 @@ async fn copy_out(
 ) -> std::io::Result<()> {
     let header = guestlink_proto_stream::HEADER;
     loop {
-        // Read into the spare capacity: no pass to zero the buffer first. A whole frame
-        // is 64 KiB, two of virtio-serial's 32 KiB writes.
-        let mut frame = Vec::with_capacity(MAX_PAYLOAD);
+        // Read into the spare capacity: no pass to zero the buffer first. A whole
+        // payload is 64 KiB, a pipe's whole buffer: a read that empties the pipe
+        // leaves no sliver behind for a tiny frame of its own.
+        let mut frame = Vec::with_capacity(header + MAX_PAYLOAD);
         frame.resize(header, 0);
         let n = match r.read_buf(&mut frame).await {
             Ok(0) => return Ok(()),
