@@ -79,7 +79,7 @@ pub enum SpecError {
 /// Parses the name of a protocol a host channel can speak.
 pub fn parse_protocol(s: &str) -> Result<Protocol, SpecError> {
     Protocol::parse(s)
-        .filter(|p| crate::serve::has_front_end(*p))
+        .filter(|p| crate::frontend::has_front_end(*p))
         .ok_or_else(|| SpecError::Protocol(s.into()))
 }
 

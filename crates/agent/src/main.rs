@@ -227,7 +227,7 @@ fn resolve_channels(config: &Config) -> anyhow::Result<Vec<ChannelSpec>> {
     let mut channels = Vec::new();
     for spec in &config.channels {
         let c = parse_channel(spec)?;
-        if !serve::has_front_end(c.protocol) {
+        if !frontend::has_front_end(c.protocol) {
             return Err(anyhow!(
                 "the {} front end is not available in this version",
                 c.protocol
@@ -260,7 +260,7 @@ fn resolve_channels(config: &Config) -> anyhow::Result<Vec<ChannelSpec>> {
     }
     let mut served = Vec::new();
     for c in found {
-        if serve::has_front_end(c.protocol) {
+        if frontend::has_front_end(c.protocol) {
             served.push(c);
         } else {
             eprintln!(

@@ -73,7 +73,7 @@ pub fn dump(config: &Config, policy: &Policy) -> String {
 /// the caller a guest program, on `guest-socket` unless a channel is given): one line,
 /// `allow` or `deny (REASON)`.
 pub fn explain(policy: &Policy, spec: &str) -> Result<String, String> {
-    use guestlink_core::context::{Caller, Protocol};
+    use guestlink_core::call::{Caller, Protocol};
     use guestlink_core::policy::{Decision, Facts};
     let (mut command, mut channel, mut uid, mut session, mut active) =
         (None, None, None, None, None);

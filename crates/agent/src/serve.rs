@@ -30,14 +30,6 @@ const STOP_GRACE: Duration = Duration::from_millis(200);
 /// Wait between attempts to (re)open a device with `-r`.
 pub const RETRY_DELAY: Duration = Duration::from_secs(1);
 
-/// Whether guestlinkd has a front end for this protocol yet.
-pub fn has_front_end(protocol: Protocol) -> bool {
-    matches!(
-        protocol,
-        Protocol::Qga | Protocol::Vdagent | Protocol::Ovirt
-    )
-}
-
 /// Serves one connection; on a device (`device`), for the device's whole life. A
 /// client of a listening socket is charged for its partial messages (`charge`).
 async fn serve_stream(

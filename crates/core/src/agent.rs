@@ -1,14 +1,10 @@
-//! The agent: dispatch table, gate and state in one place, shared by every channel.
+//! The agent: the policy, state, platform and events every channel shares. Running a
+//! command on it is [`crate::dispatch`]'s part.
 
-use std::collections::HashMap;
 use std::sync::RwLock;
 
-use guestlink_vocabulary::CommandInfo;
-use serde_json::{Map, Value};
-
+use crate::call::{CallContext, Caller};
 use crate::connection::Connection;
-use crate::context::{Bulk, CallContext, Caller, Context};
-use crate::dispatch::{build_table, DispatchError, Entry, Reply};
 use crate::events::{Audience, EventBus, EventRecord};
 use crate::platform::Platform;
 use crate::policy::{Decision, Facts, Policy};
@@ -49,21 +45,10 @@ impl AgentConfig {
     }
 }
 
-/// A command with the gate's current verdict on it.
-#[derive(Debug, Clone, Copy)]
-pub struct CommandStatus {
-    /// The command's declaration.
-    pub info: CommandInfo,
-    /// Whether the gate allows it now (for host channels).
-    pub enabled: bool,
-}
-
 /// The agent core. One per process, shared by all channels.
 #[derive(Debug)]
 pub struct Agent {
     version: String,
-    order: Vec<&'static str>,
-    table: HashMap<&'static str, Entry>,
     policy: RwLock<Policy>,
     state: AgentState,
     platform: Platform,
@@ -74,29 +59,11 @@ pub struct Agent {
     events: EventBus,
 }
 
-/// Whether `caller` can reach a command at all: host channels the host commands, the
-/// guest socket the guest ones.
-fn in_scope(info: &CommandInfo, caller: Caller) -> bool {
-    match caller {
-        Caller::Host => info.scope.host(),
-        Caller::Guest { .. } => info.scope.guest(),
-    }
-}
-
-impl std::fmt::Debug for Entry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.info.name)
-    }
-}
-
 impl Agent {
     /// An agent with every command of the vocabulary that this platform has.
     pub fn new(config: AgentConfig, platform: Platform) -> Agent {
-        let (order, table) = build_table();
         Agent {
             version: config.version,
-            order,
-            table,
             policy: RwLock::new(config.policy),
             state: AgentState::load(config.statedir),
             platform,
@@ -199,11 +166,6 @@ impl Agent {
         &self.platform
     }
 
-    /// Names of the commands this agent has, in declaration order.
-    pub fn command_names(&self) -> &[&'static str] {
-        &self.order
-    }
-
     /// Replaces the policy (configuration reload).
     pub fn set_policy(&self, policy: Policy) {
         *self.policy.write().unwrap_or_else(|e| e.into_inner()) = policy;
@@ -232,19 +194,6 @@ impl Agent {
         })
     }
 
-    /// Every command `call`'s caller can reach on its channel, with whether the gate
-    /// allows it now.
-    pub fn command_status(&self, call: &CallContext) -> Vec<CommandStatus> {
-        self.order
-            .iter()
-            .filter(|name| in_scope(&self.table[*name].info, call.caller))
-            .map(|name| CommandStatus {
-                info: self.table[name].info,
-                enabled: self.decide(name, call) == Decision::Allow,
-            })
-            .collect()
-    }
-
     /// The rules in force, in order.
     pub fn policy(&self) -> Policy {
         self.policy
@@ -270,84 +219,5 @@ impl Agent {
             .unwrap_or_else(|e| e.into_inner())
             .live_scope()
             .clone()
-    }
-
-    /// The declaration of a command this agent has.
-    pub fn command_info(&self, name: &str) -> Option<CommandInfo> {
-        self.table.get(name).map(|e| e.info)
-    }
-
-    /// Runs one command: look-up, gate, argument validation, handler.
-    pub async fn execute(
-        &self,
-        call: &CallContext,
-        name: &str,
-        args: Map<String, Value>,
-    ) -> Result<Reply, DispatchError> {
-        self.execute_bulk(call, name, args, None).await
-    }
-
-    /// [`Agent::execute`] on a connection that turned bulk transfer on: `bulk` holds the
-    /// raw bytes that came with the request, and receives those that go with the reply
-    /// (see [`Reply::take_payload`]). Commands with a payload fail without it.
-    pub async fn execute_bulk(
-        &self,
-        call: &CallContext,
-        name: &str,
-        args: Map<String, Value>,
-        bulk: Option<&Bulk>,
-    ) -> Result<Reply, DispatchError> {
-        self.run(call, None, name, args, bulk).await
-    }
-
-    /// Runs one command of conversation `conn` (see [`Agent::execute_bulk`]).
-    pub async fn execute_in(
-        &self,
-        conn: &Connection,
-        name: &str,
-        args: Map<String, Value>,
-        bulk: Option<&Bulk>,
-    ) -> Result<Reply, DispatchError> {
-        self.run(&conn.call, Some(conn), name, args, bulk).await
-    }
-
-    async fn run(
-        &self,
-        call: &CallContext,
-        conn: Option<&Connection>,
-        name: &str,
-        args: Map<String, Value>,
-        bulk: Option<&Bulk>,
-    ) -> Result<Reply, DispatchError> {
-        let entry = self
-            .table
-            .get(name)
-            .filter(|e| in_scope(&e.info, call.caller));
-        let Some(entry) = entry else {
-            tracing::debug!(command = name, channel = %call.channel.name, "unknown command");
-            return Err(DispatchError::NotFound(name.to_string()));
-        };
-        // An action is gated as itself and as what it needs, besides the command.
-        let mut gated = vec![name.to_string()];
-        if name == <guestlink_vocabulary::commands::GuestlinkActionRun as guestlink_vocabulary::Command>::NAME {
-            gated.extend(crate::handlers::action::gate_names(self, &args));
-        }
-        for g in &gated {
-            if let Decision::Deny(reason) = self.decide(g, call) {
-                tracing::info!(command = name, gate = %g, channel = %call.channel.name, reason = reason.as_str(), "command denied");
-                return Err(DispatchError::Disabled {
-                    name: g.clone(),
-                    reason,
-                });
-            }
-        }
-        tracing::info!(command = name, channel = %call.channel.name, "{name} called");
-        let ctx = Context {
-            agent: self,
-            call,
-            bulk,
-            conn,
-        };
-        (entry.invoke)(ctx, args).await
     }
 }

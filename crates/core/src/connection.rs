@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::context::{CallContext, Caller};
+use crate::call::{CallContext, Caller};
 use crate::events::{EventBus, Listener, Mailbox, Subscription};
 use crate::live::StreamSlot;
 

@@ -1,19 +1,26 @@
-//! The dispatch table: one entry per command of the vocabulary available on this
-//! platform, each binding the command's typed arguments and result to its handler.
+//! Running a command: the dispatch table (one entry per command of the vocabulary
+//! available on this platform, binding its typed arguments and result to its handler)
+//! and the one path every call takes through it: look-up, the gate, the arguments,
+//! the handler. [`Agent::execute`] takes a [`Call`] from a JSON front end;
+//! [`Agent::call`] takes typed arguments from a front end that has no JSON of its own.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::LazyLock;
 
 use guestlink_vocabulary::commands::{GuestlinkBulkEnable, Payload};
 use guestlink_vocabulary::types::parse_args;
 use guestlink_vocabulary::{ArgError, Command, CommandInfo};
 use serde_json::{Map, Value};
 
-use crate::context::{Bulk, Context};
+use crate::agent::Agent;
+use crate::call::{Bulk, CallContext, Caller};
+use crate::connection::Connection;
+use crate::context::Context;
 use crate::error::CommandError;
-use crate::policy::DenyReason;
+use crate::policy::{Decision, DenyReason};
 
 /// A boxed future borrowing the call context.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -30,6 +37,12 @@ pub trait Handler: Command {
     /// front end can stream large replies instead of building them in memory.
     fn reply_size_hint(_reply: &Self::Returns) -> usize {
         0
+    }
+
+    /// What the gate checks besides the command's own name for these arguments (an
+    /// action is gated as itself and as what it needs). Nothing by default.
+    fn gates(_agent: &Agent, _args: &Self::Args) -> Vec<String> {
+        Vec::new()
     }
 }
 
@@ -105,9 +118,36 @@ type Invoke =
 
 /// One entry of the table.
 #[derive(Clone, Copy)]
-pub(crate) struct Entry {
-    pub(crate) info: CommandInfo,
-    pub(crate) invoke: Invoke,
+struct Entry {
+    info: CommandInfo,
+    invoke: Invoke,
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.info.name)
+    }
+}
+
+/// The handler's part of a call, after look-up and the command's own gate: the
+/// gates its arguments add, then the handler itself.
+async fn run<C: Handler>(
+    ctx: Context<'_>,
+    args: C::Args,
+) -> Result<(C::Returns, Option<Vec<u8>>), DispatchError> {
+    admit(ctx.agent, ctx.call, C::NAME, C::gates(ctx.agent, &args))?;
+    let bulk = ctx.bulk;
+    if C::PAYLOAD != Payload::None && bulk.is_none() {
+        return Err(CommandError::new(format!(
+            "{} needs bulk transfer: call {} first",
+            C::NAME,
+            GuestlinkBulkEnable::NAME
+        ))
+        .into());
+    }
+    tracing::info!(command = C::NAME, channel = %ctx.call.channel.name, "{} called", C::NAME);
+    let value = C::handle(ctx, args).await?;
+    Ok((value, bulk.and_then(Bulk::take_output)))
 }
 
 fn invoke<C: Handler>(
@@ -116,21 +156,12 @@ fn invoke<C: Handler>(
 ) -> BoxFuture<'_, Result<Reply, DispatchError>> {
     Box::pin(async move {
         let args = parse_args::<C::Args>(args)?;
-        let bulk = ctx.bulk;
-        if C::PAYLOAD != Payload::None && bulk.is_none() {
-            return Err(CommandError::new(format!(
-                "{} needs bulk transfer: call {} first",
-                C::NAME,
-                GuestlinkBulkEnable::NAME
-            ))
-            .into());
-        }
-        let value = C::handle(ctx, args).await?;
+        let (value, payload) = run::<C>(ctx, args).await?;
         Ok(Reply {
             size_hint: C::reply_size_hint(&value),
             value: Box::new(value),
             success_response: C::SUCCESS_RESPONSE,
-            payload: bulk.and_then(Bulk::take_output),
+            payload,
         })
     })
 }
@@ -150,10 +181,166 @@ macro_rules! table_of {
 
 /// Every command of the vocabulary with its handler, in declaration order, keeping
 /// only those available on this platform.
-pub(crate) fn build_table() -> (Vec<&'static str>, HashMap<&'static str, Entry>) {
+struct Table {
+    order: Vec<&'static str>,
+    entries: HashMap<&'static str, Entry>,
+}
+
+static TABLE: LazyLock<Table> = LazyLock::new(|| {
     let entries: Vec<Entry> = guestlink_vocabulary::for_each_command!(table_of);
     let entries: Vec<Entry> = entries.into_iter().filter(|e| e.info.available()).collect();
-    let order = entries.iter().map(|e| e.info.name).collect();
-    let map = entries.into_iter().map(|e| (e.info.name, e)).collect();
-    (order, map)
+    Table {
+        order: entries.iter().map(|e| e.info.name).collect(),
+        entries: entries.into_iter().map(|e| (e.info.name, e)).collect(),
+    }
+});
+
+/// Whether `caller` can reach a command at all: host channels the host commands, the
+/// guest socket the guest ones.
+fn in_scope(info: &CommandInfo, caller: Caller) -> bool {
+    match caller {
+        Caller::Host => info.scope.host(),
+        Caller::Guest { .. } => info.scope.guest(),
+    }
+}
+
+/// The command `name` as `caller` can reach it, or why not.
+fn look_up(name: &str, call: &CallContext) -> Result<&'static Entry, DispatchError> {
+    match TABLE.entries.get(name) {
+        Some(e) if in_scope(&e.info, call.caller) => Ok(e),
+        _ => {
+            tracing::debug!(command = name, channel = %call.channel.name, "unknown command");
+            Err(DispatchError::NotFound(name.to_string()))
+        }
+    }
+}
+
+/// The gate: each of `gates` must be allowed for `call` now.
+fn admit(
+    agent: &Agent,
+    call: &CallContext,
+    command: &str,
+    gates: impl IntoIterator<Item = String>,
+) -> Result<(), DispatchError> {
+    for g in gates {
+        if let Decision::Deny(reason) = agent.decide(&g, call) {
+            tracing::info!(command, gate = %g, channel = %call.channel.name, reason = reason.as_str(), "command denied");
+            return Err(DispatchError::Disabled { name: g, reason });
+        }
+    }
+    Ok(())
+}
+
+/// One call of a command: which, with what, from where.
+#[derive(Debug)]
+pub struct Call<'a> {
+    /// Where the call comes from.
+    pub from: &'a CallContext,
+    /// The command.
+    pub name: &'a str,
+    /// Its arguments object.
+    pub args: Map<String, Value>,
+    /// The conversation, when a front end makes the call (not a test or an internal
+    /// caller).
+    pub conn: Option<&'a Connection>,
+    /// Raw bytes in and out, on a connection that turned bulk transfer on.
+    pub bulk: Option<&'a Bulk>,
+}
+
+impl<'a> Call<'a> {
+    /// `name` with `args`, from `from`, outside any conversation.
+    pub fn new(from: &'a CallContext, name: &'a str, args: Map<String, Value>) -> Call<'a> {
+        Call {
+            from,
+            name,
+            args,
+            conn: None,
+            bulk: None,
+        }
+    }
+
+    /// `name` with `args` in the conversation `conn`.
+    pub fn on(conn: &'a Connection, name: &'a str, args: Map<String, Value>) -> Call<'a> {
+        Call {
+            conn: Some(conn),
+            ..Call::new(&conn.call, name, args)
+        }
+    }
+
+    /// With the raw bytes of a connection in bulk mode: those that came with the
+    /// request, and a place for those that go with the reply (see
+    /// [`Reply::take_payload`]). Commands with a payload fail without it.
+    pub fn with_bulk(self, bulk: Option<&'a Bulk>) -> Call<'a> {
+        Call { bulk, ..self }
+    }
+}
+
+/// A command with the gate's current verdict on it.
+#[derive(Debug, Clone, Copy)]
+pub struct CommandStatus {
+    /// The command's declaration.
+    pub info: CommandInfo,
+    /// Whether the gate allows it now (for host channels).
+    pub enabled: bool,
+}
+
+impl Agent {
+    /// Runs one command: look-up, the gate, argument validation, the handler.
+    pub async fn execute(&self, call: Call<'_>) -> Result<Reply, DispatchError> {
+        let entry = look_up(call.name, call.from)?;
+        admit(self, call.from, call.name, [call.name.to_string()])?;
+        let ctx = Context {
+            agent: self,
+            call: call.from,
+            bulk: call.bulk,
+            conn: call.conn,
+        };
+        (entry.invoke)(ctx, call.args).await
+    }
+
+    /// Runs command `C` with typed arguments on the conversation `conn` (a front end
+    /// with no JSON of its own: vdagent, oVirt), through the same look-up and gate as
+    /// [`Agent::execute`]; `payload` is the raw bytes that came with it.
+    pub async fn call<C: Handler>(
+        &self,
+        conn: &Connection,
+        args: C::Args,
+        payload: Option<Vec<u8>>,
+    ) -> Result<C::Returns, DispatchError> {
+        look_up(C::NAME, &conn.call)?;
+        admit(self, &conn.call, C::NAME, [C::NAME.to_string()])?;
+        let bulk = payload.map(|p| Bulk::new(Some(p)));
+        let ctx = Context {
+            agent: self,
+            call: &conn.call,
+            bulk: bulk.as_ref(),
+            conn: Some(conn),
+        };
+        run::<C>(ctx, args).await.map(|(value, _)| value)
+    }
+
+    /// Names of the commands this agent has, in declaration order.
+    pub fn command_names(&self) -> &'static [&'static str] {
+        &TABLE.order
+    }
+
+    /// The declaration of a command this agent has.
+    pub fn command_info(&self, name: &str) -> Option<CommandInfo> {
+        TABLE.entries.get(name).map(|e| e.info)
+    }
+
+    /// Every command `call`'s caller can reach on its channel, with whether the gate
+    /// allows it now.
+    pub fn command_status(&self, call: &CallContext) -> Vec<CommandStatus> {
+        TABLE
+            .order
+            .iter()
+            .map(|name| &TABLE.entries[name])
+            .filter(|e| in_scope(&e.info, call.caller))
+            .map(|e| CommandStatus {
+                info: e.info,
+                enabled: self.decide(e.info.name, call) == Decision::Allow,
+            })
+            .collect()
+    }
 }

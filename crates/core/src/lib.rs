@@ -14,6 +14,7 @@
 
 pub mod actions;
 mod agent;
+pub mod call;
 pub mod connection;
 pub mod context;
 pub mod dispatch;
@@ -28,10 +29,11 @@ pub mod policy;
 pub mod state;
 pub mod testing;
 
-pub use agent::{Agent, AgentConfig, CommandStatus};
+pub use agent::{Agent, AgentConfig};
+pub use call::{Bulk, CallContext, Caller, ChannelId, Protocol};
 pub use connection::Connection;
-pub use context::{Bulk, CallContext, Caller, ChannelId, Context, Protocol};
-pub use dispatch::{DispatchError, Reply};
+pub use context::Context;
+pub use dispatch::{Call, CommandStatus, DispatchError, Reply};
 pub use error::{Cause, CommandError};
 pub use events::{Audience, EventBus, EventRecord, Listener, Mailbox, Subscription};
 pub use platform::Platform;

@@ -3,6 +3,7 @@
 //! Everything that would change the machine is recorded in an [`ActionLog`] instead,
 //! so tests check the exact action a command asked for.
 
+use crate::dispatch::Call;
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -463,7 +464,7 @@ pub async fn call_as_host(
     };
     let call = crate::CallContext::host(crate::Protocol::Qga, "test");
     agent
-        .execute(&call, name, args)
+        .execute(Call::new(&call, name, args))
         .await
         .map(|r| r.to_json())
         .map_err(|e| e.to_string())

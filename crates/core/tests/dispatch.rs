@@ -2,6 +2,7 @@
 
 use guestlink_core::platform::{LoginRecord, Timezone, Uname};
 use guestlink_core::testing::{fake_platform, FakeSystem};
+use guestlink_core::Call;
 use guestlink_core::{Agent, AgentConfig, CallContext, DispatchError, Policy, Protocol};
 use serde_json::{json, Value};
 
@@ -54,7 +55,9 @@ fn call() -> CallContext {
 
 async fn run(a: &Agent, name: &str, args: Value) -> Result<Value, DispatchError> {
     let Value::Object(args) = args else { panic!() };
-    a.execute(&call(), name, args).await.map(|r| r.to_json())
+    a.execute(Call::new(&call(), name, args))
+        .await
+        .map(|r| r.to_json())
 }
 
 fn tmp() -> std::path::PathBuf {

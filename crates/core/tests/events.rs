@@ -1,6 +1,7 @@
 //! Events, forwarded requests and the session clipboard through the core, with a host
 //! conversation and guest conversations as front ends would open them.
 
+use guestlink_core::Call;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,7 +63,7 @@ fn guest(a: &Agent, uid: u32) -> (Connection, Subscription) {
 
 async fn run(a: &Agent, c: &Connection, name: &str, args: Value) -> Result<Value, String> {
     let Value::Object(args) = args else { panic!() };
-    a.execute_in(c, name, args, None)
+    a.execute(Call::on(c, name, args))
         .await
         .map(|r| r.to_json())
         .map_err(|e| e.to_string())

@@ -7,9 +7,10 @@
 //! [`every_extension_is_classified`] until it is added here, with its `gated_as` or an
 //! explicit "none".
 
+use guestlink_core::Call;
 use std::sync::Arc;
 
-use guestlink_core::context::{Caller, Protocol};
+use guestlink_core::call::{Caller, Protocol};
 use guestlink_core::policy::{Decision, Effect, Facts, Pattern, Rule};
 use guestlink_core::testing::{fake_platform, FakeSystem};
 use guestlink_core::{Agent, AgentConfig, CallContext, DispatchError, Policy};
@@ -53,7 +54,7 @@ const EXTENSIONS: &[(&str, &[&str])] = &[
     // Only the administrator's hooks; each declares what it needs.
     ("__org.guestlink_lifecycle-event", &[]),
     // Gated per call: as `action:NAME` and what the action declares (guest-exec when
-    // it declares nothing), see `handlers::action::gate_names`.
+    // it declares nothing), see `Handler::gates` in `handlers/action.rs`.
     ("__org.guestlink_action-run", &[]),
     ("__org.guestlink_action-list", &[]),
     ("__org.guestlink_credentials-handoff", &[]),
@@ -216,21 +217,23 @@ async fn a_blocked_read_cannot_go_through_the_raw_twin() {
     );
     let call = CallContext::host(Protocol::Qga, "test");
     let handle = a
-        .execute(
+        .execute(Call::new(
             &call,
             "guest-file-open",
             args(json!({"path": secret.to_str().unwrap()})),
-        )
+        ))
         .await
         .unwrap()
         .to_json();
     let bulk = guestlink_core::Bulk::new(None);
     let refused = a
-        .execute_bulk(
-            &call,
-            "__org.guestlink_file-read-raw",
-            args(json!({"handle": handle})),
-            Some(&bulk),
+        .execute(
+            Call::new(
+                &call,
+                "__org.guestlink_file-read-raw",
+                args(json!({"handle": handle})),
+            )
+            .with_bulk(Some(&bulk)),
         )
         .await
         .unwrap_err();
@@ -285,7 +288,7 @@ async fn the_file_scope_keeps_opens_in_their_directories() {
     let open = |path: std::path::PathBuf, mode: &str| {
         let args = args(json!({"path": path.to_str().unwrap(), "mode": mode}));
         let (a, call) = (&a, &call);
-        async move { a.execute(call, "guest-file-open", args).await }
+        async move { a.execute(Call::new(call, "guest-file-open", args)).await }
     };
     assert!(open(logs.join("app.log"), "r").await.is_ok());
     assert!(open(inbox.join("upload.bin"), "w").await.is_ok());
@@ -341,12 +344,12 @@ async fn a_guest_callers_session_is_the_one_it_connected_from() {
         ..CallContext::host(Protocol::GuestSocket, "agent.sock")
     };
     let e = a
-        .execute(&call(Some("3")), "guest-ping", Map::new())
+        .execute(Call::new(&call(Some("3")), "guest-ping", Map::new()))
         .await
         .unwrap_err();
     assert!(matches!(e, DispatchError::Disabled { .. }), "{e}");
     assert!(a
-        .execute(&call(Some("4")), "guest-ping", Map::new())
+        .execute(Call::new(&call(Some("4")), "guest-ping", Map::new()))
         .await
         .is_ok());
     std::fs::remove_dir_all(dir).unwrap();

@@ -2,6 +2,7 @@
 //! for, qemu-ga's argument checks and texts, and the state they leave behind. Files,
 //! processes and SSH key files are real (in a temporary directory).
 
+use guestlink_core::Call;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -283,12 +284,16 @@ async fn an_agent_started_frozen_thaws_every_mount() {
     let agent = Agent::new(AgentConfig::new("t", &dir), platform);
     let call = CallContext::host(Protocol::Qga, "t");
     let status = agent
-        .execute(&call, "guest-fsfreeze-status", Default::default())
+        .execute(Call::new(
+            &call,
+            "guest-fsfreeze-status",
+            Default::default(),
+        ))
         .await
         .unwrap();
     assert_eq!(status.to_json(), json!("frozen"));
     agent
-        .execute(&call, "guest-fsfreeze-thaw", Default::default())
+        .execute(Call::new(&call, "guest-fsfreeze-thaw", Default::default()))
         .await
         .unwrap();
     assert_eq!(log.take(), [thaw("/"), thaw("/data")]);
@@ -342,7 +347,7 @@ async fn shutdown_and_suspend_ask_for_the_right_action_and_stay_silent() {
     let call = CallContext::host(Protocol::Qga, "t");
     let reply = h
         .agent
-        .execute(&call, "guest-shutdown", Default::default())
+        .execute(Call::new(&call, "guest-shutdown", Default::default()))
         .await
         .unwrap();
     assert!(!reply.has_response());

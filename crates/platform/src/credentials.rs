@@ -118,7 +118,7 @@ pub async fn hand_off(token: String, blob: Vec<u8>, wait: Duration) -> Result<bo
 }
 
 async fn announce(token: &str) -> Result<(), String> {
-    let bus = crate::logind::system_bus()
+    let bus = crate::bus::system_bus()
         .await
         .map_err(|e| format!("cannot reach the system bus: {e}"))?;
     bus.emit_signal(None::<&str>, OBJECT, INTERFACE, SIGNAL, &(token,))

@@ -11,6 +11,7 @@
 //! - [`logind::Logind`]: locking and ending sessions; single sign-on ([`credentials`]).
 
 mod accounts;
+mod bus;
 mod clock;
 pub mod cpu_memory;
 pub mod credentials;

@@ -12,6 +12,7 @@
 //! The bus is the system bus, or the one in `GUESTLINK_SYSTEM_BUS` (a D-Bus address),
 //! which the tests use to put a stand-in logind on a private bus.
 
+use crate::bus::system_bus;
 use std::collections::HashSet;
 
 use std::time::Duration;
@@ -49,18 +50,6 @@ trait Session {
     fn active(&self) -> zbus::Result<bool>;
     #[zbus(property)]
     fn locked_hint(&self) -> zbus::Result<bool>;
-}
-
-/// The system bus, or the bus in `GUESTLINK_SYSTEM_BUS`.
-pub async fn system_bus() -> zbus::Result<Connection> {
-    match std::env::var("GUESTLINK_SYSTEM_BUS") {
-        Ok(addr) => {
-            zbus::connection::Builder::address(addr.as_str())
-                .build()
-                .await
-        }
-        Err(_) => Connection::system().await,
-    }
 }
 
 async fn snapshot(

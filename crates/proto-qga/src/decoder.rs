@@ -11,7 +11,7 @@ use std::io;
 use bytes::BytesMut;
 use serde_json::Value;
 
-use crate::lexer::{plain_string_run, step, State, Step, TokenKind};
+use crate::lexer::{plain_string_run, step, State, Step, Token, TokenKind};
 use crate::parser;
 
 /// The bounds qemu-ga puts on one message.
@@ -62,14 +62,6 @@ pub enum Frame {
     Value(Value),
     /// A lexical, syntax or limit error.
     Error(DecodeError),
-}
-
-/// A token of the message being gathered: its kind and its range in the text buffer.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Token {
-    pub(crate) kind: TokenKind,
-    pub(crate) start: usize,
-    pub(crate) end: usize,
 }
 
 /// Strings at least this long are moved out of the token buffer rather than copied.

@@ -8,6 +8,14 @@
 //! lexer skips bytes until a structural character, a control character other than TAB,
 //! or `0xFE`/`0xFF`.
 
+/// A token of the message being gathered (by the decoder): its kind and its range in the text buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Token {
+    pub(crate) kind: TokenKind,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
 /// A lexer state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {

@@ -7,8 +7,7 @@
 
 use serde_json::{Map, Number, Value};
 
-use crate::decoder::Token;
-use crate::lexer::TokenKind;
+use crate::lexer::{Token, TokenKind};
 
 type Result<T> = std::result::Result<T, String>;
 

@@ -20,6 +20,7 @@
 //! client that goes away frees everything at once: its requests still waiting for the
 //! host are withdrawn.
 
+use guestlink_core::Call;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -202,7 +203,7 @@ async fn run_one(agent: &Agent, conn: &Connection, req: Request) -> (Vec<u8>, Af
     if name == GuestSync::NAME || name == GuestSyncDelimited::NAME {
         conn.events.clear();
     }
-    let result = agent.execute_in(conn, &name, req.arguments, None).await;
+    let result = agent.execute(Call::on(conn, &name, req.arguments)).await;
     let mut out = Vec::new();
     let after = encode_outcome(&name, req.id, result, &mut out);
     (out, after)

@@ -1,7 +1,8 @@
 //! Protocol front ends: wire messages in, vocabulary calls to the core, wire messages
 //! out.
 
-mod call;
+use guestlink_core::Protocol;
+
 pub mod guest_socket;
 pub mod limits;
 pub mod live;
@@ -9,3 +10,12 @@ pub mod noise;
 pub mod ovirt;
 pub mod qga;
 pub mod vdagent;
+
+/// Whether guestlinkd has a front end for this protocol on a host channel (the guest
+/// socket is served apart).
+pub fn has_front_end(protocol: Protocol) -> bool {
+    matches!(
+        protocol,
+        Protocol::Qga | Protocol::Vdagent | Protocol::Ovirt
+    )
+}

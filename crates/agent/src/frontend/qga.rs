@@ -20,6 +20,7 @@
 //! are encoded on a blocking thread in 256 KiB pieces that are written to the channel
 //! as they come, so the only large buffer is the data itself.
 
+use guestlink_core::Call;
 use std::io;
 
 use guestlink_core::limits::FILE_READ_MAX;
@@ -349,7 +350,7 @@ async fn answer(
     }
     let bulk = session.bulk.then(|| Bulk::new(input));
     let result = agent
-        .execute_in(conn, name, req.arguments, bulk.as_ref())
+        .execute(Call::on(conn, name, req.arguments).with_bulk(bulk.as_ref()))
         .await;
     if result.is_ok() && name == GuestlinkBulkEnable::NAME {
         session.bulk = true;

@@ -1,32 +1,15 @@
 //! Running the administrator's actions for the host (`__org.guestlink_action-run`) and
-//! listing them. The gate has already checked `action:NAME` and what the action
-//! declares it needs (see [`gate_names`]); here it is found, run and reported.
-
-use guestlink_vocabulary::commands::{GuestlinkActionList, GuestlinkActionRun};
-use guestlink_vocabulary::types::{ActionInfo, ActionResult, ActionRunArgs, Empty};
-use guestlink_vocabulary::Command as _;
-use serde_json::{Map, Value};
+//! listing them. The gate checks `action:NAME` and what the action declares it needs
+//! (the handler's [`Handler::gates`]) before it is found, run and reported here.
 
 use crate::agent::Agent;
 use crate::context::Context;
 use crate::dispatch::Handler;
 use crate::error::CommandError;
 use crate::policy::Decision;
-
-/// The names the gate checks, beside the command itself, for `action-run` with `args`:
-/// `action:NAME`, then each command the action needs (`guest-exec` when it declares
-/// nothing). Nothing for an action that does not exist (the handler says so).
-pub fn gate_names(agent: &Agent, args: &Map<String, Value>) -> Vec<String> {
-    let Some(name) = args.get("name").and_then(Value::as_str) else {
-        return Vec::new();
-    };
-    let needs = agent
-        .actions()
-        .find(name)
-        .map(|found| crate::actions::needs(&found.path))
-        .unwrap_or_default();
-    action_gates(name, &needs)
-}
+use guestlink_vocabulary::commands::{GuestlinkActionList, GuestlinkActionRun};
+use guestlink_vocabulary::types::{ActionInfo, ActionResult, ActionRunArgs, Empty};
+use guestlink_vocabulary::Command as _;
 
 /// `action:NAME` and what the action needs.
 fn action_gates(name: &str, needs: &[String]) -> Vec<String> {
@@ -36,6 +19,18 @@ fn action_gates(name: &str, needs: &[String]) -> Vec<String> {
 }
 
 impl Handler for GuestlinkActionRun {
+    /// `action:NAME`, then each command the action needs (`guest-exec` when it
+    /// declares nothing). Just `action:NAME` for an action that does not exist (the
+    /// handler then says so).
+    fn gates(agent: &Agent, args: &ActionRunArgs) -> Vec<String> {
+        let needs = agent
+            .actions()
+            .find(&args.name)
+            .map(|found| crate::actions::needs(&found.path))
+            .unwrap_or_default();
+        action_gates(&args.name, &needs)
+    }
+
     async fn handle(ctx: Context<'_>, args: ActionRunArgs) -> Result<ActionResult, CommandError> {
         let actions = ctx.agent.actions();
         let found = actions

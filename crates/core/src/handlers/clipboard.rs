@@ -24,7 +24,8 @@ use serde_json::json;
 
 use super::events::{await_answer, connection};
 use super::sessions::{ask_agent, target_of};
-use crate::context::{Caller, Context};
+use crate::call::Caller;
+use crate::context::Context;
 use crate::dispatch::Handler;
 use crate::error::CommandError;
 use crate::events::{Audience, EventRecord};

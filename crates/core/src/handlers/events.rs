@@ -15,8 +15,9 @@ use guestlink_vocabulary::types::{
 use guestlink_vocabulary::Event;
 use serde_json::Value;
 
+use crate::call::Caller;
 use crate::connection::Connection;
-use crate::context::{Caller, Context};
+use crate::context::Context;
 use crate::dispatch::Handler;
 use crate::error::CommandError;
 use crate::events::{Audience, EventRecord, Listener};

@@ -14,7 +14,8 @@ use guestlink_vocabulary::types::{
 use serde_json::Value;
 
 use super::events::{answer_of, await_answer, connection};
-use crate::context::{Caller, Context};
+use crate::call::Caller;
+use crate::context::Context;
 use crate::dispatch::Handler;
 use crate::error::CommandError;
 use crate::events::{Audience, EventRecord};

@@ -27,7 +27,7 @@ use serde::Deserialize;
 
 use super::paths::FileScope;
 use super::{Effect, Pattern, Rule, SessionMatch, State};
-use crate::context::Protocol;
+use crate::call::Protocol;
 
 /// A policy file that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -24,7 +24,7 @@ pub mod paths;
 
 use std::sync::Arc;
 
-use crate::context::{Caller, Protocol};
+use crate::call::{Caller, Protocol};
 
 /// Commands that stay enabled while filesystems are frozen.
 pub const FROZEN_SAFE_SET: &[&str] = &[

@@ -16,7 +16,7 @@ use guestlink_vocabulary::types::ReplyError;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::context::Caller;
+use crate::call::Caller;
 use crate::error::CommandError;
 use crate::limits::{PENDING_REQUESTS, PENDING_REQUESTS_PER_USER, PENDING_REQUESTS_RESERVED};
 

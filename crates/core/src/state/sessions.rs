@@ -16,7 +16,7 @@ use guestlink_vocabulary::events::{
 };
 use guestlink_vocabulary::types::{ClipboardSelection, SessionActive, SessionInfo, SessionRef};
 
-use crate::context::Caller;
+use crate::call::Caller;
 use crate::error::{Cause, CommandError};
 use crate::events::{Audience, EventRecord, Mailbox};
 

@@ -18,6 +18,7 @@
 
 mod pump;
 
+use guestlink_core::Call;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -346,7 +347,7 @@ async fn exec_loop(
             .load(Ordering::Acquire)
             .then(|| Bulk::new(input));
         let result = agent
-            .execute_in(conn, name, req.arguments, bulk.as_ref())
+            .execute(Call::on(conn, name, req.arguments).with_bulk(bulk.as_ref()))
             .await;
         if result.is_ok() && name == GuestlinkBulkEnable::NAME {
             shared.bulk.store(true, Ordering::Release);

@@ -6,6 +6,7 @@
 //! collect credentials), so each becomes a future the connection polls beside its
 //! timers; what it answers (`completion`) is sent when it is done.
 
+use guestlink_core::dispatch::Handler;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -18,10 +19,7 @@ use guestlink_vocabulary::commands::{
 use guestlink_vocabulary::types::{
     CredentialsArgs, Empty, GuestlinkShutdownArgs, LifecycleEventArgs, SessionControlArgs,
 };
-use guestlink_vocabulary::Command;
 use serde_json::Value;
-
-use super::super::call::call;
 
 /// A host action under way; what it ends with is sent to the host.
 pub type Running<'a> = Pin<Box<dyn Future<Output = Option<Message>> + Send + 'a>>;
@@ -124,7 +122,7 @@ pub fn completion(m: &Message) -> Option<Message> {
 }
 
 /// Runs `C`; logs how it went (never its arguments) and then gives `then`.
-fn run<'a, C: Command>(
+fn run<'a, C: Handler>(
     agent: &'a Agent,
     conn: &'a Connection,
     args: C::Args,
@@ -134,7 +132,7 @@ where
     C::Args: Sync,
 {
     Box::pin(async move {
-        match call::<C>(agent, conn, &args, None).await {
+        match agent.call::<C>(conn, args, None).await {
             Ok(_) => tracing::info!(command = C::NAME, "oVirt action done"),
             Err(e) => tracing::warn!(command = C::NAME, "oVirt action failed: {e}"),
         }

@@ -18,6 +18,7 @@
 pub mod actions;
 pub mod reports;
 
+use guestlink_core::dispatch::Handler;
 use std::io;
 use std::time::Duration;
 
@@ -32,12 +33,11 @@ use guestlink_vocabulary::events::{
     AgentStoppingEvent, SessionLockEvent, SessionNewEvent, SessionRemovedEvent, SessionUnlockEvent,
 };
 use guestlink_vocabulary::types::{Empty, GuestlinkApplicationsArgs};
-use guestlink_vocabulary::{Command, Event};
+use guestlink_vocabulary::Event;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{interval, interval_at, Instant, MissedTickBehavior};
 
 use self::reports::{clamp_api, min_api, Counters, MAX_API};
-use super::call::call;
 
 /// Bytes read at once.
 const READ_CHUNK: usize = 16 << 10;
@@ -219,7 +219,7 @@ impl<'a, W: AsyncWrite + Unpin> Front<'a, W> {
         // the common level with `api-version`.
         let level = if self.heartbeats == 0 { 0 } else { MAX_API };
         self.heartbeats += 1;
-        let msg = match ask::<GuestlinkGetMemoryStats>(self.agent, self.conn, &Empty {}).await {
+        let msg = match ask::<GuestlinkGetMemoryStats>(self.agent, self.conn, Empty {}).await {
             Some(m) => {
                 let now = self.started.elapsed().as_secs_f64();
                 let (msg, counters) = reports::heartbeat(&m, self.counters, now, level);
@@ -242,20 +242,20 @@ impl<'a, W: AsyncWrite + Unpin> Front<'a, W> {
 
     /// Host name, FQDN, OS and its details, time zone, interfaces.
     async fn machine(&mut self) -> io::Result<()> {
-        if let Some(h) = ask::<GuestGetHostName>(self.agent, self.conn, &Empty {}).await {
+        if let Some(h) = ask::<GuestGetHostName>(self.agent, self.conn, Empty {}).await {
             self.send(Message::new("host-name").arg("name", h.host_name.clone()))
                 .await?;
             self.send(Message::new("fqdn").arg("fqdn", h.host_name))
                 .await?;
         }
-        if let Some(os) = ask::<GuestGetOsinfo>(self.agent, self.conn, &Empty {}).await {
+        if let Some(os) = ask::<GuestGetOsinfo>(self.agent, self.conn, Empty {}).await {
             self.send(reports::os_version(&os)).await?;
             self.send(reports::os_info(&os)).await?;
         }
-        if let Some(tz) = ask::<GuestGetTimezone>(self.agent, self.conn, &Empty {}).await {
+        if let Some(tz) = ask::<GuestGetTimezone>(self.agent, self.conn, Empty {}).await {
             self.send(reports::timezone(&tz)).await?;
         }
-        if let Some(list) = ask::<GuestNetworkGetInterfaces>(self.agent, self.conn, &Empty {}).await
+        if let Some(list) = ask::<GuestNetworkGetInterfaces>(self.agent, self.conn, Empty {}).await
         {
             self.send(reports::network_interfaces(&list)).await?;
         }
@@ -266,7 +266,7 @@ impl<'a, W: AsyncWrite + Unpin> Front<'a, W> {
         let args = GuestlinkApplicationsArgs {
             names: self.opts.applications.clone(),
         };
-        let list = ask::<GuestlinkGetApplications>(self.agent, self.conn, &args)
+        let list = ask::<GuestlinkGetApplications>(self.agent, self.conn, args)
             .await
             .unwrap_or_default();
         self.send(Message::new("applications").arg("applications", list))
@@ -274,14 +274,14 @@ impl<'a, W: AsyncWrite + Unpin> Front<'a, W> {
     }
 
     async fn disks(&mut self) -> io::Result<()> {
-        if let Some(list) = ask::<GuestGetFsinfo>(self.agent, self.conn, &Empty {}).await {
+        if let Some(list) = ask::<GuestGetFsinfo>(self.agent, self.conn, Empty {}).await {
             self.send(reports::disks_usage(&list)).await?;
         }
         Ok(())
     }
 
     async fn number_of_cpus(&mut self) -> io::Result<()> {
-        let count = match ask::<GuestGetVcpus>(self.agent, self.conn, &Empty {}).await {
+        let count = match ask::<GuestGetVcpus>(self.agent, self.conn, Empty {}).await {
             Some(v) => v.iter().filter(|c| c.online).count() as i64,
             None => -1,
         };
@@ -291,7 +291,7 @@ impl<'a, W: AsyncWrite + Unpin> Front<'a, W> {
 
     /// `active-user`, when it changed (or `force`).
     async fn active_user(&mut self, force: bool) -> io::Result<()> {
-        let users = ask::<GuestGetUsers>(self.agent, self.conn, &Empty {})
+        let users = ask::<GuestGetUsers>(self.agent, self.conn, Empty {})
             .await
             .unwrap_or_default();
         let name = reports::active_user_name(&users);
@@ -395,8 +395,8 @@ impl<'a, W: AsyncWrite + Unpin> Front<'a, W> {
 }
 
 /// Runs a vocabulary command for a report; a failure is logged and the report skipped.
-async fn ask<C: Command>(agent: &Agent, conn: &Connection, args: &C::Args) -> Option<C::Returns> {
-    match call::<C>(agent, conn, args, None).await {
+async fn ask<C: Handler>(agent: &Agent, conn: &Connection, args: C::Args) -> Option<C::Returns> {
+    match agent.call::<C>(conn, args, None).await {
         Ok(v) => Some(v),
         Err(e) => {
             log_failure(C::NAME, &e);

@@ -52,7 +52,6 @@ use self::clipboard::{kind, Fetch, Verdict};
 use self::link::Out;
 use self::mouse::{Layout, Mouse};
 use self::transfer::status;
-use super::call::call;
 
 /// Displays of a layout taken into account (spice-gtk's slots).
 const MAX_DISPLAYS: usize = 16;
@@ -129,7 +128,7 @@ async fn answer_paste(
             error: Some(ReplyError { class: None, desc }),
         },
     };
-    let r = call::<GuestlinkGuestReply>(agent, conn, &args, None).await;
+    let r = agent.call::<GuestlinkGuestReply>(conn, args, None).await;
     Done::Logged(GuestlinkGuestReply::NAME, r.map(|_: Empty| ()))
 }
 
@@ -375,7 +374,9 @@ impl<'a> Front<'a> {
             let args = ClipboardTypesArgs {
                 selection: Some(sel),
             };
-            let r = call::<GuestlinkClipboardTypes>(agent, conn, &args, None).await;
+            let r = agent
+                .call::<GuestlinkClipboardTypes>(conn, args, None)
+                .await;
             Done::GuestTypes(sel, r, changed)
         }));
     }
@@ -392,7 +393,9 @@ impl<'a> Front<'a> {
                 selection: Some(sel),
                 types,
             };
-            let r = call::<GuestlinkClipboardOffer>(agent, conn, &args, None).await;
+            let r = agent
+                .call::<GuestlinkClipboardOffer>(conn, args, None)
+                .await;
             Done::Logged(GuestlinkClipboardOffer::NAME, r.map(|_| ()))
         }));
     }
@@ -652,7 +655,7 @@ impl<'a> Front<'a> {
                         selection: Some(sel),
                         mime_type: Some(mime),
                     };
-                    let mut r = call::<GuestlinkClipboardGet>(agent, conn, &args, None).await;
+                    let mut r = agent.call::<GuestlinkClipboardGet>(conn, args, None).await;
                     if convert {
                         r = png_of(r).await;
                     }
@@ -773,7 +776,7 @@ impl<'a> Front<'a> {
         let (agent, conn) = (self.agent, self.conn);
         pending.push(Box::pin(async move {
             let args = DisplaySetArgs { displays };
-            let r = call::<GuestlinkDisplaySet>(agent, conn, &args, None).await;
+            let r = agent.call::<GuestlinkDisplaySet>(conn, args, None).await;
             Done::Logged(GuestlinkDisplaySet::NAME, r.map(|_| ()))
         }));
     }
@@ -799,7 +802,11 @@ impl<'a> Front<'a> {
             name: announced.name,
             size: i64::try_from(announced.size).unwrap_or(i64::MAX),
         };
-        match call::<GuestlinkTransferStart>(self.agent, self.conn, &args, None).await {
+        match self
+            .agent
+            .call::<GuestlinkTransferStart>(self.conn, args, None)
+            .await
+        {
             Ok(t) => {
                 self.transfers.insert(id, t.handle);
                 if announced.size == 0 {
@@ -826,7 +833,11 @@ impl<'a> Front<'a> {
             handle,
             count: data.len() as i64,
         };
-        match call::<GuestlinkTransferWrite>(self.agent, self.conn, &args, Some(data)).await {
+        match self
+            .agent
+            .call::<GuestlinkTransferWrite>(self.conn, args, Some(data))
+            .await
+        {
             Ok(p) if p.complete => {
                 self.transfers.remove(id);
                 tracing::info!(id, bytes = p.received, "file received");
