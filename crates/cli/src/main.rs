@@ -6,6 +6,7 @@
 //! `guestlink demo` starts a private guestlinkd on a temporary socket, shows what it
 //! answers, and stops it; `guestlink bench` measures agents side by side.
 
+#[cfg(feature = "tools")]
 mod bench;
 mod clipboard;
 mod connect;
@@ -14,7 +15,6 @@ mod demo;
 mod domain;
 mod events;
 mod exec;
-mod exporter;
 mod live;
 mod power;
 mod render;
@@ -171,6 +171,7 @@ pub enum Cmd {
         agent: Option<PathBuf>,
     },
     /// Measure agents side by side: start each --agent command, or use --socket.
+    #[cfg(feature = "tools")]
     Bench {
         /// An agent command to start (repeatable), e.g. '/usr/sbin/qemu-ga'.
         #[arg(long = "agent")]
@@ -204,10 +205,11 @@ pub enum Cmd {
         action: ClipboardCmd,
     },
     /// Serve Prometheus metrics for every VM whose agent socket is in a directory.
-    Exporter(exporter::Args),
+    Exporter(guestlink_exporter::Args),
     /// Simulated VMs for testing and measuring the exporter.
+    #[cfg(feature = "tools")]
     #[command(hide = true)]
-    ExporterSim(exporter::sim::Args),
+    ExporterSim(guestlink_exporter::sim::Args),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -301,8 +303,10 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Cmd::Demo { agent } => demo::run(agent.clone(), timeout).await,
         Cmd::Completions { .. } => Ok(ExitCode::SUCCESS),
-        Cmd::Exporter(args) => exporter::run(args, timeout).await,
-        Cmd::ExporterSim(args) => exporter::sim::run(args).await,
+        Cmd::Exporter(args) => guestlink_exporter::run(args, timeout).await,
+        #[cfg(feature = "tools")]
+        Cmd::ExporterSim(args) => guestlink_exporter::sim::run(args).await,
+        #[cfg(feature = "tools")]
         Cmd::Bench {
             agents,
             pid,

@@ -1,8 +1,9 @@
 //! The protocol-neutral core of guestlinkd.
 //!
-//! A front end (QGA, vdagent, oVirt, the guest socket) turns a wire message into a
-//! command name and an arguments object and calls [`Agent::execute`] with a
-//! [`CallContext`] saying which channel and caller it comes from. The agent then
+//! A front end (QGA, the guest socket) turns a wire message into a [`Call`]: a command
+//! name, an arguments object and a [`CallContext`] saying which channel and caller it
+//! comes from, and hands it to [`Agent::execute`]; a front end with no JSON of its own
+//! (vdagent, oVirt) calls [`Agent::call`] with typed arguments instead. The agent then
 //! 1. looks the command up in the dispatch table built from the vocabulary,
 //! 2. asks the one [`policy`] gate whether this call is allowed now,
 //! 3. validates the arguments into the command's typed arguments,
@@ -27,6 +28,7 @@ pub mod live;
 pub mod platform;
 pub mod policy;
 pub mod state;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use agent::{Agent, AgentConfig};

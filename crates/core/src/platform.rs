@@ -1,6 +1,6 @@
 //! What handlers need from the operating system, behind traits.
 //!
-//! `guestlink-platform` implements them for Linux; [`crate::testing`] has fakes that
+//! `guestlink-platform` implements them for Linux; `guestlink_core::testing` (the `testing` feature) has fakes that
 //! return fixed data, so that handlers are tested without touching the machine.
 //!
 //! Three handlers still make file system calls themselves, because the call must run

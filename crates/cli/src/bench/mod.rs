@@ -8,8 +8,8 @@
 //! says how far the client itself could go (its ceiling).
 
 mod live;
-pub(crate) mod procfs;
 
+use guestlink_exporter::procfs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};

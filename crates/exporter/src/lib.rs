@@ -1,11 +1,11 @@
-//! `guestlink exporter`: Prometheus metrics for every VM whose agent socket is in a
-//! directory (libvirt's per-domain channel directory by default).
+//! Prometheus metrics for every VM whose agent socket is in a directory (libvirt's
+//! per-domain channel directory by default): the library behind `guestlink exporter`.
 //!
-//! The scanner ([`discover`]) looks at the directory every `--scan-interval`; each
-//! socket found gets a poller task ([`poller`]) holding one connection to its agent,
+//! The scanner (`discover.rs`) looks at the directory every `--scan-interval`; each
+//! socket found gets a poller task (`poller.rs`) holding one connection to its agent,
 //! and a socket that disappears has its task stopped and its VM reported down until
 //! `--forget-after` has passed. The figures live in one registry that the HTTP side
-//! ([`http`]) renders ([`metrics`]) on each scrape; scrapes never wait for an agent.
+//! (`http.rs`) renders (`metrics.rs`) on each scrape; scrapes never wait for an agent.
 //!
 //! QEMU serves one client per chardev socket, and libvirt holds each domain's agent
 //! channel: a domain given guestlinkd's exporter channel (`org.guestlink.exporter.0`,
@@ -15,6 +15,8 @@ mod discover;
 mod http;
 mod metrics;
 mod poller;
+pub mod procfs;
+#[cfg(feature = "sim")]
 pub mod sim;
 
 use std::collections::HashMap;

@@ -1,4 +1,5 @@
-//! What the benchmark reads about a process from /proc: CPU time and memory.
+//! What a process costs, read from /proc: CPU time and memory (the exporter's own
+//! figures, and `guestlink bench`'s of the agents it measures).
 
 /// CPU time (user + system) of a process in seconds.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {

@@ -76,9 +76,8 @@ async fn client(
         ("GET" | "HEAD", "/metrics") => {
             let n = scrapes.fetch_add(1, Ordering::Relaxed) + 1;
             let me = SelfMetrics {
-                rss_bytes: crate::bench::procfs::status_kib(std::process::id(), "VmRSS")
-                    .map(|k| k * 1024),
-                cpu_seconds: crate::bench::procfs::cpu_seconds(std::process::id()),
+                rss_bytes: crate::procfs::status_kib(std::process::id(), "VmRSS").map(|k| k * 1024),
+                cpu_seconds: crate::procfs::cpu_seconds(std::process::id()),
                 scrapes: n,
             };
             let body = {
