@@ -9,7 +9,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{peer_available, scratch, Agent, Kill, GUESTLINKD};
+use common::{peer_available, scratch, Conn, Kill, GUESTLINKD};
 
 const ACTIVATE: &str = "/usr/bin/systemd-socket-activate";
 
@@ -46,10 +46,10 @@ fn guest_socket_and_channel_from_systemd() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // The first connection starts the agent, which takes both sockets.
-    let mut g = Agent::connect_to(&guest);
+    let mut g = Conn::connect_to(&guest);
     let v = g.json(b"{\"execute\":\"guest-ping\"}\n");
     assert_eq!(v["return"], serde_json::json!({}), "{v}");
-    let mut h = Agent::connect_to(&qga);
+    let mut h = Conn::connect_to(&qga);
     let v = h.json(b"{\"execute\":\"guest-info\"}\n");
     assert!(v["return"]["version"].is_string(), "{v}");
 

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{desc, parse, python_as, Agent, Conn, GUESTLINKD};
+use common::{desc, parse, python_as, Agent, AgentExt, Conn, GUESTLINKD};
 use serde_json::{json, Value};
 
 fn start() -> (Agent, std::path::PathBuf) {

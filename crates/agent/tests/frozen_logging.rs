@@ -33,7 +33,7 @@ fn frozen_agent_keeps_quiet_and_refuses_to_stop_until_thawed() {
     );
     // SIGTERM is refused while frozen.
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(agent.child.id() as i32),
+        nix::unistd::Pid::from_raw(agent.pid() as i32),
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();

@@ -124,7 +124,7 @@ async fn hostile_bytes_on_every_channel_leave_every_channel_serving_in_bounded_m
             "none",
         ],
     );
-    let pid = agent.child.id();
+    let pid = agent.pid();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (_, before) = memory(pid);
 

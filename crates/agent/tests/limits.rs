@@ -101,7 +101,7 @@ print(json.dumps(out))
 #[test]
 fn one_user_cannot_grow_the_agent_with_large_messages() {
     let agent = open_agent(&[], &[]);
-    let pid = agent.child.id();
+    let pid = agent.pid();
     let (_, before) = memory(pid);
     // 8 connections (all the user may have), each sending 42 MiB that never ends:
     // 336 MiB offered, a message of at most 4 MiB each kept.
@@ -218,7 +218,7 @@ fn an_idle_client_is_closed_but_a_subscriber_stays() {
 #[test]
 fn a_listening_channel_bounds_its_clients_and_their_partial_messages() {
     let agent = Agent::start(GUESTLINKD, &[]);
-    let pid = agent.child.id();
+    let pid = agent.pid();
     let (_, before) = memory(pid);
     // The start-up probe's connection leaves when the agent has read its end.
     std::thread::sleep(Duration::from_millis(300));

@@ -198,9 +198,9 @@ fn many_streams_run_at_once_beside_ordinary_calls_and_a_stalled_one_blocks_nothi
         }
         // `cat /dev/zero` has been writing all along: the agent holds at most the
         // stalled stream's window of it, and its RSS stays where it was.
-        let (_, before) = memory(agent.child.id());
+        let (_, before) = memory(agent.pid());
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let (_, after) = memory(agent.child.id());
+        let (_, after) = memory(agent.pid());
         assert!(
             after < 64 << 10 && after < before + (4 << 10),
             "agent RSS {before} then {after} KiB with a stalled stream"
@@ -226,7 +226,7 @@ fn alive(pid: i32) -> bool {
 #[test]
 fn every_process_ends_when_the_host_goes_away() {
     let agent = Agent::start(GUESTLINKD, &[]);
-    let dir = agent.dir.clone();
+    let dir = agent.dir.to_path_buf();
     let pids = rt().block_on(async {
         let l = live(&agent).await;
         let mut pids = Vec::new();

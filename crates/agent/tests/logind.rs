@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use common::{parse, Agent, Conn, GUESTLINKD};
+use common::{parse, Agent, AgentExt, Conn, GUESTLINKD};
 use serde_json::{json, Value};
 use zbus::object_server::SignalEmitter;
 use zbus::{ObjectPath, OwnedObjectPath};

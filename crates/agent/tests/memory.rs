@@ -43,7 +43,7 @@ fn measure(bin: &str, file: &std::path::Path) -> (u64, u64) {
         "{:?}",
         String::from_utf8_lossy(&line[..80])
     );
-    let after_read = vm_hwm(agent.child.id());
+    let after_read = vm_hwm(agent.pid());
     let out = agent.dir.join("written");
     let open = format!(
         "{{\"execute\":\"guest-file-open\",\"arguments\":{{\"path\":\"{}\",\"mode\":\"w\"}}}}",
@@ -61,7 +61,7 @@ fn measure(bin: &str, file: &std::path::Path) -> (u64, u64) {
     let close = format!("{{\"execute\":\"guest-file-close\",\"arguments\":{{\"handle\":{w}}}}}");
     c.json(close.as_bytes());
     assert_eq!(std::fs::read(&out).unwrap(), data, "written file differs");
-    let after_write = vm_hwm(agent.child.id());
+    let after_write = vm_hwm(agent.pid());
     (after_read, after_write)
 }
 

@@ -10,7 +10,7 @@ use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{scratch, Agent, GUESTLINKD};
+use common::{scratch, Agent, AgentExt, GUESTLINKD};
 
 fn recv(sock: &UnixDatagram) -> String {
     let mut buf = [0u8; 512];
@@ -19,7 +19,7 @@ fn recv(sock: &UnixDatagram) -> String {
 }
 
 fn signal(agent: &Agent, sig: nix::sys::signal::Signal) {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(agent.child.id() as i32), sig).unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(agent.pid() as i32), sig).unwrap();
 }
 
 #[test]

@@ -20,9 +20,10 @@ const T: Duration = Duration::from_secs(10);
 
 struct Setup {
     vdsm: Vdsm<FdStream>,
-    dir: std::path::PathBuf,
     _agent: Kill,
     _slave: OwnedFd,
+    /// Removed last, once the agent is gone.
+    dir: Scratch,
 }
 
 fn sessions(dir: &Path, list: &[(&str, u32, bool)]) {
@@ -348,5 +349,4 @@ async fn lifecycle_events_run_the_hooks_and_complete() {
         "a hook ran for an unknown event"
     );
     let _ = std::fs::remove_dir_all(&actions);
-    let _ = std::fs::remove_dir_all(&s.dir);
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{desc, parse, python_as, scratch, Agent, Conn, GUESTLINKD};
+use common::{desc, parse, python_as, scratch, Agent, AgentExt, Conn, GUESTLINKD};
 use serde_json::{json, Value};
 
 /// The shipped policy, as the package installs it.
@@ -481,7 +481,7 @@ fn sighup_applies_a_new_policy_on_the_same_connection() {
     );
     let hup = |agent: &Agent| {
         nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(agent.child.id() as i32),
+            nix::unistd::Pid::from_raw(agent.pid() as i32),
             nix::sys::signal::Signal::SIGHUP,
         )
         .unwrap();

@@ -26,10 +26,11 @@ const TEXT: u32 = 1;
 
 struct Setup {
     host: Host<FdStream>,
-    dir: PathBuf,
     _agent: Kill,
     _session: Option<Kill>,
     _slave: OwnedFd,
+    /// Removed last, once the programs using it are gone.
+    dir: Scratch,
 }
 
 fn sessions_file(dir: &Path, locked: bool) {

@@ -9,7 +9,7 @@
 mod common;
 
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -68,9 +68,10 @@ struct Side {
     which: Which,
     host: Host<FdStream>,
     display: String,
-    dir: PathBuf,
     _procs: Vec<Kill>,
     _slave: OwnedFd,
+    /// Removed last, once the programs using it are gone.
+    dir: Scratch,
 }
 
 impl Side {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{built, guestlinkd, have_qemu_ga, Agent, GUESTLINK, QEMU_GA};
+use common::{built, guestlinkd, have_qemu_ga, Agent, Kill, GUESTLINK, QEMU_GA};
 
 /// Runs every subcommand; `transfer` is how `cp` is expected to move data.
 fn exercise(agent: &Agent, transfer: &str) {
@@ -249,14 +249,7 @@ fn events_and_clipboard_against_guestlinkd() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    struct KillOnDrop(Child);
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _session = KillOnDrop(session);
+    let _session = Kill(session);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let out = agent.run(&["clipboard", "set", "from the host"]);

@@ -12,24 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{guestlinkd, have_qemu_ga, GUESTLINK, QEMU_GA};
+use common::{guestlinkd, have_qemu_ga, Kill, Scratch, GUESTLINK, QEMU_GA};
 use serde_json::Value;
 
-/// A child killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gl-exp-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn temp_dir(tag: &str) -> Scratch {
+    Scratch::new(&format!("exp-{tag}"))
 }
 
 fn free_port() -> u16 {
@@ -40,8 +27,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn exporter(dir: &Path, port: u16, extra: &[&str]) -> Proc {
-    Proc(
+fn exporter(dir: &Path, port: u16, extra: &[&str]) -> Kill {
+    Kill(
         Command::new(GUESTLINK)
             .args(["--timeout", "2", "exporter", "--dir"])
             .arg(dir)
@@ -121,7 +108,7 @@ fn value(m: &HashMap<String, f64>, name: &str, vm: &str) -> Option<f64> {
 }
 
 struct Sim {
-    _proc: Proc,
+    _proc: Kill,
     stdin: ChildStdin,
     stdout: BufReader<std::process::ChildStdout>,
     truth: Vec<Value>,
@@ -146,7 +133,7 @@ impl Sim {
         assert_eq!(line.trim(), "ready");
         let truth = serde_json::from_slice(&std::fs::read(truth_file).unwrap()).unwrap();
         Sim {
-            _proc: Proc(child),
+            _proc: Kill(child),
             stdin,
             stdout,
             truth,
@@ -332,7 +319,6 @@ fn five_hundred_simulated_vms() {
     assert_eq!(get(port, "/nothing").map(|r| r.0), Some(404));
     let (code, page) = get(port, "/").unwrap();
     assert!(code == 200 && page.contains("/metrics"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn sim_all_have_stats(m: &HashMap<String, f64>, n: usize) -> bool {
@@ -363,7 +349,7 @@ fn users_of(socket: &Path) -> f64 {
         .len() as f64
 }
 
-fn start_agent(bin: &Path, dir: &Path, domain: &str) -> (Proc, PathBuf) {
+fn start_agent(bin: &Path, dir: &Path, domain: &str) -> (Kill, PathBuf) {
     let chan = dir.join("channels").join(domain);
     std::fs::create_dir_all(&chan).unwrap();
     let sock = chan.join("org.qemu.guest_agent.0");
@@ -387,7 +373,7 @@ fn start_agent(bin: &Path, dir: &Path, domain: &str) -> (Proc, PathBuf) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    (Proc(child), sock)
+    (Kill(child), sock)
 }
 
 fn meminfo_total_bytes() -> f64 {
@@ -482,7 +468,6 @@ fn real_guestlinkd_and_qemu_ga() {
             .iter()
             .all(|vm| value(m, "guestlink_agent_up", vm) == Some(0.0))
     });
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn nix_kill(child: &Child, sig: &str) {

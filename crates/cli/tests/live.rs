@@ -5,22 +5,12 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{guestlinkd, have_qemu_ga, Agent, GUESTLINK, QEMU_GA};
-
-/// A child killed when the test ends, however it ends.
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{guestlinkd, have_qemu_ga, Agent, Kill, GUESTLINK, QEMU_GA};
 
 /// A tmux server killed when the test ends.
 struct Tmux(PathBuf);

@@ -3,8 +3,8 @@
 //! call's late reply is never taken for the next call's answer.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use guestlink_client::{Client, ClientError, Endpoint};
 use guestlink_vocabulary::commands as cmd;
@@ -13,75 +13,36 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const QEMU_GA: &str = "/usr/sbin/qemu-ga";
 
-/// The workspace's guestlinkd: built by `cargo test --workspace`, or here when this
-/// package is tested alone (a nested `cargo build -p` resolves features differently and
-/// recompiles the dependencies, so it is the fallback only).
+use guestlink_testkit::{peer_available, Kill};
+
+/// The workspace's guestlinkd.
 fn guestlinkd() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            // target/<profile>/deps/client-xxxx -> target/<profile>/guestlinkd
-            let exe = std::env::current_exe().unwrap();
-            let path = exe.parent().unwrap().parent().unwrap().join("guestlinkd");
-            if !path.exists() {
-                let st = Command::new(env!("CARGO"))
-                    .args(["build", "-q", "-p", "guestlinkd"])
-                    .status()
-                    .unwrap();
-                assert!(st.success(), "cannot build guestlinkd");
-            }
-            path
-        })
-        .clone()
+    guestlink_testkit::sibling("guestlinkd", "guestlinkd")
 }
 
-fn peer_available(path: &str) -> bool {
-    if Path::new(path).exists() {
-        return true;
+/// An agent on a private socket, killed (and its directory removed) when dropped.
+struct Agent(guestlink_testkit::Agent);
+
+impl std::ops::Deref for Agent {
+    type Target = guestlink_testkit::Agent;
+
+    fn deref(&self) -> &guestlink_testkit::Agent {
+        &self.0
     }
-    assert!(std::env::var_os("CI").is_none(), "{path} is required in CI");
-    eprintln!("SKIPPED: {path} is not installed");
-    false
-}
-
-struct Agent {
-    child: Child,
-    dir: PathBuf,
 }
 
 impl Agent {
     fn start(bin: &Path, tag: &str) -> Agent {
-        let dir = std::env::temp_dir().join(format!("gl-client-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = Command::new(bin)
-            .args(["-m", "unix-listen", "-p"])
-            .arg(dir.join("sock"))
-            .arg("-t")
-            .arg(&dir)
-            .env("GUESTLINK_GUEST_SOCKET", dir.join("guest.sock"))
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !dir.join("sock").exists() {
-            assert!(Instant::now() < deadline);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Agent { child, dir }
+        Agent(
+            guestlink_testkit::Launch::new(bin)
+                .tag(&format!("client-{tag}"))
+                .spawn(&[], |_| {})
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
     }
 
     fn endpoint(&self) -> Endpoint {
-        Endpoint::path(self.dir.join("sock"))
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        Endpoint::path(&self.sock)
     }
 }
 
@@ -290,7 +251,7 @@ async fn over_a_pty() {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    let _agent = KillOnDrop(child);
+    let _agent = Kill(child);
     drop(pty.slave);
     guestlink_fdio::make_raw(&pty.master, None).unwrap();
     let nonblock = nix::fcntl::OFlag::O_NONBLOCK;
@@ -311,16 +272,6 @@ async fn over_a_pty() {
         7
     );
     c.call::<cmd::GuestGetOsinfo>(&Empty {}).await.unwrap();
-}
-
-/// Stops a child process even when the test fails.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// An agent that answers `guest-get-time` 300 ms late and everything else at once.

@@ -4,7 +4,7 @@
 //! resizes Xvfb through XRandR.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use guestlink_client::{Client, Endpoint};
@@ -17,39 +17,16 @@ use guestlink_vocabulary::types::{
 
 const SESSION: &str = env!("CARGO_BIN_EXE_guestlink-session");
 
-/// guestlinkd, another package of the workspace: built by `cargo test --workspace`,
-/// or here when this package is tested alone.
+use guestlink_testkit::{Kill, Scratch};
+
+/// guestlinkd, another package of the workspace.
 fn guestlinkd() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let path = Path::new(SESSION).with_file_name("guestlinkd");
-            if !path.exists() {
-                let st = Command::new(env!("CARGO"))
-                    .args(["build", "-q", "-p", "guestlinkd"])
-                    .status()
-                    .unwrap();
-                assert!(st.success(), "cannot build guestlinkd");
-            }
-            path
-        })
-        .clone()
+    guestlink_testkit::sibling("guestlinkd", "guestlinkd")
 }
 
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn scratch(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gl-session-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A scratch directory, removed when dropped.
+fn scratch(tag: &str) -> Scratch {
+    Scratch::new(&format!("session-{tag}"))
 }
 
 fn wait_for(path: &Path) {
@@ -170,7 +147,6 @@ async fn headless_round_trip_through_the_host_channel() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.stdout, "héllo, guest".as_bytes());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn require(program: &str) -> PathBuf {
@@ -285,7 +261,6 @@ async fn x11_clipboard_with_xvfb_and_xclip() {
     let _copy2 = copy_with_xclip(&display, &big);
     let _ = tokio::time::timeout(Duration::from_secs(10), c.next_event()).await;
     assert_eq!(host_get(&mut c, None).await.unwrap(), big);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A headless sway (a wlroots compositor with data-control), run as nobody because sway
@@ -408,7 +383,6 @@ async fn wayland_clipboard_with_sway_and_wl_clipboard() {
     let _ = Command::new("pkill")
         .args(["-f", "wl-copy copied with wl-copy"])
         .status();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// An Xorg server with the dummy video driver: unlike Xvfb it has RandR outputs whose

@@ -1,40 +1,22 @@
-//! Helpers to run an agent binary on a unix socket and talk raw bytes to it.
+//! The agent's tests' own helpers: raw byte conversations with an agent, a pty for a
+//! port, and what `guestlink-testkit` shares with the other crates' tests.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const GUESTLINKD: &str = env!("CARGO_BIN_EXE_guestlinkd");
 pub const QEMU_GA: &str = "/usr/sbin/qemu-ga";
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
+#[allow(unused_imports)]
+pub use guestlink_testkit::{memory, peer_available, Agent, Kill, Launch, Scratch};
 
-/// A child process killed when dropped.
-pub struct Kill(pub Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The session agent, another package of the workspace: built beside guestlinkd by
-/// `cargo test --workspace`, or here when this package is tested alone.
+/// The session agent, another package of the workspace.
 pub fn session_bin() -> PathBuf {
-    let path = Path::new(GUESTLINKD).with_file_name("guestlink-session");
-    if !path.exists() {
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "guestlink-session"])
-            .status()
-            .unwrap();
-        assert!(st.success(), "cannot build guestlink-session");
-    }
-    path
+    guestlink_testkit::sibling("guestlink-session", "guestlink-session")
 }
 
 /// Spawns `cmd` with its output captured, writing `input` (if any) to its standard
@@ -79,96 +61,39 @@ pub fn host_pty() -> (guestlink_fdio::FdStream, std::os::fd::OwnedFd, PathBuf) {
     (stream, pty.slave, path)
 }
 
-/// A fresh scratch directory.
-pub fn scratch(tag: &str) -> PathBuf {
-    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("gl-test-{tag}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh scratch directory, removed when dropped.
+pub fn scratch(tag: &str) -> Scratch {
+    Scratch::new(tag)
 }
 
-/// Peak and current resident set of a process, in KiB.
-pub fn memory(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-            .unwrap()
-    };
-    (field("VmHWM:"), field("VmRSS:"))
+/// What the agent's tests do with a running agent besides what the testkit gives.
+pub trait AgentExt {
+    /// Starts `bin` with `extra` arguments, `tweak` having its say on the command.
+    fn start_with(bin: &str, extra: &[&str], tweak: impl FnOnce(&mut Command)) -> Agent;
+    /// A raw connection to its socket.
+    fn connect(&self) -> Conn;
+    /// The guest-side socket of a guestlinkd it started.
+    fn guest_socket(&self) -> PathBuf;
+    /// A client of the guest-side socket.
+    fn connect_guest(&self) -> Conn;
 }
 
-/// Whether a real peer program is present; in CI (or with GUESTLINK_REQUIRE_PEERS=1)
-/// its absence fails the test instead of skipping it.
-pub fn peer_available(path: &str) -> bool {
-    if Path::new(path).exists() {
-        return true;
-    }
-    let required =
-        std::env::var_os("CI").is_some() || std::env::var_os("GUESTLINK_REQUIRE_PEERS").is_some();
-    assert!(
-        !required,
-        "{path} is required for this test (install it; .ci/run does)"
-    );
-    eprintln!("SKIPPED: {path} is not installed (CI installs it and requires it)");
-    false
-}
-
-/// A running agent listening on `<dir>/sock`.
-pub struct Agent {
-    pub child: Child,
-    pub dir: PathBuf,
-    pub sock: PathBuf,
-}
-
-impl Agent {
-    pub fn start(bin: &str, extra: &[&str]) -> Agent {
-        Self::start_with(bin, extra, |_| {})
+impl AgentExt for Agent {
+    fn start_with(bin: &str, extra: &[&str], tweak: impl FnOnce(&mut Command)) -> Agent {
+        Launch::new(bin)
+            .spawn(extra, tweak)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    pub fn start_with(bin: &str, extra: &[&str], tweak: impl FnOnce(&mut Command)) -> Agent {
-        let dir = scratch("agent");
-        let sock = dir.join("sock");
-        let mut cmd = Command::new(bin);
-        cmd.args(["-m", "unix-listen", "-p"])
-            .arg(&sock)
-            .arg("-t")
-            .arg(&dir)
-            .args(extra)
-            .current_dir(&dir)
-            .stdin(Stdio::null());
-        if bin == GUESTLINKD && !extra.iter().any(|a| a.starts_with("--guest-socket")) {
-            // Each test agent gets its own guest socket, never the system's.
-            cmd.arg("--guest-socket").arg(dir.join("guest.sock"));
-        }
-        tweak(&mut cmd);
-        let child = cmd.spawn().expect("spawn agent");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while UnixStream::connect(&sock).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "{bin} did not listen on {}",
-                sock.display()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Agent { child, dir, sock }
+    fn connect(&self) -> Conn {
+        Conn::connect_to(&self.sock)
     }
 
-    pub fn connect(&self) -> Conn {
-        Self::connect_to(&self.sock)
-    }
-
-    /// The guest-side socket of a guestlinkd started by [`Agent::start`].
-    pub fn guest_socket(&self) -> PathBuf {
+    fn guest_socket(&self) -> PathBuf {
         self.dir.join("guest.sock")
     }
 
-    /// A client of the guest-side socket.
-    pub fn connect_guest(&self) -> Conn {
+    fn connect_guest(&self) -> Conn {
         let path = self.guest_socket();
         let deadline = Instant::now() + Duration::from_secs(10);
         while UnixStream::connect(&path).is_err() {
@@ -179,36 +104,7 @@ impl Agent {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Self::connect_to(&path)
-    }
-
-    pub fn connect_to(path: &Path) -> Conn {
-        let s = UnixStream::connect(path).unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        Conn { s, buf: Vec::new() }
-    }
-
-    /// SIGTERM and the exit status.
-    pub fn terminate(mut self) -> ExitStatus {
-        // SAFETY: kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let _ = std::fs::remove_dir_all(&self.dir);
-                return status;
-            }
-            assert!(Instant::now() < deadline, "agent ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Conn::connect_to(&path)
     }
 }
 
@@ -219,6 +115,14 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// Connects to the socket at `path`.
+    pub fn connect_to(path: &Path) -> Conn {
+        let s = UnixStream::connect(path).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        Conn { s, buf: Vec::new() }
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         self.s.write_all(bytes).unwrap();
     }

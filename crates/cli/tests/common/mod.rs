@@ -3,76 +3,49 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 pub const GUESTLINK: &str = env!("CARGO_BIN_EXE_guestlink");
 pub const QEMU_GA: &str = "/usr/sbin/qemu-ga";
 
-/// A binary of another package of the workspace (the package has its name). `cargo test
-/// --workspace` has built it already; a test run of this package alone builds it (a
-/// nested `cargo build -p` resolves features differently and recompiles dependencies,
-/// so it is the fallback only).
+#[allow(unused_imports)]
+pub use guestlink_testkit::{peer_available, Kill, Scratch};
+
+/// A binary of another package of the workspace (the package has its name).
 pub fn built(name: &'static str) -> PathBuf {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_build_at_a_time = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let path = Path::new(GUESTLINK).with_file_name(name);
-    if !path.exists() {
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", name])
-            .status()
-            .unwrap();
-        assert!(st.success(), "cannot build {name}");
-    }
-    path
+    guestlink_testkit::sibling(name, name)
 }
 
 pub fn guestlinkd() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT.get_or_init(|| built("guestlinkd")).clone()
+    built("guestlinkd")
 }
 
 /// Whether Debian's qemu-ga is here; in CI it must be (`.ci/run` installs it), so a
 /// test never passes there without its peer.
 pub fn have_qemu_ga() -> bool {
-    if Path::new(QEMU_GA).exists() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "qemu-ga is required in CI"
-    );
-    eprintln!("SKIPPED: {QEMU_GA} is not installed");
-    false
+    peer_available(QEMU_GA)
 }
 
-/// An agent serving a private unix socket (`<dir>/sock`), killed when dropped.
-pub struct Agent {
-    pub child: Child,
-    pub dir: PathBuf,
+/// An agent serving a private unix socket (`<dir>/sock`), killed when dropped, with
+/// the CLI to drive it.
+pub struct Agent(pub guestlink_testkit::Agent);
+
+impl std::ops::Deref for Agent {
+    type Target = guestlink_testkit::Agent;
+
+    fn deref(&self) -> &guestlink_testkit::Agent {
+        &self.0
+    }
 }
 
 impl Agent {
     pub fn start(bin: &Path, tag: &str, extra: &[&str]) -> Agent {
-        let dir = std::env::temp_dir().join(format!("gl-cli-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = Command::new(bin)
-            .args(["-m", "unix-listen", "-p"])
-            .arg(dir.join("sock"))
-            .arg("-t")
-            .arg(&dir)
-            .args(extra)
-            .env("GUESTLINK_GUEST_SOCKET", dir.join("guest.sock"))
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !dir.join("sock").exists() {
-            assert!(Instant::now() < deadline);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Agent { child, dir }
+        Agent(
+            guestlink_testkit::Launch::new(bin)
+                .tag(&format!("cli-{tag}"))
+                .spawn(extra, |_| {})
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
@@ -111,13 +84,5 @@ impl Agent {
         let mut c = Command::new(GUESTLINK);
         c.arg("--socket").arg(self.dir.join("sock"));
         c
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
