@@ -83,7 +83,8 @@ for f in /usr/sbin/guestlinkd /usr/bin/guestlink /usr/bin/guestlink-session \
     /usr/share/man/man1/guestlink-session.1.gz /usr/share/man/man1/guestlink-exporter.1.gz \
     /usr/share/bash-completion/completions/guestlink /usr/share/bash-completion/completions/guestlinkd \
     /usr/share/zsh/vendor-completions/_guestlink /usr/share/fish/vendor_completions.d/guestlink.fish \
-    /usr/share/doc/guestlink/copyright /usr/share/doc/guestlink/protocol.md; do
+    /usr/share/doc/guestlink/copyright /usr/share/doc/guestlink/protocol.md \
+    /usr/share/doc/guestlink/examples/policy.d/55-no-exec.toml; do
     [ -f "$root$f" ] || fail "missing $f"
     in_root dpkg -S "$f" >/dev/null 2>&1 || fail "$f is not the package's"
 done
@@ -133,6 +134,10 @@ chroot "$root" /usr/sbin/guestlinkd -m unix-listen -p /run/gl-test.sock -t /run 
 for _ in $(seq 100); do [ -S "$root/run/gl-test.sock" ] && break; sleep 0.1; done
 in_root guestlink --socket /run/gl-test.sock ping >/dev/null || fail "installed guestlink cannot ping installed guestlinkd"
 ok "the installed guestlinkd serves the installed guestlink"
+# As Debian's qemu-guest-agent: the shipped policy lets the host run programs.
+[ "$(in_root guestlink --socket /run/gl-test.sock exec -- echo allowed)" = allowed ] ||
+    fail "guest-exec under the shipped policy"
+ok "the shipped policy allows guest-exec, as qemu-guest-agent's"
 
 # --- removal ---------------------------------------------------------------------------
 running() {

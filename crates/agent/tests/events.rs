@@ -10,14 +10,16 @@ use std::time::{Duration, Instant};
 use common::{desc, parse, python_as, Agent, AgentExt, Conn, GUESTLINKD};
 use serde_json::{json, Value};
 
-fn start() -> (Agent, std::path::PathBuf) {
+/// An agent reading its sessions from a file; the file's path, and the directory that
+/// holds it (removed when dropped).
+fn start() -> (Agent, std::path::PathBuf, common::Scratch) {
     let dir = common::scratch("sessions");
     let file = dir.join("sessions.json");
     let agent = Agent::start(
         GUESTLINKD,
         &["--sessions", &format!("file:{}", file.display())],
     );
-    (agent, file)
+    (agent, file, dir)
 }
 
 fn write_sessions(file: &Path, sessions: Value) {
@@ -52,7 +54,7 @@ fn event(c: &mut Conn) -> Value {
 
 #[test]
 fn only_subscribers_see_events_and_a_sync_ends_the_subscription() {
-    let (agent, file) = start();
+    let (agent, file, _dir) = start();
     let mut plain = agent.connect();
     let mut sub = agent.connect();
     let info = call(&mut plain, "guest-info", json!({}));
@@ -99,7 +101,7 @@ fn only_subscribers_see_events_and_a_sync_ends_the_subscription() {
 
 #[test]
 fn guest_requests_come_back_to_their_caller_with_its_id() {
-    let (agent, _) = start();
+    let (agent, _, _dir) = start();
     let mut host = agent.connect();
     let mut g1 = agent.connect_guest();
     let mut g2 = agent.connect_guest();
@@ -152,7 +154,7 @@ fn guest_requests_come_back_to_their_caller_with_its_id() {
 
 #[test]
 fn events_are_multicast_to_guest_clients() {
-    let (agent, file) = start();
+    let (agent, file, _dir) = start();
     let mut clients: Vec<Conn> = (0..3).map(|_| agent.connect_guest()).collect();
     for c in &mut clients {
         subscribe(c, &["SESSION_NEW", "SESSION_ACTIVE"]);
@@ -248,7 +250,7 @@ for line in sys.argv[2:]:
 
 #[test]
 fn other_users_are_refused_a_session_that_is_not_theirs() {
-    let (agent, file) = start();
+    let (agent, file, _dir) = start();
     // The scratch directory must let the test users reach the socket.
     let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
     std::fs::set_permissions(&agent.dir, mode).unwrap();

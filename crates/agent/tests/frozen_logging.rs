@@ -23,7 +23,7 @@ fn frozen_agent_keeps_quiet_and_refuses_to_stop_until_thawed() {
     let denied = c.json(br#"{"execute":"guest-get-time"}"#);
     assert_eq!(
         denied["error"]["desc"],
-        "Command guest-get-time has been disabled: the command is not allowed"
+        "Command guest-get-time has been disabled: the agent is in frozen state"
     );
     c.json(br#"{"execute":"guest-ping"}"#);
     let quiet = std::fs::read_to_string(&log).unwrap_or_default();

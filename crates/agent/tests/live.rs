@@ -268,7 +268,8 @@ fn every_process_ends_when_the_host_goes_away() {
 
 #[test]
 fn a_shell_without_a_terminal_runs_what_it_reads_and_announces_itself() {
-    let log = common::scratch("shell-log").join("agent.log");
+    let logs = common::scratch("shell-log");
+    let log = logs.join("agent.log");
     let agent = Agent::start_with(GUESTLINKD, &[], |c| {
         c.arg("-l").arg(&log);
     });

@@ -18,6 +18,11 @@ fn shipped() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dist/policy.d")
 }
 
+/// The stricter policy shipped as an example (no exec).
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dist/examples/policy.d")
+}
+
 fn call(c: &mut Conn, execute: &str, arguments: Value) -> Value {
     let req = json!({"execute": execute, "arguments": arguments}).to_string();
     c.json(req.as_bytes())
@@ -101,14 +106,11 @@ reason = "not-from-the-active-session"
 "#,
     );
     let rows: &[(&str, &str)] = &[
-        // QGA: qemu-ga's commands, exec only because the local file allows it.
+        // QGA: qemu-ga's commands, exec included (as Debian's qemu-guest-agent).
         ("command=guest-ping", "allow"),
         ("command=guest-file-open", "allow"),
         ("command=guest-exec", "allow"),
-        (
-            "command=__org.guestlink_action-run",
-            "deny (exec-not-enabled)",
-        ),
+        ("command=__org.guestlink_action-run", "allow"),
         ("command=guest-file-open,frozen", "deny (frozen)"),
         ("command=guest-fsfreeze-thaw,frozen", "allow"),
         // SPICE: the desktop and nothing else.
@@ -205,10 +207,26 @@ reason = "not-from-the-active-session"
         assert_eq!(got, want, "{spec}");
     }
 
-    // Without the local file: exec is off on QGA.
+    // Without the local file: exec is on, as with Debian's qemu-guest-agent; the
+    // shipped example turns it off, on QGA channels only.
+    assert_eq!(explain(&[&shipped()], &["command=guest-exec"]), ["allow"]);
+    let example = example();
     assert_eq!(
-        explain(&[&shipped()], &["command=guest-exec"]),
-        ["deny (exec-not-enabled)"]
+        explain(
+            &[&shipped(), &example],
+            &[
+                "command=guest-exec",
+                "command=__org.guestlink_stream-exec",
+                "command=__org.guestlink_shell",
+                "command=guest-get-time",
+            ]
+        ),
+        [
+            "deny (exec-not-enabled)",
+            "deny (exec-not-enabled (as guest-exec))",
+            "deny (exec-not-enabled (as guest-exec))",
+            "allow"
+        ]
     );
     // A same-named file in /etc replaces the vendor's; a link to /dev/null masks it.
     let replaced = scratch("policy-replace");
@@ -285,8 +303,11 @@ fn a_bad_policy_file_is_named_with_its_line() {
 
 /// An agent with the shipped policy, `etc` as the administrator's policy directory and
 /// `actions/{vendor,etc}` as the actions directories.
+/// The shipped policy, then the shipped no-exec example (as an administrator who
+/// copied it to /etc), then `etc`.
 fn start(etc: &Path, actions: &Path) -> Agent {
     let (p0, p1) = (shipped().display().to_string(), etc.display().to_string());
+    let strict = example().display().to_string();
     let (a0, a1) = (
         actions.join("vendor").display().to_string(),
         actions.join("etc").display().to_string(),
@@ -296,6 +317,8 @@ fn start(etc: &Path, actions: &Path) -> Agent {
         &[
             "--policy-dir",
             &p0,
+            "--policy-dir",
+            &strict,
             "--policy-dir",
             &p1,
             "--actions-dir",

@@ -39,6 +39,9 @@ pub fn explain(e: &anyhow::Error) -> String {
         Some(ClientError::Timeout(_)) => {
             " (is the guest agent running inside the guest? QEMU accepts the connection even when no agent listens)"
         }
+        Some(e) if e.is_disabled() && e.to_string().contains("frozen state") => {
+            " (the guest's filesystems are frozen: `guestlink thaw` thaws them, then the command works again)"
+        }
         Some(e) if e.is_disabled() => {
             " (the agent's policy disables this command: see its --allow-rpcs/--block-rpcs or configuration)"
         }

@@ -15,6 +15,27 @@ pub async fn freeze(
     let n = if mountpoints.is_empty() {
         c.call::<cmd::GuestFsfreezeFreeze>(&Empty {}).await?
     } else {
+        // The agent skips a path that is not mounted and freezes the rest: a typo in a
+        // backup hook would take an unfrozen snapshot. Refuse before freezing anything,
+        // as virsh domfsfreeze --mountpoint does.
+        let mounted: Vec<String> = c
+            .call::<cmd::GuestGetFsinfo>(&Empty {})
+            .await?
+            .into_iter()
+            .map(|f| f.mountpoint)
+            .collect();
+        let missing: Vec<&str> = mountpoints
+            .iter()
+            .filter(|m| !mounted.iter().any(|x| x == *m))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            anyhow::bail!(
+                "not a mount point in the guest: {} (nothing was frozen; mounted: {})",
+                missing.join(", "),
+                mounted.join(", ")
+            );
+        }
         c.call::<cmd::GuestFsfreezeFreezeList>(&GuestFsfreezeFreezeListArgs {
             mountpoints: Some(mountpoints.to_vec()),
         })

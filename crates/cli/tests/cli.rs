@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{built, guestlinkd, have_qemu_ga, Agent, Kill, GUESTLINK, QEMU_GA};
+use common::{built, guestlinkd, have_qemu_ga, Agent, Kill, Scratch, GUESTLINK, QEMU_GA};
 
 /// Runs every subcommand; `transfer` is how `cp` is expected to move data.
 fn exercise(agent: &Agent, transfer: &str) {
@@ -57,6 +57,18 @@ fn exercise(agent: &Agent, transfer: &str) {
     // Raw call: status 2 on an error reply.
     let out = agent.run(&["call", r#"{"execute":"guest-bogus"}"#]);
     assert_eq!(out.status.code(), Some(2));
+    // A mistyped mount point freezes nothing and fails, as virsh domfsfreeze does.
+    let out = agent.run(&["fsfreeze", "-m", "/no/such/mount"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("not a mount point in the guest: /no/such/mount"),
+        "{out:?}"
+    );
+    assert!(agent
+        .ok(&["call", r#"{"execute":"guest-fsfreeze-status"}"#])
+        .contains("thawed"));
+
     // Shutdown with a bad mode is refused by the agent (nothing shuts down).
     let out = agent.run(&["shutdown", "--mode", "bogus"]);
     assert_eq!(out.status.code(), Some(1));
@@ -199,7 +211,8 @@ fn finish(mut child: Child, within: Duration) -> Output {
 
 #[test]
 fn events_and_clipboard_against_guestlinkd() {
-    let dir = std::env::temp_dir().join(format!("gl-cli-events-{}", std::process::id()));
+    // The session list lives where the test can write it before the agent starts.
+    let dir = Scratch::new("cli-events-sessions");
     let sessions = dir.join("sessions.json");
     let agent = Agent::start(
         &guestlinkd(),
@@ -236,7 +249,7 @@ fn events_and_clipboard_against_guestlinkd() {
 
     // The clipboard of the active session, through its (headless) session agent.
     std::fs::write(
-        agent.dir.join("sessions.json"),
+        dir.join("sessions.json"),
         r#"[{"id": "s0", "uid": 0, "user": "root", "active": true}]"#,
     )
     .unwrap();

@@ -58,6 +58,25 @@ impl Launcher {
         })
     }
 
+    /// Starts an instance as one that an earlier instance left frozen: the marker
+    /// `qga.state.isfrozen` is in its state directory before it starts.
+    pub fn start_frozen(&self) -> Result<Instance, Failure> {
+        let agent = self
+            .launch
+            .spawn(&[], |cmd| {
+                cmd.stdout(Stdio::null()).stderr(Stdio::null());
+                if let Some(dir) = cmd.get_current_dir() {
+                    let _ = std::fs::write(dir.join("qga.state.isfrozen"), "");
+                }
+            })
+            .map_err(Failure)?;
+        Ok(Instance {
+            dir: agent.dir.to_path_buf(),
+            socket: agent.sock.clone(),
+            agent,
+        })
+    }
+
     /// Runs the agent to completion with these arguments and environment.
     pub fn run(&self, args: &[&str], env: &[(&str, &str)], cwd: &Path) -> Result<Output, Failure> {
         Command::new(&self.program)

@@ -57,7 +57,12 @@ pub struct Agent {
     actions: crate::actions::Actions,
     session_users: Vec<u32>,
     events: EventBus,
+    /// Refusals already logged at the default level (command, gate and reason).
+    refusals_logged: std::sync::Mutex<std::collections::HashSet<String>>,
 }
+
+/// How many different refusals are logged as warnings; later ones go to the info level.
+const REFUSALS_WARNED: usize = 256;
 
 impl Agent {
     /// An agent with every command of the vocabulary that this platform has.
@@ -72,6 +77,7 @@ impl Agent {
             actions: config.actions,
             session_users: config.session_users,
             events: EventBus::default(),
+            refusals_logged: Default::default(),
         }
     }
 
@@ -219,5 +225,16 @@ impl Agent {
             .unwrap_or_else(|e| e.into_inner())
             .live_scope()
             .clone()
+    }
+
+    /// Whether this refusal (a command, the gate that refused it, the rule) is the first
+    /// of its kind, to be logged at the default level: an administrator sees why a host
+    /// is refused without `-v`, and a host that insists does not fill the log.
+    pub fn first_refusal(&self, key: &str) -> bool {
+        let mut seen = self
+            .refusals_logged
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        seen.len() < REFUSALS_WARNED && seen.insert(key.to_string())
     }
 }

@@ -224,7 +224,12 @@ fn admit(
 ) -> Result<(), DispatchError> {
     for g in gates {
         if let Decision::Deny(reason) = agent.decide(&g, call) {
-            tracing::info!(command, gate = %g, channel = %call.channel.name, reason = reason.as_str(), "command denied");
+            let key = format!("{command}\0{g}\0{}", reason.as_str());
+            if agent.first_refusal(&key) {
+                tracing::warn!(command, gate = %g, channel = %call.channel.name, reason = reason.as_str(), "command refused by the policy (logged once; `guestlinkd --explain command={command}` says why)");
+            } else {
+                tracing::info!(command, gate = %g, channel = %call.channel.name, reason = reason.as_str(), "command denied");
+            }
             return Err(DispatchError::Disabled { name: g, reason });
         }
     }

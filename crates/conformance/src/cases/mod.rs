@@ -277,6 +277,12 @@ pub static ALL: &[Case] = &[
         Own,
         observed::x22_allow_without_sync
     ),
+    case!(
+        "X23",
+        "frozen at start: the safe set only, qemu-ga's frozen-state text, thaw clears it",
+        Own,
+        observed::x23_frozen_state
+    ),
 ];
 
 /// A random unsigned 32-bit number (QEMU's tests use g_random_int).

@@ -373,3 +373,31 @@ pub fn x22_allow_without_sync(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
     ensure!(st.code() == Some(0), "SIGTERM ended the agent with {st}");
     Ok(())
 }
+
+/// X23: an agent that starts with the frozen marker in its state directory (an earlier
+/// instance died with the filesystems frozen) allows only the safe set, refuses the
+/// rest with qemu-ga's frozen-state text, reports "frozen", and is itself again after
+/// `guest-fsfreeze-thaw` (nothing is frozen, so it thaws nothing).
+pub fn x23_frozen_state(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
+    let instance = ctx.launcher()?.start_frozen()?;
+    let mut c = instance.connect()?;
+    let v = c.execute("guest-fsfreeze-status", json!({}))?;
+    ensure!(v == json!({"return": "frozen"}), "status {v}");
+    let v = c.execute("guest-get-time", json!({}))?;
+    let d = error_of(&v, "CommandNotFound")?;
+    ensure!(
+        d == "Command guest-get-time has been disabled: the agent is in frozen state",
+        "desc {d:?}"
+    );
+    no_error(&c.call(r#"{"execute":"guest-ping"}"#)?)?;
+    let v = c.execute("guest-fsfreeze-thaw", json!({}))?;
+    ensure!(v["return"].is_i64(), "thaw {v}");
+    let v = c.execute("guest-fsfreeze-status", json!({}))?;
+    ensure!(v == json!({"return": "thawed"}), "status after thaw {v}");
+    let v = c.execute("guest-get-time", json!({}))?;
+    ensure!(v["return"].is_i64(), "guest-get-time after thaw {v}");
+    drop(c);
+    let st = instance.terminate()?;
+    ensure!(st.code() == Some(0), "SIGTERM ended the agent with {st}");
+    Ok(())
+}

@@ -47,10 +47,14 @@ pub enum DenyReason {
 }
 
 impl DenyReason {
-    /// The reason as qemu-ga 9.1+ words it after "Command X has been disabled: ".
+    /// The reason as qemu-ga words it after "Command X has been disabled: ": its
+    /// frozen-state text while filesystems are frozen (what Debian's qemu-ga says, and
+    /// what tells the host to thaw), the allow/block-list text otherwise.
     pub fn qga_text(&self) -> &'static str {
-        // qemu-ga ≥ 9.1 gives the same reason whichever rule disabled the command.
-        "the command is not allowed"
+        match self {
+            DenyReason::Frozen => "the agent is in frozen state",
+            DenyReason::Rule(_) => "the command is not allowed",
+        }
     }
 
     /// A stable name for logs.
