@@ -123,7 +123,7 @@ const COMMAND_ERRORS: &[&str] = &[
     r#"{"execute":"guest-exec-status","arguments":{"pid":"x"}}"#,
 ];
 
-/// Where guestlinkd deliberately answers differently (README, "Deliberate
+/// Where guestlinkd deliberately answers differently (docs/compatibility.md, "Deliberate
 /// differences"), with its exact reply. Not sent to qemu-ga: `guest-set-time` with
 /// -1 ns makes qemu-ga 7.2 try to set the clock to 1970.
 const DELIBERATE: &[(&str, &str)] = &[

@@ -15,6 +15,7 @@ mod demo;
 mod domain;
 mod events;
 mod exec;
+mod exit;
 mod live;
 mod power;
 mod render;
@@ -161,8 +162,12 @@ pub enum Cmd {
     },
     /// Send one raw request, e.g. '{"execute":"guest-get-time"}', and print the reply.
     Call {
-        /// The request object.
+        /// A command name (`guest-get-time`), or a whole request object
+        /// (`{"execute":"guest-get-time"}`).
         request: String,
+        /// The command's arguments, as a JSON object (with a command name).
+        #[arg(short = 'a', long = "arguments", value_name = "JSON")]
+        arguments: Option<String>,
     },
     /// Start a private guestlinkd on a temporary socket, talk to it, and stop it.
     Demo {
@@ -292,8 +297,16 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("guestlink: {}", connect::explain(&e));
-            ExitCode::from(1)
+            let (text, hint) = connect::explain(&e);
+            if cli.json {
+                println!("{}", exit::json(&e, &text, hint));
+            } else {
+                match hint {
+                    Some(h) => eprintln!("guestlink: {text} ({h})"),
+                    None => eprintln!("guestlink: {text}"),
+                }
+            }
+            ExitCode::from(exit::classify(&e).0)
         }
     }
 }
@@ -374,14 +387,31 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             power::freeze(&mut connect::client(cli).await?, mountpoints, cli.json).await
         }
         Cmd::Thaw => power::thaw(&mut connect::client(cli).await?, cli.json).await,
-        Cmd::Shutdown { mode } => power::shutdown(&mut connect::client(cli).await?, mode).await,
+        Cmd::Shutdown { mode } => {
+            power::shutdown(&mut connect::client(cli).await?, mode, cli.json).await
+        }
         Cmd::Events {
             events,
             heartbeat,
             count,
-        } => events::run(&mut connect::client(cli).await?, events, *heartbeat, *count).await,
+        } => {
+            let mut c = connect::client(cli).await?;
+            connect::require_guestlinkd(
+                &mut c,
+                "guestlink events",
+                "__org.guestlink_events-subscribe",
+            )
+            .await?;
+            events::run(&mut c, events, *heartbeat, *count).await
+        }
         Cmd::Clipboard { action } => {
             let mut c = connect::client(cli).await?;
+            connect::require_guestlinkd(
+                &mut c,
+                "guestlink clipboard",
+                "__org.guestlink_clipboard-get",
+            )
+            .await?;
             match action {
                 ClipboardCmd::Get {
                     primary,
@@ -410,8 +440,9 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 } => clipboard::watch(&mut c, *primary, *fetch, *count).await,
             }
         }
-        Cmd::Call { request } => {
-            show::call(&mut connect::client(cli).await?, request, cli.json).await
+        Cmd::Call { request, arguments } => {
+            let req = show::request_of(request, arguments.as_deref())?;
+            show::call(&mut connect::client(cli).await?, &req, cli.json).await
         }
         other => show::run(&mut connect::client(cli).await?, other, cli.json).await,
     }

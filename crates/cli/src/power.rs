@@ -62,7 +62,7 @@ pub async fn thaw(c: &mut Client, json: bool) -> anyhow::Result<ExitCode> {
 
 /// Shuts the guest down. The agent replies only when it fails, so silence (or the
 /// connection closing as the guest goes down) means it is on its way.
-pub async fn shutdown(c: &mut Client, mode: &str) -> anyhow::Result<ExitCode> {
+pub async fn shutdown(c: &mut Client, mode: &str, json: bool) -> anyhow::Result<ExitCode> {
     let args = serde_json::json!({ "mode": mode });
     c.set_timeout(std::time::Duration::from_secs(3).min(c.timeout()));
     match c
@@ -73,7 +73,14 @@ pub async fn shutdown(c: &mut Client, mode: &str) -> anyhow::Result<ExitCode> {
         .await
     {
         Err(ClientError::Timeout(_) | ClientError::Closed) => {
-            println!("shutdown ({mode}) requested; the agent does not reply when it succeeds");
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"requested": "guest-shutdown", "mode": mode})
+                );
+            } else {
+                println!("shutdown ({mode}) requested; the agent does not reply when it succeeds");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => Err(e.into()),

@@ -98,11 +98,53 @@ pub async fn run(c: &mut Client, which: &Cmd, json: bool) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-/// `call`: one raw request; exit status 2 when the agent answers with an error.
-pub async fn call(c: &mut Client, request: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let req: serde_json::Value = serde_json::from_str(request)
-        .map_err(|e| anyhow::anyhow!("the request is not valid JSON: {e}"))?;
-    let reply = c.call_raw(&req).await?;
+/// The request `call` sends: a whole request object, or a command name with its
+/// arguments (`-a JSON`).
+pub fn request_of(request: &str, arguments: Option<&str>) -> anyhow::Result<serde_json::Value> {
+    use crate::exit::Usage;
+    if request.trim_start().starts_with('{') {
+        if arguments.is_some() {
+            return Err(
+                Usage("-a goes with a command name, not with a request object".into()).into(),
+            );
+        }
+        return serde_json::from_str(request)
+            .map_err(|e| Usage(format!("the request is not valid JSON: {e}")).into());
+    }
+    let mut req = serde_json::json!({ "execute": request.trim() });
+    if let Some(a) = arguments {
+        let args: serde_json::Value = serde_json::from_str(a)
+            .map_err(|e| Usage(format!("the arguments are not valid JSON: {e}")))?;
+        if !args.is_object() {
+            return Err(Usage(format!("the arguments must be a JSON object, not {args}")).into());
+        }
+        req["arguments"] = args;
+    }
+    Ok(req)
+}
+
+/// `call`: one raw request and its reply; exit status 1 when the agent answers with an
+/// error. A command that replies only when it fails (shutdown, suspend) succeeded if
+/// no error comes within a few seconds.
+pub async fn call(c: &mut Client, req: &serde_json::Value, json: bool) -> anyhow::Result<ExitCode> {
+    let name = req["execute"].as_str().unwrap_or_default().to_string();
+    let silent = guestlink_vocabulary::commands::find(&name).is_some_and(|i| !i.success_response);
+    if silent {
+        c.set_timeout(std::time::Duration::from_secs(3).min(c.timeout()));
+    }
+    let reply = match c.call_raw(req).await {
+        Err(guestlink_client::ClientError::Timeout(_) | guestlink_client::ClientError::Closed)
+            if silent =>
+        {
+            if json {
+                println!("{}", serde_json::json!({ "requested": name }));
+            } else {
+                println!("{name} requested; the agent does not reply when it succeeds");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        r => r?,
+    };
     println!(
         "{}",
         if json {
@@ -112,7 +154,7 @@ pub async fn call(c: &mut Client, request: &str, json: bool) -> anyhow::Result<E
         }
     );
     Ok(if reply.get("error").is_some() {
-        ExitCode::from(2)
+        ExitCode::from(crate::exit::FAILED)
     } else {
         ExitCode::SUCCESS
     })

@@ -54,9 +54,9 @@ fn exercise(agent: &Agent, transfer: &str) {
     let forced = agent.ok(&["cp", "--base64", &guest, back.to_str().unwrap()]);
     assert!(forced.contains("/s, base64)"), "{forced}");
     assert_eq!(std::fs::read(&back).unwrap(), data);
-    // Raw call: status 2 on an error reply.
+    // Raw call: status 1 on an error reply (2 is for usage errors).
     let out = agent.run(&["call", r#"{"execute":"guest-bogus"}"#]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     // A mistyped mount point freezes nothing and fails, as virsh domfsfreeze does.
     let out = agent.run(&["fsfreeze", "-m", "/no/such/mount"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
@@ -85,7 +85,18 @@ fn subcommands_against_qemu_ga() {
     if !have_qemu_ga() {
         return;
     }
-    exercise(&Agent::start(Path::new(QEMU_GA), "theirs", &[]), "base64");
+    let theirs = Agent::start(Path::new(QEMU_GA), "theirs", &[]);
+    exercise(&theirs, "base64");
+    // What needs guestlinkd says so, and names the agent it found.
+    for args in [&["events", "--count", "1"][..], &["clipboard", "get"]] {
+        let out = theirs.run(args);
+        assert_eq!(out.status.code(), Some(4), "{args:?} {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("needs guestlinkd in the guest; the agent there is qemu-ga "),
+            "{err}"
+        );
+    }
 }
 
 #[test]
@@ -94,7 +105,7 @@ fn helpful_errors() {
         .args(["--socket", "/nonexistent/agent.sock", "ping"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3), "no agent reached");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no such socket"), "{err}");
     let agent = Agent::start(&guestlinkd(), "blocked", &["-b", "guest-fsfreeze-freeze"]);
@@ -123,6 +134,117 @@ fn helpful_errors() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("_guestlink"));
+}
+
+/// Runs guestlink with `args`; its exit code, standard output and standard error.
+fn guestlink(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(GUESTLINK).args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn exit_codes_json_errors_and_call_by_name() {
+    // No agent: 3, and with --json one error object on standard output.
+    let (code, out, _) = guestlink(&["--json", "--socket", "/nonexistent/agent.sock", "ping"]);
+    assert_eq!(code, Some(3));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["error"]["class"], "Unreachable", "{v}");
+    assert_eq!(v["error"]["exit"], 3);
+    assert!(v["error"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("no such socket"));
+    // No agent given at all: a usage error, like clap's own.
+    let (code, _, err) = Command::new(GUESTLINK)
+        .arg("ping")
+        .env_remove("GUESTLINK_SOCKET")
+        .output()
+        .map(|o| {
+            (
+                o.status.code(),
+                (),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
+        })
+        .unwrap();
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _, _) = guestlink(&["no-such-subcommand"]);
+    assert_eq!(code, Some(2));
+
+    let agent = Agent::start(&guestlinkd(), "exit-codes", &["-b", "guest-get-time"]);
+    let sock = agent.sock.to_str().unwrap().to_string();
+    // `call` with a bare name and -a.
+    let (code, out, err) = guestlink(&["-s", &sock, "call", "guest-sync", "-a", r#"{"id": 7}"#]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("7"), "{out}");
+    let (code, out, _) = guestlink(&["-s", &sock, "--json", "call", "guest-get-osinfo"]);
+    assert_eq!(code, Some(0));
+    assert!(serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["return"].is_object());
+    // The agent's error: 1, the reply printed as it came.
+    let (code, out, _) = guestlink(&["-s", &sock, "--json", "call", "guest-get-time"]);
+    assert_eq!(code, Some(1));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["error"]["class"], "CommandNotFound", "{v}");
+    // Arguments that are not an object: a usage error, nothing sent.
+    let (code, _, err) = guestlink(&["-s", &sock, "call", "guest-sync", "-a", "[1]"]);
+    assert_eq!(code, Some(2), "{err}");
+    // A refused subcommand, as JSON: class, the agent's words, a hint, exit 1.
+    let (code, out, _) = guestlink(&["-s", &sock, "--json", "time"]);
+    assert_eq!(code, Some(1));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["error"]["class"], "CommandNotFound");
+    assert!(
+        v["error"]["desc"]
+            .as_str()
+            .unwrap()
+            .contains("has been disabled"),
+        "{v}"
+    );
+    assert!(
+        v["error"]["hint"].as_str().unwrap().contains("policy"),
+        "{v}"
+    );
+
+    // A command that replies only when it fails: silence is success.
+    let fake = Scratch::new("cli-silent-agent");
+    let fake_sock = fake.join("sock");
+    let listener = std::os::unix::net::UnixListener::bind(&fake_sock).unwrap();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        let Ok((s, _)) = listener.accept() else {
+            return;
+        };
+        let mut w = s.try_clone().unwrap();
+        for line in std::io::BufReader::new(s).split(b'\n') {
+            let Ok(line) = line else { return };
+            let body = line.strip_prefix(&[0xFF]).unwrap_or(&line);
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+                continue;
+            };
+            if v["execute"] == "guest-sync-delimited" {
+                let mut reply = vec![0xFF];
+                reply.extend_from_slice(
+                    format!("{{\"return\": {}}}\n", v["arguments"]["id"]).as_bytes(),
+                );
+                let _ = w.write_all(&reply);
+            }
+            // guest-shutdown: no reply, as qemu-ga when it succeeds.
+        }
+    });
+    let (code, out, err) = guestlink(&[
+        "-s",
+        fake_sock.to_str().unwrap(),
+        "call",
+        "guest-shutdown",
+        "-a",
+        r#"{"mode": "powerdown"}"#,
+    ]);
+    assert_eq!(code, Some(0), "{out} {err}");
+    assert!(out.contains("guest-shutdown requested"), "{out}");
 }
 
 #[test]
