@@ -263,6 +263,7 @@ def run_checks(vm, work, socks, cli, conformance, t_boot):
     check("guestlink exec (stdin, stdout, stderr, status)",
           r.returncode == 7 and r.stdout == b"in" and r.stderr == b"err\n", repr(r))
     live_checks(cli, socks["gl"], qga, work)
+    manage_checks(cli, qga)
     idle_check(qga)
     src = os.path.join(work, "payload")
     with open(src, "wb") as f:
@@ -702,6 +703,50 @@ def stream_speed(cli, gl, qga, work, mib, rounds):
         if same:
             print(f"  virtio-serial: bulk read {mib / t_cp:.1f} MiB/s, streamed exec output "
                   f"{mib / t_exec:.1f} MiB/s, ratio {t_cp / t_exec:.2f} (goal >= 0.8)")
+
+
+def manage_checks(cli, qga):
+    """The CLI's subcommands for the QGA commands that change the guest, for real."""
+    def js(*args, stdin=None):
+        r = cli_run(cli, qga, "--json", *args, stdin=stdin)
+        try:
+            return r.returncode, json.loads(r.stdout or b"null")
+        except ValueError:
+            return r.returncode, r.stdout + r.stderr
+    code, _ = js("vcpus", "1=offline")
+    _, cpus = js("vcpus")
+    cpu1 = [x for x in cpus if x.get("logical-id") == 1] if isinstance(cpus, list) else []
+    code2, _ = js("vcpus", "1=online")
+    check("guestlink vcpus 1=offline, then 1=online",
+          code == 0 and code2 == 0 and cpu1 and cpu1[0]["online"] is False, cpus)
+    code, _ = js("time", "sync")
+    _, t = js("time")
+    check("guestlink time sync (the guest clock within 5 s of the host's)",
+          code == 0 and isinstance(t, dict) and abs(t.get("skew-ms", 1e9)) < 5000, t)
+    # One client at a time on QEMU's socket: the CLI's, then ours.
+    c = Qga(qga)
+    c.sync(21)
+    before = guest_file(c, "/etc/shadow")
+    c.close()
+    code, _ = js("passwd", "root", stdin=b"from-the-cli\n")
+    c = Qga(qga)
+    c.sync(22)
+    shadow = guest_file(c, "/etc/shadow")
+    c.close()
+    check("guestlink passwd root (password from standard input, stored hashed)",
+          code == 0 and shadow != before and shadow.startswith(b"root:")
+          and b"from-the-cli" not in shadow, (before[:60], shadow[:60]))
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHGuestlinkCliTestKeyxxxxxxxxxxxxxxxxxxxxxxxxx cli@host"
+    code, _ = js("ssh-keys", "add", "root", key)
+    _, listed = js("ssh-keys", "list", "root")
+    code2, _ = js("ssh-keys", "remove", "root", key)
+    _, after = js("ssh-keys", "list", "root")
+    check("guestlink ssh-keys add, list and remove",
+          code == 0 and code2 == 0 and key in listed.get("keys", [])
+          and key not in after.get("keys", []), (listed, after))
+    code, trimmed = js("fstrim")
+    check("guestlink fstrim", code == 0 and isinstance(trimmed, dict) and "paths" in trimmed,
+          trimmed)
 
 
 def idle_check(qga):

@@ -17,6 +17,7 @@ mod events;
 mod exec;
 mod exit;
 mod live;
+mod manage;
 mod power;
 mod render;
 mod show;
@@ -87,7 +88,11 @@ pub enum Cmd {
     /// Mounted filesystems, sizes and disks.
     Fsinfo,
     /// Guest clock, and its difference from the host's.
-    Time,
+    Time {
+        /// Set the guest's clock.
+        #[command(subcommand)]
+        action: Option<TimeCmd>,
+    },
     /// Run a program in the guest: its output as it writes it, our input forwarded, its
     /// status as ours (128 + signal). Ctrl-C and SIGTERM reach it. With a stock qemu-ga
     /// it runs through guest-exec and prints at the end.
@@ -147,13 +152,20 @@ pub enum Cmd {
         base64: bool,
     },
     /// Freeze the guest's filesystems (all, or the given mount points).
+    #[command(args_conflicts_with_subcommands = true)]
     Fsfreeze {
         /// Mount points to freeze.
         #[arg(long = "mountpoint", short = 'm')]
         mountpoints: Vec<String>,
+        /// `status`: whether the agent holds the filesystems frozen.
+        #[command(subcommand)]
+        action: Option<FsfreezeCmd>,
     },
     /// Thaw the guest's filesystems.
     Thaw,
+    /// The rest of the QGA command set (accounts, CPUs, memory, disks, load…).
+    #[command(flatten)]
+    Manage(manage::Manage),
     /// Power the guest down, halt or reboot it.
     Shutdown {
         /// powerdown, halt or reboot.
@@ -311,6 +323,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// What `time` does besides showing the clock.
+#[derive(Debug, Subcommand)]
+pub enum TimeCmd {
+    /// Set the guest's clock to NANOSECONDS since the epoch, or, without it, from the
+    /// guest's hardware clock (guest-set-time).
+    Set {
+        /// Nanoseconds since 1970-01-01 UTC.
+        #[arg(allow_negative_numbers = true)]
+        nanoseconds: Option<i64>,
+    },
+    /// Set the guest's clock to the host's (after a resume or a migration).
+    Sync,
+}
+
+/// What `fsfreeze` does besides freezing.
+#[derive(Debug, Subcommand)]
+pub enum FsfreezeCmd {
+    /// Whether the agent holds the filesystems frozen (guest-fsfreeze-status).
+    Status,
+}
+
 async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let timeout = cli.reply_timeout();
     match &cli.command {
@@ -383,9 +416,17 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             };
             cp::run(&mut connect::client(cli).await?, src, dst, &opts).await
         }
-        Cmd::Fsfreeze { mountpoints } => {
+        Cmd::Fsfreeze {
+            action: Some(FsfreezeCmd::Status),
+            ..
+        } => power::freeze_status(&mut connect::client(cli).await?, cli.json).await,
+        Cmd::Fsfreeze { mountpoints, .. } => {
             power::freeze(&mut connect::client(cli).await?, mountpoints, cli.json).await
         }
+        Cmd::Time {
+            action: Some(action),
+        } => power::set_time(&mut connect::client(cli).await?, action, cli.json).await,
+        Cmd::Manage(m) => manage::run(&mut connect::client(cli).await?, m, cli.json).await,
         Cmd::Thaw => power::thaw(&mut connect::client(cli).await?, cli.json).await,
         Cmd::Shutdown { mode } => {
             power::shutdown(&mut connect::client(cli).await?, mode, cli.json).await

@@ -49,6 +49,48 @@ pub async fn freeze(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether the agent holds the filesystems frozen.
+pub async fn freeze_status(c: &mut Client, json: bool) -> anyhow::Result<ExitCode> {
+    let status = c.execute("guest-fsfreeze-status", None).await?;
+    let status = status.as_str().unwrap_or_default().to_string();
+    if json {
+        println!("{}", serde_json::json!({ "status": status }));
+    } else {
+        println!("{status}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sets the guest's clock: to a given time, from its hardware clock, or to the host's.
+pub async fn set_time(
+    c: &mut Client,
+    action: &crate::TimeCmd,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let ns = match action {
+        crate::TimeCmd::Set { nanoseconds } => *nanoseconds,
+        crate::TimeCmd::Sync => Some(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_nanos() as i64,
+        ),
+    };
+    let args = match ns {
+        Some(t) => serde_json::json!({ "time": t }),
+        None => serde_json::json!({}),
+    };
+    c.execute("guest-set-time", Some(args)).await?;
+    if json {
+        println!("{}", serde_json::json!({ "set": ns }));
+    } else {
+        match ns {
+            Some(t) => println!("guest clock set to {}", crate::render::utc(t)),
+            None => println!("guest clock set from its hardware clock"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Thaws.
 pub async fn thaw(c: &mut Client, json: bool) -> anyhow::Result<ExitCode> {
     let n = c.call::<cmd::GuestFsfreezeThaw>(&Empty {}).await?;

@@ -271,3 +271,85 @@ pub fn filesystem_table(fs: &[GuestFilesystemInfo]) -> String {
         &rows,
     )
 }
+
+/// A QGA result as text: an array of objects as a table (the `first` columns first,
+/// then every other key in the order the rows have them), an object as `key: value`
+/// lines, anything else as its JSON.
+pub fn value_table(v: &serde_json::Value, first: &[&str]) -> String {
+    use serde_json::Value;
+    fn cell(v: &Value) -> String {
+        match v {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+    match v {
+        Value::Array(rows) if rows.iter().all(Value::is_object) => {
+            if rows.is_empty() {
+                return "(none)\n".into();
+            }
+            let mut keys: Vec<String> = Vec::new();
+            for k in first {
+                if rows.iter().any(|r| r.get(*k).is_some()) {
+                    keys.push((*k).to_string());
+                }
+            }
+            for r in rows {
+                for k in r.as_object().into_iter().flat_map(|o| o.keys()) {
+                    if !keys.contains(k) {
+                        keys.push(k.clone());
+                    }
+                }
+            }
+            let header: Vec<String> = keys.iter().map(|k| k.to_uppercase()).collect();
+            let header: Vec<&str> = header.iter().map(String::as_str).collect();
+            let body: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| keys.iter().map(|k| cell(&r[k.as_str()])).collect())
+                .collect();
+            table(&header, &body)
+        }
+        Value::Object(map) => {
+            let mut s = String::new();
+            let mut keys: Vec<&String> = first
+                .iter()
+                .filter_map(|k| map.get_key_value(*k).map(|(k, _)| k))
+                .collect();
+            keys.extend(map.keys().filter(|k| !first.contains(&k.as_str())));
+            for k in keys {
+                let _ = writeln!(s, "{k}: {}", cell(&map[k]));
+            }
+            s
+        }
+        other => format!("{}\n", cell(other)),
+    }
+}
+
+#[cfg(test)]
+mod value_table_tests {
+    use super::value_table;
+    use serde_json::json;
+
+    #[test]
+    fn rows_become_a_table_with_the_first_columns_first() {
+        let t = value_table(
+            &json!([{"online": true, "logical-id": 0}, {"online": false, "logical-id": 1, "can-offline": true}]),
+            &["logical-id", "online"],
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            ["LOGICAL-ID", "ONLINE", "CAN-OFFLINE"]
+        );
+        assert_eq!(
+            lines[2].split_whitespace().collect::<Vec<_>>(),
+            ["1", "false", "true"]
+        );
+        assert_eq!(
+            value_table(&json!({"zone": "UTC", "offset": 0}), &["zone"]),
+            "zone: UTC\noffset: 0\n"
+        );
+        assert_eq!(value_table(&json!([]), &[]), "(none)\n");
+    }
+}

@@ -77,7 +77,7 @@ pub async fn run(c: &mut Client, which: &Cmd, json: bool) -> anyhow::Result<Exit
                 print!("{}", render::filesystem_table(&fs));
             }
         }
-        Cmd::Time => {
+        Cmd::Time { action: None } => {
             let ns = c.call::<cmd::GuestGetTime>(&Empty {}).await?;
             let host = SystemTime::now()
                 .duration_since(UNIX_EPOCH)

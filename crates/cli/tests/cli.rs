@@ -57,6 +57,25 @@ fn exercise(agent: &Agent, transfer: &str) {
     // Raw call: status 1 on an error reply (2 is for usage errors).
     let out = agent.run(&["call", r#"{"execute":"guest-bogus"}"#]);
     assert_eq!(out.status.code(), Some(1));
+    // The rest of the QGA commands by name, as tables and as the agent's JSON.
+    for (args, want) in [
+        (&["vcpus"][..], "LOGICAL-ID"),
+        (&["memory-blocks"], "PHYS-INDEX"),
+        (&["disks"], "NAME"),
+        (&["timezone"], "zone: "),
+        (&["fsfreeze", "status"], "thawed"),
+        (&["cpustats"], "TYPE"),
+    ] {
+        let out = agent.ok(args);
+        assert!(out.contains(want), "{args:?}: {out}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&agent.ok(&["--json", "vcpus"])).unwrap();
+    assert!(v.as_array().is_some_and(|a| !a.is_empty()), "{v}");
+    let out = agent.run(&["exec-status", "999999"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let out = agent.run(&["vcpus", "0=sideways"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+
     // A mistyped mount point freezes nothing and fails, as virsh domfsfreeze does.
     let out = agent.run(&["fsfreeze", "-m", "/no/such/mount"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");

@@ -41,7 +41,14 @@ pub struct FdStream {
     fd: AsyncFd<OwnedFd>,
     eof: EofMeaning,
     backoff: Option<Pin<Box<Sleep>>>,
+    /// Waits so far for a host to be there to take a write.
+    hangup_waits: u8,
 }
+
+/// How many [`DETACHED_POLL`]s a write waits for a host before what it holds is
+/// dropped: a virtio-serial port can deliver a new host's request before it says the
+/// host is there, and the reply must not be lost to that race.
+const HANGUP_WRITE_WAITS: u8 = 10;
 
 impl FdStream {
     /// Wraps `fd`, which must be non-blocking and pollable.
@@ -50,6 +57,7 @@ impl FdStream {
             fd: register(fd)?,
             eof,
             backoff: None,
+            hangup_waits: 0,
         })
     }
 
@@ -164,6 +172,7 @@ impl AsyncWrite for FdStream {
             // SAFETY: `data` is valid readable memory of the given length.
             let n = unsafe { libc::write(raw, data.as_ptr().cast(), data.len()) };
             if n >= 0 {
+                self.hangup_waits = 0;
                 return Poll::Ready(Ok(n as usize));
             }
             let e = io::Error::last_os_error();
@@ -173,9 +182,15 @@ impl AsyncWrite for FdStream {
                     if guard.ready().is_write_closed() && self.eof != EofMeaning::End {
                         drop(guard);
                         if self.hung_up_now() {
-                            // A virtio-serial port with no host takes nothing: what
-                            // was to go is lost, as with a host that went away.
-                            return Poll::Ready(Ok(data.len()));
+                            if self.hangup_waits >= HANGUP_WRITE_WAITS {
+                                // A virtio-serial port with no host takes nothing: what
+                                // was to go is lost, as with a host that went away.
+                                self.hangup_waits = 0;
+                                return Poll::Ready(Ok(data.len()));
+                            }
+                            self.hangup_waits += 1;
+                            self.backoff = Some(Box::pin(tokio::time::sleep(DETACHED_POLL)));
+                            continue;
                         }
                         self.stale_hangup(&mut refreshed)?;
                     } else {
