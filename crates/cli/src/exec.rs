@@ -12,12 +12,26 @@ use guestlink_vocabulary::types::{
     base64_encode, GuestExecArgs, GuestExecCaptureOutput, GuestExecStatusArgs,
 };
 
-/// Runs `argv` in the guest.
+/// The result of a program as `--json` prints it: guest-exec-status's shape, with
+/// base64 output.
+pub fn json_result(exitcode: Option<i32>, signal: Option<i32>, out: &[u8], err: &[u8]) -> String {
+    serde_json::json!({
+        "exitcode": exitcode,
+        "signal": signal,
+        "out-data": base64_encode(out),
+        "err-data": base64_encode(err),
+    })
+    .to_string()
+}
+
+/// Runs `argv` in the guest; with `json`, prints one object (see [`json_result`])
+/// instead of the output.
 pub async fn run(
     c: &mut Client,
     argv: &[String],
     env: &[String],
     pass_stdin: bool,
+    json: bool,
 ) -> anyhow::Result<ExitCode> {
     let input = if pass_stdin && !std::io::stdin().is_terminal() {
         let mut data = Vec::new();
@@ -47,11 +61,25 @@ pub async fn run(
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_millis(200));
     };
-    if let Some(out) = &status.out_data {
-        std::io::stdout().write_all(&out.0)?;
-    }
-    if let Some(err) = &status.err_data {
-        std::io::stderr().write_all(&err.0)?;
+    if json {
+        let out = status.out_data.as_ref().map_or(&[][..], |d| &d.0[..]);
+        let err = status.err_data.as_ref().map_or(&[][..], |d| &d.0[..]);
+        println!(
+            "{}",
+            json_result(
+                status.exitcode.map(|c| c as i32),
+                status.signal.map(|s| s as i32),
+                out,
+                err
+            )
+        );
+    } else {
+        if let Some(out) = &status.out_data {
+            std::io::stdout().write_all(&out.0)?;
+        }
+        if let Some(err) = &status.err_data {
+            std::io::stderr().write_all(&err.0)?;
+        }
     }
     if status.out_truncated == Some(true) || status.err_truncated == Some(true) {
         eprintln!("guestlink: output was cut at the agent's 16 MiB limit");

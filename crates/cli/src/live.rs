@@ -28,6 +28,8 @@ pub struct ExecOptions {
     pub cwd: Option<String>,
     /// Say what happens.
     pub verbose: bool,
+    /// Print one JSON object at the end instead of the output as it comes.
+    pub json: bool,
 }
 
 fn exit_code(status: i32) -> ExitCode {
@@ -43,7 +45,7 @@ pub async fn exec(mut c: Client, argv: &[String], o: &ExecOptions) -> anyhow::Re
         if o.user.is_some() || o.cwd.is_some() || o.timeout.is_some() {
             bail!("--user, --cwd and --timeout need an agent with live streams (guestlinkd)");
         }
-        return crate::exec::run(&mut c, argv, &o.env, o.stdin).await;
+        return crate::exec::run(&mut c, argv, &o.env, o.stdin, o.json).await;
     }
     if o.verbose {
         eprintln!("guestlink: streaming with __org.guestlink_stream-exec");
@@ -59,7 +61,33 @@ pub async fn exec(mut c: Client, argv: &[String], o: &ExecOptions) -> anyhow::Re
         terminal: None,
     };
     let (s, _) = live.open::<cmd::GuestlinkStreamExec>(&args).await?;
+    if o.json {
+        return collect_json(s, o.stdin).await;
+    }
     run_stream(s, o.stdin, false).await
+}
+
+/// `exec --json` on a stream: the output gathered, one object printed at the end.
+async fn collect_json(mut s: LiveStream, pass_stdin: bool) -> anyhow::Result<ExitCode> {
+    forward_input(s.writer(), pass_stdin);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    while let Some(e) = s.recv().await {
+        match e {
+            StreamEvent::Data(d) => out.extend_from_slice(&d),
+            StreamEvent::Stderr(d) => err.extend_from_slice(&d),
+            StreamEvent::Eof => {}
+            StreamEvent::Exit(st) => {
+                let (code, sig) = match st {
+                    guestlink_client::ExitStatus::Code(c) => (Some(c), None),
+                    guestlink_client::ExitStatus::Signal(s) => (None, Some(s)),
+                };
+                println!("{}", crate::exec::json_result(code, sig, &out, &err));
+                return Ok(exit_code(st.shell_status()));
+            }
+            StreamEvent::Reset(why) => bail!("the stream ended: {why}"),
+        }
+    }
+    bail!("the connection to the agent ended")
 }
 
 /// Moves our standard input to the stream (then its end), and our signals.
@@ -202,9 +230,8 @@ pub async fn shell(
     verbose: bool,
 ) -> anyhow::Result<ExitCode> {
     let mut c = c;
-    if !c.offers_streams().await? {
-        bail!("the agent has no live streams: `guestlink shell` needs guestlinkd in the guest (qemu-ga cannot do it)");
-    }
+    crate::connect::require_guestlinkd(&mut c, "guestlink shell", "__org.guestlink_stream-enable")
+        .await?;
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let terminal = tty.then(|| {
         let (rows, cols) = window_size().unwrap_or((24, 80));
@@ -376,9 +403,12 @@ async fn open_forward(
 /// `guestlink forward`: runs until interrupted.
 pub async fn forward(mut c: Client, spec: &str, reverse: bool) -> anyhow::Result<ExitCode> {
     let (listen, to) = parse_spec(spec)?;
-    if !c.offers_streams().await? {
-        bail!("the agent has no live streams: `guestlink forward` needs guestlinkd in the guest");
-    }
+    crate::connect::require_guestlinkd(
+        &mut c,
+        "guestlink forward",
+        "__org.guestlink_stream-enable",
+    )
+    .await?;
     let live = std::sync::Arc::new(c.into_live().await?);
     let work = async {
         if reverse {

@@ -386,6 +386,7 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 user: user.clone(),
                 cwd: cwd.clone(),
                 verbose: cli.verbose,
+                json: cli.json,
             };
             live::exec(connect::client(cli).await?, argv, &opts).await
         }

@@ -143,8 +143,41 @@ fn exec_falls_back_to_polling_against_qemu_ga_and_says_so() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("needs guestlinkd"));
-    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("guestlink shell needs guestlinkd in the guest; the agent there is qemu-ga"),
+        "{out:?}"
+    );
+    assert_eq!(out.status.code(), Some(4));
+    exec_json(&a);
+}
+
+/// `exec --json`: one object in guest-exec-status's shape, the program's status ours.
+fn exec_json(a: &Agent) {
+    let out = a
+        .cli()
+        .args([
+            "--json",
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["exitcode"], 3, "{v}");
+    assert_eq!(v["out-data"], "b3V0Cg==", "{v}");
+    assert_eq!(v["err-data"], "ZXJyCg==", "{v}");
+    assert!(v["signal"].is_null());
+}
+
+#[test]
+fn exec_json_while_streaming() {
+    exec_json(&Agent::start(&guestlinkd(), "live-json", &[]));
 }
 
 fn tmux(sock: &Path, args: &[&str]) -> String {

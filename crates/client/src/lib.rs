@@ -30,4 +30,6 @@ pub use client::{Client, MAX_REPLY};
 pub use endpoint::{BoxStream, Endpoint, Stream};
 pub use error::ClientError;
 pub use events::Event;
+/// How a streamed program ended.
+pub use guestlink_proto_stream::ExitStatus;
 pub use live::{Live, LiveStream, StreamEvent, StreamWriter};
