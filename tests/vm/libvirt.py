@@ -21,19 +21,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import guest  # noqa: E402
+import run  # noqa: E402
+from run import check  # noqa: E402
 
 DOMAIN = "guestlink-libvirt-test"
-passed, failed = 0, []
-
-
-def check(name, ok, detail=""):
-    global passed
-    if ok:
-        passed += 1
-        print(f"ok    {name}")
-    else:
-        failed.append(name)
-        print(f"FAIL  {name} {detail}")
 
 
 def virsh(*args, timeout=60):
@@ -142,15 +133,15 @@ def main():
             domain_checks(cli)
     finally:
         virsh("destroy", DOMAIN)
-        if failed and os.path.exists(console):
+        if run.failed and os.path.exists(console):
             print("---- guest console ----")
             print(open(console, errors="replace").read()[-4000:])
         if daemon is not None:
             daemon.terminate()
             daemon.wait()
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{passed} passed, {len(failed)} failed, {time.monotonic() - t0:.1f} s in all")
-    sys.exit(1 if failed else 0)
+    print(f"{run.passed} passed, {len(run.failed)} failed, {time.monotonic() - t0:.1f} s in all")
+    sys.exit(1 if run.failed else 0)
 
 
 def domain_checks(cli):

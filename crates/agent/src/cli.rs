@@ -16,6 +16,15 @@ With no -m, -p or --channel, every known port under /dev/virtio-ports/ is served
     after_long_help = "Methods: virtio-serial (default), isa-serial, unix-listen, vsock-listen.\n\
 With no -m, -p or --channel, every known port under /dev/virtio-ports/ is served.\n\
 \n\
+The shipped policy (/usr/lib/guestlink/policy.d/50-default.toml) allows on QGA channels \
+everything qemu-ga has, guest-exec included, as Debian's qemu-guest-agent does. It \
+refuses on the SPICE channel all but the clipboard, file drops and the display layout; \
+on the oVirt channel all but vdsm's reports and the oVirt desktop commands; on \
+org.guestlink.exporter.0 all but what guestlink exporter reads. \
+/usr/share/doc/guestlink/examples/policy.d/55-no-exec.toml turns running programs off. \
+A refused command is logged once at the default log level with the rule that refused \
+it; --explain command=NAME says what the gate decides.\n\
+\n\
 Limits. A refusal names its limit in the protocol's error and in the log.\n\
 - guest-clients: 64 connections to the guest socket, and guest-clients-reserved: 16 \
 more for root and users with a session; guest-clients-per-user: 8 for any other user.\n\

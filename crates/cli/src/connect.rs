@@ -60,6 +60,13 @@ pub fn explain(e: &anyhow::Error) -> (String, Option<&'static str>) {
     (text, hint)
 }
 
+/// A client of an agent that must be guestlinkd (see [`require_guestlinkd`]).
+pub async fn guestlinkd_client(cli: &Cli, what: &str, command: &str) -> anyhow::Result<Client> {
+    let mut c = client(cli).await?;
+    require_guestlinkd(&mut c, what, command).await?;
+    Ok(c)
+}
+
 /// Fails with [`crate::exit::NeedsGuestlinkd`] unless the agent has `command` (a
 /// guestlink extension), for `what` (`guestlink events`). An agent that has it but
 /// refuses it goes on, and the call says why.

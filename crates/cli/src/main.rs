@@ -437,9 +437,8 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             heartbeat,
             count,
         } => {
-            let mut c = connect::client(cli).await?;
-            connect::require_guestlinkd(
-                &mut c,
+            let mut c = connect::guestlinkd_client(
+                cli,
                 "guestlink events",
                 "__org.guestlink_events-subscribe",
             )
@@ -447,9 +446,8 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             events::run(&mut c, events, *heartbeat, *count).await
         }
         Cmd::Clipboard { action } => {
-            let mut c = connect::client(cli).await?;
-            connect::require_guestlinkd(
-                &mut c,
+            let mut c = connect::guestlinkd_client(
+                cli,
                 "guestlink clipboard",
                 "__org.guestlink_clipboard-get",
             )

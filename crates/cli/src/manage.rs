@@ -122,17 +122,7 @@ pub async fn run(c: &mut Client, which: &Manage, json: bool) -> anyhow::Result<E
             done(json, &format!("password of {user} set"))
         }
         Manage::SshKeys { action } => ssh_keys(c, action, json).await,
-        Manage::Vcpus { set } if set.is_empty() => {
-            show(
-                c,
-                "guest-get-vcpus",
-                None,
-                json,
-                &["logical-id", "online", "can-offline"],
-            )
-            .await
-        }
-        Manage::Vcpus { set } => {
+        Manage::Vcpus { set } if !set.is_empty() => {
             let vcpus = changes(set, "logical-id")?;
             let n = c
                 .execute("guest-set-vcpus", Some(json!({ "vcpus": vcpus })))
@@ -180,57 +170,6 @@ pub async fn run(c: &mut Client, which: &Manage, json: bool) -> anyhow::Result<E
                 );
             }
             Ok(ExitCode::SUCCESS)
-        }
-        Manage::Disks => {
-            show(
-                c,
-                "guest-get-disks",
-                None,
-                json,
-                &["name", "partition", "alias"],
-            )
-            .await
-        }
-        Manage::Diskstats => {
-            show(
-                c,
-                "guest-get-diskstats",
-                None,
-                json,
-                &["name", "major", "minor"],
-            )
-            .await
-        }
-        Manage::Cpustats => {
-            show(
-                c,
-                "guest-get-cpustats",
-                None,
-                json,
-                &["type", "cpu", "user", "system", "idle"],
-            )
-            .await
-        }
-        Manage::Load => {
-            show(
-                c,
-                "guest-get-load",
-                None,
-                json,
-                &["load1m", "load5m", "load15m"],
-            )
-            .await
-        }
-        Manage::Timezone => show(c, "guest-get-timezone", None, json, &["zone", "offset"]).await,
-        Manage::Routes => {
-            show(
-                c,
-                "guest-network-get-route",
-                None,
-                json,
-                &["iface", "destination", "gateway", "mask", "metric"],
-            )
-            .await
         }
         Manage::Fstrim { minimum } => {
             let args = minimum.map(|m| json!({ "minimum": m }));
@@ -288,7 +227,34 @@ pub async fn run(c: &mut Client, which: &Manage, json: bool) -> anyhow::Result<E
                 Ok(v) => Err(anyhow::anyhow!("unexpected reply to {name}: {v}")),
             }
         }
+        other => match listing(other) {
+            Some((name, columns)) => show(c, name, None, json, columns).await,
+            None => anyhow::bail!("not a subcommand of this module: {other:?}"),
+        },
     }
+}
+
+/// The subcommands that only show what a QGA command returns: the command, and the
+/// columns shown first.
+fn listing(m: &Manage) -> Option<(&'static str, &'static [&'static str])> {
+    Some(match m {
+        Manage::Vcpus { set } if set.is_empty() => {
+            ("guest-get-vcpus", &["logical-id", "online", "can-offline"])
+        }
+        Manage::Disks => ("guest-get-disks", &["name", "partition", "alias"]),
+        Manage::Diskstats => ("guest-get-diskstats", &["name", "major", "minor"]),
+        Manage::Cpustats => (
+            "guest-get-cpustats",
+            &["type", "cpu", "user", "system", "idle"],
+        ),
+        Manage::Load => ("guest-get-load", &["load1m", "load5m", "load15m"]),
+        Manage::Timezone => ("guest-get-timezone", &["zone", "offset"]),
+        Manage::Routes => (
+            "guest-network-get-route",
+            &["iface", "destination", "gateway", "mask", "metric"],
+        ),
+        _ => return None,
+    })
 }
 
 /// Calls `name` and prints its result: as it came with `--json`, else as a table of

@@ -126,7 +126,7 @@ async fn freeze_in_reverse_thaw_in_reverse_of_that() {
     // Only the safe set while frozen.
     assert_eq!(
         h.err("guest-get-time", json!({})).await,
-        "Command guest-get-time has been disabled: the command is not allowed"
+        "Command guest-get-time has been disabled: the agent is in frozen state"
     );
     h.ok("guest-ping", json!({})).await;
     assert_eq!(h.ok("guest-fsfreeze-thaw", json!({})).await, json!(3));
