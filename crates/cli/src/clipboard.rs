@@ -29,6 +29,7 @@ pub async fn get(
     primary: bool,
     mime: Option<&str>,
     output: Option<&Path>,
+    json_out: bool,
 ) -> anyhow::Result<ExitCode> {
     let data = client
         .call::<GuestlinkClipboardGet>(&ClipboardGetArgs {
@@ -38,6 +39,10 @@ pub async fn get(
         .await?;
     match output {
         Some(p) => std::fs::write(p, &data.data.0)?,
+        None if json_out => println!(
+            "{}",
+            json!({"mime-type": mime.unwrap_or(TEXT), "data": guestlink_vocabulary::types::base64_encode(&data.data.0)})
+        ),
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(&data.data.0)?;
@@ -65,6 +70,7 @@ pub async fn set(
     mime: Option<&str>,
     text: Option<&str>,
     file: Option<&PathBuf>,
+    json_out: bool,
 ) -> anyhow::Result<ExitCode> {
     let (data, guessed) = match (text, file) {
         (Some(t), _) => (t.as_bytes().to_vec(), TEXT),
@@ -75,6 +81,7 @@ pub async fn set(
             (buf, TEXT)
         }
     };
+    let size = data.len();
     client
         .call::<GuestlinkClipboardSet>(&ClipboardSetArgs {
             selection: selection(primary),
@@ -82,6 +89,9 @@ pub async fn set(
             data: Base64Data(data),
         })
         .await?;
+    if json_out {
+        println!("{}", json!({"set": size}));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

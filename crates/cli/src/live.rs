@@ -401,8 +401,22 @@ async fn open_forward(
 }
 
 /// `guestlink forward`: runs until interrupted.
-pub async fn forward(mut c: Client, spec: &str, reverse: bool) -> anyhow::Result<ExitCode> {
+pub async fn forward(
+    mut c: Client,
+    spec: &str,
+    reverse: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let (listen, to) = parse_spec(spec)?;
+    // What happens, for a person (standard error) or a script (JSON lines on standard
+    // output).
+    let say = move |v: serde_json::Value, text: String| {
+        if json {
+            println!("{v}");
+        } else {
+            eprintln!("guestlink: {text}");
+        }
+    };
     crate::connect::require_guestlinkd(
         &mut c,
         "guestlink forward",
@@ -419,7 +433,10 @@ pub async fn forward(mut c: Client, spec: &str, reverse: bool) -> anyhow::Result
                 (Addr::Tcp(h, _), Some(p)) => format!("{h}:{p}"),
                 _ => listen.to_string(),
             };
-            eprintln!("guestlink: listening in the guest on {shown}, forwarding to {to} here");
+            say(
+                serde_json::json!({"listening": shown, "in": "guest", "to": to.to_string()}),
+                format!("listening in the guest on {shown}, forwarding to {to} here"),
+            );
             let mut accepts = live.accepts(ret.stream);
             while let Some((s, peer)) = accepts.recv().await {
                 let to = to.clone();
@@ -427,12 +444,18 @@ pub async fn forward(mut c: Client, spec: &str, reverse: bool) -> anyhow::Result
                     match connect_local(&to).await {
                         Ok(sock) => {
                             if let Err(e) = splice(s, sock).await {
-                                eprintln!("guestlink: connection from {peer}: {e}");
+                                say(
+                                    serde_json::json!({"error": {"peer": peer, "desc": e.to_string()}}),
+                                    format!("connection from {peer}: {e}"),
+                                );
                             }
                         }
                         Err(e) => {
                             s.writer().reset(&format!("cannot connect to {to}: {e}"));
-                            eprintln!("guestlink: connection from {peer} (in the guest): cannot connect to {to}: {e}");
+                            say(
+                                serde_json::json!({"error": {"peer": peer, "desc": format!("cannot connect to {to}: {e}")}}),
+                                format!("connection from {peer} (in the guest): cannot connect to {to}: {e}"),
+                            );
                         }
                     }
                 });
@@ -454,7 +477,10 @@ pub async fn forward(mut c: Client, spec: &str, reverse: bool) -> anyhow::Result
                         .with_context(|| format!("cannot listen on {listen}"))?,
                 ),
             };
-            eprintln!("guestlink: listening on {listen}, forwarding to {to} in the guest");
+            say(
+                serde_json::json!({"listening": listen.to_string(), "in": "host", "to": to.to_string()}),
+                format!("listening on {listen}, forwarding to {to} in the guest"),
+            );
             // Connections beyond the agent's streams per connection wait for a place.
             let places = std::sync::Arc::new(tokio::sync::Semaphore::new(
                 usize::try_from(live.info().max_streams).unwrap_or(1).max(1),
@@ -473,13 +499,15 @@ pub async fn forward(mut c: Client, spec: &str, reverse: bool) -> anyhow::Result
                 let place = places.clone().acquire_owned().await?;
                 tokio::spawn(async move {
                     let _place = place;
-                    match open_forward(&live, &to).await {
-                        Ok((s, _)) => {
-                            if let Err(e) = splice(s, sock).await {
-                                eprintln!("guestlink: forward to {to}: {e}");
-                            }
-                        }
-                        Err(e) => eprintln!("guestlink: forward to {to}: {e}"),
+                    let failed = match open_forward(&live, &to).await {
+                        Ok((s, _)) => splice(s, sock).await.err(),
+                        Err(e) => Some(anyhow::Error::from(e)),
+                    };
+                    if let Some(e) = failed {
+                        say(
+                            serde_json::json!({"error": {"to": to.to_string(), "desc": e.to_string()}}),
+                            format!("forward to {to}: {e}"),
+                        );
                     }
                 });
             }

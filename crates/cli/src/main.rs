@@ -400,7 +400,7 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             .await
         }
         Cmd::Forward { reverse, spec } => {
-            live::forward(connect::client(cli).await?, spec, *reverse).await
+            live::forward(connect::client(cli).await?, spec, *reverse, cli.json).await
         }
         Cmd::Cp {
             src,
@@ -457,7 +457,16 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                     primary,
                     mime,
                     output,
-                } => clipboard::get(&mut c, *primary, mime.as_deref(), output.as_deref()).await,
+                } => {
+                    clipboard::get(
+                        &mut c,
+                        *primary,
+                        mime.as_deref(),
+                        output.as_deref(),
+                        cli.json,
+                    )
+                    .await
+                }
                 ClipboardCmd::Set {
                     primary,
                     mime,
@@ -470,6 +479,7 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                         mime.as_deref(),
                         text.as_deref(),
                         file.as_ref(),
+                        cli.json,
                     )
                     .await
                 }

@@ -416,6 +416,9 @@ fn events_and_clipboard_against_guestlinkd() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(agent.ok(&["clipboard", "get"]), "from the host");
+    let v: serde_json::Value =
+        serde_json::from_str(&agent.ok(&["--json", "clipboard", "get"])).unwrap();
+    assert_eq!(v["data"], "ZnJvbSB0aGUgaG9zdA==", "{v}");
     let watch = Command::new(GUESTLINK)
         .arg("--socket")
         .arg(agent.dir.join("sock"))

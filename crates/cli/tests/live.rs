@@ -478,3 +478,27 @@ fn domain_finds_the_guestlink_port_with_virsh() {
         "{out:?}"
     );
 }
+
+#[test]
+fn forward_says_where_it_listens_in_json() {
+    let a = Agent::start(&guestlinkd(), "live-fwd-json", &[]);
+    let local = a.dir.join("fwd.sock");
+    let mut fwd = Kill(
+        a.cli()
+            .args(["--json", "forward"])
+            .arg(format!("{}:{}", local.display(), a.sock.display()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(fwd.0.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(v["listening"], local.display().to_string(), "{v}");
+    assert_eq!(v["in"], "host");
+}

@@ -36,11 +36,18 @@ pub enum EofMeaning {
 }
 
 /// An async stream over a non-blocking descriptor.
+///
+/// On a device whose peer comes and goes (not [`EofMeaning::End`]), the descriptor may
+/// be registered anew with the runtime (see `stale_hangup`): the halves of a split
+/// stream should then be polled by one task, as guestlinkd's front ends do, so that a
+/// wake-up for either re-polls both.
 #[derive(Debug)]
 pub struct FdStream {
     fd: AsyncFd<OwnedFd>,
     eof: EofMeaning,
     backoff: Option<Pin<Box<Sleep>>>,
+    /// The same for writes: a split stream's halves wait apart.
+    write_backoff: Option<Pin<Box<Sleep>>>,
     /// Waits so far for a host to be there to take a write.
     hangup_waits: u8,
 }
@@ -57,6 +64,7 @@ impl FdStream {
             fd: register(fd)?,
             eof,
             backoff: None,
+            write_backoff: None,
             hangup_waits: 0,
         })
     }
@@ -82,10 +90,16 @@ impl FdStream {
     /// it once saw as final, but a device's peer comes back (a virtio-serial port's
     /// host reconnects, a pty is opened again): the descriptor is registered anew (as
     /// a duplicate) so that waiting waits again instead of spinning. Once per call; a
-    /// second time, a short sleep stands in for the wait.
-    fn stale_hangup(&mut self, refreshed: &mut bool) -> io::Result<()> {
+    /// second time, a short sleep (in `backoff`, the reading or the writing one) stands
+    /// in for the wait.
+    fn stale_hangup(&mut self, refreshed: &mut bool, writing: bool) -> io::Result<()> {
         if *refreshed {
-            self.backoff = Some(Box::pin(tokio::time::sleep(DETACHED_POLL)));
+            let sleep = Some(Box::pin(tokio::time::sleep(DETACHED_POLL)));
+            if writing {
+                self.write_backoff = sleep;
+            } else {
+                self.backoff = sleep;
+            }
             return Ok(());
         }
         *refreshed = true;
@@ -134,7 +148,7 @@ impl AsyncRead for FdStream {
                         // The read said "nothing yet", so the peer is there: the
                         // hang-up is an old one.
                         drop(guard);
-                        self.stale_hangup(&mut refreshed)?;
+                        self.stale_hangup(&mut refreshed, false)?;
                     } else {
                         guard.clear_ready();
                     }
@@ -164,9 +178,9 @@ impl AsyncWrite for FdStream {
     ) -> Poll<io::Result<usize>> {
         let mut refreshed = false;
         loop {
-            if let Some(sleep) = self.backoff.as_mut() {
+            if let Some(sleep) = self.write_backoff.as_mut() {
                 ready!(sleep.as_mut().poll(cx));
-                self.backoff = None;
+                self.write_backoff = None;
             }
             let raw = self.fd.get_ref().as_raw_fd();
             // SAFETY: `data` is valid readable memory of the given length.
@@ -189,10 +203,10 @@ impl AsyncWrite for FdStream {
                                 return Poll::Ready(Ok(data.len()));
                             }
                             self.hangup_waits += 1;
-                            self.backoff = Some(Box::pin(tokio::time::sleep(DETACHED_POLL)));
+                            self.write_backoff = Some(Box::pin(tokio::time::sleep(DETACHED_POLL)));
                             continue;
                         }
-                        self.stale_hangup(&mut refreshed)?;
+                        self.stale_hangup(&mut refreshed, true)?;
                     } else {
                         guard.clear_ready();
                     }
