@@ -1,6 +1,7 @@
-//! An agent that starts with the frozen marker (a previous instance died while
-//! filesystems were frozen) allows only the safe set, writes nothing to its log file
-//! until thawed, refuses SIGTERM while frozen, and exits normally once thawed.
+//! What the agent logs: a refused command at the default level, once. And an agent
+//! that starts with the frozen marker (a previous instance died while filesystems were
+//! frozen) allows only the safe set, writes nothing to its log file until thawed,
+//! refuses SIGTERM while frozen, and exits normally once thawed.
 
 mod common;
 
@@ -55,5 +56,34 @@ fn frozen_agent_keeps_quiet_and_refuses_to_stop_until_thawed() {
         "escape codes in the log file: {text}"
     );
     assert!(text.contains("command=\"guest-ping\""), "{text}");
+    assert_eq!(agent.terminate().code(), Some(0));
+}
+
+/// A refused command is logged at the default level (no `-v`), once, with the rule
+/// that refused it; the host asking again does not fill the log.
+#[test]
+fn a_refusal_is_logged_once_at_the_default_level() {
+    let logs = scratch("refusal-log");
+    let log = logs.join("agent.log");
+    let agent = Agent::start_with(GUESTLINKD, &["-b", "guest-get-time"], |cmd| {
+        cmd.arg("-l").arg(&log);
+    });
+    let mut c = agent.connect();
+    for _ in 0..3 {
+        let r = c.json(br#"{"execute":"guest-get-time"}"#);
+        assert_eq!(r["error"]["class"], "CommandNotFound", "{r}");
+    }
+    c.json(br#"{"execute":"guest-ping"}"#);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let refusals: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("refused by the policy"))
+        .collect();
+    assert_eq!(refusals.len(), 1, "{text}");
+    assert!(refusals[0].contains("warning"), "{text}");
+    assert!(refusals[0].contains("command=\"guest-get-time\""), "{text}");
+    assert!(refusals[0].contains("reason=\"block-rpcs\""), "{text}");
+    // Nothing else at the default level: pings are not logged without -v.
+    assert!(!text.contains("guest-ping called"), "{text}");
     assert_eq!(agent.terminate().code(), Some(0));
 }
