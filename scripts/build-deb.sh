@@ -12,9 +12,12 @@ mkdir -p "$out/man" "$out/bash" "$out/zsh" "$out/fish"
 for page in docs/man/*; do
     gzip -9 -n -c "$page" >"$out/man/$(basename "$page").gz"
 done
+# guestlinkd's come from guestlinkd-docs, which is not shipped.
 for bin in guestlinkd guestlink guestlink-session; do
-    target/release/$bin --generate-completions bash >"$out/bash/$bin"
-    target/release/$bin --generate-completions zsh >"$out/zsh/_$bin"
-    target/release/$bin --generate-completions fish >"$out/fish/$bin.fish"
+    gen=target/release/$bin
+    [ "$bin" = guestlinkd ] && gen=target/release/guestlinkd-docs
+    $gen --generate-completions bash >"$out/bash/$bin"
+    $gen --generate-completions zsh >"$out/zsh/_$bin"
+    $gen --generate-completions fish >"$out/fish/$bin.fish"
 done
 cargo deb -p guestlinkd --no-build --output target/debian/

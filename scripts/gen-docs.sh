@@ -4,10 +4,10 @@
 # Tests fail when the checked-in files differ from what this writes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --quiet --bin guestlinkd --bin guestlink --bin guestlink-session
+cargo build --quiet --bin guestlinkd --bin guestlinkd-docs --bin guestlink --bin guestlink-session
 # One page per binary and one per subcommand (guestlink-exporter.1, ...).
 rm -f docs/man/*.1 docs/man/*.8
-./target/debug/guestlinkd --generate-man-dir docs/man
+./target/debug/guestlinkd-docs --generate-man-dir docs/man
 ./target/debug/guestlink --generate-man-dir docs/man
 ./target/debug/guestlink-session --generate-man-dir docs/man
 ./target/debug/guestlinkd --dump-reference > docs/protocol.md

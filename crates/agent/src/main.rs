@@ -43,10 +43,6 @@ use crate::config::Config;
 const QGA_DEFAULT_PATH: &str = "/dev/virtio-ports/org.qemu.guest_agent.0";
 
 fn main() -> ExitCode {
-    // The manual page and completion scripts, from the same definitions as --help.
-    if let Some(code) = guestlink_clidocs::handle(<Cli as clap::CommandFactory>::command, "8") {
-        return code;
-    }
     // Sockets from systemd, taken while this is the only thread.
     activation::init();
     let cli = match Cli::try_parse() {
@@ -274,20 +270,33 @@ fn resolve_channels(config: &Config) -> anyhow::Result<Vec<ChannelSpec>> {
 }
 
 fn daemonize(pidfile: &Path) -> anyhow::Result<()> {
-    nix::unistd::daemon(false, false).context("cannot daemonize")?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .open(pidfile)
-        .with_context(|| format!("cannot open pid file {}", pidfile.display()))?;
     use std::os::fd::AsRawFd;
-    // SAFETY: the descriptor is open for the duration of the call.
-    if unsafe { libc::lockf(file.as_raw_fd(), libc::F_TLOCK, 0) } != 0 {
-        return Err(anyhow!(
-            "pid file {} is locked: is another agent running?",
-            pidfile.display()
-        ));
+    let open = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(pidfile)
+            .with_context(|| format!("cannot open pid file {}", pidfile.display()))
+    };
+    let locked = |file: &std::fs::File, how| {
+        // SAFETY: the descriptor is open for the duration of the call.
+        (unsafe { libc::lockf(file.as_raw_fd(), how, 0) } != 0).then(|| {
+            anyhow!(
+                "pid file {} is locked: is another agent running?",
+                pidfile.display()
+            )
+        })
+    };
+    // Checked before detaching too, so that whoever started us sees the refusal (the
+    // lock itself is not inherited, so the detached process takes it again).
+    if let Some(e) = locked(&open()?, libc::F_TEST) {
+        return Err(e);
+    }
+    nix::unistd::daemon(false, false).context("cannot daemonize")?;
+    let file = open()?;
+    if let Some(e) = locked(&file, libc::F_TLOCK) {
+        return Err(e);
     }
     file.set_len(0)?;
     (&file).write_all(format!("{}\n", std::process::id()).as_bytes())?;

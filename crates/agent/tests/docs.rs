@@ -1,14 +1,20 @@
 //! The generated documents are current: `docs/man/guestlinkd.8` is what
-//! `guestlinkd --generate-man` writes (from the clap definitions behind `--help`, and
+//! `guestlinkd-docs --generate-man` writes (from the clap definitions behind `--help`, and
 //! every option of `--help` is in it), and `docs/protocol.md` is what
 //! `--dump-reference` writes from the vocabulary. Regenerate with `scripts/gen-docs.sh`.
 
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_guestlinkd");
+const DOCS: &str = env!("CARGO_BIN_EXE_guestlinkd-docs");
 
 fn output(args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).output().unwrap();
+    let bin = if args[0].starts_with("--generate") {
+        DOCS
+    } else {
+        BIN
+    };
+    let out = Command::new(bin).args(args).output().unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap()
 }

@@ -190,7 +190,8 @@ pub enum Cmd {
     /// Measure agents side by side: start each --agent command, or use --socket.
     #[cfg(feature = "tools")]
     Bench {
-        /// An agent command to start (repeatable), e.g. '/usr/sbin/qemu-ga'.
+        /// An agent command to start (repeatable), e.g. '/usr/sbin/qemu-ga'; `{pty}` in it
+        /// is a port with a host on it (a pty pair), `{dir}` the agent's scratch directory.
         #[arg(long = "agent")]
         agents: Vec<String>,
         /// With --socket: the agent's pid, for CPU and memory figures.

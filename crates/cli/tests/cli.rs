@@ -305,6 +305,12 @@ fn bench_runs_both_agents_side_by_side() {
             assert!(vals[1].as_f64().is_some_and(|x| x > 0.0), "{name}: {r}");
             continue;
         }
+        // Commands qemu-ga 7.2 on Linux does not have (guest-get-devices is Windows
+        // only; guest-get-load came in 9.1): no figure where the agent has none.
+        if name.contains("guest-get-devices") || name.contains("guest-get-load") {
+            assert!(vals[0].is_null(), "{name}: {r}");
+            continue;
+        }
         // Present for both agents; CPU time is counted in clock ticks, so a short run
         // may read 0.
         assert!(

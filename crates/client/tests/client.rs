@@ -221,6 +221,42 @@ async fn bulk_transfer_with_guestlinkd_only() {
     }
 }
 
+/// A raw write cut off in the middle of its payload (the agent stopped taking bytes,
+/// the call timed out) leaves the connection unusable: every later call says so rather
+/// than sending the agent what it would take as the rest of the payload.
+#[tokio::test]
+async fn a_payload_cut_off_breaks_the_connection_for_good() {
+    let ours = Agent::start(&guestlinkd(), "broken");
+    let mut c = Client::connect(&ours.endpoint(), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let h = c
+        .call::<cmd::GuestFileOpen>(&GuestFileOpenArgs {
+            path: ours.dir.join("cut").display().to_string(),
+            mode: Some("w".into()),
+        })
+        .await
+        .unwrap();
+    c.enable_bulk().await.unwrap();
+    let pid = nix::unistd::Pid::from_raw(ours.pid() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    c.set_timeout(Duration::from_millis(300));
+    // More than the socket buffers hold: the write blocks until the timeout.
+    let data = vec![7u8; 16 << 20];
+    let e = c.file_write_raw(h, &data).await.unwrap_err();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert!(matches!(e, ClientError::Timeout(_)), "{e}");
+    c.set_timeout(Duration::from_secs(5));
+    let e = c.call::<cmd::GuestPing>(&Empty {}).await.unwrap_err();
+    assert!(matches!(e, ClientError::Broken), "{e}");
+    assert!(e.to_string().contains("connect again"), "{e}");
+    // A new connection works.
+    let mut again = Client::connect(&ours.endpoint(), Duration::from_secs(10))
+        .await
+        .unwrap();
+    again.call::<cmd::GuestPing>(&Empty {}).await.unwrap();
+}
+
 #[test]
 fn blocking_client_and_unreachable_socket() {
     let ours = Agent::start(&guestlinkd(), "blocking");

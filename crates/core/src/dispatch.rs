@@ -44,6 +44,30 @@ pub trait Handler: Command {
     fn gates(_agent: &Agent, _args: &Self::Args) -> Vec<String> {
         Vec::new()
     }
+
+    /// A reply whose bulk data is read while the front end encodes it, instead of one
+    /// `handle` builds: a large `guest-file-read` reads the file a piece at a time as its
+    /// base64 text goes out, so the data never sits whole in memory. It runs after the
+    /// gate, on the async thread, so it must not block. `None` (the default) runs
+    /// `handle`.
+    fn streamed(_ctx: &Context<'_>, _args: &Self::Args) -> Result<Option<Lazy>, CommandError> {
+        Ok(None)
+    }
+}
+
+/// A result serialised as it is read (see [`Handler::streamed`]). Its value reads its
+/// data when serialised, so it is serialised once.
+pub struct Lazy {
+    /// The result, in the shape of the command's return type.
+    pub value: Box<dyn erased_serde::Serialize + Send + Sync>,
+    /// Roughly how large its encoded bulk data is.
+    pub size_hint: usize,
+}
+
+impl fmt::Debug for Lazy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Lazy({} bytes)", self.size_hint)
+    }
 }
 
 /// A successful call's result, still typed, for the front end to serialise.
@@ -52,6 +76,8 @@ pub struct Reply {
     success_response: bool,
     size_hint: usize,
     payload: Option<Vec<u8>>,
+    /// Serialising the value reads its data ([`Lazy`]).
+    lazy: bool,
 }
 
 impl Reply {
@@ -84,6 +110,10 @@ impl Reply {
 
 impl fmt::Debug for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.lazy {
+            // Serialising would read (and use up) the data.
+            return f.write_str("Reply(read while encoded)");
+        }
         f.debug_struct("Reply")
             .field("value", &self.to_json())
             .field("success_response", &self.success_response)
@@ -131,13 +161,33 @@ impl fmt::Debug for Entry {
 
 /// The handler's part of a call, after look-up and the command's own gate: the
 /// gates its arguments add, then the handler itself.
-async fn run<C: Handler>(
-    ctx: Context<'_>,
-    args: C::Args,
-) -> Result<(C::Returns, Option<Vec<u8>>), DispatchError> {
-    admit(ctx.agent, ctx.call, C::NAME, C::gates(ctx.agent, &args))?;
+async fn run<C: Handler>(ctx: Context<'_>, args: C::Args) -> Result<Reply, DispatchError> {
     let bulk = ctx.bulk;
-    if C::PAYLOAD != Payload::None && bulk.is_none() {
+    prepare::<C>(&ctx, &args)?;
+    if let Some(lazy) = C::streamed(&ctx, &args)? {
+        return Ok(Reply {
+            value: lazy.value,
+            success_response: C::SUCCESS_RESPONSE,
+            size_hint: lazy.size_hint,
+            payload: None,
+            lazy: true,
+        });
+    }
+    let value = C::handle(ctx, args).await?;
+    Ok(Reply {
+        size_hint: C::reply_size_hint(&value),
+        value: Box::new(value),
+        success_response: C::SUCCESS_RESPONSE,
+        payload: bulk.and_then(Bulk::take_output),
+        lazy: false,
+    })
+}
+
+/// What every call of `C` passes before its handler: the gates its arguments add, and
+/// bulk transfer for a command with a payload.
+fn prepare<C: Handler>(ctx: &Context<'_>, args: &C::Args) -> Result<(), DispatchError> {
+    admit(ctx.agent, ctx.call, C::NAME, C::gates(ctx.agent, args))?;
+    if C::PAYLOAD != Payload::None && ctx.bulk.is_none() {
         return Err(CommandError::new(format!(
             "{} needs bulk transfer: call {} first",
             C::NAME,
@@ -146,8 +196,7 @@ async fn run<C: Handler>(
         .into());
     }
     tracing::info!(command = C::NAME, channel = %ctx.call.channel.name, "{} called", C::NAME);
-    let value = C::handle(ctx, args).await?;
-    Ok((value, bulk.and_then(Bulk::take_output)))
+    Ok(())
 }
 
 fn invoke<C: Handler>(
@@ -156,13 +205,7 @@ fn invoke<C: Handler>(
 ) -> BoxFuture<'_, Result<Reply, DispatchError>> {
     Box::pin(async move {
         let args = parse_args::<C::Args>(args)?;
-        let (value, payload) = run::<C>(ctx, args).await?;
-        Ok(Reply {
-            size_hint: C::reply_size_hint(&value),
-            value: Box::new(value),
-            success_response: C::SUCCESS_RESPONSE,
-            payload,
-        })
+        run::<C>(ctx, args).await
     })
 }
 
@@ -321,7 +364,8 @@ impl Agent {
             bulk: bulk.as_ref(),
             conn: Some(conn),
         };
-        run::<C>(ctx, args).await.map(|(value, _)| value)
+        prepare::<C>(&ctx, &args)?;
+        Ok(C::handle(ctx, args).await?)
     }
 
     /// Names of the commands this agent has, in declaration order.

@@ -35,7 +35,7 @@ pub use agent::{Agent, AgentConfig};
 pub use call::{Bulk, CallContext, Caller, ChannelId, Protocol};
 pub use connection::Connection;
 pub use context::Context;
-pub use dispatch::{Call, CommandStatus, DispatchError, Reply};
+pub use dispatch::{Call, CommandStatus, DispatchError, Lazy, Reply};
 pub use error::{Cause, CommandError};
 pub use events::{Audience, EventBus, EventRecord, Listener, Mailbox, Subscription};
 pub use platform::Platform;

@@ -118,10 +118,10 @@ pub async fn hand_off(token: String, blob: Vec<u8>, wait: Duration) -> Result<bo
 }
 
 async fn announce(token: &str) -> Result<(), String> {
-    let bus = crate::bus::system_bus()
+    let mut bus = crate::dbus::Bus::system()
         .await
         .map_err(|e| format!("cannot reach the system bus: {e}"))?;
-    bus.emit_signal(None::<&str>, OBJECT, INTERFACE, SIGNAL, &(token,))
+    bus.emit_signal(OBJECT, INTERFACE, SIGNAL, &[crate::dbus::Arg::Str(token)])
         .await
         .map_err(|e| format!("cannot announce the credentials: {e}"))
 }

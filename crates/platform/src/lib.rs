@@ -8,13 +8,14 @@
 //! - [`LinuxFilesystems`]: FIFREEZE, FITHAW, FITRIM.
 //! - [`LinuxMachine`]: power, clock, hotplug, passwords.
 //! - [`LinuxAccounts`] — getpwnam.
-//! - [`logind::Logind`]: locking and ending sessions; single sign-on ([`credentials`]).
+//! - [`logind::Logind`]: locking and ending sessions; single sign-on ([`credentials`]);
+//!   both over [`dbus`], a small client of its own.
 
 mod accounts;
-mod bus;
 mod clock;
 pub mod cpu_memory;
 pub mod credentials;
+pub mod dbus;
 mod filesystems;
 mod inventory;
 pub mod logind;

@@ -10,71 +10,57 @@
 //! hands credentials to greeter plugins ([`crate::credentials`]).
 //!
 //! The bus is the system bus, or the one in `GUESTLINK_SYSTEM_BUS` (a D-Bus address),
-//! which the tests use to put a stand-in logind on a private bus.
+//! which the tests use to put a stand-in logind on a private bus; [`crate::dbus`]
+//! speaks to it.
 
-use crate::bus::system_bus;
 use std::collections::HashSet;
-
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
 use guestlink_core::platform::{BoxFuture, SessionManager};
 use guestlink_core::state::sessions::LoginSession;
-use zbus::message::Type;
-use zbus::OwnedObjectPath;
-use zbus::{Connection, MatchRule, MessageStream};
+
+use crate::dbus::{Arg, Bus, BusError, Value};
 
 /// logind's bus name.
 pub const LOGIND: &str = "org.freedesktop.login1";
+const MANAGER_PATH: &str = "/org/freedesktop/login1";
+const MANAGER: &str = "org.freedesktop.login1.Manager";
+const SESSION: &str = "org.freedesktop.login1.Session";
 
-#[zbus::proxy(
-    interface = "org.freedesktop.login1.Manager",
-    default_service = "org.freedesktop.login1",
-    default_path = "/org/freedesktop/login1"
-)]
-trait Manager {
-    /// Sessions: id, uid, user name, seat, object path.
-    fn list_sessions(&self) -> zbus::Result<Vec<(String, u32, String, String, OwnedObjectPath)>>;
-    /// Asks the session's screen locker to lock it.
-    fn lock_session(&self, id: &str) -> zbus::Result<()>;
-    /// Ends a session.
-    fn terminate_session(&self, id: &str) -> zbus::Result<()>;
-}
-
-#[zbus::proxy(
-    interface = "org.freedesktop.login1.Session",
-    default_service = "org.freedesktop.login1"
-)]
-trait Session {
-    #[zbus(property)]
-    fn active(&self) -> zbus::Result<bool>;
-    #[zbus(property)]
-    fn locked_hint(&self) -> zbus::Result<bool>;
+/// One entry of `ListSessions`: id, uid, user name, seat, object path.
+fn session_entry(v: &Value) -> Option<(String, u32, String, String, String)> {
+    let Value::Struct(m) = v else { return None };
+    let s = |i: usize| m.get(i).and_then(Value::as_str).map(String::from);
+    let uid = u32::try_from(m.get(1)?.as_u64()?).ok()?;
+    Some((s(0)?, uid, s(2)?, s(3)?, s(4)?))
 }
 
 async fn snapshot(
-    conn: &Connection,
+    bus: &mut Bus,
     lock_requested: &HashSet<String>,
-) -> zbus::Result<Vec<LoginSession>> {
-    let manager = ManagerProxy::new(conn).await?;
+) -> Result<Vec<LoginSession>, BusError> {
+    let body = bus
+        .call(LOGIND, MANAGER_PATH, MANAGER, "ListSessions", &[])
+        .await?;
+    let Some(Value::Array(list)) = body.first() else {
+        return Err(BusError::Reply("ListSessions"));
+    };
     let mut out = Vec::new();
-    for (id, uid, user, seat, path) in manager.list_sessions().await? {
-        let session = SessionProxy::builder(conn)
-            .path(path)
-            .cache_properties(zbus::proxy::CacheProperties::No)
-            .build()
-            .await?;
+    for (id, uid, user, seat, path) in list.iter().filter_map(session_entry) {
         // A session that ends between the list and this read is simply left out.
-        let (Ok(active), Ok(hint)) = (session.active().await, session.locked_hint().await) else {
+        let (Ok(active), Ok(hint)) = (
+            bus.property(LOGIND, &path, SESSION, "Active").await,
+            bus.property(LOGIND, &path, SESSION, "LockedHint").await,
+        ) else {
             continue;
         };
         out.push(LoginSession {
-            locked: hint || lock_requested.contains(&id),
+            locked: hint.as_bool().unwrap_or(false) || lock_requested.contains(&id),
             id,
             uid,
             user,
             seat: (!seat.is_empty()).then_some(seat),
-            active,
+            active: active.as_bool().unwrap_or(false),
         });
     }
     Ok(out)
@@ -102,21 +88,16 @@ fn session_id_of_path(path: &str) -> Option<String> {
 
 /// Watches logind and calls `update` with every snapshot, the first at once. Returns
 /// only when the bus cannot be used.
-pub async fn watch(mut update: impl FnMut(Vec<LoginSession>)) -> zbus::Result<()> {
-    let conn = system_bus().await?;
-    let rule = MatchRule::builder()
-        .msg_type(Type::Signal)
-        .sender(LOGIND)
-        .build()?;
-    let mut signals = MessageStream::for_match_rule(rule, &conn, None).await?;
+pub async fn watch(mut update: impl FnMut(Vec<LoginSession>)) -> Result<(), BusError> {
+    let mut bus = Bus::system().await?;
+    bus.add_match(&format!("type='signal',sender='{LOGIND}'"))
+        .await?;
     let mut lock_requested = HashSet::new();
-    update(snapshot(&conn, &lock_requested).await?);
-    while let Some(msg) = signals.next().await {
-        let msg = msg?;
-        let header = msg.header();
-        let member = header.member().map(|m| m.as_str().to_string());
-        let id = header.path().and_then(|p| session_id_of_path(p.as_str()));
-        match (member.as_deref(), id) {
+    update(snapshot(&mut bus, &lock_requested).await?);
+    loop {
+        let msg = bus.next_signal().await?;
+        let id = msg.path.as_deref().and_then(session_id_of_path);
+        match (msg.member.as_deref(), id) {
             (Some("Lock"), Some(id)) => {
                 lock_requested.insert(id);
             }
@@ -130,50 +111,43 @@ pub async fn watch(mut update: impl FnMut(Vec<LoginSession>)) -> zbus::Result<()
             }
             _ => {}
         }
-        update(snapshot(&conn, &lock_requested).await?);
+        update(snapshot(&mut bus, &lock_requested).await?);
     }
-    Ok(())
 }
 
 /// The session manager: logind on the system bus.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Logind;
 
-/// logind's error, without zbus's decoration.
-fn bus_error(what: &str, e: zbus::Error) -> String {
+/// logind's error, without the bus's decoration.
+fn bus_error(what: &str, e: BusError) -> String {
     match e {
-        zbus::Error::MethodError(_, Some(detail), _) => format!("{what}: {detail}"),
+        BusError::Method { message, .. } if !message.is_empty() => format!("{what}: {message}"),
         other => format!("{what}: {other}"),
     }
 }
 
-async fn manager() -> Result<ManagerProxy<'static>, String> {
-    let conn = system_bus()
+/// Calls a manager method with one session id.
+async fn on_session(method: &str, session: &str, what: &str) -> Result<(), String> {
+    let mut bus = Bus::system()
         .await
         .map_err(|e| bus_error("cannot reach logind", e))?;
-    ManagerProxy::new(&conn)
+    bus.call(LOGIND, MANAGER_PATH, MANAGER, method, &[Arg::Str(session)])
         .await
-        .map_err(|e| bus_error("cannot reach logind", e))
+        .map(drop)
+        .map_err(|e| bus_error(what, e))
 }
 
 impl SessionManager for Logind {
     fn lock(&self, session: String) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move {
-            manager()
-                .await?
-                .lock_session(&session)
-                .await
-                .map_err(|e| bus_error("failed to lock the session", e))
-        })
+        Box::pin(
+            async move { on_session("LockSession", &session, "failed to lock the session").await },
+        )
     }
 
     fn terminate(&self, session: String) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
-            manager()
-                .await?
-                .terminate_session(&session)
-                .await
-                .map_err(|e| bus_error("failed to end the session", e))
+            on_session("TerminateSession", &session, "failed to end the session").await
         })
     }
 

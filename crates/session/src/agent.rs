@@ -27,6 +27,7 @@ use guestlink_vocabulary::types::{
 use guestlink_vocabulary::Command;
 use serde_json::Value;
 
+use crate::clipboard::convert;
 use crate::clipboard::mime::is_text;
 use crate::clipboard::{Clipboard, Fetch};
 
@@ -161,7 +162,8 @@ async fn fetch_from_host(
         })
         .await
         .map_err(|e| e.to_string())?;
-    Ok((data.mime_type, data.data.0))
+    // A host with another image format than the PNG wanted: converted here.
+    convert::as_wanted(Some(&want), (data.mime_type, data.data.0)).await
 }
 
 fn selection_of(args: &Value) -> ClipboardSelection {
@@ -186,7 +188,7 @@ async fn act(
             let (mime_type, data) = if offered.contains_key(&selection) {
                 fetch_from_host(client, offered, selection, mime).await?
             } else {
-                clipboard.get(selection, mime).await?
+                convert::get(clipboard, selection, mime).await?
             };
             serde_json::to_value(ClipboardData {
                 mime_type,

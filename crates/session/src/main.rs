@@ -162,11 +162,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     let data = c
                         .call::<GuestlinkClipboardGet>(&ClipboardGetArgs {
                             selection: Some(selection.into()),
-                            mime_type: mime,
+                            mime_type: mime.clone(),
                         })
                         .await?;
+                    // A host's BMP for a PNG asked for comes as it is: converted here.
+                    let (_, data) = clipboard::convert::as_wanted(
+                        mime.as_deref(),
+                        (data.mime_type, data.data.0),
+                    )
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e))?;
                     let mut out = std::io::stdout().lock();
-                    out.write_all(&data.data.0)?;
+                    out.write_all(&data)?;
                     out.flush()?;
                 }
                 ClipAction::Set {

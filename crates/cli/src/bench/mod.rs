@@ -6,10 +6,23 @@
 //! running (add `--pid` for the /proc figures). For two agents it prints the ratio of
 //! the second to the first. The client's own CPU time is measured too, so the report
 //! says how far the client itself could go (its ceiling).
+//!
+//! In an agent command, `{pty}` stands for a port with a host on it (a pty pair whose
+//! host end the benchmark holds) and `{dir}` for the agent's scratch directory: the
+//! idle figures of guestlinkd with every channel of its default configuration open
+//! come from `guestlinkd --channel vdagent=virtio-serial:{pty} --channel
+//! ovirt=virtio-serial:{pty}` (the guest socket is always open).
 
 mod live;
 
 use guestlink_exporter::procfs;
+
+/// An agent's CPU time: the scheduler's nanosecond figure where there is one, else clock
+/// ticks.
+fn cpu(pid: u32) -> Option<f64> {
+    procfs::cpu_seconds_fine(pid).or_else(|| procfs::cpu_seconds(pid))
+}
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -50,6 +63,9 @@ struct Figures {
     agent_cpu_us_per_ping: Option<f64>,
     client_cpu_us_per_ping: f64,
     info_median_us: Vec<(&'static str, f64)>,
+    /// The agent's CPU time per call of each information command (`None`: the agent
+    /// does not have it).
+    info_cpu_us: Vec<(&'static str, Option<f64>)>,
     read_mib_s: Vec<(usize, Option<f64>)>,
     write_mib_s: Vec<(usize, Option<f64>)>,
     /// Raw bulk transfer, for agents that offer it.
@@ -63,6 +79,30 @@ struct Figures {
 struct Started {
     child: Child,
     dir: PathBuf,
+    /// Host ends of the ports given as `{pty}` (held open: a host is there).
+    _ports: Vec<std::os::fd::OwnedFd>,
+}
+
+/// An agent command's words with `{pty}` replaced by the far end of a new pty pair
+/// (a stand-in for a virtio-serial port with a host on it, whose near end is kept),
+/// and `{dir}` by the agent's scratch directory.
+fn expand(
+    words: Vec<&str>,
+    dir: &Path,
+    ports: &mut Vec<std::os::fd::OwnedFd>,
+) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for w in words {
+        let mut w = w.replace("{dir}", &dir.to_string_lossy());
+        while w.contains("{pty}") {
+            let pty = nix::pty::openpty(None, None)?;
+            let path = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd()))?;
+            w = w.replacen("{pty}", &path.to_string_lossy(), 1);
+            ports.push(pty.master);
+        }
+        out.push(w);
+    }
+    Ok(out)
 }
 
 impl Drop for Started {
@@ -91,6 +131,8 @@ async fn start(command: &str, n: usize) -> anyhow::Result<(Started, Client, f64)
     } else {
         program.to_string()
     };
+    let mut ports = Vec::new();
+    let words = expand(words.collect(), &dir, &mut ports)?;
     let child = Command::new(&program)
         .args(words)
         .args(["-m", "unix-listen", "-p"])
@@ -104,7 +146,11 @@ async fn start(command: &str, n: usize) -> anyhow::Result<(Started, Client, f64)
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| anyhow::anyhow!("cannot start {program}: {e}"))?;
-    let started = Started { child, dir };
+    let started = Started {
+        child,
+        dir,
+        _ports: ports,
+    };
     let ep = Endpoint::Unix(sock);
     let client = loop {
         match Client::connect(&ep, Duration::from_secs(10)).await {
@@ -135,7 +181,17 @@ const INFO_COMMANDS: &[&str] = &[
     "guest-get-fsinfo",
     "guest-network-get-interfaces",
     "guest-get-vcpus",
+    "guest-get-disks",
+    "guest-get-memory-blocks",
+    "guest-get-memory-block-info",
+    "guest-get-devices",
+    "guest-get-cpustats",
+    "guest-get-diskstats",
+    "guest-get-load",
 ];
+
+/// Calls of each information command timed for its agent CPU figure.
+const INFO_CPU_CALLS: u32 = 200;
 
 async fn file_read(
     c: &mut Client,
@@ -250,7 +306,7 @@ async fn measure(
     tokio::time::sleep(Duration::from_millis(200)).await;
     f.idle_rss_kib = pid.and_then(|p| procfs::status_kib(p, "VmRSS"));
     // Ping round trips.
-    let (agent0, client0) = (pid.and_then(procfs::cpu_seconds), procfs::own_cpu_seconds());
+    let (agent0, client0) = (pid.and_then(cpu), procfs::own_cpu_seconds());
     let t0 = Instant::now();
     for _ in 0..opts.pings {
         c.call::<cmd::GuestPing>(&Empty {}).await?;
@@ -258,12 +314,18 @@ async fn measure(
     let secs = t0.elapsed().as_secs_f64();
     f.ping_per_s = opts.pings as f64 / secs;
     f.client_cpu_us_per_ping = (procfs::own_cpu_seconds() - client0) * 1e6 / opts.pings as f64;
-    f.agent_cpu_us_per_ping = match (agent0, pid.and_then(procfs::cpu_seconds)) {
+    f.agent_cpu_us_per_ping = match (agent0, pid.and_then(cpu)) {
         (Some(a), Some(b)) => Some((b - a) * 1e6 / opts.pings as f64),
         _ => None,
     };
-    // Information commands.
+    // Information commands: the median round trip, and the agent's CPU per call. A
+    // command the agent does not have (or that fails here) has no figure.
     for name in INFO_COMMANDS {
+        if c.execute(name, None).await.is_err() {
+            f.info_median_us.push((name, f64::NAN));
+            f.info_cpu_us.push((name, None));
+            continue;
+        }
         let mut lat = Vec::new();
         for _ in 0..50 {
             let t = Instant::now();
@@ -271,6 +333,15 @@ async fn measure(
             lat.push(t.elapsed().as_secs_f64() * 1e6);
         }
         f.info_median_us.push((name, median(lat)));
+        let cpu0 = pid.and_then(cpu);
+        for _ in 0..INFO_CPU_CALLS {
+            c.execute(name, None).await?;
+        }
+        let used = match (cpu0, pid.and_then(cpu)) {
+            (Some(a), Some(b)) => Some((b - a) * 1e6 / f64::from(INFO_CPU_CALLS)),
+            _ => None,
+        };
+        f.info_cpu_us.push((name, used));
     }
     // Files.
     let src = scratch.join("bench-src");
@@ -280,6 +351,8 @@ async fn measure(
         let r = file_read(c, Transfer::Base64, &src, chunk, &want).await?;
         f.read_mib_s.push((chunk, Some(r)));
     }
+    // The memory measure: the peak during the base64 reads (a raw read holds its data).
+    f.peak_rss_kib = pid.and_then(|p| procfs::status_kib(p, "VmHWM"));
     let raw = c.offers_bulk().await?;
     for chunk in [4 << 20, 48 << 20] {
         let r = match raw {
@@ -288,8 +361,6 @@ async fn measure(
         };
         f.raw_read_mib_s.push((chunk, r));
     }
-    // The memory measure: the peak during the 48 MiB reads.
-    f.peak_rss_kib = pid.and_then(|p| procfs::status_kib(p, "VmHWM"));
     let dst = scratch.join("bench-dst");
     for chunk in [4 << 20, 45 << 20] {
         let w = file_write(c, Transfer::Base64, &dst, data, chunk).await?;
@@ -395,7 +466,14 @@ fn report(results: &[(String, Figures)], opts: &Options) -> String {
     for (i, (name, _)) in results[0].1.info_median_us.iter().enumerate() {
         rows.push((
             format!("{name} median (us)"),
-            col(&|f| f.info_median_us.get(i).map(|x| x.1)),
+            col(&|f| f.info_median_us.get(i).map(|x| x.1).filter(|x| !x.is_nan())),
+            "lower",
+        ));
+    }
+    for (i, (name, _)) in results[0].1.info_cpu_us.iter().enumerate() {
+        rows.push((
+            format!("agent CPU per {name} (us)"),
+            col(&|f| f.info_cpu_us.get(i).and_then(|x| x.1)),
             "lower",
         ));
     }
@@ -433,7 +511,7 @@ fn report(results: &[(String, Figures)], opts: &Options) -> String {
         "higher",
     ));
     rows.push((
-        "peak RSS during the 48 MiB reads (MiB)".into(),
+        "peak RSS during the base64 reads (MiB)".into(),
         col(&|f| f.peak_rss_kib.map(|k| k as f64 / 1024.0)),
         "lower",
     ));

@@ -31,7 +31,7 @@ use guestlink_vocabulary::types::{
 
 use super::off_thread;
 use crate::context::Context;
-use crate::dispatch::Handler;
+use crate::dispatch::{Handler, Lazy};
 use crate::error::CommandError;
 use crate::limits::{FILE_HANDLES, FILE_READ_MAX};
 use crate::policy::paths::{Access, FileScope};
@@ -224,6 +224,117 @@ impl Handler for GuestFileRead {
     fn reply_size_hint(reply: &t::GuestFileRead) -> usize {
         reply.buf_b64.0.len() / 3 * 4
     }
+
+    fn streamed(ctx: &Context<'_>, args: &GuestFileReadArgs) -> Result<Option<Lazy>, CommandError> {
+        let count = args.count.unwrap_or(READ_COUNT_DEFAULT);
+        if !(STREAM_READ_OVER as i64..=FILE_READ_MAX).contains(&count) {
+            return Ok(None);
+        }
+        let file = lookup(ctx, args.handle)?;
+        // Regular files only: their reads do not fail halfway for want of data, and a
+        // directory's EISDIR is still reported as an error by `handle`.
+        let regular = lock(&file).file.metadata().is_ok_and(|m| m.is_file());
+        if !regular {
+            return Ok(None);
+        }
+        let count = count as usize;
+        Ok(Some(Lazy {
+            value: Box::new(StreamedRead { file, count }),
+            size_hint: count / 3 * 4,
+        }))
+    }
+}
+
+/// `guest-file-read` counts from which a regular file is read while its reply is
+/// encoded ([`Handler::streamed`]).
+const STREAM_READ_OVER: usize = 1 << 20;
+/// Bytes read per piece of such a reply: a multiple of 3, so that the base64 of the
+/// pieces joins up (padding only ends the last).
+const STREAM_READ_PIECE: usize = 3 << 16;
+
+/// A `guest-file-read` result that reads the file as it is serialised:
+/// `{"buf-b64": ..., "count": N, "eof": B}` (the count follows the data, as it is known
+/// only once read). A read error halfway ends the data there: a short read, as a read
+/// that meets the end of the file.
+struct StreamedRead {
+    file: Arc<Mutex<OpenFile>>,
+    count: usize,
+}
+
+impl serde::Serialize for StreamedRead {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut f = lock(&self.file);
+        let body = StreamedBody {
+            file: std::cell::RefCell::new(&mut f),
+            want: self.count,
+            read: std::cell::Cell::new(0),
+        };
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("buf-b64", &body)?;
+        let read = body.read.get();
+        map.serialize_entry("count", &(read as i64))?;
+        map.serialize_entry("eof", &f.eof)?;
+        map.end()
+    }
+}
+
+/// The base64 text of up to `want` bytes read from `file`.
+struct StreamedBody<'a, 'f> {
+    file: std::cell::RefCell<&'a mut std::sync::MutexGuard<'f, OpenFile>>,
+    want: usize,
+    read: std::cell::Cell<usize>,
+}
+
+impl serde::Serialize for StreamedBody<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl std::fmt::Display for StreamedBody<'_, '_> {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut file = self.file.borrow_mut();
+        let mut buf = vec![0u8; STREAM_READ_PIECE.min(self.want)];
+        let mut text = String::with_capacity(buf.len() / 3 * 4 + 4);
+        while self.read.get() < self.want {
+            let n = buf.len().min(self.want - self.read.get());
+            let got = match fill(&mut file, &mut buf[..n]) {
+                Ok(got) => got,
+                Err((got, e)) => {
+                    tracing::warn!("guest-file-read stopped short: {e}");
+                    got
+                }
+            };
+            text.clear();
+            t::base64_encode_into(&buf[..got], &mut text);
+            out.write_str(&text)?;
+            self.read.set(self.read.get() + got);
+            if got < n {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads until `buf` is full, the end of the file (setting `eof`), or a non-blocking
+/// descriptor has nothing more now. On an error, how much was read before it.
+fn fill(f: &mut OpenFile, buf: &mut [u8]) -> Result<usize, (usize, io::Error)> {
+    let mut got = 0;
+    while got < buf.len() {
+        match (&f.file).read(&mut buf[got..]) {
+            Ok(0) => {
+                f.eof = true;
+                break;
+            }
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((got, e)),
+        }
+    }
+    Ok(got)
 }
 
 impl Handler for GuestlinkFileReadRaw {

@@ -22,7 +22,20 @@ use crate::error::CommandError;
 use crate::limits::APPLICATIONS;
 use crate::platform::Inventory;
 
-/// Runs an inventory query off the async thread (sysfs on a hung device can block).
+/// Runs an inventory query on the async thread: for the kernel's own figures
+/// (/proc/stat, /proc/loadavg, CPU and memory sysfs, netlink), which never wait for a
+/// device, so that the cheapest commands cost no thread hand-off.
+fn query_now<T>(
+    ctx: &Context<'_>,
+    what: &'static str,
+    f: impl FnOnce(&dyn Inventory) -> io::Result<T>,
+) -> Result<T, CommandError> {
+    f(&*ctx.agent.platform().inventory)
+        .map_err(|e| with_errno(format!("failed to read {what}"), &e))
+}
+
+/// Runs an inventory query off the async thread (mounted filesystems and block devices:
+/// a hung one can block).
 async fn query<T: Send + 'static>(
     ctx: &Context<'_>,
     what: &'static str,
@@ -54,7 +67,7 @@ impl Handler for GuestGetDiskstats {
         ctx: Context<'_>,
         _args: Empty,
     ) -> Result<Vec<GuestDiskStatsInfo>, CommandError> {
-        query(&ctx, "/proc/diskstats", |i| i.disk_stats()).await
+        query_now(&ctx, "/proc/diskstats", |i| i.disk_stats())
     }
 }
 
@@ -63,7 +76,7 @@ impl Handler for GuestNetworkGetInterfaces {
         ctx: Context<'_>,
         _args: Empty,
     ) -> Result<Vec<GuestNetworkInterface>, CommandError> {
-        query(&ctx, "network interfaces", |i| i.interfaces()).await
+        query_now(&ctx, "network interfaces", |i| i.interfaces())
     }
 }
 
@@ -72,19 +85,19 @@ impl Handler for GuestNetworkGetRoute {
         ctx: Context<'_>,
         _args: Empty,
     ) -> Result<Vec<GuestNetworkRoute>, CommandError> {
-        query(&ctx, "routes", |i| i.routes()).await
+        query_now(&ctx, "routes", |i| i.routes())
     }
 }
 
 impl Handler for GuestGetCpustats {
     async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestCpuStats>, CommandError> {
-        query(&ctx, "/proc/stat", |i| i.cpu_stats()).await
+        query_now(&ctx, "/proc/stat", |i| i.cpu_stats())
     }
 }
 
 impl Handler for GuestGetLoad {
     async fn handle(ctx: Context<'_>, _args: Empty) -> Result<GuestLoadAverage, CommandError> {
-        query(&ctx, "load average", |i| i.load()).await
+        query_now(&ctx, "load average", |i| i.load())
     }
 }
 
@@ -93,19 +106,19 @@ impl Handler for GuestGetVcpus {
         ctx: Context<'_>,
         _args: Empty,
     ) -> Result<Vec<GuestLogicalProcessor>, CommandError> {
-        query(&ctx, "CPUs", |i| i.vcpus()).await
+        query_now(&ctx, "CPUs", |i| i.vcpus())
     }
 }
 
 impl Handler for GuestGetMemoryBlocks {
     async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestMemoryBlock>, CommandError> {
-        query(&ctx, "memory blocks", |i| i.memory_blocks()).await
+        query_now(&ctx, "memory blocks", |i| i.memory_blocks())
     }
 }
 
 impl Handler for GuestGetMemoryBlockInfo {
     async fn handle(ctx: Context<'_>, _args: Empty) -> Result<GuestMemoryBlockInfo, CommandError> {
-        let size = query(&ctx, "memory block size", |i| i.memory_block_size()).await?;
+        let size = query_now(&ctx, "memory block size", |i| i.memory_block_size())?;
         Ok(GuestMemoryBlockInfo { size })
     }
 }
@@ -119,7 +132,7 @@ impl Handler for GuestGetDevices {
 
 impl Handler for GuestlinkGetMemoryStats {
     async fn handle(ctx: Context<'_>, _args: Empty) -> Result<GuestlinkMemoryStats, CommandError> {
-        query(&ctx, "/proc/meminfo", |i| i.memory_stats()).await
+        query_now(&ctx, "/proc/meminfo", |i| i.memory_stats())
     }
 }
 

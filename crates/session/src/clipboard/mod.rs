@@ -10,6 +10,7 @@
 //! gets it from the host. Wayland's data-control sources need their data up front, so
 //! there the agent fetches first and sets.
 
+pub mod convert;
 pub mod headless;
 pub mod mime;
 pub mod wayland;

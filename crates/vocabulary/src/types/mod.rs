@@ -14,7 +14,8 @@ mod user;
 
 pub use self::base64::{
     decode as base64_decode, decoded_len as base64_decoded_len, encode as base64_encode,
-    validate as base64_validate, Base64Data, Base64Error, StreamDecoder,
+    encode_into as base64_encode_into, validate as base64_validate, Base64Data, Base64Error,
+    StreamDecoder,
 };
 pub use control::*;
 pub use desktop::*;

@@ -4,8 +4,13 @@
 //! - [`link`]: the port, its write queue and the greeting to each new host;
 //! - [`clipboard`]: selection owners, grab serials, pastes waiting for the host;
 //! - [`transfer`]: file transfer key files, statuses, ids;
-//! - [`mouse`]: MOUSE_STATE to pointer events through the display layout;
-//! - [`convert`]: images to PNG for a peer that asks for PNG;
+//! - [`mouse`]: MOUSE_STATE to pointer events through the display layout.
+//!
+//! Images: PNG is announced whenever the other side has any image format. The
+//! conversion itself is the session agent's (`guestlink-session`), so guestlinkd
+//! carries no image decoders: a host request for PNG of a guest BMP asks the session for
+//! PNG, and a guest paste of PNG from a host with BMP only is answered with the BMP,
+//! labelled as such, for the session to convert.
 //!
 //! Everything the host asks goes through the core's dispatch and policy gate as a
 //! command of the shared vocabulary: a host grab is `clipboard-offer`, a host request
@@ -15,7 +20,6 @@
 //! the [`Pointer`] given at start.
 
 pub mod clipboard;
-mod convert;
 mod link;
 pub mod mouse;
 pub mod transfer;
@@ -130,22 +134,6 @@ async fn answer_paste(
     };
     let r = agent.call::<GuestlinkGuestReply>(conn, args, None).await;
     Done::Logged(GuestlinkGuestReply::NAME, r.map(|_: Empty| ()))
-}
-
-/// A guest image read for the host, as PNG.
-async fn png_of(
-    read: Result<ClipboardData, DispatchError>,
-) -> Result<ClipboardData, DispatchError> {
-    let d = read?;
-    let from = d.mime_type.clone();
-    let png = tokio::task::spawn_blocking(move || convert::to_png(&d.data.0, &from))
-        .await
-        .map_err(|e| guestlink_core::CommandError::new(e.to_string()))?
-        .map_err(guestlink_core::CommandError::new)?;
-    Ok(ClipboardData {
-        mime_type: "image/png".into(),
-        data: png.into(),
-    })
 }
 
 /// Our capabilities: what works, and what the policy lets the host use (a clipboard,
@@ -642,6 +630,7 @@ impl<'a> Front<'a> {
                     .clip
                     .guest_types(sel)
                     .and_then(|t| clipboard::source_for(t, k));
+                // A PNG for the host of another guest image: the session converts.
                 let Some((mime, convert)) = source else {
                     return self.send(AgentMessage::Clipboard {
                         selection,
@@ -653,12 +642,12 @@ impl<'a> Front<'a> {
                 pending.push(Box::pin(async move {
                     let args = ClipboardGetArgs {
                         selection: Some(sel),
-                        mime_type: Some(mime),
+                        mime_type: Some(match convert {
+                            true => "image/png".to_string(),
+                            false => mime,
+                        }),
                     };
-                    let mut r = agent.call::<GuestlinkClipboardGet>(conn, args, None).await;
-                    if convert {
-                        r = png_of(r).await;
-                    }
+                    let r = agent.call::<GuestlinkClipboardGet>(conn, args, None).await;
                     Done::Data(sel, k, r)
                 }));
             }
@@ -684,17 +673,15 @@ impl<'a> Front<'a> {
                         continue;
                     }
                     let (agent, conn, data) = (self.agent, self.conn, data.clone());
+                    // Another image format than the PNG asked for goes out as what it
+                    // is: the session agent converts.
+                    let mime_type = match f.convert {
+                        true => clipboard::mime_of(k).map_or(f.mime, String::from),
+                        false => f.mime,
+                    };
                     pending.push(Box::pin(answer_paste(agent, conn, f.tag, async move {
-                        let data = if f.convert {
-                            let from = clipboard::mime_of(k).unwrap_or_default();
-                            tokio::task::spawn_blocking(move || convert::to_png(&data, from))
-                                .await
-                                .map_err(|e| e.to_string())??
-                        } else {
-                            data
-                        };
                         Ok(ClipboardData {
-                            mime_type: f.mime,
+                            mime_type,
                             data: data.into(),
                         })
                     })));

@@ -1,10 +1,21 @@
 //! Image format conversion for the clipboard: every image-capable SPICE peer takes
-//! PNG, but a desktop or a Windows client may offer only BMP, TIFF or JPEG. The front
-//! end announces PNG whenever the other side has any image, and converts when PNG is
-//! what is asked for. Decoding is bounded by the clipboard limit on the input and by a
-//! pixel budget on the output, and runs off the async threads.
+//! PNG, but a desktop or a Windows client may offer only BMP, TIFF or JPEG. guestlinkd
+//! announces PNG whenever the other side has any image; the conversion is done here, in
+//! the session agent, so that the system daemon carries no image decoders. Decoding is
+//! bounded by the clipboard limit on the input and by a pixel budget on the output, and
+//! runs off the async threads.
 
 use std::io::Cursor;
+
+use guestlink_vocabulary::types::ClipboardSelection;
+
+use super::Clipboard;
+
+/// The MIME type every image-capable peer takes.
+pub const PNG: &str = "image/png";
+
+/// The other image types a selection may hold, tried in turn when PNG is asked for.
+const OTHER_IMAGES: &[&str] = &["image/bmp", "image/x-bmp", "image/tiff", "image/jpeg"];
 
 use image::{ImageFormat, ImageReader, Limits};
 
@@ -39,6 +50,42 @@ pub fn to_png(data: &[u8], from: &str) -> Result<Vec<u8>, String> {
     img.write_to(&mut out, ImageFormat::Png)
         .map_err(|e| format!("cannot write PNG: {e}"))?;
     Ok(out.into_inner())
+}
+
+/// What was asked for (`want`), made of what came (`got`: a type and its bytes): an
+/// image in another format than the PNG asked for is converted; anything else is
+/// passed on as it is.
+pub async fn as_wanted(
+    want: Option<&str>,
+    got: (String, Vec<u8>),
+) -> Result<(String, Vec<u8>), String> {
+    let (mime, data) = got;
+    if want != Some(PNG) || format_of(&mime).is_none_or(|f| f == ImageFormat::Png) {
+        return Ok((mime, data));
+    }
+    let png = tokio::task::spawn_blocking(move || to_png(&data, &mime))
+        .await
+        .map_err(|e| e.to_string())??;
+    Ok((PNG.to_string(), png))
+}
+
+/// Reads a selection in `mime`; PNG is made from another image type the selection
+/// holds when it has no PNG itself.
+pub async fn get(
+    clipboard: &Clipboard,
+    selection: ClipboardSelection,
+    mime: Option<String>,
+) -> Result<(String, Vec<u8>), String> {
+    let first = clipboard.get(selection, mime.clone()).await;
+    if first.is_ok() || mime.as_deref() != Some(PNG) {
+        return first;
+    }
+    for other in OTHER_IMAGES {
+        if let Ok(got) = clipboard.get(selection, Some(other.to_string())).await {
+            return as_wanted(Some(PNG), got).await;
+        }
+    }
+    first
 }
 
 #[cfg(test)]
