@@ -23,13 +23,39 @@ fn numbered(dir: &str, prefix: &str) -> io::Result<Vec<u64>> {
     Ok(ids)
 }
 
+/// The CPUs of a kernel CPU list (`0-3,5,7-8`); `None` when it is not one.
+fn parse_cpu_list(text: &str) -> Option<Vec<u64>> {
+    let mut out = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        let (a, b): (u64, u64) = match part.split_once('-') {
+            Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
+            None => {
+                let n = part.parse().ok()?;
+                (n, n)
+            }
+        };
+        // Bounded: no kernel has more CPUs than this.
+        if b < a || b - a > 1 << 16 {
+            return None;
+        }
+        out.extend(a..=b);
+    }
+    Some(out)
+}
+
 /// `guest-get-vcpus`: CPUs without an `online` file (usually cpu0) are online and
 /// cannot be taken offline.
 pub fn vcpus() -> io::Result<Vec<GuestLogicalProcessor>> {
-    Ok(numbered(CPU_DIR, "cpu")?
+    // The kernel's list of present CPUs (one small file) rather than a listing of its
+    // directory; the listing where there is no such file.
+    let ids = match crate::sysfs::attr(format!("{CPU_DIR}/present")) {
+        Ok(text) => parse_cpu_list(&text).map_or_else(|| numbered(CPU_DIR, "cpu"), Ok)?,
+        Err(_) => numbered(CPU_DIR, "cpu")?,
+    };
+    Ok(ids
         .into_iter()
         .map(|id| {
-            let online = fs::read_to_string(format!("{CPU_DIR}/cpu{id}/online")).ok();
+            let online = crate::sysfs::attr(format!("{CPU_DIR}/cpu{id}/online")).ok();
             GuestLogicalProcessor {
                 logical_id: id as i64,
                 online: online.as_deref().is_none_or(|s| s.trim() == "1"),
@@ -67,8 +93,8 @@ pub fn memory_blocks() -> io::Result<Vec<GuestMemoryBlock>> {
         .into_iter()
         .map(|n| {
             let dir = format!("{MEMORY_DIR}/memory{n}");
-            let state = fs::read_to_string(format!("{dir}/state")).unwrap_or_default();
-            let removable = fs::read_to_string(format!("{dir}/removable")).ok();
+            let state = crate::sysfs::attr(format!("{dir}/state")).unwrap_or_default();
+            let removable = crate::sysfs::attr(format!("{dir}/removable")).ok();
             GuestMemoryBlock {
                 phys_index: n,
                 online: state.starts_with("online"),
@@ -80,8 +106,15 @@ pub fn memory_blocks() -> io::Result<Vec<GuestMemoryBlock>> {
 
 /// `guest-get-memory-block-info`.
 pub fn memory_block_size() -> io::Result<u64> {
-    let text = fs::read_to_string(format!("{MEMORY_DIR}/block_size_bytes"))?;
-    u64::from_str_radix(text.trim(), 16).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    // Fixed from boot on: read once.
+    static SIZE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    if let Some(size) = SIZE.get() {
+        return Ok(*size);
+    }
+    let text = crate::sysfs::attr(format!("{MEMORY_DIR}/block_size_bytes"))?;
+    let size = u64::from_str_radix(text.trim(), 16)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    Ok(*SIZE.get_or_init(|| size))
 }
 
 /// Brings one memory block online or offline.
@@ -114,16 +147,27 @@ pub fn set_memory_block(n: u64, online: bool) -> (GuestMemoryBlockResponseType, 
 
 /// Parses /proc/stat's per-CPU lines; `ms_per_tick` converts clock ticks.
 pub fn parse_stat(text: &str, ms_per_tick: f64) -> Vec<GuestCpuStats> {
-    text.lines()
+    // Bytes, not chars: the file is ASCII, and this runs on every guest-get-cpustats.
+    let number = |w: &[u8]| -> Option<u64> {
+        if w.is_empty() || w.len() > 20 {
+            return None;
+        }
+        w.iter().try_fold(0u64, |n, b| {
+            b.is_ascii_digit()
+                .then(|| n.checked_mul(10)?.checked_add(u64::from(b - b'0')))
+                .flatten()
+        })
+    };
+    text.as_bytes()
+        .split(|b| *b == b'\n')
+        .filter(|line| line.starts_with(b"cpu") && line.get(3).is_some_and(u8::is_ascii_digit))
         .filter_map(|line| {
-            let mut f = line.split_whitespace();
-            let cpu: i64 = f.next()?.strip_prefix("cpu")?.parse().ok()?;
+            let mut f = line
+                .split(|b| *b == b' ' || *b == b'\t')
+                .filter(|w| !w.is_empty());
+            let cpu = i64::try_from(number(&f.next()?[3..])?).ok()?;
             let v: Vec<u64> = f
-                .map(|x| {
-                    x.parse::<u64>()
-                        .ok()
-                        .map(|t| (t as f64 * ms_per_tick) as u64)
-                })
+                .map(|x| number(x).map(|t| (t as f64 * ms_per_tick) as u64))
                 .collect::<Option<_>>()?;
             if v.len() < 4 {
                 return None;
@@ -149,7 +193,11 @@ pub fn parse_stat(text: &str, ms_per_tick: f64) -> Vec<GuestCpuStats> {
 
 /// `guest-get-cpustats`.
 pub fn cpu_stats() -> io::Result<Vec<GuestCpuStats>> {
-    let text = fs::read_to_string("/proc/stat")?;
+    // Only the CPU lines, which come first: the interrupt counters after them are most
+    // of the file on a machine with many interrupts.
+    let text = crate::sysfs::attr_until("/proc/stat", |t| {
+        memchr::memmem::find(t, b"\nintr ").is_some()
+    })?;
     // SAFETY: sysconf has no memory-safety preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
     Ok(parse_stat(&text, 1000.0 / hz as f64))
@@ -172,6 +220,16 @@ pub fn load() -> io::Result<GuestLoadAverage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("0-1\n"), Some(vec![0, 1]));
+        assert_eq!(parse_cpu_list("0,2-4,7"), Some(vec![0, 2, 3, 4, 7]));
+        assert_eq!(parse_cpu_list("0"), Some(vec![0]));
+        assert_eq!(parse_cpu_list("3-1"), None);
+        assert_eq!(parse_cpu_list("x"), None);
+        assert_eq!(parse_cpu_list("0-99999999"), None);
+    }
 
     #[test]
     fn proc_stat_in_milliseconds() {

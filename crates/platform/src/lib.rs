@@ -26,6 +26,7 @@ pub mod packages;
 pub mod pointer;
 mod processes;
 pub mod storage;
+pub mod sysfs;
 mod system;
 
 use std::sync::Arc;

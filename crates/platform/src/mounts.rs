@@ -77,7 +77,7 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
 
 /// The current mounts.
 pub fn mounts() -> io::Result<Vec<Mount>> {
-    Ok(parse_mountinfo(&std::fs::read_to_string(
+    Ok(parse_mountinfo(&crate::sysfs::attr(
         "/proc/self/mountinfo",
     )?))
 }

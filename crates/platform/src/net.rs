@@ -41,26 +41,50 @@ pub fn parse_net_dev(text: &str) -> Vec<(String, GuestNetworkInterfaceStat)> {
         .collect()
 }
 
-fn mac_of(name: &str) -> Option<String> {
-    let base = name.split(':').next().unwrap_or(name);
-    let mac = fs::read_to_string(format!("/sys/class/net/{base}/address")).ok()?;
-    let mac = mac.trim();
-    (mac.len() == 17).then(|| mac.to_string())
+/// The Ethernet-style (6-byte) hardware address of a link-layer entry, as sysfs writes
+/// it (`52:54:00:12:34:56`).
+fn mac_of(addr: &nix::sys::socket::LinkAddr) -> Option<String> {
+    let ll: &libc::sockaddr_ll = addr.as_ref();
+    (ll.sll_halen == 6).then(|| {
+        ll.sll_addr[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    })
 }
 
-/// `guest-network-get-interfaces`.
+/// `guest-network-get-interfaces`. Hardware addresses come from the link-layer entries
+/// of getifaddrs(3), which reads them with the addresses (no file per interface).
 pub fn interfaces() -> io::Result<Vec<GuestNetworkInterface>> {
-    let stats = fs::read_to_string("/proc/net/dev")
+    let stats = crate::sysfs::attr("/proc/net/dev")
         .map(|t| parse_net_dev(&t))
         .unwrap_or_default();
+    let all: Vec<_> = nix::ifaddrs::getifaddrs()
+        .map_err(io::Error::from)?
+        .collect();
+    let macs: Vec<(&str, String)> = all
+        .iter()
+        .filter_map(|ifa| {
+            let link = ifa.address.as_ref()?.as_link_addr()?;
+            Some((ifa.interface_name.as_str(), mac_of(link)?))
+        })
+        .collect();
+    // An alias (`eth0:1`) has its device's address.
+    let mac_for = |name: &str| {
+        let base = name.split(':').next().unwrap_or(name);
+        macs.iter()
+            .find(|(n, _)| *n == base)
+            .map(|(_, m)| m.clone())
+    };
     let mut out: Vec<GuestNetworkInterface> = Vec::new();
-    for ifa in nix::ifaddrs::getifaddrs().map_err(io::Error::from)? {
+    for ifa in &all {
         let idx = match out.iter().position(|i| i.name == ifa.interface_name) {
             Some(i) => i,
             None => {
                 out.push(GuestNetworkInterface {
                     name: ifa.interface_name.clone(),
-                    hardware_address: mac_of(&ifa.interface_name),
+                    hardware_address: mac_for(&ifa.interface_name),
                     statistics: stats
                         .iter()
                         .find(|(n, _)| *n == ifa.interface_name)

@@ -14,7 +14,7 @@ use guestlink_vocabulary::types::{
 use crate::mounts;
 
 fn read_trimmed(path: impl AsRef<Path>) -> Option<String> {
-    fs::read_to_string(path)
+    crate::sysfs::attr(path)
         .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
@@ -26,9 +26,32 @@ fn base_name(p: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// Where the sysfs link `dir/name` points, with one readlink(2): sysfs links are
+/// relative (`../devices/...`) and resolve lexically, which `canonicalize` does with a
+/// system call per path component. A real directory (old kernels) is resolved the slow
+/// way; `None` when there is nothing there.
+fn resolve_sys_link(dir: &Path, name: &str) -> Option<PathBuf> {
+    let Ok(target) = fs::read_link(dir.join(name)) else {
+        return fs::canonicalize(dir.join(name)).ok();
+    };
+    let mut out = dir.to_path_buf();
+    for c in target.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::Normal(n) => out.push(n),
+            std::path::Component::RootDir => out = PathBuf::from("/"),
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
 /// The sysfs directory of block device `major:minor`.
 fn sysfs_of(major: u32, minor: u32) -> io::Result<PathBuf> {
-    fs::canonicalize(format!("/sys/dev/block/{major}:{minor}"))
+    resolve_sys_link(Path::new("/sys/dev/block"), &format!("{major}:{minor}"))
+        .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
 }
 
 /// Parses `dddd:bb:ss.f`.
@@ -135,7 +158,7 @@ fn disks_under(syspath: &Path, depth: usize, out: &mut Vec<GuestDiskAddress>) {
     let below = slaves(syspath);
     if !below.is_empty() && depth < 16 {
         for s in below {
-            if let Ok(p) = fs::canonicalize(format!("/sys/class/block/{s}")) {
+            if let Some(p) = resolve_sys_link(Path::new("/sys/class/block"), &s) {
                 disks_under(&p, depth + 1, out);
             }
         }
@@ -186,7 +209,7 @@ pub fn disks() -> io::Result<Vec<GuestDiskInfo>> {
     names.sort();
     let mut out = Vec::new();
     for name in names {
-        let Ok(syspath) = fs::canonicalize(format!("/sys/block/{name}")) else {
+        let Some(syspath) = resolve_sys_link(Path::new("/sys/block"), &name) else {
             continue;
         };
         let deps = slaves(&syspath);
@@ -206,8 +229,11 @@ pub fn disks() -> io::Result<Vec<GuestDiskInfo>> {
             alias: read_trimmed(syspath.join("dm/name")),
             smart: None,
         });
+        // A partition's directory is named after its disk (sda1, nvme0n1p1): only those
+        // entries are looked at, not every attribute.
         let mut parts: Vec<String> = fs::read_dir(&syspath)?
             .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(name.as_str()))
             .filter(|e| e.path().join("partition").exists())
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
@@ -267,7 +293,7 @@ pub fn parse_diskstats(text: &str) -> Vec<GuestDiskStatsInfo> {
 
 /// `guest-get-diskstats`.
 pub fn disk_stats() -> io::Result<Vec<GuestDiskStatsInfo>> {
-    Ok(parse_diskstats(&fs::read_to_string("/proc/diskstats")?))
+    Ok(parse_diskstats(&crate::sysfs::attr("/proc/diskstats")?))
 }
 
 #[cfg(test)]

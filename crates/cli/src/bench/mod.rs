@@ -7,6 +7,11 @@
 //! the second to the first. The client's own CPU time is measured too, so the report
 //! says how far the client itself could go (its ceiling).
 //!
+//! All agents are started before any is measured: idle memory is read before any work,
+//! and the agent CPU time per information command comes from rounds that alternate
+//! between the agents (the machine's drift weighs on each alike); the other figures
+//! are taken one agent after the other.
+//!
 //! In an agent command, `{pty}` stands for a port with a host on it (a pty pair whose
 //! host end the benchmark holds) and `{dir}` for the agent's scratch directory: the
 //! idle figures of guestlinkd with every channel of its default configuration open
@@ -190,8 +195,49 @@ const INFO_COMMANDS: &[&str] = &[
     "guest-get-load",
 ];
 
-/// Calls of each information command timed for its agent CPU figure.
-const INFO_CPU_CALLS: u32 = 200;
+/// Calls of each information command timed for its agent CPU figure, in rounds that
+/// alternate between the agents, so that the machine's drift (other tenants, clock
+/// speed) weighs on each alike.
+const INFO_CPU_ROUNDS: u32 = 8;
+const INFO_CPU_CALLS_PER_ROUND: u32 = 25;
+
+/// A connection to an agent, and its pid when known.
+type Connected = (Client, Option<u32>);
+
+/// The agent CPU time per call of each information command, for every agent at once:
+/// `None` where the agent has no such command or no CPU figures.
+async fn info_cpu(
+    agents: &mut [Connected],
+) -> anyhow::Result<Vec<Vec<(&'static str, Option<f64>)>>> {
+    let mut out = vec![Vec::new(); agents.len()];
+    for name in INFO_COMMANDS {
+        let mut has = Vec::new();
+        for (c, _) in agents.iter_mut() {
+            has.push(c.execute(name, None).await.is_ok());
+        }
+        let mut used = vec![0.0f64; agents.len()];
+        for _ in 0..INFO_CPU_ROUNDS {
+            for (i, (c, pid)) in agents.iter_mut().enumerate() {
+                let Some(pid) = pid.filter(|_| has[i]) else {
+                    continue;
+                };
+                let before = cpu(pid);
+                for _ in 0..INFO_CPU_CALLS_PER_ROUND {
+                    c.execute(name, None).await?;
+                }
+                if let (Some(a), Some(b)) = (before, cpu(pid)) {
+                    used[i] += b - a;
+                }
+            }
+        }
+        let calls = f64::from(INFO_CPU_ROUNDS * INFO_CPU_CALLS_PER_ROUND);
+        for (i, (_, pid)) in agents.iter().enumerate() {
+            let figure = (has[i] && pid.is_some()).then(|| used[i] * 1e6 / calls);
+            out[i].push((*name, figure));
+        }
+    }
+    Ok(out)
+}
 
 async fn file_read(
     c: &mut Client,
@@ -303,8 +349,6 @@ async fn measure(
     data: &[u8],
 ) -> anyhow::Result<Figures> {
     let mut f = Figures::default();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    f.idle_rss_kib = pid.and_then(|p| procfs::status_kib(p, "VmRSS"));
     // Ping round trips.
     let (agent0, client0) = (pid.and_then(cpu), procfs::own_cpu_seconds());
     let t0 = Instant::now();
@@ -318,12 +362,11 @@ async fn measure(
         (Some(a), Some(b)) => Some((b - a) * 1e6 / opts.pings as f64),
         _ => None,
     };
-    // Information commands: the median round trip, and the agent's CPU per call. A
-    // command the agent does not have (or that fails here) has no figure.
+    // Information commands: the median round trip. A command the agent does not have
+    // (or that fails here) has no figure.
     for name in INFO_COMMANDS {
         if c.execute(name, None).await.is_err() {
             f.info_median_us.push((name, f64::NAN));
-            f.info_cpu_us.push((name, None));
             continue;
         }
         let mut lat = Vec::new();
@@ -333,15 +376,6 @@ async fn measure(
             lat.push(t.elapsed().as_secs_f64() * 1e6);
         }
         f.info_median_us.push((name, median(lat)));
-        let cpu0 = pid.and_then(cpu);
-        for _ in 0..INFO_CPU_CALLS {
-            c.execute(name, None).await?;
-        }
-        let used = match (cpu0, pid.and_then(cpu)) {
-            (Some(a), Some(b)) => Some((b - a) * 1e6 / f64::from(INFO_CPU_CALLS)),
-            _ => None,
-        };
-        f.info_cpu_us.push((name, used));
     }
     // Files.
     let src = scratch.join("bench-src");
@@ -400,20 +434,56 @@ pub async fn run(opts: &Options) -> anyhow::Result<ExitCode> {
     let data = random_bytes(opts.file_bytes);
     let mut results: Vec<(String, Figures)> = Vec::new();
     if let Some(sock) = &opts.socket {
-        let mut c = Client::connect(&Endpoint::path(sock), Duration::from_secs(30)).await?;
+        let c = Client::connect(&Endpoint::path(sock), Duration::from_secs(30)).await?;
+        let idle = opts.pid.and_then(|p| procfs::status_kib(p, "VmRSS"));
+        let mut clients = vec![(c, opts.pid)];
+        let info = info_cpu(&mut clients).await?;
+        let Some((mut c, _)) = clients.pop() else {
+            anyhow::bail!("lost the connection");
+        };
         let scratch = std::env::temp_dir().join(format!("guestlink-bench-{}", std::process::id()));
         std::fs::create_dir_all(&scratch)?;
         let f = measure(&mut c, opts.pid, opts, &scratch, &data).await;
         let _ = std::fs::remove_dir_all(&scratch);
-        results.push((sock.display().to_string(), f?));
+        let mut f = f?;
+        f.idle_rss_kib = idle;
+        f.info_cpu_us = info.into_iter().next().unwrap_or_default();
+        results.push((sock.display().to_string(), f));
     }
-    let mut lives = Vec::new();
+    // Every agent is started first: their idle memory is taken before any work, and the
+    // CPU per information command is measured in alternating rounds.
+    let mut agents = Vec::new();
     for (n, agent) in opts.agents.iter().enumerate() {
+        eprintln!("starting {agent} ...");
+        agents.push(start(agent, n).await?);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let idle: Vec<Option<u64>> = agents
+        .iter()
+        .map(|(s, _, _)| procfs::status_kib(s.child.id(), "VmRSS"))
+        .collect();
+    let (started, mut clients): (Vec<(Started, f64)>, Vec<Connected>) = agents
+        .into_iter()
+        .map(|(s, c, t)| {
+            let pid = s.child.id();
+            ((s, t), (c, Some(pid)))
+        })
+        .unzip();
+    eprintln!("measuring information commands in alternating rounds ...");
+    let info = info_cpu(&mut clients).await?;
+    let mut lives = Vec::new();
+    for (((agent, (started, startup)), (mut c, pid)), (idle, info)) in opts
+        .agents
+        .iter()
+        .zip(started)
+        .zip(clients)
+        .zip(idle.into_iter().zip(info))
+    {
         eprintln!("measuring {agent} ...");
-        let (started, mut c, startup) = start(agent, n).await?;
-        let pid = started.child.id();
-        let mut f = measure(&mut c, Some(pid), opts, &started.dir.clone(), &data).await?;
+        let mut f = measure(&mut c, pid, opts, &started.dir.clone(), &data).await?;
         f.startup_ms = Some(startup);
+        f.idle_rss_kib = idle;
+        f.info_cpu_us = info;
         drop(c);
         if let Some(l) = live::measure(&started.dir.join("sock")).await? {
             lives.push((agent.clone(), l));
