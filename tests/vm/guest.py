@@ -57,6 +57,14 @@ GUESTLINK_LOG=info /usr/bin/guestlinkd -m virtio-serial -p /dev/virtio-ports/org
     -t /var/lib/guestlink -l /tmp/guestlinkd.log &
 echo "GUEST: guestlinkd started"
 /usr/bin/guestlink-session run --backend headless --session vm >/tmp/session.log 2>&1 &
+# Debian's qemu-ga on a port of its own, when the host put it in the initramfs: the
+# reference for the ping comparison (tests/vm/run.py --only-ping-speed).
+if [ -x /usr/sbin/qemu-ga ] && [ -e /dev/virtio-ports/org.qemu.guest_agent.ref ]; then
+    mkdir -p /var/run
+    /usr/sbin/qemu-ga -m virtio-serial -p /dev/virtio-ports/org.qemu.guest_agent.ref \
+        -t /var/run -f /var/run/qemu-ga.pid -l /tmp/qemu-ga.log &
+    echo "GUEST: qemu-ga started"
+fi
 # PID 1 reaps orphans and never exits.
 while :; do wait; sleep 1; done
 """

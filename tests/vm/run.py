@@ -39,6 +39,7 @@ import guest  # noqa: E402
 import vnc  # noqa: E402
 
 passed, failed = 0, []
+QEMU_GA = "/usr/sbin/qemu-ga"
 
 
 def check(name, ok, detail=""):
@@ -142,6 +143,9 @@ def main():
     ap.add_argument("--only-stream-speed", type=int, metavar="ROUNDS",
                     help="boot the main VM and only compare streamed exec output with the "
                     "bulk read of a 64 MiB file, ROUNDS times")
+    ap.add_argument("--only-ping-speed", type=int, metavar="ROUNDS",
+                    help="boot the main VM and only compare guest-ping round trips of "
+                    "guestlinkd and Debian's qemu-ga (on a port of its own), ROUNDS times")
     opts = ap.parse_args()
     rel = os.path.abspath(opts.release_dir)
     agent_bin = os.path.join(rel, "guestlinkd")
@@ -157,9 +161,14 @@ def main():
     initrd = os.path.join(work, "initramfs.gz")
     # bash for QEMU's own exec test cases (T23/T24 run `bash -c`).
     session_bin = os.path.join(rel, "guestlink-session")
-    mods = guest.build_initramfs(initrd, kdir, [
-        (agent_bin, "/usr/bin/guestlinkd"), (cli, "/usr/bin/guestlink"),
-        (session_bin, "/usr/bin/guestlink-session"), ("/bin/bash", "/usr/bin/bash")])
+    binaries = [(agent_bin, "/usr/bin/guestlinkd"), (cli, "/usr/bin/guestlink"),
+                (session_bin, "/usr/bin/guestlink-session"), ("/bin/bash", "/usr/bin/bash")]
+    # Debian's qemu-ga as the reference of the ping comparison, on a port of its own.
+    if opts.only_ping_speed:
+        if not os.path.exists(QEMU_GA):
+            sys.exit(f"--only-ping-speed needs {QEMU_GA} (apt-get install qemu-guest-agent)")
+        binaries.append((QEMU_GA, QEMU_GA))
+    mods = guest.build_initramfs(initrd, kdir, binaries)
     disk = os.path.join(work, "data.img")
     with open(disk, "wb") as f:
         f.truncate(32 << 20)
@@ -176,6 +185,9 @@ def main():
     ports = [("qga", "org.qemu.guest_agent.0"), ("spice", "com.redhat.spice.0"),
              ("ovirt", "ovirt-guest-agent.0"), ("exporter", "org.guestlink.exporter.0"),
              ("gl", "org.guestlink.0")]
+    if opts.only_ping_speed:
+        socks["ref"] = os.path.join(work, "ref.sock")
+        ports.append(("ref", "org.qemu.guest_agent.ref"))
     cmd = ["qemu-system-x86_64", "-accel", accel, "-machine", "q35", "-m", "512",
            "-smp", "2,maxcpus=2", "-cpu", "max" if accel == "tcg" else "host",
            "-nographic", "-no-reboot", "-kernel", vmlinux, "-initrd", initrd,
@@ -194,6 +206,13 @@ def main():
         if opts.only_stream_speed:
             if first_ping(socks["qga"], t_boot + 150):
                 stream_speed(cli, socks["gl"], socks["qga"], work, 64, opts.only_stream_speed)
+        elif opts.only_ping_speed:
+            ready = first_ping(socks["qga"], t_boot + 150)
+            ready = ready and first_ping(socks["ref"], time.monotonic() + 60)
+            check("both agents answer guest-ping", ready)
+            if ready:
+                time.sleep(5)  # the guest's start-up settles
+                ping_speed(socks["qga"], socks["ref"], opts.only_ping_speed)
         elif not opts.only_vdagent:
             run_checks(vm, work, socks, cli, conformance, t_boot)
     finally:
@@ -204,7 +223,7 @@ def main():
         if failed and os.path.exists(console):
             print("---- guest console ----")
             print(open(console, errors="replace").read()[-6000:])
-    if not opts.only_stream_speed:
+    if not (opts.only_stream_speed or opts.only_ping_speed):
         vdagent_vm(work, vmlinux, initrd, accel)
     if not opts.keep:
         shutil.rmtree(work, ignore_errors=True)
@@ -703,6 +722,35 @@ def stream_speed(cli, gl, qga, work, mib, rounds):
         if same:
             print(f"  virtio-serial: bulk read {mib / t_cp:.1f} MiB/s, streamed exec output "
                   f"{mib / t_exec:.1f} MiB/s, ratio {t_cp / t_exec:.2f} (goal >= 0.8)")
+
+
+def ping_speed(gl, ref, rounds, pings=200):
+    """guest-ping round trips over virtio-serial (printed, never asserted): guestlinkd on
+    org.qemu.guest_agent.0 against Debian's qemu-ga on a port of its own, in alternating
+    rounds of `pings` calls, so that the drift of an emulated guest weighs on both alike."""
+    agents = {"guestlinkd": Qga(gl), "qemu-ga": Qga(ref)}
+    for i, c in enumerate(agents.values()):
+        c.sync(31 + i)
+    taken = {name: [] for name in agents}
+    for r in range(rounds):
+        order = list(agents.items()) if r % 2 == 0 else list(agents.items())[::-1]
+        for name, c in order:
+            t = time.monotonic()
+            for _ in range(pings):
+                c.s.sendall(b'{"execute":"guest-ping"}\n')
+                if json.loads(c.line()) != {"return": {}}:
+                    check(f"{name} answers guest-ping", False)
+                    return
+            taken[name].append((time.monotonic() - t) / pings)
+    for c in agents.values():
+        c.close()
+    print("  guest-ping over virtio-serial (us per round trip), guestlinkd vs qemu-ga:")
+    for r in range(rounds):
+        a, b = taken["guestlinkd"][r] * 1e6, taken["qemu-ga"][r] * 1e6
+        print(f"    round {r + 1}: {a:8.1f} vs {b:8.1f}  qemu-ga / guestlinkd {b / a:.2f}x")
+    a, b = sorted(taken["guestlinkd"]), sorted(taken["qemu-ga"])
+    print(f"  median: {a[len(a) // 2] * 1e6:.1f} vs {b[len(b) // 2] * 1e6:.1f} us, "
+          f"guestlinkd {b[len(b) // 2] / a[len(a) // 2]:.2f}x faster (goal >= 3x)")
 
 
 def manage_checks(cli, qga):

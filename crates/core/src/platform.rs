@@ -84,8 +84,18 @@ pub trait Clock: Send + Sync {
 pub trait Inventory: Send + Sync {
     /// Mounted filesystems with sizes and the disks under them.
     fn filesystems(&self) -> io::Result<Vec<GuestFilesystemInfo>>;
+    /// The same without waiting for anything outside the kernel; `None` when that
+    /// cannot be done (a FUSE mount, a disk not asked yet), and the caller asks
+    /// [`Inventory::filesystems`] off the async thread.
+    fn filesystems_now(&self) -> Option<io::Result<Vec<GuestFilesystemInfo>>> {
+        None
+    }
     /// Block devices.
     fn disks(&self) -> io::Result<Vec<GuestDiskInfo>>;
+    /// The same without waiting for a device; `None` when that cannot be done.
+    fn disks_now(&self) -> Option<io::Result<Vec<GuestDiskInfo>>> {
+        None
+    }
     /// Block device counters.
     fn disk_stats(&self) -> io::Result<Vec<GuestDiskStatsInfo>>;
     /// Network interfaces.

@@ -269,14 +269,23 @@ pub struct FakeInventory {
     pub memory_block_size: Option<u64>,
     /// `memory_stats()`; `None` fails as unsupported.
     pub memory_stats: Option<GuestlinkMemoryStats>,
+    /// `filesystems_now()` and `disks_now()`: what they answer without waiting, or
+    /// `None` (the default) when they cannot.
+    pub now: Option<(Vec<GuestFilesystemInfo>, Vec<GuestDiskInfo>)>,
 }
 
 impl Inventory for FakeInventory {
     fn filesystems(&self) -> io::Result<Vec<GuestFilesystemInfo>> {
         Ok(self.filesystems.clone())
     }
+    fn filesystems_now(&self) -> Option<io::Result<Vec<GuestFilesystemInfo>>> {
+        self.now.as_ref().map(|(f, _)| Ok(f.clone()))
+    }
     fn disks(&self) -> io::Result<Vec<GuestDiskInfo>> {
         Ok(self.disks.clone())
+    }
+    fn disks_now(&self) -> Option<io::Result<Vec<GuestDiskInfo>>> {
+        self.now.as_ref().map(|(_, d)| Ok(d.clone()))
     }
     fn disk_stats(&self) -> io::Result<Vec<GuestDiskStatsInfo>> {
         Ok(self.disk_stats.clone())

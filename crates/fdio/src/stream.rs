@@ -8,7 +8,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::time::Sleep;
 
 /// How long to wait before reading again after a device reported no host (qemu-ga's
@@ -20,6 +20,17 @@ pub fn register(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
     // SAFETY: the AsyncFd takes ownership of the descriptor, so it stays open for as long
     // as it is registered and is closed only after deregistration.
     unsafe { AsyncFd::register(fd) }.map_err(|e| e.into())
+}
+
+/// Registers an owned descriptor for readability alone, or for both directions.
+fn register_for(fd: OwnedFd, writes_wait: bool) -> io::Result<AsyncFd<OwnedFd>> {
+    let interest = if writes_wait {
+        Interest::READABLE | Interest::WRITABLE
+    } else {
+        Interest::READABLE
+    };
+    // SAFETY: as in `register`.
+    unsafe { AsyncFd::register_with_interest(fd, interest) }.map_err(|e| e.into())
 }
 
 /// What end-of-file means on this descriptor.
@@ -41,9 +52,16 @@ pub enum EofMeaning {
 /// be registered anew with the runtime (see `stale_hangup`): the halves of a split
 /// stream should then be polled by one task, as guestlinkd's front ends do, so that a
 /// wake-up for either re-polls both.
+///
+/// The descriptor is watched for readability only until a write first would block:
+/// most streams never fill their peer's buffer, and watching writability as well
+/// costs a wake-up each time the peer reads what was written (once per request on a
+/// request/reply channel). The first blocked write registers it anew for both.
 #[derive(Debug)]
 pub struct FdStream {
     fd: AsyncFd<OwnedFd>,
+    /// Whether the registration watches writability too.
+    writes_wait: bool,
     eof: EofMeaning,
     backoff: Option<Pin<Box<Sleep>>>,
     /// The same for writes: a split stream's halves wait apart.
@@ -61,7 +79,8 @@ impl FdStream {
     /// Wraps `fd`, which must be non-blocking and pollable.
     pub fn new(fd: OwnedFd, eof: EofMeaning) -> io::Result<FdStream> {
         Ok(FdStream {
-            fd: register(fd)?,
+            fd: register_for(fd, false)?,
+            writes_wait: false,
             eof,
             backoff: None,
             write_backoff: None,
@@ -103,7 +122,13 @@ impl FdStream {
             return Ok(());
         }
         *refreshed = true;
-        self.fd = register(self.fd.get_ref().try_clone()?)?;
+        self.reregister()
+    }
+
+    /// Registers the descriptor anew (as a duplicate, the old registration going with
+    /// the old descriptor), watching writability if `writes_wait` says so.
+    fn reregister(&mut self) -> io::Result<()> {
+        self.fd = register_for(self.fd.get_ref().try_clone()?, self.writes_wait)?;
         Ok(())
     }
 }
@@ -191,6 +216,13 @@ impl AsyncWrite for FdStream {
             }
             let e = io::Error::last_os_error();
             match e.kind() {
+                io::ErrorKind::WouldBlock if !self.writes_wait => {
+                    // The first write that must wait: from now on writability is
+                    // watched as well. Epoll reports the current state of a new
+                    // registration, so a buffer that drained meanwhile is not missed.
+                    self.writes_wait = true;
+                    self.reregister()?;
+                }
                 io::ErrorKind::WouldBlock => {
                     let mut guard = ready!(self.fd.poll_write_ready(cx))?;
                     if guard.ready().is_write_closed() && self.eof != EofMeaning::End {
@@ -256,6 +288,52 @@ mod tests {
             .custom_flags(libc::O_NOCTTY)
             .open(name)
             .unwrap()
+    }
+
+    /// A write that fills the peer's buffer waits for writability (registered only
+    /// then), and reads go on working on the new registration.
+    #[test]
+    fn a_blocked_write_waits_for_the_peer_and_reads_go_on() {
+        use std::io::{Read, Write};
+        use std::os::unix::net::UnixStream;
+        use tokio::io::AsyncWriteExt;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        const LEN: usize = 8 << 20;
+        let peer = std::thread::spawn(move || {
+            // A slow reader: the agent's side must wait for room more than once.
+            let mut got = Vec::with_capacity(LEN);
+            let mut buf = vec![0u8; 64 << 10];
+            while got.len() < LEN {
+                let n = theirs.read(&mut buf).unwrap();
+                assert!(n > 0, "EOF after {} bytes", got.len());
+                got.extend_from_slice(&buf[..n]);
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            theirs.write_all(b"done").unwrap();
+            got
+        });
+        rt.block_on(async {
+            let mut s = FdStream::new(OwnedFd::from(ours), EofMeaning::End).unwrap();
+            assert!(!s.writes_wait);
+            let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+            tokio::time::timeout(Duration::from_secs(60), s.write_all(&data))
+                .await
+                .expect("the write never finished")
+                .unwrap();
+            assert!(s.writes_wait, "8 MiB went without ever waiting");
+            let mut buf = [0u8; 4];
+            tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut buf))
+                .await
+                .expect("the read after the upgrade never finished")
+                .unwrap();
+            assert_eq!(&buf, b"done");
+            assert_eq!(peer.join().unwrap(), data);
+        });
     }
 
     /// A peer that hangs up and comes back (a virtio-serial port's host, here a pty's

@@ -19,8 +19,14 @@ impl Inventory for LinuxInventory {
     fn filesystems(&self) -> io::Result<Vec<GuestFilesystemInfo>> {
         storage::filesystems()
     }
+    fn filesystems_now(&self) -> Option<io::Result<Vec<GuestFilesystemInfo>>> {
+        storage::filesystems_now()
+    }
     fn disks(&self) -> io::Result<Vec<GuestDiskInfo>> {
         storage::disks()
+    }
+    fn disks_now(&self) -> Option<io::Result<Vec<GuestDiskInfo>>> {
+        storage::disks_now()
     }
     fn disk_stats(&self) -> io::Result<Vec<GuestDiskStatsInfo>> {
         storage::disk_stats()

@@ -81,18 +81,111 @@ fn parse_hctl(s: &str) -> Option<[i64; 4]> {
 }
 
 /// The serial number udev recorded, or the device's own `serial` attribute.
-fn serial_of(syspath: &Path) -> Option<String> {
+fn serial_of(syspath: &Path, walk: &mut Walk) -> Option<String> {
     let dev = read_trimmed(syspath.join("dev"))?;
     if let Ok(db) = fs::read_to_string(format!("/run/udev/data/b{dev}")) {
         if let Some(s) = db.lines().find_map(|l| l.strip_prefix("E:ID_SERIAL=")) {
             return Some(s.to_string());
         }
     }
+    let seq = read_trimmed(syspath.join("diskseq")).and_then(|s| s.parse().ok());
+    match (seq, walk.may_wait) {
+        (Some(seq), true) => SERIALS.get_or_read(seq, || device_serial(syspath)),
+        (None, true) => device_serial(syspath),
+        (Some(seq), false) => SERIALS.get(seq).unwrap_or_else(|| {
+            walk.missed = true;
+            None
+        }),
+        (None, false) => {
+            walk.missed = true;
+            None
+        }
+    }
+}
+
+/// How a look-up of disks goes: whether it may ask a device (and so wait for it), and
+/// whether it needed to and did not.
+#[derive(Debug)]
+struct Walk {
+    may_wait: bool,
+    missed: bool,
+}
+
+impl Walk {
+    /// Asks the devices what is not known yet: off the async thread only.
+    fn waiting() -> Walk {
+        Walk {
+            may_wait: true,
+            missed: false,
+        }
+    }
+
+    /// Reads only what never waits (sysfs attributes the kernel holds, known serials).
+    fn now() -> Walk {
+        Walk {
+            may_wait: false,
+            missed: false,
+        }
+    }
+
+    /// What the look-up found, unless it had to stop short of a device.
+    fn done<T>(self, found: T) -> Option<T> {
+        (!self.missed).then_some(found)
+    }
+}
+
+/// The device's own serial attribute. On virtio-blk that is a request to the device,
+/// which waits for the host: it is asked once per disk (see [`SerialCache`]).
+fn device_serial(syspath: &Path) -> Option<String> {
     read_trimmed(syspath.join("serial")).or_else(|| read_trimmed(syspath.join("device/serial")))
+}
+
+static SERIALS: SerialCache = SerialCache::new();
+
+/// Serial numbers by the disk's `diskseq`, which the kernel gives each disk it creates
+/// and never gives again until reboot: a disk unplugged and another plugged in its
+/// place have different sequence numbers, so an answer never outlives its disk.
+struct SerialCache(std::sync::Mutex<Vec<(u64, Option<String>)>>);
+
+/// Disks remembered at most; past that the cache starts again.
+const SERIALS_KEPT: usize = 256;
+
+impl SerialCache {
+    const fn new() -> SerialCache {
+        SerialCache(std::sync::Mutex::new(Vec::new()))
+    }
+
+    fn get(&self, seq: u64) -> Option<Option<String>> {
+        let known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        known
+            .iter()
+            .find(|(s, _)| *s == seq)
+            .map(|(_, serial)| serial.clone())
+    }
+
+    fn get_or_read(&self, seq: u64, read: impl FnOnce() -> Option<String>) -> Option<String> {
+        if let Some(serial) = self.get(seq) {
+            return serial;
+        }
+        // Read without the lock: another disk's look-up need not wait for this device.
+        let serial = read();
+        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if known.len() >= SERIALS_KEPT {
+            known.clear();
+        }
+        if !known.iter().any(|(s, _)| *s == seq) {
+            known.push((seq, serial.clone()));
+        }
+        serial
+    }
 }
 
 /// The address of the whole disk at `syspath`, if it hangs off a PCI device.
 pub fn disk_address(syspath: &Path) -> Option<GuestDiskAddress> {
+    address_of(syspath, &mut Walk::waiting())
+}
+
+fn address_of(syspath: &Path, walk: &mut Walk) -> Option<GuestDiskAddress> {
     let parts: Vec<String> = syspath
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
@@ -135,7 +228,7 @@ pub fn disk_address(syspath: &Path) -> Option<GuestDiskAddress> {
         bus,
         target,
         unit,
-        serial: serial_of(syspath),
+        serial: serial_of(syspath, walk),
         dev: Some(format!("/dev/{}", base_name(syspath))),
         ccw_address: None,
     })
@@ -154,12 +247,12 @@ fn slaves(syspath: &Path) -> Vec<String> {
 }
 
 /// The physical disks under the block device at `syspath` (through dm/md layers).
-fn disks_under(syspath: &Path, depth: usize, out: &mut Vec<GuestDiskAddress>) {
+fn disks_under(syspath: &Path, depth: usize, out: &mut Vec<GuestDiskAddress>, walk: &mut Walk) {
     let below = slaves(syspath);
     if !below.is_empty() && depth < 16 {
         for s in below {
             if let Some(p) = resolve_sys_link(Path::new("/sys/class/block"), &s) {
-                disks_under(&p, depth + 1, out);
+                disks_under(&p, depth + 1, out, walk);
             }
         }
         return;
@@ -169,26 +262,56 @@ fn disks_under(syspath: &Path, depth: usize, out: &mut Vec<GuestDiskAddress>) {
     } else {
         syspath
     };
-    out.extend(disk_address(disk));
+    out.extend(address_of(disk, walk));
 }
 
 /// `guest-get-fsinfo`.
 pub fn filesystems() -> io::Result<Vec<GuestFilesystemInfo>> {
+    Ok(filesystems_of(mounts::mounts()?, &mut Walk::waiting()))
+}
+
+/// `guest-get-fsinfo` when nothing in it can wait: `None` when a mount's size could
+/// hang on a FUSE daemon or a cluster (see [`may_wait`]), or a disk's serial number is
+/// not known yet (reading it is a request to the device).
+pub fn filesystems_now() -> Option<io::Result<Vec<GuestFilesystemInfo>>> {
+    let list = match mounts::mounts() {
+        Ok(list) => list,
+        Err(e) => return Some(Err(e)),
+    };
+    if list.iter().any(|m| may_wait(&m.fstype)) {
+        return None;
+    }
+    let mut walk = Walk::now();
+    let found = filesystems_of(list, &mut walk);
+    walk.done(Ok(found))
+}
+
+/// Whether statvfs(2) of a block-device mount of this type may wait on something
+/// outside the kernel: a FUSE daemon (`fuseblk`: ntfs-3g, exfat-fuse) or a cluster's
+/// lock manager. A local filesystem answers from its in-memory superblock.
+fn may_wait(fstype: &str) -> bool {
+    fstype.starts_with("fuse") || matches!(fstype, "gfs2" | "ocfs2" | "ceph" | "glusterfs")
+}
+
+fn filesystems_of(list: Vec<mounts::Mount>, walk: &mut Walk) -> Vec<GuestFilesystemInfo> {
     let mut out = Vec::new();
-    for m in mounts::mounts()? {
+    for m in list {
         let Ok(syspath) = sysfs_of(m.major, m.minor) else {
             continue;
         };
         let mut disk = Vec::new();
-        disks_under(&syspath, 0, &mut disk);
+        disks_under(&syspath, 0, &mut disk, walk);
+        if walk.missed {
+            break;
+        }
         let mut info = GuestFilesystemInfo {
             name: base_name(&syspath),
-            mountpoint: m.dir.clone(),
-            type_: m.fstype.clone(),
+            mountpoint: m.dir,
+            type_: m.fstype,
             disk,
             ..Default::default()
         };
-        if let Ok(st) = nix::sys::statvfs::statvfs(m.dir.as_str()) {
+        if let Ok(st) = nix::sys::statvfs::statvfs(info.mountpoint.as_str()) {
             let frsize = st.fragment_size();
             let used = st.blocks().saturating_sub(st.blocks_free()) * frsize;
             info.used_bytes = Some(used);
@@ -197,11 +320,23 @@ pub fn filesystems() -> io::Result<Vec<GuestFilesystemInfo>> {
         }
         out.push(info);
     }
-    Ok(out)
+    out
 }
 
 /// `guest-get-disks`: whole disks and virtual block devices, then their partitions.
 pub fn disks() -> io::Result<Vec<GuestDiskInfo>> {
+    disks_walk(&mut Walk::waiting())
+}
+
+/// `guest-get-disks` when no disk's serial number is still to be asked of the device;
+/// `None` otherwise.
+pub fn disks_now() -> Option<io::Result<Vec<GuestDiskInfo>>> {
+    let mut walk = Walk::now();
+    let found = disks_walk(&mut walk);
+    walk.done(found)
+}
+
+fn disks_walk(walk: &mut Walk) -> io::Result<Vec<GuestDiskInfo>> {
     let mut names: Vec<String> = fs::read_dir("/sys/block")?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -222,7 +357,7 @@ pub fn disks() -> io::Result<Vec<GuestDiskInfo>> {
             partition: false,
             dependencies: Some(deps.iter().map(|d| format!("/dev/{d}")).collect()),
             address: if physical {
-                disk_address(&syspath)
+                address_of(&syspath, walk)
             } else {
                 None
             },
@@ -299,6 +434,57 @@ pub fn disk_stats() -> io::Result<Vec<GuestDiskStatsInfo>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_fuse_and_cluster_filesystems_may_make_fsinfo_wait() {
+        for t in ["fuseblk", "fuse", "gfs2", "ocfs2", "ceph", "glusterfs"] {
+            assert!(may_wait(t), "{t}");
+        }
+        for t in [
+            "ext4", "xfs", "btrfs", "vfat", "iso9660", "squashfs", "ntfs3",
+        ] {
+            assert!(!may_wait(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn a_walk_that_may_not_wait_reports_what_it_missed() {
+        assert_eq!(Walk::now().done(1), Some(1));
+        let missed = Walk {
+            may_wait: false,
+            missed: true,
+        };
+        assert_eq!(missed.done(1), None);
+        assert!(Walk::waiting().may_wait && !Walk::now().may_wait);
+    }
+
+    #[test]
+    fn a_disk_serial_is_read_once_per_disk_sequence_number() {
+        let cache = SerialCache::new();
+        let mut reads = 0;
+        let mut read = |v: &str| {
+            reads += 1;
+            Some(v.to_string())
+        };
+        assert_eq!(cache.get_or_read(7, || read("A")).as_deref(), Some("A"));
+        assert_eq!(
+            cache.get_or_read(7, || read("changed")).as_deref(),
+            Some("A")
+        );
+        // Another disk in the same slot has another sequence number.
+        assert_eq!(cache.get_or_read(8, || read("B")).as_deref(), Some("B"));
+        assert_eq!(reads, 2);
+        assert_eq!(cache.get(7), Some(Some("A".into())));
+        assert_eq!(cache.get(1234), None);
+        // A disk without a serial is remembered as such.
+        assert_eq!(cache.get_or_read(9, || None), None);
+        assert_eq!(cache.get_or_read(9, || Some("late".into())), None);
+        // Bounded.
+        for seq in 100..100 + SERIALS_KEPT as u64 + 5 {
+            cache.get_or_read(seq, || None);
+        }
+        assert!(cache.0.lock().unwrap().len() <= SERIALS_KEPT);
+    }
 
     #[test]
     fn addresses_and_stats_parse() {

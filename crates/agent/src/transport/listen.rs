@@ -11,7 +11,6 @@ use nix::sys::socket::{
 };
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::UnixListener;
 
 use guestlink_fdio::{register, EofMeaning, FdStream};
 
@@ -22,14 +21,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 /// A boxed connection.
 pub type BoxStream = Box<dyn Stream>;
 
-/// A listening socket.
+/// A listening socket, unix or vsock: each accepted connection is an [`FdStream`], which
+/// watches writability only once a write has had to wait.
 #[derive(Debug)]
-pub enum Listener {
-    /// A unix stream socket.
-    Unix(UnixListener),
-    /// A vsock stream socket.
-    Vsock(AsyncFd<OwnedFd>),
-}
+pub struct Listener(AsyncFd<OwnedFd>);
 
 impl Listener {
     /// Listens on a unix socket path, replacing a stale socket file.
@@ -38,7 +33,9 @@ impl Listener {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
-        Ok(Listener::Unix(UnixListener::bind(path)?))
+        let std = std::os::unix::net::UnixListener::bind(path)?;
+        std.set_nonblocking(true)?;
+        Ok(Listener(register(OwnedFd::from(std))?))
     }
 
     /// Listens on vsock `cid:port` (`u32::MAX` is any CID).
@@ -52,25 +49,20 @@ impl Listener {
         .map_err(io::Error::from)?;
         bind(fd.as_raw_fd(), &VsockAddr::new(cid, port)).map_err(io::Error::from)?;
         listen(&fd, Backlog::new(16).map_err(io::Error::from)?).map_err(io::Error::from)?;
-        Ok(Listener::Vsock(register(fd)?))
+        Ok(Listener(register(fd)?))
     }
 
     /// Listens on a socket systemd passed (socket activation), unix or vsock.
     pub fn from_passed(fd: OwnedFd) -> io::Result<Listener> {
         let addr: SockaddrStorage = getsockname(fd.as_raw_fd()).map_err(io::Error::from)?;
         match addr.family() {
-            Some(AddressFamily::Unix) => {
-                let std = std::os::unix::net::UnixListener::from(fd);
-                std.set_nonblocking(true)?;
-                Ok(Listener::Unix(UnixListener::from_std(std)?))
-            }
-            Some(AddressFamily::Vsock) => {
+            Some(AddressFamily::Unix | AddressFamily::Vsock) => {
                 nix::fcntl::fcntl(
                     fd.as_raw_fd(),
                     nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
                 )
                 .map_err(io::Error::from)?;
-                Ok(Listener::Vsock(register(fd)?))
+                Ok(Listener(register(fd)?))
             }
             other => Err(io::Error::other(format!(
                 "socket from systemd has unsupported family {other:?}"
@@ -80,26 +72,23 @@ impl Listener {
 
     /// Waits for the next connection.
     pub async fn accept(&self) -> io::Result<BoxStream> {
-        match self {
-            Listener::Unix(l) => Ok(Box::new(l.accept().await?.0)),
-            Listener::Vsock(fd) => loop {
-                let mut guard = fd.readable().await?;
-                match guard.try_io(|inner| {
-                    accept4(
-                        inner.get_ref().as_raw_fd(),
-                        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-                    )
-                    .map_err(io::Error::from)
-                }) {
-                    Ok(Ok(raw)) => {
-                        // SAFETY: accept4 returned a new descriptor that nothing else owns.
-                        let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                        return Ok(Box::new(FdStream::new(owned, EofMeaning::End)?));
-                    }
-                    Ok(Err(e)) => return Err(e),
-                    Err(_would_block) => continue,
+        loop {
+            let mut guard = self.0.readable().await?;
+            match guard.try_io(|inner| {
+                accept4(
+                    inner.get_ref().as_raw_fd(),
+                    SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+                )
+                .map_err(io::Error::from)
+            }) {
+                Ok(Ok(raw)) => {
+                    // SAFETY: accept4 returned a new descriptor that nothing else owns.
+                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                    return Ok(Box::new(FdStream::new(owned, EofMeaning::End)?));
                 }
-            },
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => continue,
+            }
         }
     }
 }

@@ -34,17 +34,21 @@ fn query_now<T>(
         .map_err(|e| with_errno(format!("failed to read {what}"), &e))
 }
 
-/// Runs an inventory query off the async thread (mounted filesystems and block devices:
-/// a hung one can block).
+/// Runs an inventory query that may wait for a device or a daemon (a filesystem's
+/// size, a disk's serial number): on the async thread when `now` can answer without
+/// waiting, else off it, so that a hung device never stalls the agent.
 async fn query<T: Send + 'static>(
     ctx: &Context<'_>,
     what: &'static str,
+    now: impl FnOnce(&dyn Inventory) -> Option<io::Result<T>>,
     f: impl FnOnce(&dyn Inventory) -> io::Result<T> + Send + 'static,
 ) -> Result<T, CommandError> {
     let inv = ctx.agent.platform().inventory.clone();
-    super::off_thread(move || f(&*inv))
-        .await?
-        .map_err(|e| with_errno(format!("failed to read {what}"), &e))
+    let found = match now(&*inv) {
+        Some(found) => found,
+        None => super::off_thread(move || f(&*inv)).await?,
+    };
+    found.map_err(|e| with_errno(format!("failed to read {what}"), &e))
 }
 
 impl Handler for GuestGetFsinfo {
@@ -52,13 +56,19 @@ impl Handler for GuestGetFsinfo {
         ctx: Context<'_>,
         _args: Empty,
     ) -> Result<Vec<GuestFilesystemInfo>, CommandError> {
-        query(&ctx, "filesystems", |i| i.filesystems()).await
+        query(
+            &ctx,
+            "filesystems",
+            |i| i.filesystems_now(),
+            |i| i.filesystems(),
+        )
+        .await
     }
 }
 
 impl Handler for GuestGetDisks {
     async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestDiskInfo>, CommandError> {
-        query(&ctx, "disks", |i| i.disks()).await
+        query(&ctx, "disks", |i| i.disks_now(), |i| i.disks()).await
     }
 }
 
@@ -147,9 +157,13 @@ impl Handler for GuestlinkGetApplications {
                 args.names.len()
             )));
         }
-        query(&ctx, "the package database", move |i| {
-            i.applications(&args.names)
-        })
+        // A package database is a file that may be large: always off the async thread.
+        query(
+            &ctx,
+            "the package database",
+            |_| None,
+            move |i| i.applications(&args.names),
+        )
         .await
     }
 }
