@@ -271,7 +271,7 @@ pub fn filesystems() -> io::Result<Vec<GuestFilesystemInfo>> {
 }
 
 /// `guest-get-fsinfo` when nothing in it can wait: `None` when a mount's size could
-/// hang on a FUSE daemon or a cluster (see [`may_wait`]), or a disk's serial number is
+/// hang on a FUSE daemon or a cluster (`may_wait`), or a disk's serial number is
 /// not known yet (reading it is a request to the device).
 pub fn filesystems_now() -> Option<io::Result<Vec<GuestFilesystemInfo>>> {
     let list = match mounts::mounts() {

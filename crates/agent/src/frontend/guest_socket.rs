@@ -34,7 +34,7 @@ use guestlink_vocabulary::commands::{
     GuestlinkClipboardTypes, GuestlinkHostRequest,
 };
 use guestlink_vocabulary::Command;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, Semaphore};
@@ -260,12 +260,12 @@ async fn read_loop(
         ..Limits::default()
     });
     let mut registered = false;
-    let mut buf = vec![0u8; READ_CHUNK];
+    let mut buf = super::read_buffer::ReadBuffer::new(READ_CHUNK);
     let waiting = Arc::new(Semaphore::new(WAITING_LIMIT));
     let mut running = JoinSet::new();
     let idle_timeout = guest_idle_timeout();
     loop {
-        let n = match tokio::time::timeout(idle_timeout, rd.read(&mut buf)).await {
+        let n = match tokio::time::timeout(idle_timeout, buf.read_from(&mut rd)).await {
             Ok(n) => n?,
             Err(_) if idle(agent, conn, &mut running) => {
                 let why = format!(

@@ -9,6 +9,7 @@ pub mod live;
 pub mod noise;
 pub mod ovirt;
 pub mod qga;
+pub mod read_buffer;
 pub mod vdagent;
 
 /// Whether guestlinkd has a front end for this protocol on a host channel (the guest

@@ -114,7 +114,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
     let call = &conn.call;
     let mut decoder = Decoder::default();
     let mut session = Session::default();
-    let mut buf = vec![0u8; READ_CHUNK];
+    let mut buf = super::read_buffer::ReadBuffer::new(READ_CHUNK);
     let mut out = Vec::new();
     loop {
         // Reading is cancel-safe: an event that arrives first is written, and the read
@@ -127,7 +127,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
                 flush(io, &mut out).await?;
                 continue;
             }
-            n = io.read(&mut buf) => n?,
+            n = buf.read_from(io) => n?,
         };
         if n == 0 {
             return Ok(());

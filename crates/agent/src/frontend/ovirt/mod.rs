@@ -34,7 +34,7 @@ use guestlink_vocabulary::events::{
 };
 use guestlink_vocabulary::types::{Empty, GuestlinkApplicationsArgs};
 use guestlink_vocabulary::Event;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{interval, interval_at, Instant, MissedTickBehavior};
 
 use self::reports::{clamp_api, min_api, Counters, MAX_API};
@@ -151,7 +151,7 @@ impl<'a, W: AsyncWrite + Unpin> Front<'a, W> {
             ticker(DISKS_EVERY),
         );
         let mut decoder = Decoder::default();
-        let mut buf = vec![0u8; READ_CHUNK];
+        let mut buf = super::read_buffer::ReadBuffer::new(READ_CHUNK);
         let mut running = FuturesUnordered::new();
         let mut bad = super::noise::Noise::default();
         loop {
@@ -170,7 +170,7 @@ impl<'a, W: AsyncWrite + Unpin> Front<'a, W> {
                 }
                 _ = disks.tick() => self.disks().await?,
                 event = events.next() => self.event(&event).await?,
-                n = rd.read(&mut buf) => {
+                n = buf.read_from(rd) => {
                     let n = n?;
                     if n == 0 {
                         return Ok(());

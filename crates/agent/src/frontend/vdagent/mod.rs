@@ -50,7 +50,7 @@ use guestlink_vocabulary::types::{
     TransferStartArgs, TransferWriteArgs,
 };
 use guestlink_vocabulary::{Command, Event};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use self::clipboard::{kind, Fetch, Verdict};
 use self::link::Out;
@@ -215,13 +215,13 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
     front.greet(&mut pending);
     let writer = link::write_all(wr, rx, queued);
     tokio::pin!(writer);
-    let mut buf = vec![0u8; READ_CHUNK];
+    let mut buf = super::read_buffer::ReadBuffer::new(READ_CHUNK);
     let result = loop {
         tokio::select! {
             r = &mut writer => break r,
             Some(done) = pending.next(), if !pending.is_empty() => front.finished(done, &mut pending),
             event = events.next() => front.event(&event, &mut pending),
-            n = rd.read(&mut buf) => {
+            n = buf.read_from(&mut rd) => {
                 let n = match n {
                     Ok(n) => n,
                     Err(e) => break Err(e),
