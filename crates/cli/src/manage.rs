@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use base64::Engine as _;
-use guestlink_client::{Client, ClientError};
+use guestlink_client::Client;
 use serde_json::{json, Value};
 
 use crate::exit::Usage;
@@ -212,20 +212,9 @@ pub async fn run(c: &mut Client, which: &Manage, json: bool) -> anyhow::Result<E
         }
         Manage::Suspend { mode } => {
             let name = format!("guest-suspend-{mode}");
-            // The agent replies only when it fails.
-            c.set_timeout(std::time::Duration::from_secs(3).min(c.timeout()));
-            match c.execute(&name, None).await {
-                Err(ClientError::Timeout(_) | ClientError::Closed) => {
-                    if json {
-                        println!("{}", json!({ "requested": name }));
-                    } else {
-                        println!("suspend to {mode} requested; the agent does not reply when it succeeds");
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => Err(e.into()),
-                Ok(v) => Err(anyhow::anyhow!("unexpected reply to {name}: {v}")),
-            }
+            let record = json!({ "requested": name });
+            crate::show::run_silent(c, &name, None, record, &format!("suspend to {mode}"), json)
+                .await
         }
         other => match listing(other) {
             Some((name, columns)) => show(c, name, None, json, columns).await,

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use guestlink_client::{Client, ClientError};
+use guestlink_client::Client;
 use guestlink_vocabulary::commands as cmd;
 use guestlink_vocabulary::types::{Empty, GuestFsfreezeFreezeListArgs};
 
@@ -105,27 +105,14 @@ pub async fn thaw(c: &mut Client, json: bool) -> anyhow::Result<ExitCode> {
 /// Shuts the guest down. The agent replies only when it fails, so silence (or the
 /// connection closing as the guest goes down) means it is on its way.
 pub async fn shutdown(c: &mut Client, mode: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let args = serde_json::json!({ "mode": mode });
-    c.set_timeout(std::time::Duration::from_secs(3).min(c.timeout()));
-    match c
-        .execute(
-            <cmd::GuestShutdown as guestlink_vocabulary::Command>::NAME,
-            Some(args),
-        )
-        .await
-    {
-        Err(ClientError::Timeout(_) | ClientError::Closed) => {
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"requested": "guest-shutdown", "mode": mode})
-                );
-            } else {
-                println!("shutdown ({mode}) requested; the agent does not reply when it succeeds");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => Err(e.into()),
-        Ok(v) => Err(anyhow::anyhow!("unexpected reply to guest-shutdown: {v}")),
-    }
+    let name = <cmd::GuestShutdown as guestlink_vocabulary::Command>::NAME;
+    crate::show::run_silent(
+        c,
+        name,
+        Some(serde_json::json!({ "mode": mode })),
+        serde_json::json!({"requested": name, "mode": mode}),
+        &format!("shutdown ({mode})"),
+        json,
+    )
+    .await
 }

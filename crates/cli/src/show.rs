@@ -129,21 +129,19 @@ pub fn request_of(request: &str, arguments: Option<&str>) -> anyhow::Result<serd
 pub async fn call(c: &mut Client, req: &serde_json::Value, json: bool) -> anyhow::Result<ExitCode> {
     let name = req["execute"].as_str().unwrap_or_default().to_string();
     let silent = guestlink_vocabulary::commands::find(&name).is_some_and(|i| !i.success_response);
-    if silent {
-        c.set_timeout(std::time::Duration::from_secs(3).min(c.timeout()));
-    }
-    let reply = match c.call_raw(req).await {
-        Err(guestlink_client::ClientError::Timeout(_) | guestlink_client::ClientError::Closed)
-            if silent =>
-        {
-            if json {
-                println!("{}", serde_json::json!({ "requested": name }));
-            } else {
-                println!("{name} requested; the agent does not reply when it succeeds");
+    let reply = if silent {
+        match c.call_raw_silent(req).await? {
+            Some(reply) => reply,
+            None => {
+                return Ok(requested(
+                    serde_json::json!({ "requested": name }),
+                    &name,
+                    json,
+                ))
             }
-            return Ok(ExitCode::SUCCESS);
         }
-        r => r?,
+    } else {
+        c.call_raw(req).await?
     };
     println!(
         "{}",
@@ -158,4 +156,31 @@ pub async fn call(c: &mut Client, req: &serde_json::Value, json: bool) -> anyhow
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Says that a command the agent answers only on failure was sent and not refused:
+/// `what` in words, `record` with `--json`.
+pub fn requested(record: serde_json::Value, what: &str, json: bool) -> ExitCode {
+    if json {
+        println!("{record}");
+    } else {
+        println!("{what} requested; the agent does not reply when it succeeds");
+    }
+    ExitCode::SUCCESS
+}
+
+/// Runs `name`, a command the agent answers only when it fails (guest-shutdown,
+/// guest-suspend-*): its error is the CLI's error, silence is success.
+pub async fn run_silent(
+    c: &mut Client,
+    name: &str,
+    arguments: Option<serde_json::Value>,
+    record: serde_json::Value,
+    what: &str,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    match c.execute_silent(name, arguments).await? {
+        None => Ok(requested(record, what, json)),
+        Some(v) => Err(anyhow::anyhow!("unexpected reply to {name}: {v}")),
+    }
 }

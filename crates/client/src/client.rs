@@ -356,11 +356,21 @@ impl Client {
         name: &str,
         arguments: Option<Value>,
     ) -> Result<Value, ClientError> {
+        let reply = self.call_raw(&Client::request(name, arguments)).await?;
+        Client::result_of(reply)
+    }
+
+    /// The request object for `name` with its arguments.
+    pub(crate) fn request(name: &str, arguments: Option<Value>) -> Value {
         let mut req = json!({"execute": name});
         if let Some(args) = arguments {
             req["arguments"] = args;
         }
-        let mut reply = self.call_raw(&req).await?;
+        req
+    }
+
+    /// A reply's `return` value, or its `error` as [`ClientError::Agent`].
+    pub(crate) fn result_of(mut reply: Value) -> Result<Value, ClientError> {
         if let Some(err) = reply.get("error") {
             let field = |k: &str| {
                 err.get(k)

@@ -24,6 +24,7 @@ mod events;
 pub mod live;
 pub mod ovirt;
 mod read;
+mod silent;
 pub mod vdagent;
 
 pub use client::{Client, MAX_REPLY};
@@ -33,3 +34,4 @@ pub use events::Event;
 /// How a streamed program ended.
 pub use guestlink_proto_stream::ExitStatus;
 pub use live::{Live, LiveStream, StreamEvent, StreamWriter};
+pub use silent::SILENT_WAIT;

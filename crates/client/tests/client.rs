@@ -310,7 +310,8 @@ async fn over_a_pty() {
     c.call::<cmd::GuestGetOsinfo>(&Empty {}).await.unwrap();
 }
 
-/// An agent that answers `guest-get-time` 300 ms late and everything else at once.
+/// An agent that answers `guest-get-time` 300 ms late, the suspend and shutdown
+/// commands as a guest going down would, and everything else at once.
 async fn late_agent(listener: tokio::net::UnixListener) {
     let (s, _) = listener.accept().await.unwrap();
     let (r, mut w) = s.into_split();
@@ -337,29 +338,79 @@ async fn late_agent(listener: tokio::net::UnixListener) {
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 w.write_all(b"{\"return\": 111}\n").await.unwrap();
             }
+            // As an agent whose guest suspends (no reply), cannot suspend (an error),
+            // or goes down (the channel closes).
+            Some("guest-suspend-disk") => {}
+            Some("guest-suspend-ram") => w
+                .write_all(b"{\"error\": {\"class\": \"GenericError\", \"desc\": \"no S3\"}}\n")
+                .await
+                .unwrap(),
+            Some("guest-shutdown") => return,
             Some(_) => w.write_all(b"{\"return\": {}}\n").await.unwrap(),
             None => {}
         }
     }
 }
 
-#[tokio::test]
-async fn a_late_reply_is_not_the_next_answer() {
-    let dir = std::env::temp_dir().join(format!("gl-late-{}", std::process::id()));
+/// A client of [`late_agent`] on a socket in a fresh directory (removed by the test).
+async fn scripted_agent(tag: &str, timeout: Duration) -> (Client, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("gl-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let sock = dir.join("sock");
     let listener = tokio::net::UnixListener::bind(&sock).unwrap();
     tokio::spawn(late_agent(listener));
-    let mut c = Client::connect_unix(&sock, Duration::from_millis(100))
-        .await
-        .unwrap();
+    let c = Client::connect_unix(&sock, timeout).await.unwrap();
+    (c, dir)
+}
+
+#[tokio::test]
+async fn a_late_reply_is_not_the_next_answer() {
+    let (mut c, dir) = scripted_agent("late", Duration::from_millis(100)).await;
     let e = c.call::<cmd::GuestGetTime>(&Empty {}).await.unwrap_err();
     assert!(matches!(e, ClientError::Timeout(_)), "{e}");
     // The next call resynchronises first; the late `111` is skipped as stale.
     c.set_timeout(Duration::from_secs(2));
     let r = c.call::<cmd::GuestPing>(&Empty {}).await.unwrap();
     assert_eq!(r, Empty {});
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_command_that_replies_only_on_failure_succeeds_by_silence() {
+    let (mut c, dir) = scripted_agent("silent", Duration::from_millis(200)).await;
+    // Silence within the (shorter) timeout: under way.
+    assert_eq!(
+        c.execute_silent("guest-suspend-disk", None).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        c.timeout(),
+        Duration::from_millis(200),
+        "the timeout is restored"
+    );
+    // An error is the agent's.
+    let e = c
+        .execute_silent("guest-suspend-ram", None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ClientError::Agent { desc, .. } if desc == "no S3"),
+        "{e}"
+    );
+    // An unexpected success comes back as such.
+    assert_eq!(
+        c.execute_silent("guest-ping", None).await.unwrap(),
+        Some(serde_json::json!({}))
+    );
+    // The channel closing as the guest goes down: under way too.
+    let mode = serde_json::json!({"mode": "powerdown"});
+    assert_eq!(
+        c.execute_silent("guest-shutdown", Some(mode))
+            .await
+            .unwrap(),
+        None
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
