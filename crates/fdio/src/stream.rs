@@ -4,7 +4,7 @@ use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
@@ -49,19 +49,24 @@ pub enum EofMeaning {
 /// An async stream over a non-blocking descriptor.
 ///
 /// On a device whose peer comes and goes (not [`EofMeaning::End`]), the descriptor may
-/// be registered anew with the runtime (see `stale_hangup`): the halves of a split
-/// stream should then be polled by one task, as guestlinkd's front ends do, so that a
-/// wake-up for either re-polls both.
+/// be registered anew with the runtime (see `stale_hangup`).
 ///
 /// The descriptor is watched for readability only until a write first would block:
 /// most streams never fill their peer's buffer, and watching writability as well
 /// costs a wake-up each time the peer reads what was written (once per request on a
 /// request/reply channel). The first blocked write registers it anew for both.
+///
+/// A new registration knows nothing of who waited on the old one, so the stream keeps
+/// the last waker of each direction and wakes both when it registers anew: the halves
+/// of a split stream may wait in different tasks.
 #[derive(Debug)]
 pub struct FdStream {
     fd: AsyncFd<OwnedFd>,
     /// Whether the registration watches writability too.
     writes_wait: bool,
+    /// Who waits to read, and to write, on the current registration.
+    read_waker: Option<Waker>,
+    write_waker: Option<Waker>,
     eof: EofMeaning,
     backoff: Option<Pin<Box<Sleep>>>,
     /// The same for writes: a split stream's halves wait apart.
@@ -81,6 +86,8 @@ impl FdStream {
         Ok(FdStream {
             fd: register_for(fd, false)?,
             writes_wait: false,
+            read_waker: None,
+            write_waker: None,
             eof,
             backoff: None,
             write_backoff: None,
@@ -129,6 +136,13 @@ impl FdStream {
     /// the old descriptor), watching writability if `writes_wait` says so.
     fn reregister(&mut self) -> io::Result<()> {
         self.fd = register_for(self.fd.get_ref().try_clone()?, self.writes_wait)?;
+        // Whoever waited on the old registration tries again on the new one.
+        for waker in [self.read_waker.take(), self.write_waker.take()]
+            .into_iter()
+            .flatten()
+        {
+            waker.wake();
+        }
         Ok(())
     }
 }
@@ -168,8 +182,15 @@ impl AsyncRead for FdStream {
                 }
                 None => self.backoff = Some(Box::pin(tokio::time::sleep(DETACHED_POLL))),
                 Some(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let mut guard = ready!(self.fd.poll_read_ready(cx))?;
-                    if guard.ready().is_read_closed() && self.eof != EofMeaning::End {
+                    let this = &mut *self;
+                    let mut guard = match this.fd.poll_read_ready(cx) {
+                        Poll::Ready(guard) => guard?,
+                        Poll::Pending => {
+                            remember(&mut this.read_waker, cx);
+                            return Poll::Pending;
+                        }
+                    };
+                    if guard.ready().is_read_closed() && this.eof != EofMeaning::End {
                         // The read said "nothing yet", so the peer is there: the
                         // hang-up is an old one.
                         drop(guard);
@@ -188,6 +209,13 @@ impl AsyncRead for FdStream {
                 Some(e) => return Poll::Ready(Err(e)),
             }
         }
+    }
+}
+
+/// Keeps `cx`'s waker in `slot` (no clone when the same task waits again).
+fn remember(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        *slot = Some(cx.waker().clone());
     }
 }
 
@@ -224,8 +252,15 @@ impl AsyncWrite for FdStream {
                     self.reregister()?;
                 }
                 io::ErrorKind::WouldBlock => {
-                    let mut guard = ready!(self.fd.poll_write_ready(cx))?;
-                    if guard.ready().is_write_closed() && self.eof != EofMeaning::End {
+                    let this = &mut *self;
+                    let mut guard = match this.fd.poll_write_ready(cx) {
+                        Poll::Ready(guard) => guard?,
+                        Poll::Pending => {
+                            remember(&mut this.write_waker, cx);
+                            return Poll::Pending;
+                        }
+                    };
+                    if guard.ready().is_write_closed() && this.eof != EofMeaning::End {
                         drop(guard);
                         if self.hung_up_now() {
                             if self.hangup_waits >= HANGUP_WRITE_WAITS {
@@ -333,6 +368,58 @@ mod tests {
                 .unwrap();
             assert_eq!(&buf, b"done");
             assert_eq!(peer.join().unwrap(), data);
+        });
+    }
+
+    /// The halves of a split stream in two tasks: a write that blocks registers the
+    /// descriptor anew, and the reader, which waited on the old registration, still
+    /// hears of what arrives next.
+    #[test]
+    fn a_reader_in_another_task_survives_the_writer_registering_anew() {
+        use std::io::{Read, Write};
+        use std::os::unix::net::UnixStream;
+        use tokio::io::AsyncWriteExt;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        const LEN: usize = 8 << 20;
+        rt.block_on(async {
+            let s = FdStream::new(OwnedFd::from(ours), EofMeaning::End).unwrap();
+            let (mut r, mut w) = tokio::io::split(s);
+            let reader = tokio::spawn(async move {
+                let mut buf = [0u8; 4];
+                r.read_exact(&mut buf).await.map(|_| buf)
+            });
+            // The reader waits (on the first registration) before the writer blocks.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let writer = tokio::spawn(async move { w.write_all(&vec![7u8; LEN]).await });
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert!(!writer.is_finished(), "8 MiB went without ever waiting");
+            // The peer speaks before it reads anything.
+            theirs.write_all(b"ping").unwrap();
+            let got = tokio::time::timeout(Duration::from_secs(5), reader)
+                .await
+                .expect("the reader never heard of the data")
+                .unwrap()
+                .unwrap();
+            assert_eq!(&got, b"ping");
+            let drain = std::thread::spawn(move || {
+                let mut n = 0;
+                let mut buf = vec![0u8; 64 << 10];
+                while n < LEN {
+                    n += theirs.read(&mut buf).unwrap();
+                }
+                n
+            });
+            tokio::time::timeout(Duration::from_secs(30), writer)
+                .await
+                .expect("the write never finished")
+                .unwrap()
+                .unwrap();
+            assert_eq!(drain.join().unwrap(), LEN);
         });
     }
 
