@@ -40,40 +40,39 @@ fn names(v: &Value, key: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn fsinfo_and_disks_take_the_answer_that_needs_no_waiting() {
+/// What guest-get-fsinfo and guest-get-disks report from an inventory whose waiting
+/// answers are "/waited" and whose answers without waiting are `now`.
+async fn reported(tag: &str, now: Option<(&str, &str)>) -> (Vec<String>, Vec<String>) {
     let inv = FakeInventory {
         filesystems: vec![fs("/waited")],
         disks: vec![disk("/dev/waited")],
-        now: Some((vec![fs("/now")], vec![disk("/dev/now")])),
+        now: now.map(|(f, d)| (vec![fs(f)], vec![disk(d)])),
         ..Default::default()
     };
-    let a = agent("now", inv);
+    let a = agent(tag, inv);
     let f = call_as_host(&a, "guest-get-fsinfo", json!({}))
         .await
         .unwrap();
-    assert_eq!(names(&f, "mountpoint"), ["/now"]);
     let d = call_as_host(&a, "guest-get-disks", json!({}))
         .await
         .unwrap();
-    assert_eq!(names(&d, "name"), ["/dev/now"]);
+    (names(&f, "mountpoint"), names(&d, "name"))
+}
+
+#[tokio::test]
+async fn fsinfo_and_disks_take_the_answer_that_needs_no_waiting() {
+    let (f, d) = reported("now", Some(("/now", "/dev/now"))).await;
+    assert_eq!(
+        (f, d),
+        (vec!["/now".to_string()], vec!["/dev/now".to_string()])
+    );
 }
 
 #[tokio::test]
 async fn fsinfo_and_disks_wait_off_thread_when_they_must() {
-    let inv = FakeInventory {
-        filesystems: vec![fs("/waited")],
-        disks: vec![disk("/dev/waited")],
-        now: None,
-        ..Default::default()
-    };
-    let a = agent("waited", inv);
-    let f = call_as_host(&a, "guest-get-fsinfo", json!({}))
-        .await
-        .unwrap();
-    assert_eq!(names(&f, "mountpoint"), ["/waited"]);
-    let d = call_as_host(&a, "guest-get-disks", json!({}))
-        .await
-        .unwrap();
-    assert_eq!(names(&d, "name"), ["/dev/waited"]);
+    let (f, d) = reported("waited", None).await;
+    assert_eq!(
+        (f, d),
+        (vec!["/waited".to_string()], vec!["/dev/waited".to_string()])
+    );
 }

@@ -325,37 +325,54 @@ mod tests {
             .unwrap()
     }
 
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// More than a socket pair's buffers hold: a write of it must wait.
+    const BIG: usize = 8 << 20;
+
+    /// A connected pair: our end (non-blocking, for an `FdStream`) and the peer's.
+    fn socket_pair() -> (OwnedFd, std::os::unix::net::UnixStream) {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        (OwnedFd::from(ours), theirs)
+    }
+
+    /// The peer reads `len` bytes, pausing `pause` after each read.
+    fn read_all(peer: &mut std::os::unix::net::UnixStream, len: usize, pause: Duration) -> Vec<u8> {
+        use std::io::Read;
+        let mut got = Vec::with_capacity(len);
+        let mut buf = vec![0u8; 64 << 10];
+        while got.len() < len {
+            let n = peer.read(&mut buf).unwrap();
+            assert!(n > 0, "EOF after {} bytes", got.len());
+            got.extend_from_slice(&buf[..n]);
+            std::thread::sleep(pause);
+        }
+        got
+    }
+
     /// A write that fills the peer's buffer waits for writability (registered only
     /// then), and reads go on working on the new registration.
     #[test]
     fn a_blocked_write_waits_for_the_peer_and_reads_go_on() {
-        use std::io::{Read, Write};
-        use std::os::unix::net::UnixStream;
+        use std::io::Write;
         use tokio::io::AsyncWriteExt;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let (ours, mut theirs) = UnixStream::pair().unwrap();
-        ours.set_nonblocking(true).unwrap();
-        const LEN: usize = 8 << 20;
+        let (ours, mut theirs) = socket_pair();
         let peer = std::thread::spawn(move || {
-            // A slow reader: the agent's side must wait for room more than once.
-            let mut got = Vec::with_capacity(LEN);
-            let mut buf = vec![0u8; 64 << 10];
-            while got.len() < LEN {
-                let n = theirs.read(&mut buf).unwrap();
-                assert!(n > 0, "EOF after {} bytes", got.len());
-                got.extend_from_slice(&buf[..n]);
-                std::thread::sleep(Duration::from_micros(200));
-            }
+            // A slow reader: our side must wait for room more than once.
+            let got = read_all(&mut theirs, BIG, Duration::from_micros(200));
             theirs.write_all(b"done").unwrap();
             got
         });
-        rt.block_on(async {
-            let mut s = FdStream::new(OwnedFd::from(ours), EofMeaning::End).unwrap();
+        runtime().block_on(async {
+            let mut s = FdStream::new(ours, EofMeaning::End).unwrap();
             assert!(!s.writes_wait);
-            let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+            let data: Vec<u8> = (0..BIG).map(|i| (i % 251) as u8).collect();
             tokio::time::timeout(Duration::from_secs(60), s.write_all(&data))
                 .await
                 .expect("the write never finished")
@@ -376,18 +393,11 @@ mod tests {
     /// hears of what arrives next.
     #[test]
     fn a_reader_in_another_task_survives_the_writer_registering_anew() {
-        use std::io::{Read, Write};
-        use std::os::unix::net::UnixStream;
+        use std::io::Write;
         use tokio::io::AsyncWriteExt;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let (ours, mut theirs) = UnixStream::pair().unwrap();
-        ours.set_nonblocking(true).unwrap();
-        const LEN: usize = 8 << 20;
-        rt.block_on(async {
-            let s = FdStream::new(OwnedFd::from(ours), EofMeaning::End).unwrap();
+        let (ours, mut theirs) = socket_pair();
+        runtime().block_on(async {
+            let s = FdStream::new(ours, EofMeaning::End).unwrap();
             let (mut r, mut w) = tokio::io::split(s);
             let reader = tokio::spawn(async move {
                 let mut buf = [0u8; 4];
@@ -395,7 +405,7 @@ mod tests {
             });
             // The reader waits (on the first registration) before the writer blocks.
             tokio::time::sleep(Duration::from_millis(50)).await;
-            let writer = tokio::spawn(async move { w.write_all(&vec![7u8; LEN]).await });
+            let writer = tokio::spawn(async move { w.write_all(&vec![7u8; BIG]).await });
             tokio::time::sleep(Duration::from_millis(100)).await;
             assert!(!writer.is_finished(), "8 MiB went without ever waiting");
             // The peer speaks before it reads anything.
@@ -406,20 +416,13 @@ mod tests {
                 .unwrap()
                 .unwrap();
             assert_eq!(&got, b"ping");
-            let drain = std::thread::spawn(move || {
-                let mut n = 0;
-                let mut buf = vec![0u8; 64 << 10];
-                while n < LEN {
-                    n += theirs.read(&mut buf).unwrap();
-                }
-                n
-            });
+            let drain = std::thread::spawn(move || read_all(&mut theirs, BIG, Duration::ZERO));
             tokio::time::timeout(Duration::from_secs(30), writer)
                 .await
                 .expect("the write never finished")
                 .unwrap()
                 .unwrap();
-            assert_eq!(drain.join().unwrap(), LEN);
+            assert_eq!(drain.join().unwrap(), vec![7u8; BIG]);
         });
     }
 
@@ -427,11 +430,7 @@ mod tests {
     /// other end): the hang-up the runtime saw must not make an idle read spin.
     #[test]
     fn an_idle_read_after_a_hangup_waits_without_spinning() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        runtime().block_on(async {
             let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_NONBLOCK).unwrap();
             grantpt(&master).unwrap();
             unlockpt(&master).unwrap();
