@@ -1,17 +1,20 @@
 //! Which channels to serve: `--channel PROTOCOL=METHOD:PATH`, qemu-ga's `-m`/`-p`, or
 //! discovery of the known virtio-serial ports.
 
+#[cfg(unix)]
 use std::path::Path;
 
 use guestlink_core::Protocol;
 
 /// Directory where udev links virtio-serial ports by name.
+#[cfg(unix)]
 pub const VIRTIO_PORTS_DIR: &str = "/dev/virtio-ports";
 
 /// Known port names and their protocols. For oVirt the legacy name comes first: the
 /// Linux oVirt agent preferred it when both exist. `org.guestlink.0` is guestlink's own
 /// QGA port, for the host's `guestlink` when libvirt or Proxmox hold the first one;
 /// `org.guestlink.exporter.0` another, for the host's `guestlink exporter`.
+#[cfg(unix)]
 pub const KNOWN_PORTS: &[(&str, Protocol)] = &[
     ("org.qemu.guest_agent.0", Protocol::Qga),
     ("org.guestlink.0", Protocol::Qga),
@@ -33,6 +36,7 @@ pub enum Method {
     /// A vsock address to listen on.
     VsockListen { cid: u32, port: u32 },
     /// A listening socket handed over by systemd.
+    #[cfg(unix)]
     Activated,
 }
 
@@ -51,6 +55,7 @@ impl ChannelSpec {
         match &self.method {
             Method::VirtioSerial(p) | Method::IsaSerial(p) | Method::UnixListen(p) => p.clone(),
             Method::VsockListen { cid, port } => format!("vsock:{}:{port}", *cid as i32),
+            #[cfg(unix)]
             Method::Activated => "systemd-socket".into(),
         }
     }
@@ -94,6 +99,13 @@ fn parse_vsock(s: &str) -> Result<Method, SpecError> {
     Ok(Method::VsockListen { cid, port })
 }
 
+/// The serial line `-m isa-serial` opens without `-p`.
+#[cfg(not(windows))]
+pub const ISA_SERIAL_DEFAULT: &str = "/dev/ttyS0";
+/// The serial line `-m isa-serial` opens without `-p`.
+#[cfg(windows)]
+pub const ISA_SERIAL_DEFAULT: &str = "COM1";
+
 /// A method and optional path as qemu-ga's `-m` and `-p` give them.
 pub fn parse_method(
     method: &str,
@@ -102,7 +114,7 @@ pub fn parse_method(
 ) -> Result<Method, SpecError> {
     match method {
         "virtio-serial" => Ok(Method::VirtioSerial(path.unwrap_or(default_path).into())),
-        "isa-serial" => Ok(Method::IsaSerial(path.unwrap_or("/dev/ttyS0").into())),
+        "isa-serial" => Ok(Method::IsaSerial(path.unwrap_or(ISA_SERIAL_DEFAULT).into())),
         "unix-listen" => Ok(Method::UnixListen(
             path.ok_or(SpecError::MissingPath)?.into(),
         )),
@@ -127,6 +139,7 @@ pub fn parse_channel(spec: &str) -> Result<ChannelSpec, SpecError> {
 }
 
 /// The known ports present under `dir`, one per protocol.
+#[cfg(unix)]
 pub fn discover(dir: &Path) -> Vec<ChannelSpec> {
     let mut found: Vec<ChannelSpec> = Vec::new();
     for (name, protocol) in KNOWN_PORTS {

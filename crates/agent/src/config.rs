@@ -6,11 +6,23 @@ use std::path::{Path, PathBuf};
 use crate::cli::{split_list, Cli};
 
 /// Default configuration file.
+#[cfg(not(windows))]
 pub const DEFAULT_CONFIG: &str = "/etc/qemu/qemu-ga.conf";
 /// Default PID file.
+#[cfg(not(windows))]
 pub const DEFAULT_PIDFILE: &str = "/var/run/qemu-ga.pid";
 /// Default state directory.
+#[cfg(not(windows))]
 pub const DEFAULT_STATEDIR: &str = "/var/run";
+/// Default configuration file: beside the policy, where the installer keeps it.
+#[cfg(windows)]
+pub const DEFAULT_CONFIG: &str = r"C:\ProgramData\guestlink\qemu-ga.conf";
+/// Default PID file.
+#[cfg(windows)]
+pub const DEFAULT_PIDFILE: &str = r"C:\ProgramData\qemu-ga\qemu-ga.pid";
+/// Default state directory, qemu-ga's (`%ProgramData%\qemu-ga`).
+#[cfg(windows)]
+pub const DEFAULT_STATEDIR: &str = r"C:\ProgramData\qemu-ga";
 
 /// The effective configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -105,7 +105,7 @@ impl Visit for Line {
 }
 
 /// Where finished lines go.
-type Sink = Box<dyn Fn(&[u8]) + Send + Sync>;
+pub type Sink = Box<dyn Fn(&[u8]) + Send + Sync>;
 
 /// The subscriber: events in qemu-ga's line format; spans are not recorded.
 struct QgaLog {
@@ -174,8 +174,18 @@ fn paused() -> bool {
     PAUSED.get().is_some_and(|p| p())
 }
 
-/// Installs the global logger.
+/// Installs the global logger: to `logfile`, else standard error.
 pub fn init(logfile: Option<&Path>, verbose: bool) -> std::io::Result<()> {
+    init_to(logfile, verbose, None)
+}
+
+/// Installs the global logger: to `logfile`, else to `fallback` (the Event Log of a
+/// Windows service), else standard error.
+pub fn init_to(
+    logfile: Option<&Path>,
+    verbose: bool,
+    fallback: Option<Sink>,
+) -> std::io::Result<()> {
     let default = if verbose { "trace" } else { "warn,audit=info" };
     let filter = std::env::var("GUESTLINK_LOG")
         .ok()
@@ -205,8 +215,10 @@ pub fn init(logfile: Option<&Path>, verbose: bool) -> std::io::Result<()> {
                 }
             })
         }
-        None => Box::new(|line| {
-            let _ = io::stderr().lock().write_all(line);
+        None => fallback.unwrap_or_else(|| {
+            Box::new(|line| {
+                let _ = io::stderr().lock().write_all(line);
+            })
         }),
     };
     let _ = tracing::subscriber::set_global_default(QgaLog { filter, out });

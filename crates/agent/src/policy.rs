@@ -19,15 +19,25 @@ pub fn dirs(config: &Config) -> Vec<PathBuf> {
         .unwrap_or_else(|| file::DEFAULT_DIRS.iter().map(PathBuf::from).collect())
 }
 
+/// The uid of a user named in a policy file.
+#[cfg(unix)]
+fn user_id(name: &str) -> Option<u32> {
+    nix::unistd::User::from_name(name)
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw())
+}
+
+/// Windows has no uids: rules naming users match nobody.
+#[cfg(not(unix))]
+fn user_id(_name: &str) -> Option<u32> {
+    None
+}
+
 /// The policy `config` describes.
 pub fn build(config: &Config) -> Result<Policy, PolicyError> {
     let commands: Vec<&str> = ALL_COMMANDS.iter().map(|c| c.name).collect();
-    let user = |name: &str| {
-        nix::unistd::User::from_name(name)
-            .ok()
-            .flatten()
-            .map(|u| u.uid.as_raw())
-    };
+    let user = |name: &str| user_id(name);
     let names = Names {
         commands: &commands,
         user: &user,

@@ -119,6 +119,9 @@ pub fn run(target: &Target, opts: &Options) -> Report {
         }
     };
     let workdir = instance.as_ref().map(|i| i.dir.clone());
+    let windows = conn
+        .call(r#"{"execute":"guest-get-osinfo"}"#)
+        .is_ok_and(|v| v["return"]["id"] == "mswindows");
     for case in cases
         .iter()
         .filter(|c| matches!(c.kind, Kind::Shared | Kind::Guest))
@@ -133,6 +136,7 @@ pub fn run(target: &Target, opts: &Options) -> Report {
                 launcher,
                 workdir: workdir.as_deref(),
                 ssh_user: opts.ssh_user.as_deref(),
+                windows,
             };
             outcome_of((case.run)(&mut ctx))
         };
@@ -160,6 +164,7 @@ pub fn run(target: &Target, opts: &Options) -> Report {
                     launcher: Some(l),
                     workdir: None,
                     ssh_user: None,
+                    windows: false,
                 };
                 outcome_of((case.run)(&mut ctx))
             }

@@ -10,7 +10,6 @@
 //!
 //! The oVirt lifecycle hooks are the executables of `lifecycle/EVENT/`.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -19,7 +18,14 @@ use crate::limits::{ACTION_OUTPUT, ACTION_TIMEOUT};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The default directories, vendor first.
+#[cfg(not(windows))]
 pub const DEFAULT_DIRS: &[&str] = &["/usr/lib/guestlink/actions.d", "/etc/guestlink/actions.d"];
+/// The default directories on Windows: the installer's, then the administrator's.
+#[cfg(windows)]
+pub const DEFAULT_DIRS: &[&str] = &[
+    r"C:\Program Files\guestlink\actions.d",
+    r"C:\ProgramData\guestlink\actions.d",
+];
 
 /// Where actions are looked for, and how they run.
 #[derive(Debug, Clone)]
@@ -84,17 +90,7 @@ fn unusable(path: &Path) -> Option<String> {
     if !meta.is_file() {
         return Some("not a regular file".into());
     }
-    if meta.permissions().mode() & 0o111 == 0 {
-        return Some("disabled (not executable)".into());
-    }
-    let me = nix::unistd::geteuid().as_raw();
-    if meta.uid() != 0 && meta.uid() != me {
-        return Some(format!("owned by uid {}, not root", meta.uid()));
-    }
-    if meta.permissions().mode() & 0o022 != 0 {
-        return Some("writable by its group or by others".into());
-    }
-    None
+    crate::os::untrusted_executable(path, &meta)
 }
 
 /// The files that may run, in name order; the others are logged with the reason.
@@ -163,8 +159,8 @@ impl Actions {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .process_group(0)
             .kill_on_drop(true);
+        crate::os::own_group(&mut cmd);
         let mut child = cmd.spawn()?;
         let pid = child.id();
         if let (Some(mut stdin), Some(data)) = (child.stdin.take(), input) {
@@ -184,10 +180,9 @@ impl Actions {
         match tokio::time::timeout(self.timeout, waited).await {
             Ok((status, (stdout, t1), (stderr, t2))) => {
                 let status = status?;
-                use std::os::unix::process::ExitStatusExt;
                 Ok(Outcome {
                     code: status.code(),
-                    signal: status.signal(),
+                    signal: crate::os::exit_signal(&status),
                     timed_out: false,
                     stdout,
                     stderr,
@@ -197,13 +192,10 @@ impl Actions {
             Err(_) => {
                 if let Some(pid) = pid {
                     // The whole group: a script's children go too.
-                    let _ = nix::sys::signal::killpg(
-                        nix::unistd::Pid::from_raw(pid as i32),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
+                    crate::os::kill_group(pid);
                 }
                 Ok(Outcome {
-                    signal: Some(libc::SIGKILL),
+                    signal: crate::os::KILLED,
                     timed_out: true,
                     ..Outcome::default()
                 })

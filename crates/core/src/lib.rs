@@ -25,6 +25,7 @@ pub mod events;
 pub mod handlers;
 pub mod limits;
 pub mod live;
+pub mod os;
 pub mod platform;
 pub mod policy;
 pub mod state;

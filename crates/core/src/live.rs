@@ -147,15 +147,7 @@ pub struct Group {
 impl Group {
     /// Sends `signal` to the group. A signal number that does not exist is an error.
     pub fn signal(&self, signal: i32) -> Result<(), String> {
-        let sig = nix::sys::signal::Signal::try_from(signal)
-            .map_err(|_| format!("signal {signal} does not exist"))?;
-        if self.pgid <= 1 {
-            return Ok(());
-        }
-        match nix::sys::signal::killpg(nix::unistd::Pid::from_raw(self.pgid), sig) {
-            Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
-            Err(e) => Err(e.desc().to_string()),
-        }
+        crate::os::signal_group(self.pgid, signal)
     }
 }
 
@@ -163,8 +155,7 @@ impl Drop for Group {
     fn drop(&mut self) {
         // Whatever the group still holds (the program, or jobs it left behind) is hung
         // up; the leader, if it ignores that, is killed after the grace period.
-        let _ = self.signal(libc::SIGHUP);
-        let _ = self.signal(libc::SIGCONT);
+        crate::os::hang_up_group(self.pgid);
         if self.reaped.load(Ordering::Acquire) {
             return;
         }
@@ -172,10 +163,7 @@ impl Drop for Group {
         let reaped = self.reaped.clone();
         let kill = move || {
             if !reaped.load(Ordering::Acquire) && pgid > 1 {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pgid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+                crate::os::kill_group(pgid as u32);
             }
         };
         match tokio::runtime::Handle::try_current() {
@@ -210,14 +198,11 @@ impl Process {
         let exit = child.exit;
         tokio::spawn(async move {
             let ended = match exit.await {
-                Ok(status) => {
-                    use std::os::unix::process::ExitStatusExt;
-                    match (status.code(), status.signal()) {
-                        (Some(c), _) => Some(Ended::Code(c)),
-                        (None, Some(s)) => Some(Ended::Signal(s)),
-                        _ => None,
-                    }
-                }
+                Ok(status) => match (status.code(), crate::os::exit_signal(&status)) {
+                    (Some(c), _) => Some(Ended::Code(c)),
+                    (None, Some(s)) => Some(Ended::Signal(s)),
+                    _ => None,
+                },
                 Err(e) => {
                     tracing::warn!(pid, "cannot wait for the program of a stream: {e}");
                     None
@@ -246,6 +231,7 @@ pub enum LiveListener {
     /// TCP.
     Tcp(tokio::net::TcpListener),
     /// A unix socket; its file is removed when the listener goes.
+    #[cfg(unix)]
     Unix(tokio::net::UnixListener, UnlinkOnDrop),
 }
 

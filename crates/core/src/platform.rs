@@ -49,6 +49,8 @@ pub struct LoginRecord {
     pub user: String,
     /// Login time, seconds since the epoch with microseconds.
     pub time: f64,
+    /// Logon domain (Windows).
+    pub domain: Option<String>,
 }
 
 /// Read-only facts about the system.
@@ -114,6 +116,10 @@ pub trait Inventory: Send + Sync {
     fn memory_block_size(&self) -> io::Result<u64>;
     /// Memory figures and paging counters.
     fn memory_stats(&self) -> io::Result<GuestlinkMemoryStats> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+    /// PCI devices and their drivers (Windows' `guest-get-devices`).
+    fn devices(&self) -> io::Result<Vec<guestlink_vocabulary::types::GuestDeviceInfo>> {
         Err(io::ErrorKind::Unsupported.into())
     }
     /// The installed packages among `names`, as `name-version[-release]`.
@@ -233,6 +239,9 @@ pub struct Account {
     pub gid: u32,
     /// Home directory.
     pub home: PathBuf,
+    /// A member of the Administrators group (Windows: OpenSSH reads such a user's
+    /// keys from `administrators_authorized_keys`). Always false on Unix.
+    pub admin: bool,
 }
 
 /// The user database.

@@ -23,14 +23,17 @@ fn agent(policy: Policy, statedir: &std::path::Path) -> Agent {
             LoginRecord {
                 user: "bob".into(),
                 time: 20.5,
+                domain: None,
             },
             LoginRecord {
                 user: "alice".into(),
                 time: 30.0,
+                domain: Some("CORP".into()),
             },
             LoginRecord {
                 user: "bob".into(),
                 time: 10.25,
+                domain: None,
             },
         ]),
         seat_users: Vec::new(),
@@ -87,7 +90,7 @@ async fn handlers_use_the_platform() {
     );
     assert_eq!(
         run(&a, "guest-get-users", json!({})).await.unwrap(),
-        json!([{"user": "bob", "login-time": 10.25}, {"user": "alice", "login-time": 30.0}])
+        json!([{"user": "bob", "login-time": 10.25}, {"user": "alice", "login-time": 30.0, "domain": "CORP"}])
     );
     let os = run(&a, "guest-get-osinfo", json!({})).await.unwrap();
     assert_eq!(os["id"], "debian");

@@ -34,6 +34,7 @@ fn agent_with(config: AgentConfig, system: FakeSystem) -> Agent {
         uid,
         gid: uid,
         home: "/home/x".into(),
+        admin: false,
     };
     platform.accounts = Arc::new(FakeAccounts([("carol".to_string(), account(1003))].into()));
     Agent::new(config, platform)

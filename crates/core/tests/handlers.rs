@@ -47,6 +47,7 @@ fn harness_with(
             uid: me.uid.as_raw(),
             gid: me.gid.as_raw(),
             home,
+            admin: false,
         },
     )]));
     let platform = Platform {

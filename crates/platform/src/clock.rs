@@ -4,7 +4,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use guestlink_core::platform::Clock;
 
-/// `CLOCK_REALTIME`.
+/// The system clock (`CLOCK_REALTIME`, `GetSystemTimePreciseAsFileTime`).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 

@@ -1,54 +1,24 @@
-//! Linux back ends for the platform traits of `guestlink-core`.
+//! The back ends of `guestlink-core`'s platform traits, one module per operating
+//! system, side by side:
 //!
-//! - [`LinuxSystem`]: `uname(2)`, os-release (honouring `QGA_OS_RELEASE`), the host
-//!   name, the local time zone and utmp login records.
-//! - [`SystemClock`]: the real-time clock.
-//! - [`LinuxInventory`]: filesystems and disks ([`storage`], over [`mounts`]), network
-//!   ([`net`]), CPUs, memory and load ([`cpu_memory`]).
-//! - [`LinuxFilesystems`]: FIFREEZE, FITHAW, FITRIM.
-//! - [`LinuxMachine`]: power, clock, hotplug, passwords.
-//! - [`LinuxAccounts`] — getpwnam.
-//! - [`logind::Logind`]: locking and ending sessions; single sign-on ([`credentials`]);
-//!   both over [`dbus`], a small client of its own.
+//! - `linux/`: procfs and sysfs, ioctls, utmp, logind over a D-Bus client of its own,
+//!   uinput ([`linux()`] builds the platform);
+//! - `windows/`: Win32 through `windows-sys` (`windows()` builds the platform).
+//!
+//! What both share is here: [`SystemClock`].
 
-mod accounts;
 mod clock;
-pub mod cpu_memory;
-pub mod credentials;
-pub mod dbus;
-mod filesystems;
-mod inventory;
-pub mod logind;
-mod machine;
-pub mod mounts;
-pub mod net;
-pub mod packages;
-pub mod pointer;
-mod processes;
-pub mod storage;
-pub mod sysfs;
-mod system;
+#[cfg(not(windows))]
+mod linux;
+#[cfg(windows)]
+pub mod windows;
+/// The Windows back ends' pure rules, tested on the build host too.
+#[cfg(all(test, not(windows)))]
+#[path = "windows/rules.rs"]
+mod windows_rules;
 
-use std::sync::Arc;
-
-pub use accounts::LinuxAccounts;
 pub use clock::SystemClock;
-pub use filesystems::LinuxFilesystems;
-use guestlink_core::Platform;
-pub use inventory::LinuxInventory;
-pub use machine::LinuxMachine;
-pub use system::LinuxSystem;
-
-/// The platform of the machine this process runs on.
-pub fn linux() -> Platform {
-    Platform {
-        system: Arc::new(LinuxSystem),
-        clock: Arc::new(SystemClock),
-        inventory: Arc::new(LinuxInventory),
-        filesystems: Arc::new(LinuxFilesystems),
-        machine: Arc::new(LinuxMachine),
-        accounts: Arc::new(LinuxAccounts),
-        session_manager: Arc::new(logind::Logind),
-        processes: Arc::new(processes::LinuxProcesses),
-    }
-}
+#[cfg(not(windows))]
+pub use linux::*;
+#[cfg(windows)]
+pub use windows::windows;

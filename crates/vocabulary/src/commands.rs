@@ -564,7 +564,6 @@ define_commands! {
         since: "5.2",
         args: GuestSshGetArgs,
         returns: GuestAuthorizedKeys,
-        platforms: Platforms::POSIX,
     }
 
     /// Add public keys to a user's `~/.ssh/authorized_keys`, or replace its content.
@@ -573,7 +572,6 @@ define_commands! {
         since: "5.2",
         args: GuestSshAddArgs,
         returns: Empty,
-        platforms: Platforms::POSIX,
     }
 
     /// Remove public keys from a user's `~/.ssh/authorized_keys`.
@@ -582,7 +580,6 @@ define_commands! {
         since: "5.2",
         args: GuestSshRemoveArgs,
         returns: Empty,
-        platforms: Platforms::POSIX,
     }
 
     /// I/O counters of every block device.
@@ -664,6 +661,7 @@ define_commands! {
         since: "guestlink 0.2",
         args: Empty,
         returns: StreamInfo,
+        platforms: Platforms::POSIX,
     }
 
     /// guestlink extension: run a program whose standard input, output and error are
@@ -674,6 +672,7 @@ define_commands! {
         since: "guestlink 0.2",
         args: StreamExecArgs,
         returns: StreamProcess,
+        platforms: Platforms::POSIX,
         gated_as: ["guest-exec"],
     }
 
@@ -685,6 +684,7 @@ define_commands! {
         since: "guestlink 0.2",
         args: ShellArgs,
         returns: StreamProcess,
+        platforms: Platforms::POSIX,
         gated_as: ["guest-exec"],
     }
 
@@ -696,6 +696,7 @@ define_commands! {
         since: "guestlink 0.2",
         args: ForwardAddress,
         returns: ForwardStream,
+        platforms: Platforms::POSIX,
     }
 
     /// guestlink extension: listen inside the guest on a TCP address or a unix socket;
@@ -706,6 +707,7 @@ define_commands! {
         since: "guestlink 0.2",
         args: ForwardAddress,
         returns: ForwardListener,
+        platforms: Platforms::POSIX,
     }
 
     /// guestlink extension: receive events on this connection. Adds the named events
@@ -736,6 +738,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: ReplyArgs,
         returns: Empty,
+        platforms: Platforms::POSIX,
     }
 
     /// guestlink extension: user sessions, with whether a session agent serves each.
@@ -744,6 +747,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: Empty,
         returns: Vec<SessionInfo>,
+        platforms: Platforms::POSIX,
         scope: Both,
     }
 
@@ -754,6 +758,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: ClipboardTypesArgs,
         returns: ClipboardTypes,
+        platforms: Platforms::POSIX,
         scope: Both,
     }
 
@@ -764,6 +769,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: ClipboardGetArgs,
         returns: ClipboardData,
+        platforms: Platforms::POSIX,
         scope: Both,
     }
 
@@ -774,6 +780,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: ClipboardSetArgs,
         returns: Empty,
+        platforms: Platforms::POSIX,
         scope: Both,
     }
 
@@ -785,6 +792,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: HostRequestArgs,
         returns: serde_json::Value,
+        platforms: Platforms::POSIX,
         scope: Guest,
     }
 
@@ -795,6 +803,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: SessionRegisterArgs,
         returns: SessionRegistered,
+        platforms: Platforms::POSIX,
         scope: Guest,
     }
 
@@ -804,6 +813,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: ReplyArgs,
         returns: Empty,
+        platforms: Platforms::POSIX,
         scope: Guest,
     }
 
@@ -814,6 +824,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: ClipboardGrabArgs,
         returns: Empty,
+        platforms: Platforms::POSIX,
         scope: Guest,
     }
 
@@ -826,6 +837,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: ClipboardOfferArgs,
         returns: Empty,
+        platforms: Platforms::POSIX,
     }
 
     /// guestlink extension, guest socket: a session agent fetches what the host offered
@@ -835,6 +847,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: ClipboardSelectionArgs,
         returns: ClipboardData,
+        platforms: Platforms::POSIX,
         scope: Guest,
     }
 
@@ -845,6 +858,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: ClipboardSelectionArgs,
         returns: Empty,
+        platforms: Platforms::POSIX,
         scope: Both,
     }
 
@@ -856,6 +870,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: TransferStartArgs,
         returns: Transfer,
+        platforms: Platforms::POSIX,
     }
 
     /// guestlink extension: the next `count` bytes of a transfer, as raw bytes after
@@ -865,6 +880,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: TransferWriteArgs,
         returns: TransferProgress,
+        platforms: Platforms::POSIX,
         payload: Request,
     }
 
@@ -874,6 +890,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: TransferHandleArgs,
         returns: Empty,
+        platforms: Platforms::POSIX,
     }
 
     /// guestlink extension: the host's display layout, applied by the active session's
@@ -883,6 +900,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: DisplaySetArgs,
         returns: Empty,
+        platforms: Platforms::POSIX,
     }
 
     /// guestlink extension: memory figures and paging counters (what oVirt's heartbeat
@@ -892,6 +910,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: Empty,
         returns: GuestlinkMemoryStats,
+        platforms: Platforms::POSIX,
     }
 
     /// guestlink extension: which of the named packages are installed, as
@@ -901,6 +920,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: GuestlinkApplicationsArgs,
         returns: Vec<String>,
+        platforms: Platforms::POSIX,
     }
 
     /// guestlink extension: lock the screen of a session (the active one by default)
@@ -910,6 +930,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: SessionControlArgs,
         returns: Empty,
+        platforms: Platforms::POSIX,
     }
 
     /// guestlink extension: end a session (the active one by default) through logind.
@@ -918,6 +939,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: SessionControlArgs,
         returns: Empty,
+        platforms: Platforms::POSIX,
     }
 
     /// guestlink extension: power down, halt or reboot after a grace delay, with a
@@ -939,6 +961,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: LifecycleEventArgs,
         returns: Vec<HookResult>,
+        platforms: Platforms::POSIX,
     }
 
     /// guestlink extension: run an action, an executable the administrator put in the

@@ -97,7 +97,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 tracing::debug!(channel = %call.channel.name, "the host went away");
                 // A port with no host reports its end again and again: wait a little
                 // (the device's own poll) rather than spin.
-                tokio::time::sleep(guestlink_fdio::DETACHED_POLL).await;
+                tokio::time::sleep(super::DETACHED_POLL).await;
             }
             other => return other,
         }
@@ -178,6 +178,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Tells a client why it is turned away, without holding up the caller.
+#[cfg(unix)]
 pub fn refuse<S: AsyncWrite + Unpin + Send + 'static>(mut stream: S, why: String) {
     tokio::spawn(async move {
         let mut out = Vec::new();

@@ -40,6 +40,9 @@ pub struct Ctx<'a> {
     pub workdir: Option<&'a Path>,
     /// The account whose SSH keys [`Kind::Guest`] cases may change.
     pub ssh_user: Option<&'a str>,
+    /// The agent runs on Windows (`guest-get-osinfo` says `mswindows`): the exec cases
+    /// run `cmd` instead of POSIX tools, and expect Windows' semantics (no `merged`).
+    pub windows: bool,
 }
 
 impl Ctx<'_> {

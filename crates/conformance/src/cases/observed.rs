@@ -229,8 +229,13 @@ pub fn x17_read_limit(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
 
 /// X18.
 pub fn x18_exec_reaped(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
+    let request = if ctx.windows {
+        json!({"path": "cmd", "arg": ["/c", "exit 0"]})
+    } else {
+        json!({"path": "true"})
+    };
     let c = ctx.conn()?;
-    let v = c.execute("guest-exec", json!({"path": "true"}))?;
+    let v = c.execute("guest-exec", request)?;
     let pid = member(no_error(&v)?, "pid")?.clone();
     wait_exec(c, &pid)?;
     let again = c.execute("guest-exec-status", json!({ "pid": pid }))?;

@@ -291,48 +291,69 @@ fn exec(c: &mut Conn, args: Value) -> Result<Value, Failure> {
     wait_exec(c, &pid)
 }
 
-/// T22.
+/// T22 (on Windows through `cmd /c echo`, whose line ends in CR LF).
 pub fn guest_exec(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
-    let c = ctx.conn()?;
-    let s = exec(
-        c,
-        json!({"path": "echo", "arg": ["-n", "\" test_str \""], "capture-output": true}),
-    )?;
+    let (request, want): (Value, &[u8]) = if ctx.windows {
+        (
+            json!({"path": "cmd", "arg": ["/c", "echo test_str"], "capture-output": true}),
+            b"test_str\r\n",
+        )
+    } else {
+        (
+            json!({"path": "echo", "arg": ["-n", "\" test_str \""], "capture-output": true}),
+            b"\" test_str \"",
+        )
+    };
+    let s = exec(ctx.conn()?, request)?;
     ensure!(s["exitcode"] == json!(0), "status {s}");
-    ensure!(
-        base64(member(&s, "out-data")?)? == b"\" test_str \"",
-        "output {s}"
-    );
+    ensure!(base64(member(&s, "out-data")?)? == want, "output {s}");
     Ok(())
 }
 
 const SCRIPT: &str =
     "for i in $(seq 4); do if (( $i % 2 )); then echo stdout; else echo stderr 1>&2; fi; done;";
+/// The same for `cmd /c`.
+const CMD_SCRIPT: &str = "echo stdout& echo stderr>&2& echo stdout& echo stderr>&2";
+
+/// The script of T23 and T24 for the target's shell, with its line ending.
+fn script(ctx: &Ctx<'_>, mode: &str) -> (Value, &'static str) {
+    if ctx.windows {
+        (
+            json!({"path": "cmd", "arg": ["/c", CMD_SCRIPT], "capture-output": mode}),
+            "\r\n",
+        )
+    } else {
+        (
+            json!({"path": "bash", "arg": ["-c", SCRIPT], "capture-output": mode}),
+            "\n",
+        )
+    }
+}
 
 /// T23.
 pub fn guest_exec_separated(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
-    let s = exec(
-        ctx.conn()?,
-        json!({"path": "bash", "arg": ["-c", SCRIPT], "capture-output": "separated"}),
-    )?;
+    let (request, nl) = script(ctx, "separated");
+    let s = exec(ctx.conn()?, request)?;
     ensure!(s["exitcode"] == json!(0), "status {s}");
     ensure!(
-        base64(member(&s, "out-data")?)? == b"stdout\nstdout\n",
+        base64(member(&s, "out-data")?)? == format!("stdout{nl}stdout{nl}").as_bytes(),
         "stdout in {s}"
     );
     ensure!(
-        base64(member(&s, "err-data")?)? == b"stderr\nstderr\n",
+        base64(member(&s, "err-data")?)? == format!("stderr{nl}stderr{nl}").as_bytes(),
         "stderr in {s}"
     );
     Ok(())
 }
 
-/// T24.
+/// T24; on Windows, where `merged` does not exist, the request is a GenericError.
 pub fn guest_exec_merged(ctx: &mut Ctx<'_>) -> Result<(), Failure> {
-    let s = exec(
-        ctx.conn()?,
-        json!({"path": "bash", "arg": ["-c", SCRIPT], "capture-output": "merged"}),
-    )?;
+    let (request, _) = script(ctx, "merged");
+    if ctx.windows {
+        let v = ctx.conn()?.execute("guest-exec", request)?;
+        return error_of(&v, "GenericError").map(drop);
+    }
+    let s = exec(ctx.conn()?, request)?;
     ensure!(s["exitcode"] == json!(0), "status {s}");
     ensure!(
         base64(member(&s, "out-data")?)? == b"stdout\nstderr\nstdout\nstderr\n",

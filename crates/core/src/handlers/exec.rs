@@ -6,7 +6,6 @@
 //! a full pipe), waits for it and stores the outcome in the exec table.
 //! The tasks run while other commands are served; the child is always reaped.
 
-use std::os::fd::OwnedFd;
 use std::process::Stdio;
 
 use guestlink_vocabulary::commands::{GuestExec, GuestExecStatus};
@@ -15,7 +14,6 @@ use guestlink_vocabulary::types::{
     GuestExecStatusArgs,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::net::unix::pipe;
 
 use crate::context::Context;
 use crate::dispatch::Handler;
@@ -61,9 +59,18 @@ fn spawn_error(path: &str, e: &std::io::Error) -> CommandError {
     ))
 }
 
-fn merged_pipe() -> std::io::Result<(pipe::Receiver, OwnedFd)> {
+/// The read end of the pipe both streams share (`merged`).
+#[cfg(unix)]
+type MergedReader = tokio::net::unix::pipe::Receiver;
+/// No shared pipe on Windows: never made.
+#[cfg(not(unix))]
+type MergedReader = tokio::process::ChildStdout;
+
+/// One pipe for both standard output and standard error (`merged`).
+#[cfg(unix)]
+fn merged_pipe() -> std::io::Result<(MergedReader, std::os::fd::OwnedFd)> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
-    Ok((pipe::Receiver::from_owned_fd(r)?, w))
+    Ok((tokio::net::unix::pipe::Receiver::from_owned_fd(r)?, w))
 }
 
 impl Handler for GuestExec {
@@ -97,7 +104,8 @@ impl Handler for GuestExec {
         } else {
             Stdio::null()
         });
-        let mut merged = None;
+        #[cfg_attr(not(unix), allow(unused_mut))]
+        let mut merged: Option<MergedReader> = None;
         match mode {
             Mode::None => {
                 cmd.stdout(Stdio::null()).stderr(Stdio::null());
@@ -111,6 +119,12 @@ impl Handler for GuestExec {
             Mode::Separated => {
                 cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
             }
+            #[cfg(not(unix))]
+            Mode::Merged => {
+                // As qemu-ga for Windows: GLib cannot give one pipe to both streams.
+                return Err(CommandError::new("merged unsupported on windows"));
+            }
+            #[cfg(unix)]
             Mode::Merged => {
                 let (r, w) = merged_pipe().map_err(|e| spawn_error(&args.path, &e))?;
                 let w2 = w.try_clone().map_err(|e| spawn_error(&args.path, &e))?;
@@ -158,9 +172,8 @@ impl Handler for GuestExec {
             };
             match status {
                 Ok(status) => {
-                    use std::os::unix::process::ExitStatusExt;
                     outcome.exitcode = status.code().map(i64::from);
-                    outcome.signal = status.signal().map(i64::from);
+                    outcome.signal = crate::os::exit_signal(&status).map(i64::from);
                 }
                 Err(e) => tracing::warn!(pid, "cannot wait for child: {e}"),
             }

@@ -14,8 +14,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -79,7 +77,7 @@ fn open(path: &str, mode: &str, scope: Option<&FileScope>) -> Result<File, Comma
     };
     scope.check(Path::new(path), access).map_err(refused)?;
     let file = open_mode(path, mode)?;
-    let opened = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+    let opened = crate::os::opened_path(&file)
         .map_err(|e| refused(format!("cannot tell what was opened: {e}")))?;
     scope.check_resolved(&opened, access).map_err(refused)?;
     Ok(file)
@@ -91,18 +89,16 @@ fn open_mode(path: &str, mode: &str) -> Result<File, CommandError> {
     let failed =
         |e: &io::Error| with_errno(format!("failed to open file '{path}' (mode: '{mode}')"), e);
     let mut opts = OpenOptions::new();
-    opts.read(read)
-        .write(write || append)
-        .append(append)
-        .custom_flags(libc::O_NONBLOCK);
+    opts.read(read).write(write || append).append(append);
+    crate::os::nonblocking(&mut opts);
     if create {
         // Create exclusively first so that only a file we made gets mode 0666.
         let mut excl = opts.clone();
-        excl.create_new(true).mode(0o666);
+        excl.create_new(true);
+        crate::os::create_mode(&mut excl, 0o666);
         match excl.open(path) {
             Ok(file) => {
-                file.set_permissions(std::fs::Permissions::from_mode(0o666))
-                    .map_err(|e| failed(&e))?;
+                crate::os::set_mode(&file, 0o666).map_err(|e| failed(&e))?;
                 return Ok(file);
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}

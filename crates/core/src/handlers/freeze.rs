@@ -44,10 +44,10 @@ async fn run_hook(agent: &Agent, action: &str) -> Result<(), CommandError> {
     let Some(hook) = agent.fsfreeze_hook() else {
         return run_action_hooks(agent, action).await;
     };
-    if let Err(e) = nix::unistd::access(hook, nix::unistd::AccessFlags::X_OK) {
+    if let Err(e) = crate::os::check_executable(hook) {
         return Err(with_errno(
             format!("can't access fsfreeze hook '{}'", hook.display()),
-            &io::Error::from(e),
+            &e,
         ));
     }
     let status = tokio::process::Command::new(hook)

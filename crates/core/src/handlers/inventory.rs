@@ -135,8 +135,8 @@ impl Handler for GuestGetMemoryBlockInfo {
 
 /// Declared for Windows only, so never in a Linux agent's table.
 impl Handler for GuestGetDevices {
-    async fn handle(_ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestDeviceInfo>, CommandError> {
-        Err(CommandError::new("this platform has no device list"))
+    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestDeviceInfo>, CommandError> {
+        query(&ctx, "devices", |_| None, |i| i.devices()).await
     }
 }
 

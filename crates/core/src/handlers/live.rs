@@ -27,9 +27,9 @@ use crate::dispatch::Handler;
 use crate::error::CommandError;
 use crate::events::{Audience, EventRecord};
 use crate::limits::{STREAMS, STREAM_WINDOW};
-use crate::live::{
-    Endpoint, LiveCommand, LiveListener, Process, StreamSlot, TerminalSize, UnlinkOnDrop,
-};
+#[cfg(unix)]
+use crate::live::UnlinkOnDrop;
+use crate::live::{Endpoint, LiveCommand, LiveListener, Process, StreamSlot, TerminalSize};
 use crate::policy::live::destination;
 
 /// How long a forward's connection attempt may take.
@@ -264,16 +264,27 @@ where
     }
 }
 
+/// A forward to a unix socket on a system without them.
+#[cfg(not(unix))]
+fn no_unix_sockets(dest: &str) -> CommandError {
+    CommandError::new(format!(
+        "cannot use {dest}: unix sockets are not supported here"
+    ))
+}
+
 impl Handler for GuestlinkForwardConnect {
     async fn handle(ctx: Context<'_>, args: ForwardAddress) -> Result<ForwardStream, CommandError> {
         let (slot, dest) = forward_prologue(&ctx, Self::NAME, &args, false)?;
         let failed = |e: std::io::Error| socket_error("connect to", &dest, &e);
         let connect = async {
             Ok::<_, CommandError>(match &args.path {
+                #[cfg(unix)]
                 Some(p) => {
                     let s = tokio::net::UnixStream::connect(p).await.map_err(failed)?;
                     socket_endpoint(s.into_split(), &dest)
                 }
+                #[cfg(not(unix))]
+                Some(_) => return Err(no_unix_sockets(&dest)),
                 None => {
                     let host = args.host.as_deref().unwrap_or("localhost");
                     let port = args.port.unwrap_or(0) as u16;
@@ -304,10 +315,13 @@ impl Handler for GuestlinkForwardListen {
         let (slot, dest) = forward_prologue(&ctx, Self::NAME, &args, true)?;
         let failed = |e: std::io::Error| socket_error("listen on", &dest, &e);
         let (listener, port) = match &args.path {
+            #[cfg(unix)]
             Some(p) => {
                 let l = tokio::net::UnixListener::bind(p).map_err(failed)?;
                 (LiveListener::Unix(l, UnlinkOnDrop(PathBuf::from(p))), None)
             }
+            #[cfg(not(unix))]
+            Some(_) => return Err(no_unix_sockets(&dest)),
             None => {
                 let host = args.host.as_deref().unwrap_or("localhost");
                 let port = args.port.unwrap_or(0) as u16;

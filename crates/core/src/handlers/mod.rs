@@ -20,8 +20,14 @@
 
 pub mod accounts;
 pub mod action;
+#[cfg(unix)]
+mod authorized_keys;
+#[cfg(windows)]
+#[path = "authorized_keys_windows.rs"]
+mod authorized_keys;
 pub mod clipboard;
 pub mod control;
+mod download_dir;
 pub mod events;
 pub mod exec;
 pub mod file;
@@ -35,6 +41,11 @@ mod protocol;
 pub mod sessions;
 mod system;
 pub mod transfer;
+#[cfg(unix)]
+mod user_files;
+#[cfg(windows)]
+#[path = "user_files_windows.rs"]
+mod user_files;
 
 pub use osrelease::parse_os_release;
 

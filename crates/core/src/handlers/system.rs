@@ -57,7 +57,7 @@ impl Handler for GuestGetUsers {
                 None => users.push(GuestUser {
                     user: r.user,
                     login_time: r.time,
-                    domain: None,
+                    domain: r.domain,
                 }),
             }
         }

@@ -117,7 +117,14 @@ struct RuleToml {
 }
 
 /// The default directories, vendor first.
+#[cfg(not(windows))]
 pub const DEFAULT_DIRS: &[&str] = &["/usr/lib/guestlink/policy.d", "/etc/guestlink/policy.d"];
+/// The default directories on Windows: the installer's, then the administrator's.
+#[cfg(windows)]
+pub const DEFAULT_DIRS: &[&str] = &[
+    r"C:\Program Files\guestlink\policy.d",
+    r"C:\ProgramData\guestlink\policy.d",
+];
 
 /// How names in a file are checked.
 pub struct Names<'a> {

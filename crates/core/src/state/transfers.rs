@@ -3,10 +3,8 @@
 //! the file it created, whatever happened to the path since.
 
 use std::collections::HashMap;
-use std::ffi::CString;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
@@ -46,7 +44,7 @@ pub struct Incoming {
     /// The connection that started it (its transfers end with it).
     pub conn: Option<u64>,
     /// The directory the file is in.
-    pub dir: OwnedFd,
+    pub dir: crate::os::OpenDir,
     /// The file's name in `dir`.
     pub name: String,
     /// The path, for messages.
@@ -66,10 +64,7 @@ impl Incoming {
             dir, name, file, ..
         } = self;
         drop(file);
-        if let Ok(c) = CString::new(name) {
-            // SAFETY: `dir` is an open directory and `c` a NUL-terminated name.
-            unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) };
-        }
+        crate::os::remove_in(&dir, &name);
     }
 }
 

@@ -434,9 +434,9 @@ async fn run_process(mut io: StreamIo, p: Process, mut control: mpsc::Receiver<C
                     "stream-exec: the program's time is up ({}s); terminating it",
                     t.as_secs()
                 );
-                let _ = group.signal(libc::SIGTERM);
+                let _ = group.signal(guestlink_core::os::SIGTERM);
                 tokio::time::sleep(KILL_GRACE).await;
-                let _ = group.signal(libc::SIGKILL);
+                let _ = group.signal(guestlink_core::os::SIGKILL);
                 std::future::pending::<()>().await
             }
             None => std::future::pending::<()>().await,
@@ -518,6 +518,7 @@ async fn run_listener(hub: &Hub, id: StreamId, listener: LiveListener) {
                     peer.to_string(),
                 )
             }),
+            #[cfg(unix)]
             LiveListener::Unix(l, _) => l.accept().await.map(|(s, _)| {
                 let (r, w) = s.into_split();
                 (

@@ -118,12 +118,17 @@ pub async fn hand_off(token: String, blob: Vec<u8>, wait: Duration) -> Result<bo
 }
 
 async fn announce(token: &str) -> Result<(), String> {
-    let mut bus = crate::dbus::Bus::system()
+    let mut bus = crate::linux::dbus::Bus::system()
         .await
         .map_err(|e| format!("cannot reach the system bus: {e}"))?;
-    bus.emit_signal(OBJECT, INTERFACE, SIGNAL, &[crate::dbus::Arg::Str(token)])
-        .await
-        .map_err(|e| format!("cannot announce the credentials: {e}"))
+    bus.emit_signal(
+        OBJECT,
+        INTERFACE,
+        SIGNAL,
+        &[crate::linux::dbus::Arg::Str(token)],
+    )
+    .await
+    .map_err(|e| format!("cannot announce the credentials: {e}"))
 }
 
 /// Accepts peers until one collects, or the deadline.

@@ -7,10 +7,10 @@
 //! from that request (or `LockedHint`) until `Unlock` (or the hint going down).
 //!
 //! [`Logind`] acts on sessions for the host (`LockSession`, `TerminateSession`) and
-//! hands credentials to greeter plugins ([`crate::credentials`]).
+//! hands credentials to greeter plugins ([`crate::linux::credentials`]).
 //!
 //! The bus is the system bus, or the one in `GUESTLINK_SYSTEM_BUS` (a D-Bus address),
-//! which the tests use to put a stand-in logind on a private bus; [`crate::dbus`]
+//! which the tests use to put a stand-in logind on a private bus; [`crate::linux::dbus`]
 //! speaks to it.
 
 use std::collections::HashSet;
@@ -19,7 +19,7 @@ use std::time::Duration;
 use guestlink_core::platform::{BoxFuture, SessionManager};
 use guestlink_core::state::sessions::LoginSession;
 
-use crate::dbus::{Arg, Bus, BusError, Value};
+use crate::linux::dbus::{Arg, Bus, BusError, Value};
 
 /// logind's bus name.
 pub const LOGIND: &str = "org.freedesktop.login1";
@@ -157,8 +157,8 @@ impl SessionManager for Logind {
         wait: Duration,
     ) -> BoxFuture<'_, Result<bool, String>> {
         Box::pin(async move {
-            let token = crate::credentials::token()?;
-            crate::credentials::hand_off(token, blob, wait).await
+            let token = crate::linux::credentials::token()?;
+            crate::linux::credentials::hand_off(token, blob, wait).await
         })
     }
 }

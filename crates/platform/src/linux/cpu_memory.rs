@@ -48,14 +48,14 @@ fn parse_cpu_list(text: &str) -> Option<Vec<u64>> {
 pub fn vcpus() -> io::Result<Vec<GuestLogicalProcessor>> {
     // The kernel's list of present CPUs (one small file) rather than a listing of its
     // directory; the listing where there is no such file.
-    let ids = match crate::sysfs::attr(format!("{CPU_DIR}/present")) {
+    let ids = match crate::linux::sysfs::attr(format!("{CPU_DIR}/present")) {
         Ok(text) => parse_cpu_list(&text).map_or_else(|| numbered(CPU_DIR, "cpu"), Ok)?,
         Err(_) => numbered(CPU_DIR, "cpu")?,
     };
     Ok(ids
         .into_iter()
         .map(|id| {
-            let online = crate::sysfs::attr(format!("{CPU_DIR}/cpu{id}/online")).ok();
+            let online = crate::linux::sysfs::attr(format!("{CPU_DIR}/cpu{id}/online")).ok();
             GuestLogicalProcessor {
                 logical_id: id as i64,
                 online: online.as_deref().is_none_or(|s| s.trim() == "1"),
@@ -93,8 +93,8 @@ pub fn memory_blocks() -> io::Result<Vec<GuestMemoryBlock>> {
         .into_iter()
         .map(|n| {
             let dir = format!("{MEMORY_DIR}/memory{n}");
-            let state = crate::sysfs::attr(format!("{dir}/state")).unwrap_or_default();
-            let removable = crate::sysfs::attr(format!("{dir}/removable")).ok();
+            let state = crate::linux::sysfs::attr(format!("{dir}/state")).unwrap_or_default();
+            let removable = crate::linux::sysfs::attr(format!("{dir}/removable")).ok();
             GuestMemoryBlock {
                 phys_index: n,
                 online: state.starts_with("online"),
@@ -111,7 +111,7 @@ pub fn memory_block_size() -> io::Result<u64> {
     if let Some(size) = SIZE.get() {
         return Ok(*size);
     }
-    let text = crate::sysfs::attr(format!("{MEMORY_DIR}/block_size_bytes"))?;
+    let text = crate::linux::sysfs::attr(format!("{MEMORY_DIR}/block_size_bytes"))?;
     let size = u64::from_str_radix(text.trim(), 16)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     Ok(*SIZE.get_or_init(|| size))
@@ -195,7 +195,7 @@ pub fn parse_stat(text: &str, ms_per_tick: f64) -> Vec<GuestCpuStats> {
 pub fn cpu_stats() -> io::Result<Vec<GuestCpuStats>> {
     // Only the CPU lines, which come first: the interrupt counters after them are most
     // of the file on a machine with many interrupts.
-    let text = crate::sysfs::attr_until("/proc/stat", |t| {
+    let text = crate::linux::sysfs::attr_until("/proc/stat", |t| {
         memchr::memmem::find(t, b"\nintr ").is_some()
     })?;
     // SAFETY: sysconf has no memory-safety preconditions.

@@ -16,6 +16,7 @@ impl Accounts for LinuxAccounts {
                 uid: u.uid.as_raw(),
                 gid: u.gid.as_raw(),
                 home: u.dir,
+                admin: false,
             }),
             Ok(None) => Err("No such user".into()),
             Err(e) => Err(guestlink_core::error::errno_text(e as i32)),

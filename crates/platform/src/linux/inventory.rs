@@ -9,7 +9,7 @@ use guestlink_vocabulary::types::{
     GuestlinkMemoryStats,
 };
 
-use crate::{cpu_memory, net, packages, storage};
+use crate::linux::{cpu_memory, net, packages, storage};
 
 /// Inventory of this machine.
 #[derive(Debug, Default, Clone, Copy)]

@@ -57,7 +57,7 @@ fn mac_of(addr: &nix::sys::socket::LinkAddr) -> Option<String> {
 /// `guest-network-get-interfaces`. Hardware addresses come from the link-layer entries
 /// of getifaddrs(3), which reads them with the addresses (no file per interface).
 pub fn interfaces() -> io::Result<Vec<GuestNetworkInterface>> {
-    let stats = crate::sysfs::attr("/proc/net/dev")
+    let stats = crate::linux::sysfs::attr("/proc/net/dev")
         .map(|t| parse_net_dev(&t))
         .unwrap_or_default();
     let all: Vec<_> = nix::ifaddrs::getifaddrs()

@@ -11,10 +11,10 @@ use guestlink_vocabulary::types::{
     GuestFilesystemInfo, GuestPCIAddress,
 };
 
-use crate::mounts;
+use crate::linux::mounts;
 
 fn read_trimmed(path: impl AsRef<Path>) -> Option<String> {
-    crate::sysfs::attr(path)
+    crate::linux::sysfs::attr(path)
         .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
@@ -428,7 +428,9 @@ pub fn parse_diskstats(text: &str) -> Vec<GuestDiskStatsInfo> {
 
 /// `guest-get-diskstats`.
 pub fn disk_stats() -> io::Result<Vec<GuestDiskStatsInfo>> {
-    Ok(parse_diskstats(&crate::sysfs::attr("/proc/diskstats")?))
+    Ok(parse_diskstats(&crate::linux::sysfs::attr(
+        "/proc/diskstats",
+    )?))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use guestlink_core::platform::{Filesystems, FreezableMount, TrimError};
 
-use crate::mounts;
+use crate::linux::mounts;
 
 const FIFREEZE: libc::c_ulong = 0xC004_5877;
 const FITHAW: libc::c_ulong = 0xC004_5878;

@@ -9,7 +9,7 @@ use guestlink_core::error::strerror;
 use guestlink_core::platform::{Machine, ShutdownMode, SuspendMode};
 use guestlink_vocabulary::types::GuestMemoryBlockResponseType;
 
-use crate::cpu_memory;
+use crate::linux::cpu_memory;
 
 /// This machine.
 #[derive(Debug, Default, Clone, Copy)]

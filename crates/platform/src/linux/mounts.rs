@@ -77,7 +77,7 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
 
 /// The current mounts.
 pub fn mounts() -> io::Result<Vec<Mount>> {
-    Ok(parse_mountinfo(&crate::sysfs::attr(
+    Ok(parse_mountinfo(&crate::linux::sysfs::attr(
         "/proc/self/mountinfo",
     )?))
 }

@@ -97,6 +97,7 @@ impl SystemInfo for LinuxSystem {
             out.push(LoginRecord {
                 user: c_field(&e.ut_user),
                 time: e.ut_tv.tv_sec as f64 + e.ut_tv.tv_usec as f64 / 1e6,
+                domain: None,
             })
         });
         Ok(out)

@@ -1,0 +1,121 @@
+//! The core's own system calls on Windows.
+//!
+//! There are no signals and no process groups to kill at once: a child is killed on
+//! its own (tokio's `kill_on_drop`, `TerminateProcess`). Trust in an executable of a
+//! drop-in directory comes from the directory's ACL (under `%ProgramData%`, writable by
+//! administrators only), which the installer sets.
+
+use std::io;
+use std::path::Path;
+use std::process::ExitStatus;
+
+/// No process ends by a signal on Windows.
+pub fn exit_signal(_status: &ExitStatus) -> Option<i32> {
+    None
+}
+
+/// `CREATE_NEW_PROCESS_GROUP`: Ctrl+C in the agent's console does not reach the child.
+const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+/// `CREATE_NO_WINDOW`: a console child gets no window of its own.
+const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+
+/// Starts the child in a process group of its own, without a console window.
+pub fn own_group(cmd: &mut tokio::process::Command) {
+    cmd.creation_flags(CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW);
+}
+
+/// No signal is reported for a killed process.
+pub const KILLED: Option<i32> = None;
+
+/// The child itself is killed when its handle is dropped (`kill_on_drop`); Windows has
+/// no group to kill beside it.
+pub fn kill_group(_pid: u32) {}
+
+/// Why a file found in a drop-in directory must not run: Windows starts programs by
+/// their extension, so only `.exe`, `.com`, `.bat` and `.cmd` files are actions.
+pub fn untrusted_executable(path: &Path, _meta: &std::fs::Metadata) -> Option<String> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let runnable = ["exe", "com", "bat", "cmd"];
+    if runnable.iter().any(|r| ext.eq_ignore_ascii_case(r)) {
+        None
+    } else {
+        Some("disabled (not an .exe, .com, .bat or .cmd file)".into())
+    }
+}
+
+/// Whether `path` exists as a file the agent could start.
+pub fn check_executable(path: &Path) -> io::Result<()> {
+    let meta = std::fs::metadata(path)?;
+    if meta.is_file() {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(5)) // ERROR_ACCESS_DENIED
+    }
+}
+
+/// Windows has no signals to send.
+pub fn signal_group(_pgid: i32, signal: i32) -> Result<(), String> {
+    Err(format!("signal {signal}: signals do not exist on Windows"))
+}
+
+/// Nothing to hang up: the child is killed with its handle.
+pub fn hang_up_group(_pgid: i32) {}
+
+/// What an open file is, by the system's account (`GetFinalPathNameByHandleW`): the
+/// path with every link resolved, without the `\\?\` prefix.
+pub fn opened_path(file: &std::fs::File) -> io::Result<std::path::PathBuf> {
+    use std::os::windows::ffi::OsStringExt;
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Storage::FileSystem::GetFinalPathNameByHandleW;
+    let mut buf = vec![0u16; 512];
+    loop {
+        // SAFETY: the handle is open while `file` lives; the buffer's length is given.
+        let n = unsafe {
+            GetFinalPathNameByHandleW(file.as_raw_handle(), buf.as_mut_ptr(), buf.len() as u32, 0)
+        } as usize;
+        if n == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n < buf.len() {
+            buf.truncate(n);
+            break;
+        }
+        buf.resize(n + 1, 0);
+    }
+    let path = std::ffi::OsString::from_wide(&buf);
+    let text = path.to_string_lossy();
+    Ok(match text.strip_prefix(r"\\?\UNC\") {
+        Some(rest) => format!(r"\\{rest}").into(),
+        None => text
+            .strip_prefix(r"\\?\")
+            .map(Into::into)
+            .unwrap_or(path.into()),
+    })
+}
+
+/// Windows files do not block on open; nothing to set.
+pub fn nonblocking(_opts: &mut std::fs::OpenOptions) {}
+
+/// Modes do not exist on Windows: files get their directory's ACL.
+pub fn create_mode(_opts: &mut std::fs::OpenOptions, _mode: u32) {}
+
+/// Modes do not exist on Windows: only the write bits matter (read-only attribute).
+pub fn set_mode(file: &std::fs::File, mode: u32) -> io::Result<()> {
+    let mut perm = file.metadata()?.permissions();
+    perm.set_readonly(mode & 0o222 == 0);
+    file.set_permissions(perm)
+}
+
+/// Windows has no user ids: the agent's account (LocalSystem) stands as 0.
+pub fn effective_uid() -> u32 {
+    0
+}
+
+/// A directory, by its path (Windows does not open a name relative to a handle
+/// through the standard library).
+pub type OpenDir = std::path::PathBuf;
+
+/// Removes `name` from the directory `dir`.
+pub fn remove_in(dir: &OpenDir, name: &str) {
+    let _ = std::fs::remove_file(dir.join(name));
+}

@@ -1,0 +1,51 @@
+//! The Windows back ends, through `windows-sys`:
+//!
+//! - [`WindowsSystem`]: the version (`RtlGetVersion`) and edition (the registry) as
+//!   qemu-ga reports them, the computer name, the time zone, WTS sessions;
+//! - [`WindowsInventory`]: adapters with their counters (IP Helper), processors,
+//!   volumes, PCI devices and drivers (SetupAPI), an emulated load average (`load.rs`);
+//! - [`WindowsMachine`]: shutdown and suspend with the privileges they need, the
+//!   clock, passwords (`NetUserSetInfo`);
+//! - [`WindowsAccounts`]: local accounts and their profiles;
+//! - `unsupported.rs`: what has no Windows back end yet (freeze through VSS, acting
+//!   on sessions, live streams), each saying so.
+//!
+//! The parts that decide something from what Windows returns (the version table,
+//! address formatting, counters, device ids) are plain functions, tested on any host.
+
+mod accounts;
+mod devices;
+mod inventory;
+mod load;
+mod machine;
+mod privilege;
+pub mod rules;
+mod system;
+mod unsupported;
+mod wide;
+
+use std::sync::Arc;
+
+use guestlink_core::Platform;
+
+pub use accounts::WindowsAccounts;
+pub use inventory::WindowsInventory;
+pub use machine::WindowsMachine;
+pub use system::WindowsSystem;
+
+use crate::SystemClock;
+
+/// The platform of the machine this process runs on.
+pub fn windows() -> Platform {
+    load::start();
+    Platform {
+        system: Arc::new(WindowsSystem),
+        clock: Arc::new(SystemClock),
+        inventory: Arc::new(WindowsInventory),
+        filesystems: Arc::new(unsupported::NoVss),
+        machine: Arc::new(WindowsMachine),
+        accounts: Arc::new(WindowsAccounts),
+        session_manager: Arc::new(unsupported::NoSessions),
+        processes: Arc::new(unsupported::NoLiveProcesses),
+    }
+}
