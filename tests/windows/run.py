@@ -19,7 +19,8 @@ can be shown without one:
   Windows-only errors (merged output, set-time without a time) are given;
 - the service: `-s install` registers it with Wine's service control manager, `net start`
   runs it (`-d`, under StartServiceCtrlDispatcher) and it answers on COM1, `net stop`
-  stops it, `-s uninstall` removes it.
+  stops it, `-s uninstall` removes it;
+- the MSI: Wine's msiexec installs it (files, policy, the service started) and removes it.
 
 Prints one line per check and exits non-zero if any fails.
 """
@@ -69,7 +70,7 @@ def check_msi(msi):
     # Dependencies, StartName, Password, Arguments, Component_, Description.
     check("msi: service entry",
           len(svc) >= 11 and svc[1] == "guestlinkd" and svc[3] == "16" and svc[4] == "2"
-          and svc[8] == "LocalSystem" and svc[10] == "-d", svc)
+          and svc[8] == "LocalSystem" and svc[10] == "-d -r", svc)
     controls = msi_table(msi, "ServiceControl")
     ctl = controls[0] if controls else []
     # Events: 1 start on install, 2|32 stop on install and removal, 128 delete on removal.
@@ -225,6 +226,7 @@ def main():
         except subprocess.TimeoutExpired:
             agent.kill()
     run_service(env, sock, agent_exe)
+    run_msi(env, prefix, os.path.join(win, msis[0]))
     bridge.stop = True
     subprocess.run([WINESERVER, "-k"], env=env)
     if not opts.keep:
@@ -275,6 +277,16 @@ def run_protocol_checks(q):
     fs = q.call("guest-get-fsinfo")["return"]
     check("guest-get-fsinfo: C: with its size",
           any(f["mountpoint"] == "C:\\" and f.get("total-bytes", 0) > 0 for f in fs), fs)
+    r = q.call("guest-get-disks")
+    check("guest-get-disks answers", isinstance(r.get("return"), list), r)
+    r = q.call("guest-fstrim")
+    paths = r.get("return", {}).get("paths", [])
+    check("guest-fstrim: one result per fixed volume (Wine has no defrag.exe: an error each)",
+          any(p.get("path") == "C:\\" and ("error" in p or "trimmed" in p) for p in paths), r)
+    r = q.call("guest-fsfreeze-freeze")
+    status = q.call("guest-fsfreeze-status").get("return")
+    check("guest-fsfreeze-freeze: refused without VSS, and nothing stays frozen",
+          r.get("error", {}).get("class") == "GenericError" and status == "thawed", (r, status))
     t = q.call("guest-get-time")["return"]
     check("guest-get-time", abs(t / 1e9 - time.time()) < 60, t)
     r = q.call("guest-get-devices")
@@ -382,6 +394,30 @@ def run_cli(rel, sock, prefix):
         check(f"guestlink {sub}", r.returncode == 0 and want in r.stdout, r.stdout + r.stderr)
     r = cli("info")
     check("guestlink info", r.returncode == 0 and "guest-get-devices" in r.stdout, r.stderr)
+
+
+def run_msi(env, prefix, msi):
+    """Wine's msiexec installs the MSI: files, the service (started, retrying the vioserial
+    port Wine does not have), the policy; and removes it all again."""
+    shutil.copy(msi, os.path.join(prefix, "drive_c", "guestlink.msi"))
+    r = subprocess.run([WINE, "msiexec", "/i", r"C:\guestlink.msi", "/qn"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    exe = os.path.join(prefix, "drive_c", "Program Files", "guestlink", "guestlinkd.exe")
+    policy = os.path.join(prefix, "drive_c", "ProgramData", "guestlink", "policy.d",
+                          "50-default.toml")
+    check("msiexec /i installs guestlinkd.exe and the policy",
+          r.returncode == 0 and os.path.exists(exe) and os.path.exists(policy),
+          r.stdout + r.stderr)
+    key = service_key(env)
+    state = subprocess.run([WINE, "sc", "query", "guestlinkd"], env=env, capture_output=True,
+                           text=True, timeout=60).stdout
+    check("the MSI registers the service and starts it",
+          "guestlinkd.exe -d -r" in key and "RUNNING" in state, key + state)
+    r = subprocess.run([WINE, "msiexec", "/x", r"C:\guestlink.msi", "/qn"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    check("msiexec /x removes the files and the service",
+          r.returncode == 0 and not os.path.exists(exe) and not os.path.exists(policy)
+          and "guestlinkd.exe" not in service_key(env), r.stdout + r.stderr)
 
 
 def service_key(env):

@@ -1,6 +1,6 @@
 //! Hardware inventory on Windows: network adapters with their counters (IP Helper's
-//! `GetAdaptersAddresses` and `GetIfEntry2`, as qemu-ga), logical processors, and
-//! mounted volumes with their sizes.
+//! `GetAdaptersAddresses` and `GetIfEntry2`, as qemu-ga), logical processors, mounted
+//! volumes with their sizes (`volumes.rs`), PCI devices (`devices.rs`) and the load.
 
 use std::io;
 
@@ -10,19 +10,15 @@ use guestlink_vocabulary::types::{
     GuestIpAddress, GuestIpAddressType, GuestLoadAverage, GuestLogicalProcessor, GuestMemoryBlock,
     GuestNetworkInterface, GuestNetworkInterfaceStat, GuestNetworkRoute,
 };
-use windows_sys::Win32::Foundation::{ERROR_BUFFER_OVERFLOW, INVALID_HANDLE_VALUE};
+use windows_sys::Win32::Foundation::ERROR_BUFFER_OVERFLOW;
 use windows_sys::Win32::NetworkManagement::IpHelper::{
     GetAdaptersAddresses, GetIfEntry2, GAA_FLAG_INCLUDE_PREFIX, GAA_FLAG_SKIP_ANYCAST,
     GAA_FLAG_SKIP_MULTICAST, IP_ADAPTER_ADDRESSES_LH, MIB_IF_ROW2,
 };
-use windows_sys::Win32::Storage::FileSystem::{
-    FindFirstVolumeW, FindNextVolumeW, FindVolumeClose, GetDiskFreeSpaceExW, GetVolumeInformationW,
-    GetVolumePathNamesForVolumeNameW,
-};
 use windows_sys::Win32::System::Threading::GetActiveProcessorCount;
 
 use super::rules::{mac_address, sockaddr_ip};
-use super::wide::{from_ptr, from_wide};
+use super::wide::from_ptr;
 
 /// `ALL_PROCESSOR_GROUPS`.
 const ALL_PROCESSOR_GROUPS: u16 = 0xffff;
@@ -83,86 +79,13 @@ fn statistics(index: u32) -> Option<GuestNetworkInterfaceStat> {
     })
 }
 
-/// The volume's mount points (`C:\`), its file system and sizes.
-fn volume(name: &[u16]) -> Option<GuestFilesystemInfo> {
-    let mut paths = vec![0u16; 1024];
-    let mut len = 0u32;
-    // SAFETY: `name` is NUL-terminated; the buffer's length is given.
-    if unsafe {
-        GetVolumePathNamesForVolumeNameW(
-            name.as_ptr(),
-            paths.as_mut_ptr(),
-            paths.len() as u32,
-            &mut len,
-        )
-    } == 0
-    {
-        return None;
-    }
-    let mountpoint = from_wide(&paths);
-    let mut fstype = [0u16; 64];
-    // SAFETY: NUL-terminated root; the buffers' lengths are given.
-    let known = unsafe {
-        GetVolumeInformationW(
-            name.as_ptr(),
-            std::ptr::null_mut(),
-            0,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            fstype.as_mut_ptr(),
-            fstype.len() as u32,
-        )
-    } != 0;
-    let (mut free_to_caller, mut total, mut free) = (0u64, 0u64, 0u64);
-    // SAFETY: as above; three counters to fill.
-    let sized =
-        unsafe { GetDiskFreeSpaceExW(name.as_ptr(), &mut free_to_caller, &mut total, &mut free) }
-            != 0;
-    Some(GuestFilesystemInfo {
-        name: from_wide(name),
-        mountpoint: if mountpoint.is_empty() {
-            "System Reserved".to_string()
-        } else {
-            mountpoint
-        },
-        type_: if known {
-            from_wide(&fstype)
-        } else {
-            String::new()
-        },
-        used_bytes: sized.then(|| total - free),
-        total_bytes: sized.then_some(total),
-        total_bytes_privileged: None,
-        disk: Vec::new(),
-    })
-}
-
 impl Inventory for WindowsInventory {
     fn filesystems(&self) -> io::Result<Vec<GuestFilesystemInfo>> {
-        let mut name = [0u16; 260];
-        // SAFETY: the buffer's length is given.
-        let find = unsafe { FindFirstVolumeW(name.as_mut_ptr(), name.len() as u32) };
-        if find == INVALID_HANDLE_VALUE {
-            return Err(io::Error::last_os_error());
-        }
-        let mut out = Vec::new();
-        loop {
-            if let Some(fs) = volume(&name) {
-                out.push(fs);
-            }
-            // SAFETY: the search handle is open; the buffer's length is given.
-            if unsafe { FindNextVolumeW(find, name.as_mut_ptr(), name.len() as u32) } == 0 {
-                break;
-            }
-        }
-        // SAFETY: opened by FindFirstVolumeW.
-        unsafe { FindVolumeClose(find) };
-        Ok(out)
+        super::volumes::filesystems()
     }
 
     fn disks(&self) -> io::Result<Vec<GuestDiskInfo>> {
-        unsupported()
+        super::disks::disks()
     }
 
     fn disk_stats(&self) -> io::Result<Vec<GuestDiskStatsInfo>> {

@@ -3,18 +3,22 @@
 //! - [`WindowsSystem`]: the version (`RtlGetVersion`) and edition (the registry) as
 //!   qemu-ga reports them, the computer name, the time zone, WTS sessions;
 //! - [`WindowsInventory`]: adapters with their counters (IP Helper), processors,
-//!   volumes, PCI devices and drivers (SetupAPI), an emulated load average (`load.rs`);
+//!   volumes and the disks under them with their buses (`disks.rs`), PCI devices and
+//!   drivers (SetupAPI), an emulated load average (`load.rs`);
+//! - [`WindowsFilesystems`]: fixed volumes, trimmed by `defrag.exe /L` as qemu-ga does;
 //! - [`WindowsMachine`]: shutdown and suspend with the privileges they need, the
 //!   clock, passwords (`NetUserSetInfo`);
 //! - [`WindowsAccounts`]: local accounts and their profiles;
-//! - `unsupported.rs`: what has no Windows back end yet (freeze through VSS, acting
-//!   on sessions, live streams), each saying so.
+//! - `unsupported.rs`: what has no Windows back end yet (acting on sessions, live
+//!   streams), each saying so; freezing (VSS) is refused by [`WindowsFilesystems`].
 //!
 //! The parts that decide something from what Windows returns (the version table,
 //! address formatting, counters, device ids) are plain functions, tested on any host.
 
 mod accounts;
 mod devices;
+mod disks;
+mod filesystems;
 mod inventory;
 mod load;
 mod machine;
@@ -22,6 +26,7 @@ mod privilege;
 pub mod rules;
 mod system;
 mod unsupported;
+mod volumes;
 mod wide;
 
 use std::sync::Arc;
@@ -29,6 +34,7 @@ use std::sync::Arc;
 use guestlink_core::Platform;
 
 pub use accounts::WindowsAccounts;
+pub use filesystems::WindowsFilesystems;
 pub use inventory::WindowsInventory;
 pub use machine::WindowsMachine;
 pub use system::WindowsSystem;
@@ -42,7 +48,7 @@ pub fn windows() -> Platform {
         system: Arc::new(WindowsSystem),
         clock: Arc::new(SystemClock),
         inventory: Arc::new(WindowsInventory),
-        filesystems: Arc::new(unsupported::NoVss),
+        filesystems: Arc::new(filesystems::WindowsFilesystems),
         machine: Arc::new(WindowsMachine),
         accounts: Arc::new(WindowsAccounts),
         session_manager: Arc::new(unsupported::NoSessions),

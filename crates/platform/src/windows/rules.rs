@@ -172,6 +172,55 @@ pub fn decay_loads(loads: [f64; 3], sample: f64) -> [f64; 3] {
     out
 }
 
+/// The bus of a disk as QGA names it, from Windows' `STORAGE_BUS_TYPE` (qemu-ga's table).
+pub fn bus_type(code: u32) -> guestlink_vocabulary::types::GuestDiskBusType {
+    use guestlink_vocabulary::types::GuestDiskBusType as B;
+    match code {
+        1 => B::Scsi,
+        2 | 3 => B::Ide,
+        4 => B::Ieee1394,
+        5 => B::Ssa,
+        6 => B::Fibre,
+        7 => B::Usb,
+        8 => B::Raid,
+        9 => B::Iscsi,
+        10 => B::Sas,
+        11 => B::Sata,
+        12 => B::Sd,
+        13 => B::Mmc,
+        14 => B::Virtual,
+        15 => B::FileBackedVirtual,
+        17 => B::Nvme,
+        _ => B::Unknown,
+    }
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// The bus type and serial number in a `STORAGE_DEVICE_DESCRIPTOR` (the reply to
+/// `IOCTL_STORAGE_QUERY_PROPERTY`); offsets outside the reply are ignored.
+pub fn device_descriptor(b: &[u8]) -> Option<(u32, Option<String>)> {
+    let bus = u32_at(b, 28)?;
+    let serial = match u32_at(b, 24)? as usize {
+        0 => None,
+        at => b.get(at..).and_then(|rest| {
+            let end = rest.iter().position(|&c| c == 0)?;
+            let text = String::from_utf8_lossy(&rest[..end]).trim().to_string();
+            (!text.is_empty()).then_some(text)
+        }),
+    };
+    Some((bus, serial))
+}
+
+/// The disk numbers in a `VOLUME_DISK_EXTENTS` (the reply to
+/// `IOCTL_VOLUME_GET_VOLUME_DISK_EXTENTS`).
+pub fn volume_disks(b: &[u8]) -> Vec<u32> {
+    let n = u32_at(b, 0).unwrap_or(0) as usize;
+    (0..n).filter_map(|i| u32_at(b, 8 + 24 * i)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,5 +343,37 @@ mod tests {
         }
         assert!((l[0] - 2.0 * (1.0 - (-1.0f64).exp())).abs() < 1e-9, "{l:?}");
         assert!(l[0] > l[1] && l[1] > l[2], "{l:?}");
+    }
+
+    #[test]
+    fn storage_replies_are_read() {
+        use guestlink_vocabulary::types::GuestDiskBusType as B;
+        assert_eq!(bus_type(1), B::Scsi);
+        assert_eq!(bus_type(3), B::Ide);
+        assert_eq!(bus_type(11), B::Sata);
+        assert_eq!(bus_type(17), B::Nvme);
+        assert_eq!(bus_type(99), B::Unknown);
+        let mut d = vec![0u8; 40];
+        d[24..28].copy_from_slice(&40u32.to_le_bytes());
+        d[28..32].copy_from_slice(&1u32.to_le_bytes());
+        d.extend_from_slice(b"  QM0001\0");
+        assert_eq!(device_descriptor(&d), Some((1, Some("QM0001".into()))));
+        d[24..28].copy_from_slice(&4000u32.to_le_bytes());
+        assert_eq!(
+            device_descriptor(&d),
+            Some((1, None)),
+            "serial offset outside"
+        );
+        assert_eq!(device_descriptor(&d[..20]), None, "short");
+        let mut e = vec![0u8; 8 + 48];
+        e[0..4].copy_from_slice(&2u32.to_le_bytes());
+        e[8..12].copy_from_slice(&3u32.to_le_bytes());
+        e[32..36].copy_from_slice(&5u32.to_le_bytes());
+        assert_eq!(volume_disks(&e), vec![3, 5]);
+        assert_eq!(
+            volume_disks(&e[..20]),
+            vec![3],
+            "a short reply keeps what it has"
+        );
     }
 }

@@ -1,46 +1,11 @@
-//! What has no Windows back end yet, each saying so in the error the host sees:
-//! freezing through VSS (a requester is planned; qemu-ga ships a VSS provider DLL),
-//! acting on user sessions (lock, log off, single sign-on), and the programs of live
-//! streams (ConPTY).
+//! What has no Windows back end yet, each saying so in the error the host sees: acting
+//! on user sessions (lock, log off, single sign-on) and the programs of live streams
+//! (ConPTY). The commands that need them are not listed on Windows.
 
-use std::io;
-use std::path::Path;
 use std::time::Duration;
 
 use guestlink_core::live::{LiveChild, LiveCommand, Processes};
-use guestlink_core::platform::{BoxFuture, Filesystems, FreezableMount, SessionManager, TrimError};
-
-/// Freezing and trimming: not built for Windows yet.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoVss;
-
-fn no_vss() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        "freezing through VSS is not available in this guestlinkd",
-    )
-}
-
-impl Filesystems for NoVss {
-    fn mounts(&self) -> io::Result<Vec<FreezableMount>> {
-        Err(no_vss())
-    }
-
-    fn freeze(&self, _dir: &Path) -> io::Result<()> {
-        Err(no_vss())
-    }
-
-    fn thaw(&self, _dir: &Path) -> io::Result<bool> {
-        Ok(false)
-    }
-
-    fn trim(&self, _dir: &Path, _minimum: u64) -> Result<u64, TrimError> {
-        Err(TrimError::Trim(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "trimming is not available in this guestlinkd",
-        )))
-    }
-}
+use guestlink_core::platform::{BoxFuture, SessionManager};
 
 /// Acting on sessions: not built for Windows yet.
 #[derive(Debug, Default, Clone, Copy)]
