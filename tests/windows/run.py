@@ -38,6 +38,9 @@ import threading
 import time
 import tty
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from qga_line import Qga  # noqa: E402
+
 WINE = "/usr/lib/wine/wine64"
 WINESERVER = "/usr/lib/wine/wineserver64"
 
@@ -111,41 +114,6 @@ class Bridge:
                 if self.master in r:
                     conn.sendall(os.read(self.master, 65536))
             conn.close()
-
-
-class Qga:
-    def __init__(self, path, timeout=30):
-        self.s = socket.socket(socket.AF_UNIX)
-        self.s.settimeout(timeout)
-        self.s.connect(path)
-        self.buf = b""
-
-    def line(self):
-        while b"\n" not in self.buf:
-            chunk = self.s.recv(65536)
-            if not chunk:
-                raise EOFError("closed")
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\n")
-        return line.lstrip(b"\xff")
-
-    def sync(self, ident):
-        self.s.sendall(b"\xff" + json.dumps(
-            {"execute": "guest-sync-delimited", "arguments": {"id": ident}}).encode() + b"\n")
-        while True:
-            v = json.loads(self.line() or b"null")
-            if isinstance(v, dict) and v.get("return") == ident:
-                return
-
-    def call(self, name, args=None):
-        req = {"execute": name}
-        if args is not None:
-            req["arguments"] = args
-        self.s.sendall(json.dumps(req).encode() + b"\n")
-        return json.loads(self.line())
-
-    def close(self):
-        self.s.close()
 
 
 def wait_for_agent(sock, seconds=60):
