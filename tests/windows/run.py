@@ -38,24 +38,12 @@ import threading
 import time
 import tty
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from qga_line import Qga  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "vm"))
+import run as vm  # noqa: E402  (its check() and counters, as libvirt.py uses them)
+from run import Qga, check  # noqa: E402
 
 WINE = "/usr/lib/wine/wine64"
 WINESERVER = "/usr/lib/wine/wineserver64"
-
-passed, failed = 0, []
-
-
-def check(name, ok, detail=""):
-    global passed
-    if ok:
-        passed += 1
-        print(f"ok    {name}")
-    else:
-        failed.append(name)
-        print(f"FAIL  {name} {detail}")
-
 
 def msi_table(msi, table):
     """The rows of an MSI table (msiinfo export), as lists of columns."""
@@ -199,9 +187,9 @@ def main():
     subprocess.run([WINESERVER, "-k"], env=env)
     if not opts.keep:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{passed} passed, {len(failed)} failed")
-    if failed:
-        print("failed: " + ", ".join(failed))
+    print(f"{vm.passed} passed, {len(vm.failed)} failed")
+    if vm.failed:
+        print("failed: " + ", ".join(vm.failed))
         sys.exit(1)
 
 
