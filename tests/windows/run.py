@@ -198,10 +198,11 @@ def run_protocol_checks(q):
     names = {c["name"] for c in info["supported_commands"]}
     check("guest-info: the Windows command set",
           {"guest-get-devices", "guest-exec", "guest-file-open", "guest-get-osinfo",
-           "guest-ssh-add-authorized-keys", "guest-set-user-password"} <= names
+           "guest-ssh-add-authorized-keys", "guest-set-user-password", "guest-get-load",
+           "__org.guestlink_stream-enable", "__org.guestlink_bulk-enable"} <= names
           and not names & {"guest-get-memory-blocks", "guest-set-vcpus", "guest-suspend-hybrid",
                            "guest-get-diskstats", "guest-network-get-route",
-                           "__org.guestlink_stream-enable"},
+                           "__org.guestlink_clipboard-get", "__org.guestlink_session-lock"},
           sorted(names))
     r = q.call("guest-get-memory-blocks")
     check("a Linux-only command is CommandNotFound",
@@ -328,9 +329,20 @@ def run_cli(rel, sock, prefix):
     check("guestlink ping", r.returncode == 0, r.stderr)
     r = cli("--json", "osinfo")
     check("guestlink osinfo", r.returncode == 0 and '"mswindows"' in r.stdout, r.stdout + r.stderr)
-    r = cli("exec", "--", "cmd", "/c", "echo", "via the CLI")
-    check("guestlink exec cmd /c echo", r.returncode == 0 and "via the CLI" in r.stdout,
+    r = cli("-v", "exec", "--", "cmd", "/c", "echo", "via the CLI")
+    check("guestlink exec cmd /c echo, streamed", r.returncode == 0 and "via the CLI" in r.stdout
+          and "stream" in r.stderr, r.stdout + r.stderr)
+    # (Wine's findstr and find do not read a pipe; cmd's set /p does.)
+    r = cli("exec", "--", "cmd", "/c", "set /p v= & echo got %v%", stdin="from the host\n")
+    check("guestlink exec: our input reaches the program",
+          r.returncode == 0 and "got from the host" in r.stdout, r.stdout + r.stderr)
+    r = cli("exec", "--user", "someone-else", "--", "cmd", "/c", "echo")
+    check("guestlink exec as another account: refused with the reason",
+          r.returncode != 0 and "own account" in r.stderr, r.stderr)
+    r = cli("shell", "echo", "shell-works")
+    check("guestlink shell COMMAND: cmd /c", r.returncode == 0 and "shell-works" in r.stdout,
           r.stdout + r.stderr)
+    check_forward(gl)
     r = cli("exec", "--", "cmd", "/c", "exit 3")
     check("guestlink exec: the exit status is ours", r.returncode == 3, r.returncode)
     data = os.urandom(300_000)
@@ -380,6 +392,47 @@ def service_key(env):
     """The service's registry key as `reg query` prints it (Wine's sc has no `qc`)."""
     return subprocess.run([WINE, "reg", "query", r"HKLM\System\CurrentControlSet\Services\guestlinkd"],
                           env=env, capture_output=True, text=True, timeout=60).stdout
+
+
+def check_forward(gl):
+    """`guestlink forward` as ssh -L: a host port, connected from inside the guest (Wine
+    shares the host's network) to an echo server on the host."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    target = srv.getsockname()[1]
+
+    def echo():
+        c, _ = srv.accept()
+        c.sendall(c.recv(1024))
+        c.close()
+
+    threading.Thread(target=echo, daemon=True).start()
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    local = probe.getsockname()[1]
+    probe.close()
+    fwd = subprocess.Popen(gl + ["forward", f"127.0.0.1:{local}:127.0.0.1:{target}"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    got = b""
+    try:
+        for _ in range(100):
+            try:
+                c = socket.create_connection(("127.0.0.1", local), timeout=10)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            c = None
+        if c:
+            c.sendall(b"through the guest")
+            got = c.recv(1024)
+            c.close()
+    finally:
+        fwd.terminate()
+        out, err = fwd.communicate(timeout=10)
+    check("guestlink forward: a connection made from inside the guest",
+          got == b"through the guest", err)
 
 
 def run_service(env, sock, agent_exe):

@@ -104,7 +104,7 @@ pub enum Cmd {
         /// Do not pass our standard input to the program.
         #[arg(long)]
         no_stdin: bool,
-        /// The user to run as (root by default).
+        /// The user to run as (root by default; on Windows the agent's own account).
         #[arg(long, short = 'u')]
         user: Option<String>,
         /// The working directory (the user's home by default).
@@ -117,7 +117,7 @@ pub enum Cmd {
     /// An interactive shell in the guest (a user's login shell on a terminal), or a
     /// command run by it; its status is ours. Works without a terminal too.
     Shell {
-        /// The user (root by default).
+        /// The user (root by default; on Windows the agent's own account).
         #[arg(long, short = 'u')]
         user: Option<String>,
         /// A command for the shell instead of an interactive session.

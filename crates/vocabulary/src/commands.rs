@@ -661,7 +661,6 @@ define_commands! {
         since: "guestlink 0.2",
         args: Empty,
         returns: StreamInfo,
-        platforms: Platforms::POSIX,
     }
 
     /// guestlink extension: run a program whose standard input, output and error are
@@ -672,7 +671,6 @@ define_commands! {
         since: "guestlink 0.2",
         args: StreamExecArgs,
         returns: StreamProcess,
-        platforms: Platforms::POSIX,
         gated_as: ["guest-exec"],
     }
 
@@ -684,7 +682,6 @@ define_commands! {
         since: "guestlink 0.2",
         args: ShellArgs,
         returns: StreamProcess,
-        platforms: Platforms::POSIX,
         gated_as: ["guest-exec"],
     }
 
@@ -696,7 +693,6 @@ define_commands! {
         since: "guestlink 0.2",
         args: ForwardAddress,
         returns: ForwardStream,
-        platforms: Platforms::POSIX,
     }
 
     /// guestlink extension: listen inside the guest on a TCP address or a unix socket;
@@ -707,7 +703,6 @@ define_commands! {
         since: "guestlink 0.2",
         args: ForwardAddress,
         returns: ForwardListener,
-        platforms: Platforms::POSIX,
     }
 
     /// guestlink extension: receive events on this connection. Adds the named events

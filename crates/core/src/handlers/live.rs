@@ -111,7 +111,9 @@ impl Handler for GuestlinkStreamEnable {
 impl Handler for GuestlinkStreamExec {
     async fn handle(ctx: Context<'_>, args: StreamExecArgs) -> Result<StreamProcess, CommandError> {
         let slot = slot(&ctx, Self::NAME)?;
-        let user = args.user.unwrap_or_else(|| "root".into());
+        let user = args
+            .user
+            .unwrap_or_else(|| crate::os::DEFAULT_LIVE_USER.into());
         user_allowed(&ctx, &user)?;
         let timeout = match args.timeout {
             None => None,
@@ -149,7 +151,9 @@ impl Handler for GuestlinkStreamExec {
 impl Handler for GuestlinkShell {
     async fn handle(ctx: Context<'_>, args: ShellArgs) -> Result<StreamProcess, CommandError> {
         let slot = slot(&ctx, Self::NAME)?;
-        let user = args.user.unwrap_or_else(|| "root".into());
+        let user = args
+            .user
+            .unwrap_or_else(|| crate::os::DEFAULT_LIVE_USER.into());
         user_allowed(&ctx, &user)?;
         let term = terminal(args.terminal)?;
         let has_terminal = term.is_some();
@@ -157,7 +161,7 @@ impl Handler for GuestlinkShell {
             program: None,
             args: args
                 .command
-                .map(|c| vec!["-c".into(), c])
+                .map(|c| vec![crate::os::SHELL_COMMAND_FLAG.into(), c])
                 .unwrap_or_default(),
             env: env_pairs(args.env)?,
             cwd: None,

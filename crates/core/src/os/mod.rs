@@ -16,3 +16,19 @@ pub use windows::*;
 pub const SIGTERM: i32 = 15;
 /// The signal that ends a program at once (Unix's number; nothing to send on Windows).
 pub const SIGKILL: i32 = 9;
+
+/// The account streamed programs and shells run as when the host names none: root, or
+/// on Windows the agent's own account (LocalSystem for the service).
+#[cfg(unix)]
+pub const DEFAULT_LIVE_USER: &str = "root";
+/// The account streamed programs and shells run as when the host names none: root, or
+/// on Windows the agent's own account (LocalSystem for the service).
+#[cfg(windows)]
+pub const DEFAULT_LIVE_USER: &str = "SYSTEM";
+
+/// How the login shell is given one command: `sh -c`, `cmd /c`.
+#[cfg(unix)]
+pub const SHELL_COMMAND_FLAG: &str = "-c";
+/// How the login shell is given one command: `sh -c`, `cmd /c`.
+#[cfg(windows)]
+pub const SHELL_COMMAND_FLAG: &str = "/c";

@@ -27,9 +27,32 @@ pub fn own_group(cmd: &mut tokio::process::Command) {
 /// No signal is reported for a killed process.
 pub const KILLED: Option<i32> = None;
 
-/// The child itself is killed when its handle is dropped (`kill_on_drop`); Windows has
-/// no group to kill beside it.
-pub fn kill_group(_pid: u32) {}
+/// Terminates the process `pid` (`TerminateProcess`, exit code 1 as `taskkill /F`
+/// gives). Windows has no process group to end with it: programs it started stay.
+pub fn kill_group(pid: u32) {
+    let _ = terminate(pid);
+}
+
+/// Terminates the process `pid`; an error when it cannot be opened or ended.
+fn terminate(pid: u32) -> Result<(), String> {
+    use windows_sys::Win32::Foundation::CloseHandle;
+    use windows_sys::Win32::System::Threading::{OpenProcess, TerminateProcess, PROCESS_TERMINATE};
+    // SAFETY: plain values; the handle is closed below.
+    let h = unsafe { OpenProcess(PROCESS_TERMINATE, 0, pid) };
+    if h.is_null() {
+        return Err(io::Error::last_os_error().to_string());
+    }
+    // SAFETY: the handle was opened with PROCESS_TERMINATE.
+    let ok = unsafe { TerminateProcess(h, 1) } != 0;
+    let e = io::Error::last_os_error();
+    // SAFETY: opened above, closed once.
+    unsafe { CloseHandle(h) };
+    if ok {
+        Ok(())
+    } else {
+        Err(e.to_string())
+    }
+}
 
 /// Why a file found in a drop-in directory must not run: Windows starts programs by
 /// their extension, so only `.exe`, `.com`, `.bat` and `.cmd` files are actions.
@@ -53,12 +76,18 @@ pub fn check_executable(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Windows has no signals to send.
-pub fn signal_group(_pgid: i32, signal: i32) -> Result<(), String> {
-    Err(format!("signal {signal}: signals do not exist on Windows"))
+/// Windows has no signals: the ones that end a program (SIGHUP, SIGINT, SIGKILL,
+/// SIGTERM) terminate it; the others do not exist.
+pub fn signal_group(pgid: i32, signal: i32) -> Result<(), String> {
+    match signal {
+        1 | 2 | 9 | 15 if pgid > 0 => terminate(pgid as u32),
+        1 | 2 | 9 | 15 => Ok(()),
+        other => Err(format!("signal {other} does not exist on Windows")),
+    }
 }
 
-/// Nothing to hang up: the child is killed with its handle.
+/// Windows cannot hang a program up: it is terminated after the grace period
+/// (`kill_group`), unless it ended by then.
 pub fn hang_up_group(_pgid: i32) {}
 
 /// What an open file is, by the system's account (`GetFinalPathNameByHandleW`): the

@@ -9,8 +9,9 @@
 //! - [`WindowsMachine`]: shutdown and suspend with the privileges they need, the
 //!   clock, passwords (`NetUserSetInfo`);
 //! - [`WindowsAccounts`]: local accounts and their profiles;
-//! - `unsupported.rs`: what has no Windows back end yet (acting on sessions, live
-//!   streams), each saying so; freezing (VSS) is refused by [`WindowsFilesystems`].
+//! - `processes.rs`: the programs of live streams (pipes, the agent's own account);
+//! - `unsupported.rs`: what has no Windows back end yet (acting on sessions), saying so;
+//!   freezing (VSS) is refused by [`WindowsFilesystems`].
 //!
 //! The parts that decide something from what Windows returns (the version table,
 //! address formatting, counters, device ids) are plain functions, tested on any host.
@@ -23,6 +24,7 @@ mod inventory;
 mod load;
 mod machine;
 mod privilege;
+mod processes;
 pub mod rules;
 mod system;
 mod unsupported;
@@ -52,6 +54,6 @@ pub fn windows() -> Platform {
         machine: Arc::new(WindowsMachine),
         accounts: Arc::new(WindowsAccounts),
         session_manager: Arc::new(unsupported::NoSessions),
-        processes: Arc::new(unsupported::NoLiveProcesses),
+        processes: Arc::new(processes::WindowsProcesses),
     }
 }
