@@ -299,6 +299,12 @@ def check_keys_file(prefix, user):
 
 
 def run_protocol_checks_rest(q):
+    # (A plain password is not tried: Wine's NetUserSetInfo never returns.)
+    r = q.call("guest-set-user-password", {"username": "x", "password": "cGFzcw==",
+                                           "crypted": True})
+    check("guest-set-user-password crypted: unsupported, as qemu-ga for Windows",
+          r.get("error", {}).get("desc") == "this feature or command is not currently supported",
+          r)
     r = q.call("guest-ssh-get-authorized-keys", {"username": "nobody-such"})
     check("guest-ssh-get-authorized-keys of an unknown user: GenericError",
           r.get("error", {}).get("desc", "").startswith("failed to lookup user 'nobody-such'"), r)
@@ -441,6 +447,7 @@ def run_service(env, sock, agent_exe):
     check("-s install registers the service", r.returncode == 0
           and "installed successfully" in r.stdout, r.stdout + r.stderr)
     r = service_key(env)
+    # (Wine's service manager does not keep failure actions: the restart is not checked.)
     check("the service runs guestlinkd.exe -d with the given options, automatically",
           "guestlinkd.exe -d -m isa-serial -p COM1" in r and "0x2" in r, r)
     r = subprocess.run([WINE, "net", "start", "guestlinkd"], env=env, capture_output=True,

@@ -1,5 +1,6 @@
 //! guestlinkd as a Windows service: `-s install` registers it with the service control
-//! manager (automatic start, the command line it was given, with `-d`), `-s uninstall`
+//! manager (automatic start, the command line it was given, with `-d`; restarted 5 s
+//! after a failure), `-s uninstall`
 //! removes it, and `-d` runs under the SCM: the service reports itself running,
 //! accepts stop and shutdown, and ends the agent's work when either comes.
 
@@ -12,12 +13,12 @@ use windows_sys::Win32::Storage::FileSystem::DELETE;
 use windows_sys::Win32::System::Services::{
     ChangeServiceConfig2W, CloseServiceHandle, CreateServiceW, DeleteService, OpenSCManagerW,
     OpenServiceW, RegisterServiceCtrlHandlerExW, SetServiceStatus, StartServiceCtrlDispatcherW,
-    SC_HANDLE, SC_MANAGER_CREATE_SERVICE, SERVICE_ACCEPT_SHUTDOWN, SERVICE_ACCEPT_STOP,
-    SERVICE_ALL_ACCESS, SERVICE_AUTO_START, SERVICE_CONFIG_DESCRIPTION,
-    SERVICE_CONTROL_INTERROGATE, SERVICE_CONTROL_SHUTDOWN, SERVICE_CONTROL_STOP,
-    SERVICE_DESCRIPTIONW, SERVICE_ERROR_NORMAL, SERVICE_RUNNING, SERVICE_STATUS,
-    SERVICE_STATUS_HANDLE, SERVICE_STOPPED, SERVICE_STOP_PENDING, SERVICE_TABLE_ENTRYW,
-    SERVICE_WIN32_OWN_PROCESS,
+    SC_ACTION, SC_ACTION_RESTART, SC_HANDLE, SC_MANAGER_CREATE_SERVICE, SERVICE_ACCEPT_SHUTDOWN,
+    SERVICE_ACCEPT_STOP, SERVICE_ALL_ACCESS, SERVICE_AUTO_START, SERVICE_CONFIG_DESCRIPTION,
+    SERVICE_CONFIG_FAILURE_ACTIONS, SERVICE_CONTROL_INTERROGATE, SERVICE_CONTROL_SHUTDOWN,
+    SERVICE_CONTROL_STOP, SERVICE_DESCRIPTIONW, SERVICE_ERROR_NORMAL, SERVICE_FAILURE_ACTIONSW,
+    SERVICE_RUNNING, SERVICE_STATUS, SERVICE_STATUS_HANDLE, SERVICE_STOPPED, SERVICE_STOP_PENDING,
+    SERVICE_TABLE_ENTRYW, SERVICE_WIN32_OWN_PROCESS,
 };
 
 /// The service's name.
@@ -123,6 +124,26 @@ pub fn install() -> anyhow::Result<()> {
             service.0,
             SERVICE_CONFIG_DESCRIPTION,
             std::ptr::from_ref(&description).cast(),
+        )
+    };
+    // Restarted 5 s after a failure, for ever (the count is reset after a day).
+    let mut actions = [SC_ACTION {
+        Type: SC_ACTION_RESTART,
+        Delay: 5000,
+    }; 3];
+    let failure = SERVICE_FAILURE_ACTIONSW {
+        dwResetPeriod: 86_400,
+        lpRebootMsg: std::ptr::null_mut(),
+        lpCommand: std::ptr::null_mut(),
+        cActions: actions.len() as u32,
+        lpsaActions: actions.as_mut_ptr(),
+    };
+    // SAFETY: the service handle is open; `failure` points at live actions.
+    unsafe {
+        ChangeServiceConfig2W(
+            service.0,
+            SERVICE_CONFIG_FAILURE_ACTIONS,
+            std::ptr::from_ref(&failure).cast(),
         )
     };
     println!("Service was installed successfully: {command}");
