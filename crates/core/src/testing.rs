@@ -272,6 +272,8 @@ pub struct FakeInventory {
     /// `filesystems_now()` and `disks_now()`: what they answer without waiting, or
     /// `None` (the default) when they cannot.
     pub now: Option<(Vec<GuestFilesystemInfo>, Vec<GuestDiskInfo>)>,
+    /// `devices()` (Windows' SetupAPI list); `None` fails as unsupported.
+    pub devices: Option<Vec<guestlink_vocabulary::types::GuestDeviceInfo>>,
 }
 
 impl Inventory for FakeInventory {
@@ -310,6 +312,11 @@ impl Inventory for FakeInventory {
     }
     fn memory_stats(&self) -> io::Result<GuestlinkMemoryStats> {
         self.memory_stats
+            .clone()
+            .ok_or_else(|| io::ErrorKind::Unsupported.into())
+    }
+    fn devices(&self) -> io::Result<Vec<guestlink_vocabulary::types::GuestDeviceInfo>> {
+        self.devices
             .clone()
             .ok_or_else(|| io::ErrorKind::Unsupported.into())
     }

@@ -155,3 +155,56 @@ async fn frozen_marker_restricts_to_the_safe_set() {
     assert!(run(&a, "guest-get-time", json!({})).await.is_ok());
     assert!(!dir.join("qga.state.isfrozen").exists());
 }
+
+/// `guest-get-devices` is Windows' only (absent from a Linux agent's table): its handler,
+/// called directly, answers what the platform's device list (SetupAPI on Windows) has,
+/// and a platform without one fails in qemu-ga's words.
+#[tokio::test]
+async fn the_windows_device_list_comes_from_the_platform() {
+    use guestlink_core::dispatch::Handler;
+    use guestlink_core::testing::FakeInventory;
+    use guestlink_core::Context;
+    use guestlink_vocabulary::commands::GuestGetDevices;
+    use guestlink_vocabulary::types::{Empty, GuestDeviceId, GuestDeviceInfo};
+    let device = GuestDeviceInfo {
+        driver_name: "Red Hat VirtIO SCSI controller".into(),
+        driver_date: Some(1_700_000_000_000_000_000),
+        driver_version: Some("100.95.104.26200".into()),
+        id: Some(GuestDeviceId {
+            type_: "pci".into(),
+            vendor_id: 0x1af4,
+            device_id: 0x1004,
+        }),
+    };
+    let without = agent(Policy::default(), &tmp());
+    let call = call();
+    let ctx = |a| Context {
+        agent: a,
+        call: &call,
+        bulk: None,
+        conn: None,
+    };
+    let e = GuestGetDevices::handle(ctx(&without), Empty {})
+        .await
+        .unwrap_err();
+    assert!(e.desc.starts_with("failed to read devices: "), "{}", e.desc);
+    let mut platform = without.platform().clone();
+    platform.inventory = std::sync::Arc::new(FakeInventory {
+        devices: Some(vec![device.clone()]),
+        ..FakeInventory::default()
+    });
+    let with = Agent::new(
+        AgentConfig {
+            version: "test".into(),
+            policy: Policy::default(),
+            statedir: tmp(),
+            fsfreeze_hook: None,
+            transfer_dir: Default::default(),
+            actions: Default::default(),
+            session_users: Vec::new(),
+        },
+        platform,
+    );
+    let got = GuestGetDevices::handle(ctx(&with), Empty {}).await.unwrap();
+    assert_eq!(got, vec![device]);
+}
