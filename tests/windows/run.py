@@ -348,6 +348,7 @@ def run_cli(rel, sock, prefix):
     r = cli("shell", "echo", "shell-works")
     check("guestlink shell COMMAND: cmd /c", r.returncode == 0 and "shell-works" in r.stdout,
           r.stdout + r.stderr)
+    check_terminal_shell(gl)
     check_forward(gl)
     r = cli("exec", "--", "cmd", "/c", "exit 3")
     check("guestlink exec: the exit status is ours", r.returncode == 3, r.returncode)
@@ -398,6 +399,30 @@ def service_key(env):
     """The service's registry key as `reg query` prints it (Wine's sc has no `qc`)."""
     return subprocess.run([WINE, "reg", "query", r"HKLM\System\CurrentControlSet\Services\guestlinkd"],
                           env=env, capture_output=True, text=True, timeout=60).stdout
+
+
+def check_terminal_shell(gl):
+    """`guestlink shell` on a terminal: Windows has no terminal for it yet (ConPTY), and
+    says so rather than start a shell without one."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(gl[0], gl + ["shell"])
+    out = b""
+    end = time.time() + 30
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.5)
+        if r:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    _, status = os.waitpid(pid, 0)
+    text = out.decode(errors="replace")
+    check("guestlink shell on a terminal: refused with the reason (no ConPTY yet)",
+          "ConPTY" in text and os.waitstatus_to_exitcode(status) != 0, text[-1500:])
 
 
 def check_forward(gl):
