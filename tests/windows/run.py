@@ -52,6 +52,28 @@ def msi_table(msi, table):
     return [line.rstrip("\r").split("\t") for line in out.splitlines()[3:] if line]
 
 
+def check_flags(env):
+    """qemu-ga's flags with Windows' defaults."""
+    exe = r"C:\guestlink\guestlinkd.exe"
+
+    def agent(*args):
+        return subprocess.run([WINE, exe, *args], env=env, capture_output=True, text=True,
+                              timeout=60)
+
+    r = agent("-D")
+    check("-D: qemu-ga's key file with Windows' defaults",
+          r.returncode == 0 and "method=virtio-serial\n" in r.stdout
+          and "statedir=C:\\ProgramData\\qemu-ga\n" in r.stdout, r.stdout + r.stderr)
+    r = agent("-V")
+    check("-V", r.returncode == 0 and r.stdout.startswith("QEMU Guest Agent "), r.stdout)
+    r = agent("-m", "unix-listen", "-p", "x")
+    check("-m unix-listen: qemu-ga's refusal on Windows", r.returncode == 1
+          and "unsupported channel method/type: unix-listen" in r.stderr, r.stderr)
+    r = agent("-s", "vss-install")
+    check("-s vss-install: says there is no VSS provider", r.returncode == 1
+          and "VSS provider" in r.stderr, r.stderr)
+
+
 def check_msi(msi):
     files = {r[2].split("|")[-1] for r in msi_table(msi, "File")}
     check("msi: files", {"guestlinkd.exe", "50-default.toml"} <= files, files)
@@ -146,6 +168,7 @@ def main():
     os.makedirs(os.path.join(prefix, "drive_c", "guestlink"))
     shutil.copy(exe, os.path.join(prefix, "drive_c", "guestlink", "guestlinkd.exe"))
 
+    check_flags(env)
     master, slave = pty.openpty()
     tty.setraw(slave)
     slave_path = os.ttyname(slave)
