@@ -69,6 +69,16 @@ def check_flags(env):
     r = agent("-m", "unix-listen", "-p", "x")
     check("-m unix-listen: qemu-ga's refusal on Windows", r.returncode == 1
           and "unsupported channel method/type: unix-listen" in r.stderr, r.stderr)
+    # The gate reads C:\ProgramData\guestlink\policy.d (where the MSI puts the policy).
+    policy = os.path.join(env["WINEPREFIX"], "drive_c", "ProgramData", "guestlink", "policy.d")
+    os.makedirs(policy, exist_ok=True)
+    with open(os.path.join(policy, "90-wine-test.toml"), "w") as f:
+        f.write('[[rule]]\ndeny = ["guest-get-users"]\nreason = "wine-test"\n')
+    r = agent("--explain", "command=guest-get-users", "--explain", "command=guest-ping")
+    shutil.rmtree(os.path.dirname(policy))
+    check("the policy gate reads ProgramData\\guestlink\\policy.d",
+          "command=guest-get-users: deny" in r.stdout and "wine-test" in r.stdout
+          and "command=guest-ping: allow" in r.stdout, r.stdout + r.stderr)
     r = agent("-s", "vss-install")
     check("-s vss-install: says there is no VSS provider", r.returncode == 1
           and "VSS provider" in r.stderr, r.stderr)
@@ -298,6 +308,20 @@ def run_protocol_checks(q):
     out = base64.b64decode(st.get("out-data", "")).decode(errors="replace")
     check("guest-exec: cmd /c echo, exit code and output",
           st.get("exited") and st.get("exitcode") == 0 and "hello from cmd" in out, st)
+    # Events: EXEC_EXITED reaches a subscriber.
+    q.call("__org.guestlink_events-subscribe", {"events": ["EXEC_EXITED"]})
+    pid = q.call("guest-exec", {"path": "cmd", "arg": ["/c", "exit 5"]})["return"]["pid"]
+    events = []
+    for _ in range(100):
+        q.call("guest-ping")
+        events = q.take_events("EXEC_EXITED")
+        if events:
+            break
+        time.sleep(0.1)
+    q.call("__org.guestlink_events-unsubscribe", {})
+    check("events: EXEC_EXITED for a program that ended",
+          events and events[0]["data"].get("pid") == pid
+          and events[0]["data"].get("exitcode") == 5, events)
     r = q.call("guest-exec", {"path": "no-such-program.exe"})
     check("guest-exec of a missing program: GenericError",
           r.get("error", {}).get("class") == "GenericError", r)
