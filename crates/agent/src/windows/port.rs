@@ -24,14 +24,14 @@ use windows_sys::Win32::Devices::Communication::{
     ONESTOPBIT, PURGE_RXCLEAR,
 };
 use windows_sys::Win32::Foundation::{
-    CloseHandle, GetLastError, ERROR_IO_PENDING, ERROR_TIMEOUT, GENERIC_READ, GENERIC_WRITE,
-    HANDLE, INVALID_HANDLE_VALUE,
+    CloseHandle, GetLastError, ERROR_IO_PENDING, ERROR_OPERATION_ABORTED, ERROR_TIMEOUT,
+    GENERIC_READ, GENERIC_WRITE, HANDLE, INVALID_HANDLE_VALUE,
 };
 use windows_sys::Win32::Storage::FileSystem::{
     CreateFileW, ReadFile, WriteFile, FILE_FLAG_OVERLAPPED, OPEN_EXISTING,
 };
 use windows_sys::Win32::System::Threading::CreateEventW;
-use windows_sys::Win32::System::IO::{GetOverlappedResult, OVERLAPPED};
+use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
 
 /// Bytes one read asks for.
 const READ_CHUNK: usize = 64 << 10;
@@ -75,9 +75,11 @@ pub enum Kind {
     Serial,
 }
 
-/// The port as an async stream.
+/// The port as an async stream. Dropping it ends both threads (a pending read is
+/// cancelled), so the port closes and can be opened again (`-r`).
 #[derive(Debug)]
 pub struct PortStream {
+    handle: Arc<Handle>,
     reads: mpsc::Receiver<Read>,
     pending: Vec<u8>,
     offset: usize,
@@ -116,10 +118,12 @@ pub fn open(path: &str, kind: Kind) -> io::Result<PortStream> {
     std::thread::Builder::new()
         .name("port-read".into())
         .spawn(move || read_loop(&h, kind, &read_tx))?;
+    let h = handle.clone();
     std::thread::Builder::new()
         .name("port-write".into())
-        .spawn(move || write_loop(&handle, write_rx))?;
+        .spawn(move || write_loop(&h, write_rx))?;
     Ok(PortStream {
+        handle,
         reads,
         pending: Vec::new(),
         offset: 0,
@@ -248,6 +252,8 @@ fn read_loop(h: &Handle, kind: Kind, out: &mpsc::Sender<Read>) {
                 attached = true;
                 Read::Data(buf[..n].to_vec())
             }
+            // Cancelled: the stream was dropped.
+            Err(e) if e.raw_os_error() == Some(ERROR_OPERATION_ABORTED as i32) => return,
             Err(e) => {
                 let _ = out.blocking_send(Read::Failed(e));
                 return;
@@ -272,12 +278,24 @@ fn write_loop(h: &Handle, mut input: mpsc::Receiver<Vec<u8>>) {
             let started = unsafe { WriteFile(h.0, rest.as_ptr(), len, &mut done, &mut ov.ov) };
             match ov.finish(h, started, done) {
                 Ok(n) => rest = &rest[n..],
+                // Cancelled: the stream was dropped.
+                Err(e) if e.raw_os_error() == Some(ERROR_OPERATION_ABORTED as i32) => return,
                 Err(e) => {
                     tracing::warn!("cannot write to the port: {e}");
                     return;
                 }
             }
         }
+    }
+}
+
+impl Drop for PortStream {
+    fn drop(&mut self) {
+        // The writing thread ends when its channel closes (now); the reading thread
+        // when its read is cancelled, or its next message finds nobody.
+        // SAFETY: the handle is open while any Arc of it lives; null cancels every
+        // operation on it.
+        unsafe { CancelIoEx(self.handle.0, std::ptr::null()) };
     }
 }
 
