@@ -5,24 +5,30 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::{split_list, Cli};
 
-/// Default configuration file.
-#[cfg(not(windows))]
-pub const DEFAULT_CONFIG: &str = "/etc/qemu/qemu-ga.conf";
-/// Default PID file.
-#[cfg(not(windows))]
-pub const DEFAULT_PIDFILE: &str = "/var/run/qemu-ga.pid";
-/// Default state directory.
-#[cfg(not(windows))]
-pub const DEFAULT_STATEDIR: &str = "/var/run";
-/// Default configuration file: beside the policy, where the installer keeps it.
-#[cfg(windows)]
-pub const DEFAULT_CONFIG: &str = r"C:\ProgramData\guestlink\qemu-ga.conf";
-/// Default PID file.
-#[cfg(windows)]
-pub const DEFAULT_PIDFILE: &str = r"C:\ProgramData\qemu-ga\qemu-ga.pid";
-/// Default state directory, qemu-ga's (`%ProgramData%\qemu-ga`).
-#[cfg(windows)]
-pub const DEFAULT_STATEDIR: &str = r"C:\ProgramData\qemu-ga";
+/// Default configuration file: qemu-ga's (`/etc/qemu/qemu-ga.conf`); on Windows
+/// beside the policy, where the installer keeps it (`%ProgramData%\guestlink`).
+pub fn default_config() -> PathBuf {
+    #[cfg(windows)]
+    return guestlink_core::os::known_folder("ProgramData", r"C:\ProgramData")
+        .join("guestlink")
+        .join("qemu-ga.conf");
+    #[cfg(not(windows))]
+    PathBuf::from("/etc/qemu/qemu-ga.conf")
+}
+
+/// Default state directory: qemu-ga's (`/var/run`; on Windows `%ProgramData%\qemu-ga`).
+pub fn default_statedir() -> PathBuf {
+    #[cfg(windows)]
+    return guestlink_core::os::known_folder("ProgramData", r"C:\ProgramData").join("qemu-ga");
+    #[cfg(not(windows))]
+    PathBuf::from("/var/run")
+}
+
+/// Default PID file: qemu-ga's (`/var/run/qemu-ga.pid`; on Windows in the state
+/// directory).
+pub fn default_pidfile() -> PathBuf {
+    default_statedir().join("qemu-ga.pid")
+}
 
 /// The effective configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -150,11 +156,11 @@ impl Config {
         let (path, required) = match (&cli.config, std::env::var_os("QGA_CONF")) {
             (Some(p), _) => (p.clone(), true),
             (None, Some(env)) => (PathBuf::from(env), false),
-            (None, None) => (PathBuf::from(DEFAULT_CONFIG), false),
+            (None, None) => (default_config(), false),
         };
         let mut c = Config {
-            pidfile: PathBuf::from(DEFAULT_PIDFILE),
-            statedir: PathBuf::from(DEFAULT_STATEDIR),
+            pidfile: default_pidfile(),
+            statedir: default_statedir(),
             ..Config::default()
         };
         match std::fs::read_to_string(&path) {

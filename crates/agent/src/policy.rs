@@ -16,7 +16,7 @@ pub fn dirs(config: &Config) -> Vec<PathBuf> {
     config
         .policy_dirs
         .clone()
-        .unwrap_or_else(|| file::DEFAULT_DIRS.iter().map(PathBuf::from).collect())
+        .unwrap_or_else(file::default_dirs)
 }
 
 /// The uid of a user named in a policy file.

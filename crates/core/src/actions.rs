@@ -17,16 +17,6 @@ use std::time::Duration;
 use crate::limits::{ACTION_OUTPUT, ACTION_TIMEOUT};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// The default directories, vendor first.
-#[cfg(not(windows))]
-pub const DEFAULT_DIRS: &[&str] = &["/usr/lib/guestlink/actions.d", "/etc/guestlink/actions.d"];
-/// The default directories on Windows: the installer's, then the administrator's.
-#[cfg(windows)]
-pub const DEFAULT_DIRS: &[&str] = &[
-    r"C:\Program Files\guestlink\actions.d",
-    r"C:\ProgramData\guestlink\actions.d",
-];
-
 /// Where actions are looked for, and how they run.
 #[derive(Debug, Clone)]
 pub struct Actions {
@@ -39,7 +29,7 @@ pub struct Actions {
 impl Default for Actions {
     fn default() -> Self {
         Actions {
-            dirs: DEFAULT_DIRS.iter().map(PathBuf::from).collect(),
+            dirs: crate::os::drop_in_dirs("actions.d"),
             timeout: ACTION_TIMEOUT,
         }
     }

@@ -112,3 +112,12 @@ pub fn remove_in(dir: &OpenDir, name: &str) {
         unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) };
     }
 }
+
+/// `/usr/lib/guestlink` and `/etc/guestlink`'s `sub` directories, the vendor's first:
+/// where policies and actions are looked for.
+pub fn drop_in_dirs(sub: &str) -> Vec<std::path::PathBuf> {
+    ["/usr/lib/guestlink", "/etc/guestlink"]
+        .iter()
+        .map(|d| Path::new(d).join(sub))
+        .collect()
+}

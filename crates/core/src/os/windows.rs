@@ -148,3 +148,24 @@ pub type OpenDir = std::path::PathBuf;
 pub fn remove_in(dir: &OpenDir, name: &str) {
     let _ = std::fs::remove_file(dir.join(name));
 }
+
+/// A folder Windows names in the environment (`ProgramData`, `ProgramFiles`), with the
+/// usual place when the variable is missing (a service's environment always has it).
+pub fn known_folder(variable: &str, usual: &str) -> std::path::PathBuf {
+    std::env::var_os(variable)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(usual))
+}
+
+/// `%ProgramData%\guestlink` and `%ProgramFiles%\guestlink`'s `sub` directories, the
+/// installer's first: where policies and actions are looked for.
+pub fn drop_in_dirs(sub: &str) -> Vec<std::path::PathBuf> {
+    vec![
+        known_folder("ProgramFiles", r"C:\Program Files")
+            .join("guestlink")
+            .join(sub),
+        known_folder("ProgramData", r"C:\ProgramData")
+            .join("guestlink")
+            .join(sub),
+    ]
+}

@@ -116,15 +116,12 @@ struct RuleToml {
     reason: Option<String>,
 }
 
-/// The default directories, vendor first.
-#[cfg(not(windows))]
-pub const DEFAULT_DIRS: &[&str] = &["/usr/lib/guestlink/policy.d", "/etc/guestlink/policy.d"];
-/// The default directories on Windows: the installer's, then the administrator's.
-#[cfg(windows)]
-pub const DEFAULT_DIRS: &[&str] = &[
-    r"C:\Program Files\guestlink\policy.d",
-    r"C:\ProgramData\guestlink\policy.d",
-];
+/// The default directories, vendor first: `/usr/lib/guestlink/policy.d` and
+/// `/etc/guestlink/policy.d`; on Windows `%ProgramFiles%\guestlink\policy.d` and
+/// `%ProgramData%\guestlink\policy.d`.
+pub fn default_dirs() -> Vec<std::path::PathBuf> {
+    crate::os::drop_in_dirs("policy.d")
+}
 
 /// How names in a file are checked.
 pub struct Names<'a> {
