@@ -34,7 +34,6 @@ pub fn xdg_user_dir(text: &str, key: &str, home: &Path) -> Option<PathBuf> {
 }
 
 /// The directory files for `uid` go to.
-#[cfg_attr(windows, allow(dead_code))]
 pub(crate) fn directory(config: &TransferDir, home: &Path) -> PathBuf {
     let (key, default) = match config {
         TransferDir::Path(p) => return p.clone(),

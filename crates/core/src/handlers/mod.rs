@@ -27,6 +27,7 @@ mod authorized_keys;
 mod authorized_keys;
 pub mod clipboard;
 pub mod control;
+#[cfg(unix)]
 mod download_dir;
 pub mod events;
 pub mod exec;
