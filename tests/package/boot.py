@@ -58,11 +58,12 @@ exec switch_root /newroot /lib/systemd/systemd
 
 
 
-def build_initramfs(out, kdir):
+def build_initramfs(out, kdir, modules=MODULES):
+    """A busybox initramfs that loads `modules`, mounts /dev/vda and runs systemd."""
     c = guest.Cpio()
     c.add("bin/busybox", open("/bin/busybox", "rb").read())
     c.add("init", INIT.encode())
-    mods = guest.module_closure(kdir, MODULES)
+    mods = guest.module_closure(kdir, modules)
     for m in mods:
         c.add(f"lib/modules/{m}", open(os.path.join(kdir, m), "rb").read(), 0o644)
     c.add("etc/modules.order", ("\n".join(mods) + "\n").encode(), 0o644)

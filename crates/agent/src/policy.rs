@@ -22,10 +22,10 @@ pub fn dirs(config: &Config) -> Vec<PathBuf> {
 /// The uid of a user named in a policy file.
 #[cfg(unix)]
 fn user_id(name: &str) -> Option<u32> {
-    nix::unistd::User::from_name(name)
+    guestlink_core::os::users::by_name(name)
         .ok()
         .flatten()
-        .map(|u| u.uid.as_raw())
+        .map(|u| u.uid)
 }
 
 /// Windows has no uids: rules naming users match nobody.

@@ -87,10 +87,10 @@ fn resolve_users(names: &[String]) -> anyhow::Result<Vec<u32>> {
         .iter()
         .map(|n| match n.parse::<u32>() {
             Ok(uid) => Ok(uid),
-            Err(_) => nix::unistd::User::from_name(n)
+            Err(_) => guestlink_core::os::users::by_name(n)
                 .ok()
                 .flatten()
-                .map(|u| u.uid.as_raw())
+                .map(|u| u.uid)
                 .ok_or_else(|| anyhow!("--session-user: no user '{n}'")),
         })
         .collect()

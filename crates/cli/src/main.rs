@@ -16,6 +16,7 @@ mod domain;
 mod events;
 mod exec;
 mod exit;
+mod iso;
 mod live;
 mod manage;
 mod power;
@@ -222,6 +223,10 @@ pub enum Cmd {
         #[command(subcommand)]
         action: ClipboardCmd,
     },
+    /// Write the agent image a host attaches to install guestlinkd without guest
+    /// networking (label GUESTLINK), or with --cloud-init the NoCloud seed that installs
+    /// it at first boot.
+    Iso(iso::Args),
     /// Serve Prometheus metrics for every VM whose agent socket is in a directory.
     Exporter(guestlink_exporter::Args),
     /// Simulated VMs for testing and measuring the exporter.
@@ -350,6 +355,7 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Cmd::Demo { agent } => demo::run(agent.clone(), timeout).await,
         Cmd::Completions { .. } => Ok(ExitCode::SUCCESS),
+        Cmd::Iso(args) => iso::run(args, cli.json),
         Cmd::Exporter(args) => guestlink_exporter::run(args, timeout).await,
         #[cfg(feature = "tools")]
         Cmd::ExporterSim(args) => guestlink_exporter::sim::run(args).await,

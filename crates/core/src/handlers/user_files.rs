@@ -24,14 +24,12 @@ pub(crate) async fn create_for(
     name: String,
     size: u64,
 ) -> Result<(PathBuf, crate::os::OpenDir, String, File), CommandError> {
-    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-        .ok()
-        .flatten();
-    let gid = user.as_ref().map_or(uid, |u| u.gid.as_raw());
+    let user = crate::os::users::by_uid(uid).ok().flatten();
+    let gid = user.as_ref().map_or(uid, |u| u.gid);
     let groups = user
         .as_ref()
-        .map_or_else(|| vec![gid], |u| groups_of(&u.name, gid));
-    let home = user.map(|u| u.dir);
+        .map_or_else(|| vec![gid], |u| crate::os::users::groups(&u.name, gid));
+    let home = user.map(|u| u.home);
     off_thread(move || {
         as_user(uid, gid, &groups, || {
             let dir = match (&config, home) {
@@ -100,16 +98,6 @@ pub(crate) fn as_user<T>(
         }
     }
     result
-}
-
-/// The supplementary groups of account `name` with primary group `gid`.
-pub(crate) fn groups_of(name: &str, gid: u32) -> Vec<u32> {
-    let Ok(c) = CString::new(name) else {
-        return vec![gid];
-    };
-    nix::unistd::getgrouplist(&c, nix::unistd::Gid::from_raw(gid))
-        .map(|g| g.iter().map(|g| g.as_raw()).collect())
-        .unwrap_or_else(|_| vec![gid])
 }
 
 /// Creates the file (as the user): the open directory, the name used, the file.

@@ -6,6 +6,8 @@
 mod unix;
 #[cfg(unix)]
 pub use unix::*;
+#[cfg(unix)]
+pub mod users;
 
 #[cfg(windows)]
 mod windows;

@@ -1,4 +1,4 @@
-//! The user database through getpwnam(3).
+//! The user database as the guest's NSS sees it (`guestlink_core::os::users`).
 
 use guestlink_core::platform::{Account, Accounts};
 
@@ -11,15 +11,15 @@ impl Accounts for LinuxAccounts {
         if name.is_empty() {
             return Err("empty user name".into());
         }
-        match nix::unistd::User::from_name(name) {
+        match guestlink_core::os::users::by_name(name) {
             Ok(Some(u)) => Ok(Account {
-                uid: u.uid.as_raw(),
-                gid: u.gid.as_raw(),
-                home: u.dir,
+                uid: u.uid,
+                gid: u.gid,
+                home: u.home,
                 admin: false,
             }),
             Ok(None) => Err("No such user".into()),
-            Err(e) => Err(guestlink_core::error::errno_text(e as i32)),
+            Err(e) => Err(guestlink_core::error::errno_text(e)),
         }
     }
 }

@@ -2,14 +2,15 @@
 //! a process group of their own, on pipes or on a new pseudo-terminal that becomes
 //! their controlling terminal (so Ctrl-C and Ctrl-Z reach the foreground job).
 
-use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use guestlink_core::live::{BoxRead, BoxWrite, LiveChild, LiveCommand, Processes, Terminal};
+use guestlink_core::os::users;
 use guestlink_fdio::{EofMeaning, FdStream};
-use nix::unistd::{Gid, Uid, User};
+use nix::errno::Errno;
+use nix::unistd::{Gid, Uid};
 
 /// The system's processes.
 #[derive(Debug, Default, Clone, Copy)]
@@ -55,23 +56,30 @@ struct Identity {
 }
 
 fn identity(name: &str) -> Result<Identity, String> {
-    let user = match User::from_name(name) {
+    let user = match users::by_name(name) {
         Ok(Some(u)) => u,
         Ok(None) => return Err(format!("user '{name}' does not exist")),
-        Err(e) => return Err(errno(&format!("cannot look up user '{name}'"), e)),
+        Err(e) => {
+            return Err(errno(
+                &format!("cannot look up user '{name}'"),
+                Errno::from_raw(e),
+            ))
+        }
     };
-    let cname = CString::new(name).map_err(|_| format!("user '{name}' does not exist"))?;
-    let groups = nix::unistd::getgrouplist(&cname, user.gid).unwrap_or_else(|_| vec![user.gid]);
+    let groups = users::groups(&user.name, user.gid)
+        .into_iter()
+        .map(Gid::from_raw)
+        .collect();
     let shell = if user.shell.as_os_str().is_empty() {
         PathBuf::from("/bin/sh")
     } else {
         user.shell
     };
     Ok(Identity {
-        uid: user.uid,
-        gid: user.gid,
+        uid: Uid::from_raw(user.uid),
+        gid: Gid::from_raw(user.gid),
         groups,
-        home: user.dir,
+        home: user.home,
         shell,
         name: user.name,
     })

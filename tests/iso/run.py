@@ -1,0 +1,219 @@
+"""The agent image and its cloud-init seed at a real first boot, with no guest network.
+
+Usage: python3 tests/iso/run.py --release-dir target/release --from DIR [--root ROOT]
+
+DIR holds the static guestlinkd, guestlink-session and guestlink (scripts/static-build.sh).
+ROOT (default /tmp/guestlink-ciroot) is a Debian root made with debootstrap: systemd,
+udev and cloud-init, and no guest agent at all. It is booted under QEMU (TCG here) as
+tests/package/boot.py boots its root, without a network card, with two read-only disks
+attached: the seed (`guestlink iso --cloud-init`, label cidata) and the agent image
+(`guestlink iso`, label GUESTLINK). Nothing is done inside the guest by hand: cloud-init
+finds the seed, its user-data mounts the agent image and runs install.sh, and the host
+waits for guestlinkd to answer guest-ping on org.qemu.guest_agent.0.
+
+Before booting, both images are read with tools other than ours: isoinfo (genisoimage)
+for the labels and the Joliet and Rock Ridge trees, and xorriso for the file list.
+Prints one line per check and exits non-zero if any fails.
+"""
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "vm"))
+sys.path.insert(0, os.path.join(HERE, "..", "package"))
+import boot  # noqa: E402
+import guest  # noqa: E402
+import run  # noqa: E402
+from run import Qga, check, first_ping  # noqa: E402
+
+MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
+# debootstrap resolves no virtual packages: python3-cryptography's cffi API is named.
+PACKAGES = "systemd,systemd-sysv,udev,dbus,cloud-init,python3-cffi-backend,procps"
+MODULES = boot.MODULES + ["isofs"]
+HOSTNAME = "guestlink-ci"
+
+
+def make_root(root):
+    if os.path.exists(os.path.join(root, "usr/bin/cloud-init")):
+        return
+    shutil.rmtree(root, ignore_errors=True)
+    suite = "bookworm"
+    for line in open("/etc/os-release"):
+        if line.startswith("VERSION_CODENAME="):
+            suite = line.split("=", 1)[1].strip() or suite
+    log = "/tmp/guestlink-ciroot-debootstrap.log"
+    with open(log, "w") as f:
+        r = subprocess.run(["debootstrap", "--variant=minbase", f"--include={PACKAGES}", suite,
+                            root, MIRROR], stdout=f, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        print(open(log).read()[-3000:])
+        raise SystemExit("debootstrap failed")
+
+
+def build_disk(root, work):
+    stage = os.path.join(work, "root")
+    subprocess.run(["cp", "-a", "--one-file-system", root, stage], check=True)
+    for sub in ["proc", "sys", "dev", "run", "tmp"]:
+        os.makedirs(os.path.join(stage, sub), exist_ok=True)
+    with open(os.path.join(stage, "etc/fstab"), "w") as f:
+        f.write("/dev/vda / ext4 rw,errors=remount-ro 0 1\n")
+    with open(os.path.join(stage, "etc/machine-id"), "w") as f:
+        f.write("5d1c2e3f4a5b6c7d8e9f0a1b2c3d4e5f\n")
+    img = os.path.join(work, "disk.img")
+    with open(img, "wb") as f:
+        f.truncate(2048 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "root", "-d", stage, img], check=True)
+    shutil.rmtree(stage)
+    return img
+
+
+def read_back(image, label, files):
+    """The image as isoinfo and xorriso read it."""
+    d = subprocess.run(["isoinfo", "-d", "-i", image], capture_output=True, text=True).stdout
+    check(f"isoinfo: {os.path.basename(image)} is labelled {label}, with Joliet and Rock Ridge",
+          f"Volume id: {label}\n" in d and "Joliet" in d and "Rock Ridge signatures" in d, d)
+    listing = subprocess.run(["xorriso", "-indev", image, "-find", "/", "-type", "f", "-exec",
+                              "lsdl"], capture_output=True, text=True).stdout
+    missing = [f for f in files if f"'/{f}'" not in listing]
+    check(f"xorriso lists {', '.join(files)}", not missing, listing)
+    return listing
+
+
+def sh(c, script, timeout=60):
+    """Runs a shell line in the guest: (exit code, output), waiting up to `timeout` s."""
+    r = c.call("guest-exec", {"path": "/bin/sh", "arg": ["-c", script + " 2>&1"],
+                              "capture-output": True})
+    if "return" not in r:
+        return None, str(r)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = c.call("guest-exec-status", {"pid": r["return"]["pid"]})["return"]
+        if v["exited"]:
+            import base64
+            return v.get("exitcode"), base64.b64decode(v.get("out-data", "")).decode(errors="replace")
+        time.sleep(0.2)
+    return None, "timed out"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--release-dir", required=True)
+    ap.add_argument("--from", dest="static", required=True)
+    ap.add_argument("--root", default="/tmp/guestlink-ciroot")
+    a = ap.parse_args()
+    cli = os.path.join(os.path.abspath(a.release_dir), "guestlink")
+    static = os.path.abspath(a.static)
+
+    t = time.monotonic()
+    make_root(a.root)
+    agents = [p for p in ["usr/sbin/qemu-ga", "usr/sbin/guestlinkd", "usr/sbin/spice-vdagentd"]
+              if os.path.exists(os.path.join(a.root, p))]
+    check(f"a Debian root with cloud-init and no agent ({time.monotonic() - t:.0f} s)", not agents,
+          agents)
+
+    work = tempfile.mkdtemp(prefix="guestlink-iso-")
+    agent_iso = os.path.join(work, "guestlink.iso")
+    seed_iso = os.path.join(work, "seed.iso")
+    subprocess.run([cli, "iso", "-o", agent_iso, "--from", static], check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run([cli, "iso", "--cloud-init", "-o", seed_iso, "--hostname", HOSTNAME,
+                    "--instance-id", "iid-guestlink-ci"], check=True, stdout=subprocess.DEVNULL)
+    read_back(agent_iso, "GUESTLINK", ["install.sh", "SHA256SUMS", "README.txt",
+                                       "x86_64/guestlinkd", "x86_64/guestlink-session",
+                                       "systemd/guestlinkd.service", "udev/60-guestlinkd.rules"])
+    read_back(seed_iso, "cidata", ["meta-data", "user-data"])
+
+    kver = sorted(os.listdir("/lib/modules"))[-1]
+    kdir = f"/lib/modules/{kver}"
+    vmlinux = guest.extract_vmlinux(f"/boot/vmlinuz-{kver}", os.path.join(work, "vmlinux"))
+    initrd = os.path.join(work, "initrd.gz")
+    boot.build_initramfs(initrd, kdir, MODULES)
+    img = build_disk(a.root, work)
+
+    qga = os.path.join(work, "qga.sock")
+    console = os.path.join(work, "console.log")
+    accel = "kvm" if run.kvm_works() else "tcg"
+    cmd = ["qemu-system-x86_64", "-accel", accel, "-machine", "q35", "-m", "1024",
+           "-smp", "2", "-cpu", "max" if accel == "tcg" else "host",
+           "-nographic", "-no-reboot", "-nic", "none",
+           "-kernel", vmlinux, "-initrd", initrd,
+           "-append", "console=ttyS0 panic=-1 loglevel=4 systemd.show_status=0",
+           "-drive", f"file={img},if=virtio,format=raw,cache=unsafe",
+           "-drive", f"file={seed_iso},if=virtio,format=raw,readonly=on",
+           "-drive", f"file={agent_iso},if=virtio,format=raw,readonly=on",
+           "-device", "virtio-serial-pci,id=vs0",
+           "-chardev", f"socket,id=qga,path={qga},server=on,wait=off",
+           "-device", "virtserialport,bus=vs0.0,chardev=qga,id=port-qga,name=org.qemu.guest_agent.0"]
+    vm = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=open(console, "wb"),
+                          stderr=subprocess.STDOUT)
+    try:
+        for _ in range(100):
+            if os.path.exists(qga):
+                break
+            time.sleep(0.1)
+        t0 = time.monotonic()
+        up = first_ping(qga, t0 + 900)
+        check(f"first boot: cloud-init installed guestlinkd from the image, which answers "
+              f"guest-ping ({time.monotonic() - t0:.0f} s, {accel})", up)
+        if up:
+            checks(qga, static, cli)
+    finally:
+        if vm.poll() is None:
+            vm.kill()
+            vm.wait()
+        if run.failed:
+            print("--- guest console (last 60 lines) ---")
+            print("\n".join(open(console, errors="replace").read().splitlines()[-60:]))
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{run.passed} passed, {len(run.failed)} failed")
+    sys.exit(1 if run.failed else 0)
+
+
+def checks(qga, static, cli):
+    c = Qga(qga, timeout=60)
+    c.sync(11)
+    code, out = sh(c, "/usr/sbin/guestlinkd -V")
+    check("the agent is guestlinkd", "guestlinkd" in out, out)
+    # The minimal root lacks locales and ssh, which cloud-init's own modules report; the
+    # user-data's runcmd (scripts_user) must not be among its errors.
+    code, out = sh(c, "cloud-init status --wait >/dev/null; cat /run/cloud-init/result.json; "
+                      "grep 'install.sh:' /var/log/cloud-init-output.log", timeout=300)
+    check("cloud-init ran the seed's runcmd without error (install.sh's own report)",
+          '"errors"' in out and "scripts_user" not in out and "scripts-user" not in out
+          and "install.sh: installed and started" in out, out)
+    code, out = sh(c, "hostname")
+    check("the seed's meta-data reached the guest (host name)", out.strip() == HOSTNAME, out)
+    code, out = sh(c, "systemctl is-active guestlinkd.service; "
+                      "systemctl is-enabled guestlinkd.service guestlinkd.socket")
+    check("guestlinkd.service runs; the service and the socket are enabled",
+          out.split() == ["active", "enabled", "enabled"], out)
+    code, out = sh(c, "sha256sum /usr/sbin/guestlinkd /usr/bin/guestlink-session")
+    want = [hashlib.sha256(open(os.path.join(static, b), "rb").read()).hexdigest()
+            for b in ["guestlinkd", "guestlink-session"]]
+    check("the installed executables are the image's static builds",
+          [line.split()[0] for line in out.splitlines()] == want, out)
+    code, out = sh(c, "cat /var/lib/guestlink/install-manifest")
+    check("install.sh recorded what it installed",
+          "f\t/usr/sbin/guestlinkd" in out and "l\t/etc/systemd/system/multi-user.target.wants/"
+          "guestlinkd.service" in out, out)
+    code, out = sh(c, "guestlink --socket /run/guestlink/agent.sock ping")
+    check("a guest program reaches guestlinkd over its socket (the static guestlink)",
+          code == 0, out)
+    code, out = sh(c, "findmnt -n -o SOURCE -S LABEL=GUESTLINK || echo unmounted")
+    check("the agent image was unmounted after the install", out.strip() == "unmounted", out)
+    c.close()
+    # The static agent resolves users through the guest's getent (its NSS).
+    r = subprocess.run([cli, "--socket", qga, "exec", "--no-stdin", "-u", "nobody", "id", "-un"],
+                       capture_output=True, text=True, timeout=120)
+    check("the static agent runs a program as a user of the guest's database (exec -u nobody)",
+          r.returncode == 0 and r.stdout.strip() == "nobody", r.stdout + r.stderr)
+
+
+if __name__ == "__main__":
+    main()
