@@ -10,4 +10,4 @@ rm -f docs/man/*.1 docs/man/*.8
 ./target/debug/guestlinkd-docs --generate-man-dir docs/man
 ./target/debug/guestlink --generate-man-dir docs/man
 ./target/debug/guestlink-session --generate-man-dir docs/man
-./target/debug/guestlinkd --dump-reference > docs/protocol.md
+./target/debug/guestlink schema --markdown > docs/protocol.md

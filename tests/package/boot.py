@@ -27,6 +27,7 @@ Checks, from the host side over the org.qemu.guest_agent.0 port:
 Prints one line per check and exits non-zero if any fails.
 """
 import gzip
+import json
 import os
 import shutil
 import subprocess
@@ -229,6 +230,7 @@ def checks(vm, qga, mon):
           and p3.get("ActiveState") == "active", p3)
     c.close()
 
+    update_checks(qga)
     hotplug(qga, mon)
 
     # guest-shutdown goes through systemd (logind or systemctl poweroff): the VM ends.
@@ -247,6 +249,74 @@ def checks(vm, qga, mon):
     except subprocess.TimeoutExpired:
         pass
     check("guest-shutdown powers the VM off through systemd", vm.poll() is not None, reply)
+
+
+def short_version(line):
+    """The guestlinkd version in a -V line."""
+    return line.rsplit("(guestlinkd ", 1)[-1].rstrip(")\n ")
+
+
+def update_checks(qga):
+    """`guestlink update` under systemd: the unit restarts on a build with another
+    version (GUESTLINK_UPDATE_BINARY, scripts/build-update-variant.sh); then a new
+    executable that does not start is rolled back by the guard (a transient unit) and
+    the unit runs the previous one again."""
+    variant = os.environ.get("GUESTLINK_UPDATE_BINARY")
+    if not variant:
+        if os.environ.get("CI"):
+            check("GUESTLINK_UPDATE_BINARY names the build to update to", False)
+        else:
+            print("SKIPPED update: set GUESTLINK_UPDATE_BINARY (scripts/build-update-variant.sh)")
+        return
+    cli = os.path.abspath("target/release/guestlink")
+    want = short_version(subprocess.run([variant, "-V"], capture_output=True, text=True).stdout)
+    c = Qga(qga, timeout=60)
+    c.sync(21)
+    before = props(c, "guestlinkd.service", "MainPID")
+    code, old = sh(c, "/usr/sbin/guestlinkd -V")
+    c.close()
+    r = subprocess.run([cli, "--socket", qga, "--timeout", "60", "--json", "update", "--binary",
+                        variant], capture_output=True, text=True, timeout=300)
+    try:
+        got = json.loads(r.stdout)
+    except ValueError:
+        got = {}
+    check(f"guestlink update reports {short_version(old)} -> {want} (through systemd)",
+          r.returncode == 0 and got.get("result") == "updated" and got.get("restart") == "systemd"
+          and got.get("old-version") == short_version(old) and got.get("new-version") == want
+          and got.get("running-version") == want, r.stdout + r.stderr)
+    c = Qga(qga, timeout=60)
+    c.sync(22)
+    after = props(c, "guestlinkd.service", "MainPID", "ActiveState")
+    code, now = sh(c, "/usr/sbin/guestlinkd -V; ls /usr/sbin/guestlinkd.old 2>&1; "
+                      "cat /var/run/guestlinkd.update.json")
+    check("the unit runs the new executable in a new process; the old one is gone",
+          after.get("ActiveState") == "active" and after.get("MainPID") != before.get("MainPID")
+          and want in now and "No such file" in now and '"confirmed"' in now, (before, after, now))
+    c.close()
+
+    work = tempfile.mkdtemp(prefix="guestlink-update-")
+    broken = os.path.join(work, "broken")
+    with open(broken, "w") as f:
+        f.write("#!/bin/sh\nif [ \"$1\" = -V ]; then echo 'QEMU Guest Agent 10.0.2 (guestlinkd 9.9.9)'; "
+                "exit 0; fi\nexit 1\n")
+    os.chmod(broken, 0o755)
+    r = subprocess.run([cli, "--socket", qga, "--timeout", "60", "--json", "update", "--binary",
+                        broken], capture_output=True, text=True, timeout=300)
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        got = json.loads(r.stdout)
+    except ValueError:
+        got = {}
+    check("an update that does not start is rolled back, and the CLI says why",
+          r.returncode == 1 and got.get("result") == "rolled-back" and got.get("reason")
+          and got.get("running-version") == want, r.stdout + r.stderr)
+    c = Qga(qga, timeout=60)
+    c.sync(23)
+    code, now = sh(c, "/usr/sbin/guestlinkd -V; systemctl is-active guestlinkd.service")
+    check("after the rollback the unit runs the previous executable", want in now
+          and now.split()[-1] == "active", now)
+    c.close()
 
 
 def hardening(c):

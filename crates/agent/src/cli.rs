@@ -1,5 +1,5 @@
 //! The command line: qemu-ga's options, spelled as qemu-ga spells them, plus
-//! guestlink's `--channel` and `--dump-schema`.
+//! guestlink's `--channel`.
 
 use std::path::PathBuf;
 
@@ -157,6 +157,22 @@ pub struct Cli {
     #[arg(long = "transfer-dir", value_name = "DIR")]
     pub transfer_dir: Option<String>,
 
+    /// The ed25519 public key updates must be signed with (`guestlink update`); when the
+    /// file does not exist, updates are checked by SHA-256 only. Default
+    /// /etc/guestlink/update.pub.
+    #[arg(long = "update-key", value_name = "PATH")]
+    pub update_key: Option<PathBuf>,
+
+    /// Seconds a new agent has after an update to come up before the old one is put
+    /// back (default 30).
+    #[arg(long = "update-trial", value_name = "SECS")]
+    pub update_trial: Option<u64>,
+
+    /// Internal: watch over an update in flight (the old executable, started by the
+    /// agent it replaces), rolling back when the new agent does not confirm.
+    #[arg(long = "update-guard", value_name = "STATEDIR", hide = true)]
+    pub update_guard: Option<PathBuf>,
+
     /// Directories of host-invokable actions and hooks, in override order (a file in a
     /// later one replaces the same-named file of an earlier one; a link to /dev/null
     /// disables it). Repeatable; default /usr/lib/guestlink/actions.d then
@@ -191,15 +207,6 @@ pub struct Cli {
     /// Packages the oVirt channel reports as applications, comma-separated.
     #[arg(long = "ovirt-applications", value_name = "LIST")]
     pub ovirt_applications: Vec<String>,
-
-    /// Print the protocol reference (every command, event and type, in Markdown) and
-    /// exit.
-    #[arg(long = "dump-reference")]
-    pub dump_reference: bool,
-
-    /// Print the JSON schema of the command vocabulary and exit.
-    #[arg(long = "dump-schema")]
-    pub dump_schema: bool,
 }
 
 /// Splits qemu-ga list options; both `,` and GLib's `;` separate names.

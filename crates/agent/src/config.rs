@@ -67,6 +67,10 @@ pub struct Config {
     pub pointer: Option<String>,
     /// `--transfer-dir` / `transfer-dir`.
     pub transfer_dir: Option<String>,
+    /// `--update-key` / `update-key`.
+    pub update_key: Option<PathBuf>,
+    /// `--update-trial` / `update-trial`, in seconds.
+    pub update_trial: Option<u64>,
     /// `--actions-dir` / `actions-dirs`: action directories in override order; the
     /// default pair when absent.
     pub actions_dirs: Option<Vec<PathBuf>>,
@@ -204,6 +208,16 @@ impl Config {
                 "sessions" => self.sessions = Some(value),
                 "pointer" => self.pointer = Some(value),
                 "transfer-dir" => self.transfer_dir = Some(value),
+                "update-key" => self.update_key = Some(value.into()),
+                "update-trial" => {
+                    self.update_trial = Some(value.parse().map_err(|_| ConfigError::Syntax {
+                        path: path.to_path_buf(),
+                        line: 0,
+                        reason: format!(
+                            "key '{key}' has value '{value}', which is not a number of seconds"
+                        ),
+                    })?)
+                }
                 "actions-dirs" => self
                     .actions_dirs
                     .get_or_insert_with(Vec::new)
@@ -280,6 +294,12 @@ impl Config {
         if cli.transfer_dir.is_some() {
             self.transfer_dir = cli.transfer_dir.clone();
         }
+        if cli.update_key.is_some() {
+            self.update_key = cli.update_key.clone();
+        }
+        if cli.update_trial.is_some() {
+            self.update_trial = cli.update_trial;
+        }
         if !cli.actions_dirs.is_empty() {
             self.actions_dirs = Some(cli.actions_dirs.clone());
         }
@@ -340,6 +360,12 @@ impl Config {
         }
         if let Some(d) = &self.transfer_dir {
             line("transfer-dir", d);
+        }
+        if let Some(k) = &self.update_key {
+            line("update-key", &k.display().to_string());
+        }
+        if let Some(t) = &self.update_trial {
+            line("update-trial", &t.to_string());
         }
         if let Some(dirs) = &self.actions_dirs {
             let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();

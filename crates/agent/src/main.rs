@@ -1,7 +1,7 @@
 //! guestlinkd: the guest agent daemon.
 //!
 //! Parses qemu-ga's command line and configuration, answers the informational options
-//! (`-V`, `-D`, `-b help`, `--dump-schema`), works out which channels to serve, then
+//! (`-V`, `-D`, `-b help`), works out which channels to serve, then
 //! runs them on a single-threaded tokio runtime.
 
 // Doc comments of the command line are its --help and manual page, written for users:
@@ -32,6 +32,8 @@ mod serve;
 mod sessions;
 #[cfg(unix)]
 mod transport;
+#[cfg(unix)]
+mod update;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -77,19 +79,7 @@ fn wants_list(values: &[String]) -> bool {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.version {
-        println!(
-            "QEMU Guest Agent {QGA_COMPAT_VERSION} (guestlinkd {})",
-            env!("CARGO_PKG_VERSION")
-        );
-        return Ok(());
-    }
-    if cli.dump_reference {
-        print!("{}", guestlink_vocabulary::reference::markdown());
-        return Ok(());
-    }
-    if cli.dump_schema {
-        let doc = commands::schema_document(env!("CARGO_PKG_VERSION"));
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        println!("{}", guestlink_core::update::version_line());
         return Ok(());
     }
     if wants_list(&cli.block_rpcs) || wants_list(&cli.allow_rpcs) {
@@ -98,6 +88,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             writeln!(out, "{}", c.name)?;
         }
         return Ok(());
+    }
+    #[cfg(unix)]
+    if let Some(statedir) = &cli.update_guard {
+        return update::guard(statedir);
     }
     if let Some(cmd) = &cli.service {
         return platform::service_command(cmd, &cli);
@@ -162,6 +156,7 @@ fn new_agent(
                 },
                 None => Actions::default(),
             },
+            update: platform::update_config(config),
         },
         platform,
     )))

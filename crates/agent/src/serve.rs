@@ -296,6 +296,7 @@ async fn serve_until_signal(
     let mut hup = signal(SignalKind::hangup())?;
     let notifier = Arc::new(crate::notify::Notifier::from_env());
     notifier.send("READY=1");
+    crate::update::confirm(agent.state().statedir());
     if let Some(every) = notifier.watchdog_interval() {
         let n = notifier.clone();
         tokio::spawn(async move {
@@ -322,6 +323,12 @@ async fn serve_until_signal(
                     }
                     Err(e) => tracing::error!("SIGHUP: configuration not reloaded, the previous policy stays: {e:#}"),
                 }
+                continue;
+            }
+            _ = agent.restart_requested() => {
+                // The update's reply goes out first.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                crate::update::restart(&agent);
                 continue;
             }
             Some(done) = tasks.join_next() => {

@@ -18,6 +18,11 @@ use crate::{activation, desktop, frontend, logging, policy, serve, sessions};
 /// Default QGA port.
 pub const QGA_DEFAULT_PATH: &str = "/dev/virtio-ports/org.qemu.guest_agent.0";
 
+/// Where and how self-updates happen (re-executing, or restarting the systemd unit).
+pub fn update_config(config: &Config) -> guestlink_core::update::UpdateConfig {
+    crate::update::config(config)
+}
+
 /// `-s`: the service commands exist on Windows only.
 pub fn service_command(cmd: &str, _cli: &Cli) -> anyhow::Result<()> {
     Err(anyhow!(

@@ -374,7 +374,7 @@ fn command_line_errors_exit_1() {
     assert!(String::from_utf8_lossy(&list.stdout)
         .lines()
         .any(|l| l == "guest-sync-delimited"));
-    let schema = Command::new(GUESTLINKD)
+    let schema = Command::new(env!("CARGO_BIN_EXE_guestlinkd-docs"))
         .arg("--dump-schema")
         .output()
         .unwrap();

@@ -23,6 +23,7 @@ mod power;
 mod render;
 mod show;
 mod transfer;
+mod update;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -223,6 +224,17 @@ pub enum Cmd {
         #[command(subcommand)]
         action: ClipboardCmd,
     },
+    /// Replace the running guestlinkd with a new executable, sent through its own
+    /// channel; it restarts on it, and rolls back if the new one does not come up.
+    Update {
+        /// The new guestlinkd (default: the one beside this program).
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
+        /// Its ed25519 signature (64 bytes, raw or base64), for a guest with an update
+        /// key.
+        #[arg(long, value_name = "FILE")]
+        signature: Option<PathBuf>,
+    },
     /// Write the agent image a host attaches to install guestlinkd without guest
     /// networking (label GUESTLINK), or with --cloud-init the NoCloud seed that installs
     /// it at first boot.
@@ -233,6 +245,13 @@ pub enum Cmd {
     #[cfg(feature = "tools")]
     #[command(hide = true)]
     ExporterSim(guestlink_exporter::sim::Args),
+    /// Print the JSON schema of guestlinkd's command vocabulary (every command, event
+    /// and type, with guestlink's extensions), or with --markdown its reference.
+    Schema {
+        /// The Markdown reference (docs/protocol.md) instead of the JSON schema.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -356,6 +375,23 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Cmd::Demo { agent } => demo::run(agent.clone(), timeout).await,
         Cmd::Completions { .. } => Ok(ExitCode::SUCCESS),
         Cmd::Iso(args) => iso::run(args, cli.json),
+        Cmd::Schema { markdown } => {
+            if *markdown {
+                print!("{}", guestlink_vocabulary::reference::markdown());
+            } else {
+                let doc =
+                    guestlink_vocabulary::commands::schema_document(env!("CARGO_PKG_VERSION"));
+                println!("{doc:#}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Update { binary, signature } => {
+            let opts = update::Options {
+                binary: binary.clone(),
+                signature: signature.clone(),
+            };
+            update::run(cli, &opts).await
+        }
         Cmd::Exporter(args) => guestlink_exporter::run(args, timeout).await,
         #[cfg(feature = "tools")]
         Cmd::ExporterSim(args) => guestlink_exporter::sim::run(args).await,

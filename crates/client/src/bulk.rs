@@ -105,6 +105,22 @@ impl Client {
         handle: i64,
         data: &[u8],
     ) -> Result<GuestFileWrite, ClientError> {
+        let args = GuestlinkFileWriteRawArgs {
+            handle,
+            count: data.len() as i64,
+        };
+        self.call_with_payload::<GuestlinkFileWriteRaw>(&args, data)
+            .await
+    }
+
+    /// Calls a command whose raw payload `data` follows the request (bulk transfer,
+    /// turned on when it is not); `args` must say `data.len()` where the command wants
+    /// the count.
+    pub async fn call_with_payload<C: Command>(
+        &mut self,
+        args: &C::Args,
+        data: &[u8],
+    ) -> Result<C::Returns, ClientError> {
         let max = self.ensure_bulk().await?;
         if data.len() > max {
             // The agent would not take the bytes as a payload but lex them as JSON.
@@ -113,13 +129,9 @@ impl Client {
                 max,
             });
         }
-        let args = GuestlinkFileWriteRawArgs {
-            handle,
-            count: data.len() as i64,
-        };
         // The payload starts right after the closing brace: no newline.
-        let text = request_text::<GuestlinkFileWriteRaw>(&args)?;
+        let text = request_text::<C>(args)?;
         let line = self.exchange_with(&text, data).await?;
-        reply_of::<GuestlinkFileWriteRaw>(&line)
+        reply_of::<C>(&line)
     }
 }

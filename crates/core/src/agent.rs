@@ -28,6 +28,8 @@ pub struct AgentConfig {
     /// Users who may register a session agent when no session source runs
     /// (`--session-user`), besides root and the user logged in on a local seat.
     pub session_users: Vec<u32>,
+    /// Where and how self-updates happen.
+    pub update: crate::update::UpdateConfig,
 }
 
 impl AgentConfig {
@@ -41,6 +43,7 @@ impl AgentConfig {
             transfer_dir: Default::default(),
             actions: Default::default(),
             session_users: Vec::new(),
+            update: Default::default(),
         }
     }
 }
@@ -56,6 +59,8 @@ pub struct Agent {
     transfer_dir: crate::state::transfers::TransferDir,
     actions: crate::actions::Actions,
     session_users: Vec<u32>,
+    update: crate::update::UpdateConfig,
+    restart: tokio::sync::Notify,
     events: EventBus,
     /// Refusals already logged at the default level (command, gate and reason).
     refusals_logged: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -76,6 +81,8 @@ impl Agent {
             transfer_dir: config.transfer_dir,
             actions: config.actions,
             session_users: config.session_users,
+            update: config.update,
+            restart: tokio::sync::Notify::new(),
             events: EventBus::default(),
             refusals_logged: Default::default(),
         }
@@ -110,6 +117,22 @@ impl Agent {
     /// and the user on a local seat.
     pub fn session_users(&self) -> &[u32] {
         &self.session_users
+    }
+
+    /// Where and how self-updates happen.
+    pub fn update_config(&self) -> &crate::update::UpdateConfig {
+        &self.update
+    }
+
+    /// Asks the agent's main loop to restart on the executable now in place (after an
+    /// update's reply has gone out).
+    pub fn request_restart(&self) {
+        self.restart.notify_one();
+    }
+
+    /// Resolves when a restart was asked for.
+    pub async fn restart_requested(&self) {
+        self.restart.notified().await
     }
 
     /// The event bus.
@@ -158,6 +181,9 @@ impl Agent {
             );
         }
         self.state.sessions.drop_host_offers(Some(conn.id), None);
+        if self.state.update.cancel_connection(conn.id) {
+            tracing::info!("an unfinished update is abandoned: its staged file is removed");
+        }
         let abandoned = self.state.transfers.cancel_connection(conn.id);
         if abandoned > 0 {
             tracing::info!(

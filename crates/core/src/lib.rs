@@ -31,6 +31,7 @@ pub mod policy;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod update;
 
 pub use agent::{Agent, AgentConfig};
 pub use call::{Bulk, CallContext, Caller, ChannelId, Protocol};

@@ -47,6 +47,7 @@ fn agent(policy: Policy, statedir: &std::path::Path) -> Agent {
             transfer_dir: Default::default(),
             actions: Default::default(),
             session_users: Vec::new(),
+            update: Default::default(),
         },
         fake_platform(system, 1_700_000_000_123_456),
     )
@@ -202,6 +203,7 @@ async fn the_windows_device_list_comes_from_the_platform() {
             transfer_dir: Default::default(),
             actions: Default::default(),
             session_users: Vec::new(),
+            update: Default::default(),
         },
         platform,
     );

@@ -888,6 +888,49 @@ define_commands! {
         platforms: Platforms::POSIX,
     }
 
+    /// guestlink extension: start sending a new guestlinkd to this agent. Its bytes
+    /// follow with `__org.guestlink_update-write` (bulk); they are staged beside the
+    /// running executable and removed if the connection ends first.
+    GuestlinkUpdateStart {
+        name: "__org.guestlink_update-start",
+        since: "guestlink 0.1",
+        args: UpdateStartArgs,
+        returns: Transfer,
+        platforms: Platforms::LINUX,
+    }
+
+    /// guestlink extension: the next `count` bytes of an update, as raw bytes after the
+    /// request (bulk).
+    GuestlinkUpdateWrite {
+        name: "__org.guestlink_update-write",
+        since: "guestlink 0.1",
+        args: TransferWriteArgs,
+        returns: TransferProgress,
+        platforms: Platforms::LINUX,
+        payload: Request,
+    }
+
+    /// guestlink extension: check the staged executable (size, SHA-256, the signature
+    /// when the guest has an update key, that it runs), swap it in atomically and
+    /// restart on it once the reply is sent. If the new agent does not come up within
+    /// the trial period, the old executable is put back and started.
+    GuestlinkUpdateCommit {
+        name: "__org.guestlink_update-commit",
+        since: "guestlink 0.1",
+        args: TransferHandleArgs,
+        returns: UpdateCommitted,
+        platforms: Platforms::LINUX,
+    }
+
+    /// guestlink extension: the last update: pending, confirmed or rolled back (why).
+    GuestlinkUpdateStatus {
+        name: "__org.guestlink_update-status",
+        since: "guestlink 0.1",
+        args: Empty,
+        returns: UpdateStatus,
+        platforms: Platforms::LINUX,
+    }
+
     /// guestlink extension: the host's display layout, applied by the active session's
     /// agent (XRandR).
     GuestlinkDisplaySet {

@@ -6,7 +6,7 @@
 //! - argument validation with qemu-ga's exact error texts ([`args`]),
 //! - the `guest-info` command list and the dispatch table (through
 //!   [`for_each_command!`]),
-//! - the machine-readable schema printed by `guestlinkd --dump-schema` ([`schema`]),
+//! - the machine-readable schema printed by `guestlink schema` ([`schema`]),
 //! - the typed calls of the host library.
 //!
 //! Wire protocols are not known here: a value is a `serde_json::Value` and a name is

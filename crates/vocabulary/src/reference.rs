@@ -83,7 +83,7 @@ pub fn markdown() -> String {
     let mut out = String::from(
         "# guestlink protocol reference\n\n\
          Generated from the command vocabulary (`crates/vocabulary`) by\n\
-         `guestlinkd --dump-reference`; a test keeps this file current. QGA commands keep\n\
+         `guestlink schema --markdown`; a test keeps this file current. QGA commands keep\n\
          qemu-ga's names and types; guestlink's own are prefixed `__org.guestlink_`.\n\
          Scope says who may call a command: `host` (the QGA, SPICE and oVirt channels),\n\
          `guest` (programs on the guest socket) or `both`.\n\n",

@@ -30,6 +30,11 @@ pub const QGA_DEFAULT_PATH: &str = r"\\.\Global\org.qemu.guest_agent.0";
 /// Wait between attempts to open the port with `-r` (qemu-ga waits 5 s).
 const RETRY_DELAY: Duration = Duration::from_secs(5);
 
+/// Self-update is not offered on Windows (its commands are Linux-only).
+pub fn update_config(_config: &Config) -> guestlink_core::update::UpdateConfig {
+    guestlink_core::update::UpdateConfig::default()
+}
+
 /// `-s install|uninstall`.
 pub fn service_command(cmd: &str, _cli: &Cli) -> anyhow::Result<()> {
     match cmd {

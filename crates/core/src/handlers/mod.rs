@@ -42,6 +42,7 @@ mod protocol;
 pub mod sessions;
 mod system;
 pub mod transfer;
+pub mod update;
 #[cfg(unix)]
 mod user_files;
 #[cfg(windows)]

@@ -56,6 +56,8 @@ pub struct AgentState {
     pub pending: pending::Pending,
     /// Files being received.
     pub transfers: transfers::Transfers,
+    /// A new guestlinkd being received.
+    pub update: crate::update::upload::Uploads,
     /// Held while credentials are offered to the greeter: one hand-off at a time.
     pub credentials: tokio::sync::Mutex<()>,
     shutting_down: Mutex<()>,
@@ -78,6 +80,7 @@ impl AgentState {
             sessions: sessions::Sessions::default(),
             pending: pending::Pending::default(),
             transfers: transfers::Transfers::default(),
+            update: Default::default(),
             credentials: tokio::sync::Mutex::new(()),
             shutting_down: Mutex::new(()),
         }

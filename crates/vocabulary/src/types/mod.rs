@@ -10,6 +10,7 @@ mod fs;
 mod live;
 mod session;
 mod system;
+mod update;
 mod user;
 
 pub use self::base64::{
@@ -25,6 +26,7 @@ pub use fs::*;
 pub use live::*;
 pub use session::*;
 pub use system::*;
+pub use update::*;
 pub use user::*;
 
 use crate::args::{ArgError, FromArg, Path};
