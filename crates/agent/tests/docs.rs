@@ -1,7 +1,7 @@
 //! The generated documents are current: `docs/man/guestlinkd.8` is what
 //! `guestlinkd-docs --generate-man` writes (from the clap definitions behind `--help`, and
 //! every option of `--help` is in it), and `docs/protocol.md` is what
-//! `--dump-reference` writes from the vocabulary. Regenerate with `scripts/gen-docs.sh`.
+//! `guestlinkd-docs --dump-reference` writes from the vocabulary. Regenerate with `scripts/gen-docs.sh`.
 
 use std::process::Command;
 
@@ -9,7 +9,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_guestlinkd");
 const DOCS: &str = env!("CARGO_BIN_EXE_guestlinkd-docs");
 
 fn output(args: &[&str]) -> String {
-    let bin = if args[0].starts_with("--generate") {
+    let bin = if args[0].starts_with("--generate") || args[0].starts_with("--dump") {
         DOCS
     } else {
         BIN

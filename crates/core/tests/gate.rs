@@ -58,6 +58,12 @@ const EXTENSIONS: &[(&str, &[&str])] = &[
     ("__org.guestlink_action-run", &[]),
     ("__org.guestlink_action-list", &[]),
     ("__org.guestlink_credentials-handoff", &[]),
+    // Replacing the agent runs what the host sends: whoever blocks guest-exec blocks
+    // updates too.
+    ("__org.guestlink_update-start", &["guest-exec"]),
+    ("__org.guestlink_update-write", &[]),
+    ("__org.guestlink_update-commit", &["guest-exec"]),
+    ("__org.guestlink_update-status", &[]),
 ];
 
 fn qemu_ga_commands() -> impl Iterator<Item = &'static str> {
@@ -175,9 +181,9 @@ fn refusing_a_qemu_ga_command_refuses_each_extension_that_does_its_work() {
             }
         }
     }
-    // file-read, file-write, shutdown, and exec twice (stream-exec, shell), each
-    // refused three ways.
-    assert_eq!(pairs, 15);
+    // file-read, file-write, shutdown, and exec four times (stream-exec, shell,
+    // update-start, update-commit), each refused three ways.
+    assert_eq!(pairs, 21);
 }
 
 #[test]

@@ -890,13 +890,15 @@ define_commands! {
 
     /// guestlink extension: start sending a new guestlinkd to this agent. Its bytes
     /// follow with `__org.guestlink_update-write` (bulk); they are staged beside the
-    /// running executable and removed if the connection ends first.
+    /// running executable and removed if the connection ends first. Gated as
+    /// guest-exec too: the new agent runs what the host sent.
     GuestlinkUpdateStart {
         name: "__org.guestlink_update-start",
         since: "guestlink 0.1",
         args: UpdateStartArgs,
         returns: Transfer,
         platforms: Platforms::LINUX,
+        gated_as: ["guest-exec"],
     }
 
     /// guestlink extension: the next `count` bytes of an update, as raw bytes after the
@@ -920,6 +922,7 @@ define_commands! {
         args: TransferHandleArgs,
         returns: UpdateCommitted,
         platforms: Platforms::LINUX,
+        gated_as: ["guest-exec"],
     }
 
     /// guestlink extension: the last update: pending, confirmed or rolled back (why).

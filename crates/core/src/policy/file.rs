@@ -42,15 +42,6 @@ pub struct PolicyError {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileToml {
-    #[serde(default)]
-    rule: Vec<toml::Spanned<RuleToml>>,
-    files: Option<toml::Spanned<FilesToml>>,
-    live: Option<LiveToml>,
-}
-
-#[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct LiveToml {
     users: Option<Vec<String>>,
@@ -137,12 +128,6 @@ impl std::fmt::Debug for Names<'_> {
             .field("commands", &self.commands.len())
             .finish_non_exhaustive()
     }
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset.min(text.len()))
-        .map_or(0, |t| t.bytes().filter(|&b| b == b'\n').count())
-        + 1
 }
 
 /// Whether `p` is a pattern the file may use: one that matches a command, or an
@@ -248,6 +233,21 @@ pub fn parse(file: &str, text: &str, names: &Names<'_>) -> Result<Vec<Rule>, Pol
     Ok(out.rules)
 }
 
+/// A table as `T`; an error's line is the key it names, else the table's.
+fn from_table<T: serde::de::DeserializeOwned>(
+    t: &super::toml::Table,
+) -> Result<T, (usize, String)> {
+    serde_json::from_value(t.object()).map_err(|e| {
+        let message = e.to_string();
+        let line = message
+            .split('`')
+            .nth(1)
+            .filter(|_| message.starts_with("unknown field"))
+            .map_or(t.line, |key| t.line_of(key));
+        (line, message)
+    })
+}
+
 /// Adds one file's rules to `out`, and its `[files]` lists in place of earlier ones.
 fn parse_into(
     out: &mut PolicyFiles,
@@ -260,28 +260,56 @@ fn parse_into(
         line,
         message,
     };
-    let doc: FileToml = toml::from_str(text).map_err(|e| {
-        let line = e.span().map_or(0, |s| line_of(text, s.start));
-        err(line, e.message().to_string())
-    })?;
-    for spanned in doc.rule {
-        let line = line_of(text, spanned.span().start);
-        let origin = format!("{file}:{line}");
-        out.rules
-            .push(rule(spanned.into_inner(), origin, names).map_err(|m| err(line, m))?);
-    }
-    if let Some(spanned) = doc.files {
-        let line = line_of(text, spanned.span().start);
-        let files = spanned.into_inner();
-        let scope = out.files.get_or_insert_with(FileScope::default);
-        if let Some(read) = files.read {
-            scope.read = scope_paths(read).map_err(|m| err(line, m))?;
+    let tables = super::toml::parse(text).map_err(|e| err(e.line, e.message))?;
+    let mut live = None;
+    for t in &tables {
+        match (t.name.as_str(), t.array) {
+            ("", _) => {
+                if let Some((key, line, _)) = t.keys.first() {
+                    return Err(err(
+                        *line,
+                        format!("unknown field `{key}`, expected `rule`, `files` or `live`"),
+                    ));
+                }
+            }
+            ("rule", true) => {
+                let origin = format!("{file}:{}", t.line);
+                let r: RuleToml = from_table(t).map_err(|(l, m)| err(l, m))?;
+                out.rules
+                    .push(rule(r, origin, names).map_err(|m| err(t.line, m))?);
+            }
+            ("files", false) => {
+                let files: FilesToml = from_table(t).map_err(|(l, m)| err(l, m))?;
+                let scope = out.files.get_or_insert_with(FileScope::default);
+                if let Some(read) = files.read {
+                    scope.read = scope_paths(read).map_err(|m| err(t.line, m))?;
+                }
+                if let Some(write) = files.write {
+                    scope.write = scope_paths(write).map_err(|m| err(t.line, m))?;
+                }
+            }
+            ("live", false) => live = Some(from_table::<LiveToml>(t).map_err(|(l, m)| err(l, m))?),
+            ("rule", false) => {
+                return Err(err(
+                    t.line,
+                    "a rule is written [[rule]], one table per rule".into(),
+                ))
+            }
+            (name, true) if name == "files" || name == "live" => {
+                return Err(err(
+                    t.line,
+                    format!("[{name}] is one table, written [{name}]"),
+                ))
+            }
+            (name, _) => {
+                return Err(err(
+                    t.line,
+                    format!("unknown field `{name}`, expected `rule`, `files` or `live`"),
+                ))
+            }
         }
-        if let Some(write) = files.write {
-            scope.write = scope_paths(write).map_err(|m| err(line, m))?;
-        }
     }
-    if let Some(live) = doc.live {
+    if let Some(live) = live {
         // Each list given replaces the one of an earlier file.
         if live.users.is_some() {
             out.live.users = live.users;

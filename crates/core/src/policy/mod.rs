@@ -21,6 +21,7 @@
 pub mod file;
 pub mod live;
 pub mod paths;
+mod toml;
 
 use std::sync::Arc;
 
