@@ -16,6 +16,7 @@ for the labels and the Joliet and Rock Ridge trees, and xorriso for the file lis
 Prints one line per check and exits non-zero if any fails.
 """
 import argparse
+import base64
 import hashlib
 import os
 import shutil
@@ -30,7 +31,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "package"))
 import boot  # noqa: E402
 import guest  # noqa: E402
 import run  # noqa: E402
-from run import Qga, check, first_ping  # noqa: E402
+from run import Qga, check  # noqa: E402
 
 MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 # debootstrap resolves no virtual packages: python3-cryptography's cffi API is named.
@@ -95,7 +96,6 @@ def sh(c, script, timeout=60):
     while time.monotonic() < deadline:
         v = c.call("guest-exec-status", {"pid": r["return"]["pid"]})["return"]
         if v["exited"]:
-            import base64
             return v.get("exitcode"), base64.b64decode(v.get("out-data", "")).decode(errors="replace")
         time.sleep(0.2)
     return None, "timed out"
@@ -137,42 +137,13 @@ def main():
     img = build_disk(a.root, work)
 
     qga = os.path.join(work, "qga.sock")
-    console = os.path.join(work, "console.log")
-    accel = "kvm" if run.kvm_works() else "tcg"
-    cmd = ["qemu-system-x86_64", "-accel", accel, "-machine", "q35", "-m", "1024",
-           "-smp", "2", "-cpu", "max" if accel == "tcg" else "host",
-           "-nographic", "-no-reboot", "-nic", "none",
-           "-kernel", vmlinux, "-initrd", initrd,
-           "-append", "console=ttyS0 panic=-1 loglevel=4 systemd.show_status=0",
-           "-drive", f"file={img},if=virtio,format=raw,cache=unsafe",
-           "-drive", f"file={seed_iso},if=virtio,format=raw,readonly=on",
-           "-drive", f"file={agent_iso},if=virtio,format=raw,readonly=on",
-           "-device", "virtio-serial-pci,id=vs0",
-           "-chardev", f"socket,id=qga,path={qga},server=on,wait=off",
-           "-device", "virtserialport,bus=vs0.0,chardev=qga,id=port-qga,name=org.qemu.guest_agent.0"]
-    vm = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=open(console, "wb"),
-                          stderr=subprocess.STDOUT)
-    try:
-        for _ in range(100):
-            if os.path.exists(qga):
-                break
-            time.sleep(0.1)
-        t0 = time.monotonic()
-        up = first_ping(qga, t0 + 900)
-        check(f"first boot: cloud-init installed guestlinkd from the image, which answers "
-              f"guest-ping ({time.monotonic() - t0:.0f} s, {accel})", up)
-        if up:
-            checks(qga, static, cli)
-    finally:
-        if vm.poll() is None:
-            vm.kill()
-            vm.wait()
-        if run.failed:
-            print("--- guest console (last 60 lines) ---")
-            print("\n".join(open(console, errors="replace").read().splitlines()[-60:]))
-        shutil.rmtree(work, ignore_errors=True)
-    print(f"{run.passed} passed, {len(run.failed)} failed")
-    sys.exit(1 if run.failed else 0)
+    drives = [f"file={img},if=virtio,format=raw,cache=unsafe",
+              f"file={seed_iso},if=virtio,format=raw,readonly=on",
+              f"file={agent_iso},if=virtio,format=raw,readonly=on"]
+    cmd = boot.qemu_command(vmlinux, initrd, drives, qga, ["-nic", "none"])
+    boot.serve_guest(cmd, qga, work, "first boot: cloud-init installed guestlinkd from the "
+                     "image, which answers guest-ping", 900,
+                     lambda vm: checks(qga, static, cli))
 
 
 def checks(qga, static, cli):

@@ -53,6 +53,22 @@ pub use osrelease::parse_os_release;
 
 use crate::error::CommandError;
 
+/// The raw bytes that came after a request (bulk), which must be the `count` its
+/// arguments announce.
+pub(crate) fn payload(
+    ctx: &crate::context::Context<'_>,
+    count: i64,
+) -> Result<Vec<u8>, CommandError> {
+    let data = ctx.bulk.and_then(|b| b.take_input()).unwrap_or_default();
+    if data.len() as i64 != count {
+        return Err(CommandError::new(format!(
+            "Parameter 'count' says {count} bytes but {} came",
+            data.len()
+        )));
+    }
+    Ok(data)
+}
+
 /// Runs platform code that may block (ioctls, sysfs on a hung device, helper programs)
 /// on tokio's blocking pool, so other channels keep being served. A panic in it is
 /// logged and becomes a command error instead of taking the channel down.

@@ -96,14 +96,7 @@ impl Handler for GuestlinkTransferWrite {
         ctx: Context<'_>,
         args: TransferWriteArgs,
     ) -> Result<TransferProgress, CommandError> {
-        let data = ctx.bulk.and_then(|b| b.take_input()).unwrap_or_default();
-        if data.len() as i64 != args.count {
-            return Err(CommandError::new(format!(
-                "Parameter 'count' says {} bytes but {} came",
-                args.count,
-                data.len()
-            )));
-        }
+        let data = super::payload(&ctx, args.count)?;
         let w = ctx.agent.state().transfers.write(args.handle, &data)?;
         Ok(TransferProgress {
             received: w.received as i64,
