@@ -57,23 +57,6 @@ def make_root(root):
         raise SystemExit("debootstrap failed")
 
 
-def build_disk(root, work):
-    stage = os.path.join(work, "root")
-    subprocess.run(["cp", "-a", "--one-file-system", root, stage], check=True)
-    for sub in ["proc", "sys", "dev", "run", "tmp"]:
-        os.makedirs(os.path.join(stage, sub), exist_ok=True)
-    with open(os.path.join(stage, "etc/fstab"), "w") as f:
-        f.write("/dev/vda / ext4 rw,errors=remount-ro 0 1\n")
-    with open(os.path.join(stage, "etc/machine-id"), "w") as f:
-        f.write("5d1c2e3f4a5b6c7d8e9f0a1b2c3d4e5f\n")
-    img = os.path.join(work, "disk.img")
-    with open(img, "wb") as f:
-        f.truncate(2048 << 20)
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "root", "-d", stage, img], check=True)
-    shutil.rmtree(stage)
-    return img
-
-
 def read_back(image, label, files):
     """The image as isoinfo and xorriso read it."""
     d = subprocess.run(["isoinfo", "-d", "-i", image], capture_output=True, text=True).stdout
@@ -134,7 +117,7 @@ def main():
     vmlinux = guest.extract_vmlinux(f"/boot/vmlinuz-{kver}", os.path.join(work, "vmlinux"))
     initrd = os.path.join(work, "initrd.gz")
     boot.build_initramfs(initrd, kdir, MODULES)
-    img = build_disk(a.root, work)
+    img = boot.disk_image(a.root, work, 2048, "5d1c2e3f4a5b6c7d8e9f0a1b2c3d4e5f")
 
     qga = os.path.join(work, "qga.sock")
     drives = [f"file={img},if=virtio,format=raw,cache=unsafe",

@@ -71,31 +71,39 @@ def build_initramfs(out, kdir, modules=MODULES):
     open(out, "wb").write(gzip.compress(c.finish(), compresslevel=1))
 
 
-def build_disk(root, work):
-    """An ext4 image of a copy of ROOT, with the test's fstab and policy drop-in."""
+def disk_image(root, work, size_mb, machine_id, customize=None):
+    """An ext4 image of a copy of ROOT (the guest's /dev/vda, with an fstab and a fixed
+    machine id: the root has none); `customize(stage)` changes the copy first."""
     stage = os.path.join(work, "root")
     subprocess.run(["cp", "-a", "--one-file-system", root, stage], check=True)
     for sub in ["proc", "sys", "dev", "run", "tmp"]:
         os.makedirs(os.path.join(stage, sub), exist_ok=True)
     with open(os.path.join(stage, "etc/fstab"), "w") as f:
         f.write("/dev/vda / ext4 rw,errors=remount-ro 0 1\n")
-    # Info-level logs (the reload and the activated socket are logged at info), set
-    # where an administrator would: the unit's EnvironmentFile.
-    with open(os.path.join(stage, "etc/default/guestlinkd"), "a") as f:
-        f.write("GUESTLINK_LOG=info\n")
-    with open(os.path.join(stage, "etc/hostname"), "w") as f:
-        f.write("guestlink-pkg\n")
-    # A fixed machine id: the root has none.
     with open(os.path.join(stage, "etc/machine-id"), "w") as f:
-        f.write("8c1e3f0a6b2d4e7f9a0b1c2d3e4f5a6b\n")
-    # A user to log in, for the sessions the real logind reports.
-    subprocess.run(["chroot", stage, "useradd", "-m", "-s", "/bin/sh", "alice"], check=True)
+        f.write(machine_id + "\n")
+    if customize:
+        customize(stage)
     img = os.path.join(work, "disk.img")
     with open(img, "wb") as f:
-        f.truncate(1536 << 20)
+        f.truncate(size_mb << 20)
     subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "root", "-d", stage, img], check=True)
     shutil.rmtree(stage)
     return img
+
+
+def build_disk(root, work):
+    """The package test's disk: info-level logs, a host name, a user to log in."""
+    def customize(stage):
+        # Info-level logs (the reload and the activated socket are logged at info),
+        # set where an administrator would: the unit's EnvironmentFile.
+        with open(os.path.join(stage, "etc/default/guestlinkd"), "a") as f:
+            f.write("GUESTLINK_LOG=info\n")
+        with open(os.path.join(stage, "etc/hostname"), "w") as f:
+            f.write("guestlink-pkg\n")
+        # A user to log in, for the sessions the real logind reports.
+        subprocess.run(["chroot", stage, "useradd", "-m", "-s", "/bin/sh", "alice"], check=True)
+    return disk_image(root, work, 1536, "8c1e3f0a6b2d4e7f9a0b1c2d3e4f5a6b", customize)
 
 
 def sh(c, script):
