@@ -252,6 +252,10 @@ async fn greets_every_client_with_its_capabilities() {
     // A client connecting later announces with request = 1 and gets an answer.
     let again = s.host.connect_client(T).await.unwrap();
     assert_eq!(again, agent);
+    // One whose predecessor vanished halfway through a message: the half is dropped,
+    // the greeting that follows it is not swallowed.
+    let after = s.host.reconnect_after_vanished_client(T).await.unwrap();
+    assert_eq!(after, agent);
     // Without a pointer back end the mouse is not claimed.
     let mut none = Setup::start(&["--pointer", "none"], false).await;
     let caps = none.host.agent.clone().unwrap();
@@ -639,8 +643,16 @@ async fn files_land_in_the_users_directory() {
     assert_eq!(detail.len(), 8);
     assert!(u64::from_le_bytes(detail.try_into().unwrap()) < 1 << 60);
 
-    // An empty file completes at once.
+    // An empty file, as spice-gtk sends it and spice-vdagentd answers: CAN_SEND_DATA,
+    // one empty DATA, SUCCESS.
     h.send(&start_msg(10, "empty", 0)).await.unwrap();
+    assert_eq!(status(h, 10).await.0, 0);
+    h.send(&AgentMessage::FileXferData {
+        id: 10,
+        data: Vec::new(),
+    })
+    .await
+    .unwrap();
     assert_eq!(status(h, 10).await.0, 3);
     assert_eq!(std::fs::metadata(s.dir.join("dl/empty")).unwrap().len(), 0);
 

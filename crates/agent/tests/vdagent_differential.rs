@@ -229,6 +229,11 @@ struct Seen {
     pointer: Vec<(u16, u16, i32)>,
     transfer: Vec<(u32, u32)>,
     received_file: Vec<u8>,
+    /// The empty file's statuses, and its size on disk.
+    empty_transfer: Vec<(u32, u32)>,
+    empty_file: Option<u64>,
+    /// The capabilities that answered a client whose predecessor vanished mid-message.
+    after_vanished: Option<guestlink_proto_vdagent::Capabilities>,
 }
 
 async fn next(side: &mut Side, what: &str, want: impl Fn(&AgentMessage) -> bool) -> AgentMessage {
@@ -397,6 +402,38 @@ async fn script(side: &mut Side) -> Seen {
         seen.transfer.push((id, result));
     }
     seen.received_file = std::fs::read(side.dir.join("dl/report.txt")).unwrap_or_default();
+
+    // An empty file: spice-gtk waits for CAN_SEND_DATA, then sends one empty DATA.
+    side.host
+        .send(&AgentMessage::FileXferStart {
+            id: 2,
+            keyfile: b"[vdagent-file-xfer]\nname=empty.txt\nsize=0\n".to_vec(),
+        })
+        .await
+        .unwrap();
+    if let AgentMessage::FileXferStatus { id, result, .. } =
+        next(side, "empty transfer status", status).await
+    {
+        seen.empty_transfer.push((id, result));
+    }
+    side.host
+        .send(&AgentMessage::FileXferData {
+            id: 2,
+            data: Vec::new(),
+        })
+        .await
+        .unwrap();
+    if let AgentMessage::FileXferStatus { id, result, .. } =
+        next(side, "empty transfer status", status).await
+    {
+        seen.empty_transfer.push((id, result));
+    }
+    seen.empty_file = std::fs::metadata(side.dir.join("dl/empty.txt"))
+        .ok()
+        .map(|m| m.len());
+
+    // The client vanishes halfway through a message; the next one's greeting is heard.
+    seen.after_vanished = side.host.reconnect_after_vanished_client(T).await.ok();
     seen
 }
 
@@ -449,4 +486,9 @@ async fn guestlinkd_behaves_like_spice_vdagentd() {
     assert_eq!(mine.transfer, vec![(1, 0), (1, 3)]);
     assert_eq!(mine.received_file, b"hello");
     assert_eq!(theirs.received_file, b"hello");
+    assert_eq!(theirs.empty_transfer, vec![(2, 0), (2, 3)]);
+    assert_eq!(mine.empty_transfer, theirs.empty_transfer);
+    assert_eq!((theirs.empty_file, mine.empty_file), (Some(0), Some(0)));
+    assert_eq!(theirs.after_vanished.as_ref(), Some(&r));
+    assert_eq!(mine.after_vanished.as_ref(), Some(&o));
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use guestlink_proto_vdagent::messages::caps;
 use guestlink_proto_vdagent::{
-    encode_on, AgentMessage, Capabilities, ChunkHeader, Decoder, Negotiated, Port, CHUNK_HEADER_LEN,
+    encode_on, AgentMessage, Capabilities, ChunkHeader, Decoder, Negotiated, Port,
+    CHUNK_HEADER_LEN, MAX_CHUNK,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
@@ -196,6 +197,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Host<S> {
             caps: ours,
         })
         .await?;
+        let (m, _) = self
+            .expect(timeout, |m| {
+                matches!(m, AgentMessage::AnnounceCapabilities { request: false, .. })
+            })
+            .await?;
+        let AgentMessage::AnnounceCapabilities { caps, .. } = m else {
+            unreachable!("matched above");
+        };
+        Ok(caps)
+    }
+
+    /// What spice-server sends when its client vanished in the middle of a message and
+    /// another connects: half a message on the client port, CLIENT_DISCONNECTED on the
+    /// server port and the new client's capabilities, in one write. The agent's answer.
+    pub async fn reconnect_after_vanished_client(
+        &mut self,
+        timeout: Duration,
+    ) -> io::Result<Capabilities> {
+        let mut half = Vec::new();
+        // Clipboard data (type 4), 3000 bytes: two chunks, of which only the first goes.
+        encode_on(Port::Client, 4, &[0x55; 3000], &mut half);
+        half.truncate(CHUNK_HEADER_LEN + MAX_CHUNK);
+        let gone = AgentMessage::ClientDisconnected;
+        encode_on(Port::Server, gone.kind() as u32, &[], &mut half);
+        let hello = AgentMessage::AnnounceCapabilities {
+            request: true,
+            caps: self.ours.clone(),
+        };
+        encode_on(
+            Port::Client,
+            hello.kind() as u32,
+            &hello.to_data(self.negotiated()),
+            &mut half,
+        );
+        self.send_raw(&half).await?;
         let (m, _) = self
             .expect(timeout, |m| {
                 matches!(m, AgentMessage::AnnounceCapabilities { request: false, .. })

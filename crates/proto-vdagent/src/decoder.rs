@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use crate::header::{ChunkHeader, MessageHeader, CHUNK_HEADER_LEN, MESSAGE_HEADER_LEN};
-use crate::types::Port;
+use crate::types::{MessageType, Port};
 use crate::{MAX_CHUNK, PROTOCOL};
 
 /// What the decoder accepts.
@@ -129,8 +129,8 @@ impl Decoder {
         }
     }
 
-    /// Forgets a half-received message on `port` (the client went away in the middle
-    /// of one: CLIENT_DISCONNECTED).
+    /// Forgets a half-received message on `port`. The decoder does this itself for the
+    /// client port when CLIENT_DISCONNECTED completes.
     pub fn reset_port(&mut self, port: Port) {
         self.ports[slot(port)] = Reassembly::default();
     }
@@ -222,8 +222,8 @@ impl Decoder {
     /// the message (the rest of it is not used).
     fn payload(&mut self, port: Port, mut piece: &[u8]) -> bool {
         let limit = self.limits.max_message;
-        let r = &mut self.ports[slot(port)];
         while !piece.is_empty() {
+            let r = &mut self.ports[slot(port)];
             match &mut r.body {
                 Body::Header => {
                     let take = (MESSAGE_HEADER_LEN - r.header.len()).min(piece.len());
@@ -272,6 +272,12 @@ impl Decoder {
             if done {
                 if let Body::Data { kind, data, .. } = std::mem::take(&mut r.body) {
                     self.out.push_back(Ok(Message { port, kind, data }));
+                    // The client went away, perhaps in the middle of a message on the
+                    // client port: that half is dropped here, before the next client's
+                    // chunks (already in this input, maybe) are added to it.
+                    if kind == MessageType::ClientDisconnected as u32 {
+                        self.reset_port(Port::Client);
+                    }
                 }
                 if !piece.is_empty() {
                     return true;

@@ -166,6 +166,34 @@ fn a_reset_port_forgets_half_a_message() {
     );
 }
 
+#[test]
+fn client_disconnected_drops_the_half_client_message_before_the_next_client() {
+    // Half a message on the client port; then, in the same input, spice-server's
+    // CLIENT_DISCONNECTED on the server port and the next client's capabilities.
+    let mut half = Vec::new();
+    encode(4, &[5; 3000], &mut half);
+    let mut input = half[..2056].to_vec();
+    encode_on(Port::Server, 13, &[], &mut input);
+    let caps = [1, 0, 0, 0, 0xff, 0x3f, 0, 0];
+    encode(6, &caps, &mut input);
+    let mut d = Decoder::default();
+    d.feed(&input);
+    assert_eq!(
+        drain(&mut d),
+        [msg(Port::Server, 13, &[]), msg(Port::Client, 6, &caps)]
+    );
+    assert_eq!(d.buffered(), 0);
+    // Byte by byte, the same.
+    let mut d = Decoder::default();
+    for b in &input {
+        d.feed(std::slice::from_ref(b));
+    }
+    assert_eq!(
+        drain(&mut d),
+        [msg(Port::Server, 13, &[]), msg(Port::Client, 6, &caps)]
+    );
+}
+
 proptest! {
     #[test]
     fn messages_survive_any_split(

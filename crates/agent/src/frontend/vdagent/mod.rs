@@ -244,12 +244,9 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
                         Ok(m) => {
                             let port = m.port;
                             match AgentMessage::parse(m.kind, &m.data, front.negotiated()) {
-                                Ok(msg) => {
-                                    if matches!(msg, AgentMessage::ClientDisconnected) {
-                                        decoder.reset_port(Port::Client);
-                                    }
-                                    front.message(msg, port, &mut pending).await;
-                                }
+                                // (The decoder dropped a half-received client message
+                                // itself when CLIENT_DISCONNECTED came.)
+                                Ok(msg) => front.message(msg, port, &mut pending).await,
                                 Err(MessageError::UnknownType(t)) => {
                                     tracing::debug!(kind = t, "unknown vdagent message ignored")
                                 }
@@ -795,13 +792,10 @@ impl<'a> Front<'a> {
             .await
         {
             Ok(t) => {
+                // An empty file too, as spice-vdagentd: spice-gtk waits for
+                // CAN_SEND_DATA, sends one empty DATA, and then hears SUCCESS.
                 self.transfers.insert(id, t.handle);
-                if announced.size == 0 {
-                    // Some clients send one empty DATA, some none: either way it is done.
-                    self.transfer_data(id, Vec::new()).await;
-                } else {
-                    self.status(id, status::CAN_SEND_DATA, Vec::new());
-                }
+                self.status(id, status::CAN_SEND_DATA, Vec::new());
             }
             Err(e) => {
                 tracing::info!(id, "file transfer refused: {e}");
