@@ -1,7 +1,8 @@
 //! The session agent against the real guestlinkd: the host sets and reads the guest
 //! clipboard through the QGA channel; with the X11 back end on a real Xvfb, `xclip` is
 //! the other application in the guest, in both directions; the host's display layout
-//! resizes Xvfb through XRandR.
+//! resizes Xvfb through XRandR; on a headless sway, wl-clipboard is the other
+//! application, and a host's offer is fetched only when wl-paste pastes.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -9,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use guestlink_client::{Client, Endpoint};
 use guestlink_vocabulary::commands::{
-    GuestlinkClipboardGet, GuestlinkClipboardSet, GuestlinkDisplaySet,
+    GuestlinkClipboardGet, GuestlinkClipboardOffer, GuestlinkClipboardSet, GuestlinkDisplaySet,
 };
 use guestlink_vocabulary::types::{
-    Base64Data, ClipboardGetArgs, ClipboardSelection, ClipboardSetArgs, Display, DisplaySetArgs,
+    Base64Data, ClipboardGetArgs, ClipboardOfferArgs, ClipboardSelection, ClipboardSetArgs,
+    Display, DisplaySetArgs,
 };
 
 const SESSION: &str = env!("CARGO_BIN_EXE_guestlink-session");
@@ -383,6 +385,92 @@ async fn wayland_clipboard_with_sway_and_wl_clipboard() {
     let _ = Command::new("pkill")
         .args(["-f", "wl-copy copied with wl-copy"])
         .status();
+}
+
+/// A wl-paste of the clipboard's text, run in the background.
+fn wl_paste(env: &[(String, String)]) -> tokio::task::JoinHandle<std::process::Output> {
+    let mut cmd = tokio::process::Command::new(require("wl-paste"));
+    cmd.arg("--no-newline").envs(env.iter().cloned());
+    tokio::spawn(async move { cmd.output().await.unwrap() })
+}
+
+#[tokio::test]
+async fn wayland_host_offer_is_fetched_only_when_pasted() {
+    let dir = scratch("wayland-lazy");
+    let (_sway, env) = sway(&dir);
+    let _d = daemon(&dir);
+    let mut c = host(&dir).await;
+    c.subscribe(Some(&["GUEST_REQUEST"]), None).await.unwrap();
+    let _s = {
+        let mut cmd = Command::new(SESSION);
+        cmd.arg("--socket")
+            .arg(dir.join("agent.sock"))
+            .args(["run", "--backend", "wayland", "--session", "test-1"])
+            .envs(env.iter().cloned())
+            .stdin(Stdio::null());
+        Kill(cmd.spawn().unwrap())
+    };
+    // The host offers text without sending it: the session agent takes the selection
+    // with a source of its own.
+    until_registered(&mut c, async |c| {
+        c.call::<GuestlinkClipboardOffer>(&ClipboardOfferArgs {
+            selection: None,
+            types: vec!["text/plain;charset=utf-8".into()],
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    })
+    .await;
+    // Lazy: nothing is asked of the host until a program pastes.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), c.next_event())
+            .await
+            .is_err(),
+        "the host was asked before anything pasted"
+    );
+    let paste = wl_paste(&env);
+    let e = tokio::time::timeout(Duration::from_secs(10), c.next_event())
+        .await
+        .expect("the paste asks the host")
+        .unwrap();
+    assert_eq!(e.name, "GUEST_REQUEST");
+    assert_eq!(e.data["command"], "__org.guestlink_clipboard-fetch");
+    assert_eq!(e.data["arguments"]["mime-type"], "text/plain;charset=utf-8");
+    let text = "fetched when pasted, on Wayland ✓";
+    let r = c
+        .call_raw(&serde_json::json!({
+            "execute": "__org.guestlink_guest-reply",
+            "arguments": {"tag": e.data["tag"], "return": {
+                "mime-type": "text/plain;charset=utf-8",
+                "data": Base64Data(text.as_bytes().to_vec()),
+            }},
+        }))
+        .await
+        .unwrap();
+    assert_eq!(r, serde_json::json!({"return": {}}));
+    let out = tokio::time::timeout(Duration::from_secs(10), paste)
+        .await
+        .expect("wl-paste finishes")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), text);
+    // A second paste is answered from what the host sent: it is not asked again.
+    let again = tokio::time::timeout(Duration::from_secs(10), wl_paste(&env))
+        .await
+        .expect("the second wl-paste finishes")
+        .unwrap();
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), text);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), c.next_event())
+            .await
+            .is_err(),
+        "the host was asked twice"
+    );
 }
 
 /// An Xorg server with the dummy video driver: unlike Xvfb it has RandR outputs whose

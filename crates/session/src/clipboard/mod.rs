@@ -5,15 +5,16 @@
 //! [`Clipboard`] handle: requests in, ownership changes out.
 //!
 //! When the host owns a selection without having sent it (a SPICE client's grab), a
-//! lazy back end (X11, headless) takes the selection with the types offered and asks
-//! for the data only when a program pastes: a [`Fetch`] goes out to the agent, which
-//! gets it from the host. Wayland's data-control sources need their data up front, so
-//! there the agent fetches first and sets.
+//! lazy back end (X11, Wayland with wlr-data-control, headless) takes the selection
+//! with the types offered and asks for the data only when a program pastes: a [`Fetch`]
+//! goes out to the agent, which gets it from the host. On a compositor without
+//! wlr-data-control the agent fetches first and sets.
 
 pub mod convert;
 pub mod headless;
 pub mod mime;
 pub mod wayland;
+pub mod wayland_offer;
 pub mod x11;
 
 use std::sync::mpsc as std_mpsc;

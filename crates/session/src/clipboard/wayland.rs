@@ -6,7 +6,8 @@
 //! (the contents are read only when asked). Reading connects, receives the chosen type
 //! through a pipe and returns. Setting starts a source that a thread serves until
 //! another application takes the selection; the change that our own source causes is
-//! recognised and not reported.
+//! recognised and not reported. The host's offers (types without data) are lazy
+//! sources of wlr-data-control ([`super::wayland_offer`]) when the compositor has it.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -16,7 +17,7 @@ use guestlink_vocabulary::types::ClipboardSelection;
 use wl_clipboard_rs::{copy, paste, watch};
 
 use super::mime::{is_text, types_of_targets, TEXT};
-use super::{channels, Change, Clipboard, Ends, Selections};
+use super::{channels, wayland_offer, Change, Clipboard, Ends, Fetch, Selections};
 
 /// Sources we started and whose selection change is still to come, per selection.
 type OwnChanges = Arc<Mutex<HashMap<ClipboardSelection, u32>>>;
@@ -44,7 +45,8 @@ pub fn start() -> anyhow::Result<Clipboard> {
         }
         Err(e) => return Err(anyhow::anyhow!("no Wayland clipboard: {e}")),
     };
-    let (handle, ends) = channels(false);
+    let lazy = wayland_offer::supported(false);
+    let (handle, ends) = channels(lazy);
     let own: OwnChanges = Arc::default();
     let changes = ends.changes.clone();
     let own_w = own.clone();
@@ -53,7 +55,7 @@ pub fn start() -> anyhow::Result<Clipboard> {
         .spawn(move || watch_loop(watcher, own_w, changes))?;
     std::thread::Builder::new()
         .name("wayland-clipboard".into())
-        .spawn(move || serve(ends, own))?;
+        .spawn(move || serve(ends, own, lazy))?;
     Ok(handle)
 }
 
@@ -139,16 +141,11 @@ fn set(
         copy::MimeType::Specific(mime)
     };
     // Counted before the source exists: the watcher may see its change at once.
-    let count = |delta: i64| {
-        let mut own = own.lock().unwrap_or_else(|e| e.into_inner());
-        let n = own.entry(selection).or_default();
-        *n = n.saturating_add_signed(delta as i32);
-    };
-    count(1);
+    count(own, selection, 1);
     let prepared = options
         .prepare_copy(copy::Source::Bytes(data.into_boxed_slice()), kind)
         .map_err(|e| {
-            count(-1);
+            count(own, selection, -1);
             e.to_string()
         })?;
     // Serves paste requests until another application takes the selection.
@@ -160,9 +157,18 @@ fn set(
     Ok(())
 }
 
+/// Counts (or uncounts) a change of `selection` that our own source causes.
+fn count(own: &OwnChanges, selection: ClipboardSelection, delta: i32) {
+    let mut own = own.lock().unwrap_or_else(|e| e.into_inner());
+    let n = own.entry(selection).or_default();
+    *n = n.saturating_add_signed(delta);
+}
+
 /// The compositor's selections, and the sources we serve.
 struct Compositor {
     own: OwnChanges,
+    /// Where lazy offers send pastes; `None` when the compositor cannot take them.
+    fetches: Option<tokio::sync::mpsc::Sender<Fetch>>,
 }
 
 impl Selections for Compositor {
@@ -183,8 +189,17 @@ impl Selections for Compositor {
         set(selection, mime, data, &self.own)
     }
 
-    fn offer(&mut self, _selection: ClipboardSelection, _types: Vec<String>) -> Result<(), String> {
-        Err("a Wayland source needs its data up front".into())
+    fn offer(&mut self, selection: ClipboardSelection, types: Vec<String>) -> Result<(), String> {
+        let Some(fetches) = &self.fetches else {
+            return Err("this compositor's sources need their data up front".into());
+        };
+        if types.is_empty() {
+            return Err("nothing offered".into());
+        }
+        count(&self.own, selection, 1);
+        wayland_offer::start(selection, &types, fetches.clone()).inspect_err(|_| {
+            count(&self.own, selection, -1);
+        })
     }
 
     fn clear(&mut self, selection: ClipboardSelection) -> Result<(), String> {
@@ -199,13 +214,16 @@ impl Selections for Compositor {
     }
 }
 
-fn serve(ends: Ends, own: OwnChanges) {
+fn serve(ends: Ends, own: OwnChanges, lazy: bool) {
     let Ends {
         requests,
         changes: _changes,
-        fetches: _fetches,
+        fetches,
     } = ends;
-    let mut compositor = Compositor { own };
+    let mut compositor = Compositor {
+        own,
+        fetches: lazy.then_some(fetches),
+    };
     while let Ok(r) = requests.recv() {
         r.answer(&mut compositor);
     }
