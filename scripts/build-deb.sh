@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-cargo build --release -p guestlinkd -p guestlink -p guestlink-session
+cargo build --release -p guestlinkd -p guestlink -p guestlink-session -p guestlink-pam
 out=build/deb-assets
 rm -rf "$out"
 mkdir -p "$out/man" "$out/bash" "$out/zsh" "$out/fish"

@@ -79,6 +79,7 @@ for f in /usr/sbin/guestlinkd /usr/bin/guestlink /usr/bin/guestlink-session \
     /usr/lib/systemd/system/guestlinkd.service /usr/lib/systemd/system/guestlinkd.socket \
     /usr/lib/systemd/user/guestlink-session.service /usr/lib/udev/rules.d/60-guestlinkd.rules \
     /usr/lib/guestlink/policy.d/50-default.toml /etc/default/guestlinkd \
+    /usr/lib/x86_64-linux-gnu/security/pam_guestlink.so \
     /usr/share/man/man8/guestlinkd.8.gz /usr/share/man/man1/guestlink.1.gz \
     /usr/share/man/man1/guestlink-session.1.gz /usr/share/man/man1/guestlink-exporter.1.gz \
     /usr/share/bash-completion/completions/guestlink /usr/share/bash-completion/completions/guestlinkd \

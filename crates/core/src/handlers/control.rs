@@ -79,7 +79,11 @@ impl Handler for GuestlinkCredentialsHandoff {
         // The name is logged; the password never is.
         tracing::info!(user = %args.username, "offering credentials to the greeter");
         let blob = pack_credentials(&args.username, &args.password);
-        drop(args);
+        // The password's own copy is wiped; the blob is, by the hand-off.
+        let mut password = args.password.into_bytes();
+        password.fill(0);
+        std::hint::black_box(&password);
+        drop(password);
         let manager = &ctx.agent.platform().session_manager;
         let collected = manager
             .hand_off_credentials(blob, HANDOFF_WAIT)
