@@ -30,17 +30,18 @@ use serde_json::Value;
 use crate::clipboard::convert;
 use crate::clipboard::mime::is_text;
 use crate::clipboard::{Clipboard, Fetch};
+use crate::displays::Displays;
 
 /// Wait between attempts to reach guestlinkd.
 const RECONNECT: Duration = Duration::from_secs(1);
 
-/// Serves the session until the clipboard back end stops; `displays` when the X server
-/// can take the host's display layout (XRandR).
+/// Serves the session until the clipboard back end stops; `displays` is the API that
+/// takes the host's display layout, if the desktop has one.
 pub async fn serve(
     socket: &Path,
     session: Option<String>,
     mut clipboard: Clipboard,
-    displays: bool,
+    displays: Option<Displays>,
 ) -> anyhow::Result<()> {
     let ep = Endpoint::path(socket);
     let mut warned = false;
@@ -80,10 +81,10 @@ async fn converse(
     client: &mut Client,
     session: Option<String>,
     clipboard: &mut Clipboard,
-    displays: bool,
+    displays: Option<Displays>,
 ) -> anyhow::Result<()> {
     let mut capabilities = vec!["clipboard".to_string()];
-    if displays {
+    if displays.is_some() {
         capabilities.push("displays".into());
     }
     let reg = client
@@ -105,7 +106,7 @@ async fn converse(
                 }
                 let tag = event.data["tag"].as_i64().unwrap_or(-1);
                 let command = event.data["command"].as_str().unwrap_or_default().to_string();
-                let answer = act(client, clipboard, &mut offered, &command, &event.data["arguments"]).await;
+                let answer = act(client, clipboard, displays, &mut offered, &command, &event.data["arguments"]).await;
                 if let Err(e) = &answer {
                     tracing::info!(command = %command, "request failed: {e}");
                 }
@@ -177,6 +178,7 @@ fn selection_of(args: &Value) -> ClipboardSelection {
 async fn act(
     client: &mut Client,
     clipboard: &Clipboard,
+    displays: Option<Displays>,
     offered: &mut HashMap<ClipboardSelection, Vec<String>>,
     command: &str,
     args: &Value,
@@ -236,9 +238,10 @@ async fn act(
         c if c == GuestlinkDisplaySet::NAME => {
             let layout: DisplaySetArgs =
                 serde_json::from_value(args.clone()).map_err(|e| e.to_string())?;
-            tokio::task::spawn_blocking(move || crate::displays::apply(&layout.displays))
-                .await
-                .map_err(|e| e.to_string())??;
+            let Some(which) = displays else {
+                return Err("this session cannot take a display layout".into());
+            };
+            crate::displays::apply(which, layout.displays).await?;
             Ok(Value::Object(Default::default()))
         }
         c if c == GuestlinkClipboardClear::NAME => {

@@ -148,10 +148,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match command {
         Cmd::Run { backend, session } => {
             let clipboard = clipboard::start(backend)?;
-            // XRandR takes the host's layout wherever there is an X server.
-            let displays = backend != clipboard::Backend::Headless
-                && std::env::var_os("DISPLAY").is_some()
-                && displays::available();
+            // Mutter's DisplayConfig takes the host's layout on GNOME, XRandR wherever
+            // else there is an X server.
+            let displays = displays::detect(backend != clipboard::Backend::Headless).await;
+            if let Some(d) = displays {
+                tracing::info!("display layouts through {d:?}");
+            }
             agent::serve(&cli.socket, session, clipboard, displays).await
         }
         Cmd::Clipboard { action } => {

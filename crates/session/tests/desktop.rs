@@ -2,7 +2,8 @@
 //! clipboard through the QGA channel; with the X11 back end on a real Xvfb, `xclip` is
 //! the other application in the guest, in both directions; the host's display layout
 //! resizes Xvfb through XRandR; on a headless sway, wl-clipboard is the other
-//! application, and a host's offer is fetched only when wl-paste pastes.
+//! application, and a host's offer is fetched only when wl-paste pastes; on a headless
+//! Mutter, the host's two-monitor layouts are read back through DisplayConfig.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -567,4 +568,175 @@ async fn x11_displays_follow_the_host_layout() {
     let e = c.call::<GuestlinkDisplaySet>(&set(0, 0)).await.unwrap_err();
     assert!(e.to_string().contains("no display switched on"), "{e}");
     assert_eq!(size(), (1920, 1080));
+}
+
+/// A headless Mutter (GNOME's compositor) with a 1024x768 and an 800x600 virtual
+/// monitor, on a session bus of its own; the bus, Mutter and the environment its
+/// clients need.
+fn mutter(dir: &Path) -> (Kill, Kill, Vec<(String, String)>) {
+    use std::io::BufRead as _;
+    let mut bus = Command::new(require("dbus-daemon"))
+        .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut address = String::new();
+    std::io::BufReader::new(bus.stdout.take().unwrap())
+        .read_line(&mut address)
+        .unwrap();
+    let bus = Kill(bus);
+    let runtime = dir.join("xdg");
+    std::fs::create_dir_all(&runtime).unwrap();
+    std::fs::set_permissions(
+        &runtime,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let env = vec![
+        (
+            "DBUS_SESSION_BUS_ADDRESS".to_string(),
+            address.trim().to_string(),
+        ),
+        ("XDG_RUNTIME_DIR".to_string(), runtime.display().to_string()),
+    ];
+    let mutter = Kill(
+        Command::new(require("mutter"))
+            .args(["--headless", "--wayland", "--no-x11"])
+            .args([
+                "--virtual-monitor",
+                "1024x768",
+                "--virtual-monitor",
+                "800x600",
+            ])
+            .envs(env.iter().cloned())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("mutter.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    (bus, mutter, env)
+}
+
+/// Mutter's logical monitors: (x, y, primary, connector), by connector.
+async fn logical_monitors(bus: &zbus::Connection) -> Vec<(i32, i32, bool, String)> {
+    type Spec = (String, String, String, String);
+    type Props = std::collections::HashMap<String, zbus::OwnedVariant>;
+    type Mode = (String, i32, i32, f64, f64, Vec<f64>, Props);
+    let reply = bus
+        .call_method(
+            Some("org.gnome.Mutter.DisplayConfig"),
+            "/org/gnome/Mutter/DisplayConfig",
+            Some("org.gnome.Mutter.DisplayConfig"),
+            "GetCurrentState",
+            &(),
+        )
+        .await
+        .unwrap();
+    type Logical = (i32, i32, f64, u32, bool, Vec<Spec>, Props);
+    type State = (u32, Vec<(Spec, Vec<Mode>, Props)>, Vec<Logical>, Props);
+    let (_, _, logical, _): State = reply.body().deserialize().unwrap();
+    let mut out: Vec<_> = logical
+        .into_iter()
+        .map(|l| (l.0, l.1, l.4, l.5[0].0.clone()))
+        .collect();
+    out.sort_by(|a, b| a.3.cmp(&b.3));
+    out
+}
+
+#[tokio::test]
+async fn mutter_displays_follow_the_host_layout() {
+    let dir = scratch("mutter");
+    let (_bus, _mutter, env) = mutter(&dir);
+    let bus = zbus::connection::Builder::address(env[0].1.as_str())
+        .build()
+        .await
+        .unwrap();
+    // Mutter is up once its DisplayConfig answers.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let up = bus
+            .call_method(
+                Some("org.gnome.Mutter.DisplayConfig"),
+                "/org/gnome/Mutter/DisplayConfig",
+                Some("org.gnome.Mutter.DisplayConfig"),
+                "GetCurrentState",
+                &(),
+            )
+            .await
+            .is_ok();
+        if up {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Mutter did not start: {}",
+            std::fs::read_to_string(dir.join("mutter.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        logical_monitors(&bus).await,
+        [
+            (0, 0, true, "Meta-0".to_string()),
+            (1024, 0, false, "Meta-1".to_string())
+        ]
+    );
+    let _d = daemon(&dir);
+    let mut c = host(&dir).await;
+    // No clipboard back end on Mutter (it has no data-control) but the layout is taken.
+    let _s = Kill(
+        Command::new(SESSION)
+            .arg("--socket")
+            .arg(dir.join("agent.sock"))
+            .args(["run", "--session", "test-1"])
+            .envs(env.iter().cloned())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let layout = |displays: &[(i64, i64, i64, i64)]| DisplaySetArgs {
+        displays: displays
+            .iter()
+            .enumerate()
+            .map(|(i, &(w, h, x, y))| Display {
+                id: i as i64,
+                width: w,
+                height: h,
+                x: Some(x),
+                y: Some(y),
+            })
+            .collect(),
+    };
+    // Two monitors, the second to the left of the first and lower.
+    until_registered(&mut c, async |c| {
+        c.call::<GuestlinkDisplaySet>(&layout(&[(1024, 768, 800, 0), (800, 600, 0, 168)]))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    assert_eq!(
+        logical_monitors(&bus).await,
+        [
+            (800, 0, true, "Meta-0".to_string()),
+            (0, 168, false, "Meta-1".to_string())
+        ]
+    );
+    // One display: the second monitor goes off.
+    c.call::<GuestlinkDisplaySet>(&layout(&[(1024, 768, 0, 0)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        logical_monitors(&bus).await,
+        [(0, 0, true, "Meta-0".to_string())]
+    );
+    // Nothing switched on: refused, and the layout stays.
+    let e = c
+        .call::<GuestlinkDisplaySet>(&layout(&[(0, 0, 0, 0)]))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no display switched on"), "{e}");
+    assert_eq!(logical_monitors(&bus).await.len(), 1);
 }

@@ -1,10 +1,12 @@
 //! The host's display layout applied to the X server through XRandR, as spice-vdagent
-//! does: display `i` of the layout drives the `i`th connected output; each gets a mode
+//! does on X11: display `i` of the layout drives the `i`th connected output; each gets a mode
 //! of the requested size (created when the server has none), its position (side by
 //! side when the host gave none), and outputs beyond the layout are switched off. The
 //! screen is grown before and shrunk after, within the server's limits.
 
 use guestlink_vocabulary::types::Display;
+
+use super::placed;
 use x11rb::connection::Connection;
 use x11rb::protocol::randr::{self, ConnectionExt as _, ModeFlag, ModeInfo, Rotation};
 use x11rb::rust_connection::RustConnection;
@@ -21,28 +23,6 @@ pub fn available() -> bool {
         .ok()
         .and_then(|c| c.reply().ok())
         .is_some_and(|v| v.major_version > 1 || v.minor_version >= 2)
-}
-
-/// Where each enabled display goes: (width, height, x, y), in layout order.
-pub fn placed(layout: &[Display]) -> Vec<(u16, u16, i16, i16)> {
-    let mut next_x: i64 = 0;
-    let mut out = Vec::new();
-    let mut sorted: Vec<&Display> = layout.iter().collect();
-    sorted.sort_by_key(|d| d.id);
-    for d in sorted {
-        if d.width <= 0 || d.height <= 0 {
-            continue;
-        }
-        let clamp16 = |v: i64| v.clamp(0, i64::from(u16::MAX)) as u16;
-        let clampi = |v: i64| v.clamp(0, i64::from(i16::MAX)) as i16;
-        let (x, y) = match (d.x, d.y) {
-            (Some(x), Some(y)) => (x, y),
-            _ => (next_x, 0),
-        };
-        next_x = next_x.max(x + d.width);
-        out.push((clamp16(d.width), clamp16(d.height), clampi(x), clampi(y)));
-    }
-    out
 }
 
 /// Applies `layout` to the X server in `DISPLAY`.
@@ -199,32 +179,4 @@ fn mode_for(
     };
     conn.randr_add_output_mode(output, id)?.check()?;
     Ok(id)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn d(id: i64, width: i64, height: i64, at: Option<(i64, i64)>) -> Display {
-        Display {
-            id,
-            width,
-            height,
-            x: at.map(|a| a.0),
-            y: at.map(|a| a.1),
-        }
-    }
-
-    #[test]
-    fn layouts() {
-        assert_eq!(
-            placed(&[d(1, 640, 480, None), d(0, 800, 600, None)]),
-            [(800, 600, 0, 0), (640, 480, 800, 0)]
-        );
-        assert_eq!(
-            placed(&[d(0, 0, 0, None), d(1, 800, 600, Some((10, 20)))]),
-            [(800, 600, 10, 20)]
-        );
-        assert!(placed(&[d(0, 0, 0, None)]).is_empty());
-    }
 }

@@ -1,0 +1,93 @@
+//! The host's display layout applied to the desktop: through Mutter's DisplayConfig
+//! D-Bus API (GNOME, on Wayland or X11) when the session bus has it, else through XRandR
+//! when there is an X server. Either way display `i` of the layout (the enabled ones,
+//! by id) drives the `i`th output, at the host's position or side by side, and outputs
+//! beyond the layout are switched off.
+
+pub mod mutter;
+pub mod xrandr;
+
+use guestlink_vocabulary::types::Display;
+
+/// Which API takes the layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Displays {
+    /// org.gnome.Mutter.DisplayConfig on the session bus.
+    Mutter,
+    /// XRandR on the X server in `DISPLAY`.
+    Xrandr,
+}
+
+/// The API this session has, if any: Mutter first (on GNOME it owns the layout, also
+/// under Xwayland), then XRandR when `x11` (an X server is the desktop).
+pub async fn detect(x11: bool) -> Option<Displays> {
+    if mutter::available().await {
+        return Some(Displays::Mutter);
+    }
+    let xrandr = x11
+        && std::env::var_os("DISPLAY").is_some()
+        && tokio::task::spawn_blocking(xrandr::available)
+            .await
+            .unwrap_or(false);
+    xrandr.then_some(Displays::Xrandr)
+}
+
+/// Applies `layout` through `which`.
+pub async fn apply(which: Displays, layout: Vec<Display>) -> Result<(), String> {
+    match which {
+        Displays::Mutter => mutter::apply(&layout).await,
+        Displays::Xrandr => tokio::task::spawn_blocking(move || xrandr::apply(&layout))
+            .await
+            .map_err(|e| e.to_string())?,
+    }
+}
+
+/// Where each enabled display goes: (width, height, x, y), in layout order.
+pub fn placed(layout: &[Display]) -> Vec<(u16, u16, i16, i16)> {
+    let mut next_x: i64 = 0;
+    let mut out = Vec::new();
+    let mut sorted: Vec<&Display> = layout.iter().collect();
+    sorted.sort_by_key(|d| d.id);
+    for d in sorted {
+        if d.width <= 0 || d.height <= 0 {
+            continue;
+        }
+        let clamp16 = |v: i64| v.clamp(0, i64::from(u16::MAX)) as u16;
+        let clampi = |v: i64| v.clamp(0, i64::from(i16::MAX)) as i16;
+        let (x, y) = match (d.x, d.y) {
+            (Some(x), Some(y)) => (x, y),
+            _ => (next_x, 0),
+        };
+        next_x = next_x.max(x + d.width);
+        out.push((clamp16(d.width), clamp16(d.height), clampi(x), clampi(y)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(id: i64, width: i64, height: i64, at: Option<(i64, i64)>) -> Display {
+        Display {
+            id,
+            width,
+            height,
+            x: at.map(|a| a.0),
+            y: at.map(|a| a.1),
+        }
+    }
+
+    #[test]
+    fn layouts() {
+        assert_eq!(
+            placed(&[d(1, 640, 480, None), d(0, 800, 600, None)]),
+            [(800, 600, 0, 0), (640, 480, 800, 0)]
+        );
+        assert_eq!(
+            placed(&[d(0, 0, 0, None), d(1, 800, 600, Some((10, 20)))]),
+            [(800, 600, 10, 20)]
+        );
+        assert!(placed(&[d(0, 0, 0, None)]).is_empty());
+    }
+}
