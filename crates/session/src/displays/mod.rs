@@ -1,10 +1,12 @@
 //! The host's display layout applied to the desktop: through Mutter's DisplayConfig
-//! D-Bus API (GNOME, on Wayland or X11) when the session bus has it, else through XRandR
-//! when there is an X server. Either way display `i` of the layout (the enabled ones,
+//! D-Bus API (GNOME, on Wayland or X11) when the session bus has it, through
+//! wlr-output-management on a wlroots compositor (sway), else through XRandR when there
+//! is an X server. Either way display `i` of the layout (the enabled ones,
 //! by id) drives the `i`th output, at the host's position or side by side, and outputs
 //! beyond the layout are switched off.
 
 pub mod mutter;
+pub mod wlr;
 pub mod xrandr;
 
 use guestlink_vocabulary::types::Display;
@@ -14,15 +16,25 @@ use guestlink_vocabulary::types::Display;
 pub enum Displays {
     /// org.gnome.Mutter.DisplayConfig on the session bus.
     Mutter,
+    /// wlr-output-management on the compositor in `WAYLAND_DISPLAY`.
+    Wlr,
     /// XRandR on the X server in `DISPLAY`.
     Xrandr,
 }
 
 /// The API this session has, if any: Mutter first (on GNOME it owns the layout, also
-/// under Xwayland), then XRandR when `x11` (an X server is the desktop).
+/// under Xwayland), then wlr-output-management, then XRandR when `x11` (an X server is
+/// the desktop).
 pub async fn detect(x11: bool) -> Option<Displays> {
     if mutter::available().await {
         return Some(Displays::Mutter);
+    }
+    let wlr = std::env::var_os("WAYLAND_DISPLAY").is_some()
+        && tokio::task::spawn_blocking(wlr::available)
+            .await
+            .unwrap_or(false);
+    if wlr {
+        return Some(Displays::Wlr);
     }
     let xrandr = x11
         && std::env::var_os("DISPLAY").is_some()
@@ -36,6 +48,9 @@ pub async fn detect(x11: bool) -> Option<Displays> {
 pub async fn apply(which: Displays, layout: Vec<Display>) -> Result<(), String> {
     match which {
         Displays::Mutter => mutter::apply(&layout).await,
+        Displays::Wlr => tokio::task::spawn_blocking(move || wlr::apply(&layout))
+            .await
+            .map_err(|e| e.to_string())?,
         Displays::Xrandr => tokio::task::spawn_blocking(move || xrandr::apply(&layout))
             .await
             .map_err(|e| e.to_string())?,
