@@ -197,15 +197,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Host<S> {
             caps: ours,
         })
         .await?;
-        let (m, _) = self
-            .expect(timeout, |m| {
-                matches!(m, AgentMessage::AnnounceCapabilities { request: false, .. })
-            })
-            .await?;
-        let AgentMessage::AnnounceCapabilities { caps, .. } = m else {
-            unreachable!("matched above");
-        };
-        Ok(caps)
+        self.agent_answer(timeout).await
     }
 
     /// What spice-server sends when its client vanished in the middle of a message and
@@ -232,6 +224,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Host<S> {
             &mut half,
         );
         self.send_raw(&half).await?;
+        self.agent_answer(timeout).await
+    }
+
+    /// The agent's answer to a client's capabilities (request = 0).
+    async fn agent_answer(&mut self, timeout: Duration) -> io::Result<Capabilities> {
         let (m, _) = self
             .expect(timeout, |m| {
                 matches!(m, AgentMessage::AnnounceCapabilities { request: false, .. })

@@ -266,6 +266,37 @@ async fn x11_clipboard_with_xvfb_and_xclip() {
     assert_eq!(host_get(&mut c, None).await.unwrap(), big);
 }
 
+/// `guestlink-session run` for session test-1 with `backend` (auto when `None`), in
+/// the environment `env` (a compositor's, a bus's).
+fn session_in(dir: &Path, backend: Option<&str>, env: &[(String, String)]) -> Kill {
+    let mut cmd = Command::new(SESSION);
+    cmd.arg("--socket").arg(dir.join("agent.sock")).arg("run");
+    if let Some(b) = backend {
+        cmd.args(["--backend", b]);
+    }
+    cmd.args(["--session", "test-1"])
+        .envs(env.iter().cloned())
+        .stdin(Stdio::null());
+    Kill(cmd.spawn().unwrap())
+}
+
+/// A layout of displays 0, 1, ... of (width, height, x, y).
+fn layout(displays: &[(i64, i64, i64, i64)]) -> DisplaySetArgs {
+    DisplaySetArgs {
+        displays: displays
+            .iter()
+            .enumerate()
+            .map(|(i, &(w, h, x, y))| Display {
+                id: i as i64,
+                width: w,
+                height: h,
+                x: Some(x),
+                y: Some(y),
+            })
+            .collect(),
+    }
+}
+
 /// A headless sway (a wlroots compositor with data-control), run as nobody because sway
 /// refuses root; returns it and the environment its clients need.
 fn sway(dir: &Path) -> (Kill, Vec<(String, String)>) {
@@ -321,15 +352,7 @@ async fn wayland_clipboard_with_sway_and_wl_clipboard() {
     c.subscribe(Some(&["CLIPBOARD_CHANGED"]), None)
         .await
         .unwrap();
-    let _s = {
-        let mut cmd = Command::new(SESSION);
-        cmd.arg("--socket")
-            .arg(dir.join("agent.sock"))
-            .args(["run", "--backend", "wayland", "--session", "test-1"])
-            .envs(env.iter().cloned())
-            .stdin(Stdio::null());
-        Kill(cmd.spawn().unwrap())
-    };
+    let _s = session_in(&dir, Some("wayland"), &env);
     // Host to guest: wl-paste pastes what the host set.
     until_registered(&mut c, async |c| {
         host_set(c, "from the host, on Wayland").await
@@ -408,15 +431,7 @@ async fn wayland_host_offer_is_fetched_only_when_pasted() {
     let _d = daemon(&dir);
     let mut c = host(&dir).await;
     c.subscribe(Some(&["GUEST_REQUEST"]), None).await.unwrap();
-    let _s = {
-        let mut cmd = Command::new(SESSION);
-        cmd.arg("--socket")
-            .arg(dir.join("agent.sock"))
-            .args(["run", "--backend", "wayland", "--session", "test-1"])
-            .envs(env.iter().cloned())
-            .stdin(Stdio::null());
-        Kill(cmd.spawn().unwrap())
-    };
+    let _s = session_in(&dir, Some("wayland"), &env);
     // The host offers text without sending it: the session agent takes the selection
     // with a source of its own.
     until_registered(&mut c, async |c| {
@@ -692,29 +707,7 @@ async fn mutter_displays_follow_the_host_layout() {
     let _d = daemon(&dir);
     let mut c = host(&dir).await;
     // No clipboard back end on Mutter (it has no data-control) but the layout is taken.
-    let _s = Kill(
-        Command::new(SESSION)
-            .arg("--socket")
-            .arg(dir.join("agent.sock"))
-            .args(["run", "--session", "test-1"])
-            .envs(env.iter().cloned())
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let layout = |displays: &[(i64, i64, i64, i64)]| DisplaySetArgs {
-        displays: displays
-            .iter()
-            .enumerate()
-            .map(|(i, &(w, h, x, y))| Display {
-                id: i as i64,
-                width: w,
-                height: h,
-                x: Some(x),
-                y: Some(y),
-            })
-            .collect(),
-    };
+    let _s = session_in(&dir, None, &env);
     // Two monitors, the second to the left of the first and lower.
     until_registered(&mut c, async |c| {
         c.call::<GuestlinkDisplaySet>(&layout(&[(1024, 768, 800, 0), (800, 600, 0, 168)]))
@@ -797,29 +790,7 @@ async fn wlroots_displays_follow_the_host_layout() {
     let (_sway, env) = sway_with_outputs(&dir, 2);
     let _d = daemon(&dir);
     let mut c = host(&dir).await;
-    let _s = Kill(
-        Command::new(SESSION)
-            .arg("--socket")
-            .arg(dir.join("agent.sock"))
-            .args(["run", "--backend", "wayland", "--session", "test-1"])
-            .envs(env.iter().cloned())
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let layout = |displays: &[(i64, i64, i64, i64)]| DisplaySetArgs {
-        displays: displays
-            .iter()
-            .enumerate()
-            .map(|(i, &(w, h, x, y))| Display {
-                id: i as i64,
-                width: w,
-                height: h,
-                x: Some(x),
-                y: Some(y),
-            })
-            .collect(),
-    };
+    let _s = session_in(&dir, Some("wayland"), &env);
     // Two monitors of sizes the outputs have no mode for, the second on the left.
     until_registered(&mut c, async |c| {
         c.call::<GuestlinkDisplaySet>(&layout(&[(1280, 720, 1024, 0), (1024, 768, 0, 0)]))
