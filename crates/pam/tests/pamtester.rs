@@ -29,14 +29,22 @@ fn require(program: &str) -> PathBuf {
         })
 }
 
-/// The module, built beside this test (`target/<profile>/libpam_guestlink.so`).
+/// The module, beside this test (`target/<profile>/libpam_guestlink.so`). A workspace
+/// test run builds the library as an rlib only, so the cdylib is built here when
+/// missing, with the profile the test was built with.
 fn module() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("libpam_guestlink.so");
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = dir.join("libpam_guestlink.so");
+    if !path.exists() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "-q", "-p", "guestlink-pam", "--lib"]);
+        if dir.file_name().is_some_and(|p| p == "release") {
+            build.arg("--release");
+        }
+        assert!(build.status().unwrap().success(), "cannot build the module");
+    }
     assert!(path.exists(), "{} was not built", path.display());
     path
 }
