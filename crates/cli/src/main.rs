@@ -16,12 +16,15 @@ mod domain;
 mod events;
 mod exec;
 mod exit;
+mod files;
+mod guestfs;
 mod iso;
 mod live;
 mod manage;
 mod power;
 mod render;
 mod show;
+mod sync;
 mod transfer;
 mod update;
 
@@ -89,6 +92,8 @@ pub enum Cmd {
     Interfaces,
     /// Mounted filesystems, sizes and disks.
     Fsinfo,
+    /// Installed packages (dpkg or rpm): name, version, architecture (guestlinkd).
+    Packages,
     /// Guest clock, and its difference from the host's.
     Time {
         /// Set the guest's clock.
@@ -137,21 +142,91 @@ pub enum Cmd {
         #[arg(value_name = "[BIND:]PORT:HOST:HOSTPORT")]
         spec: String,
     },
-    /// Copy a file to or from the guest; guest paths are written guest:/path.
+    /// Copy files and directories to or from the guest, as cp and scp do; guest paths
+    /// are written guest:/path, `-` is standard input or output. Modes are kept, and
+    /// times with -p; each file lands under its name only once complete and checked.
     Cp {
-        /// Source (a local path or guest:/path).
-        src: String,
-        /// Destination (a local path or guest:/path).
-        dst: String,
+        /// Sources, then the destination (an existing directory takes several).
+        #[arg(required = true, num_args = 2.., value_name = "SRC... DST")]
+        paths: Vec<String>,
+        /// Copy directories and everything in them.
+        #[arg(long, short = 'r', visible_short_alias = 'R')]
+        recursive: bool,
+        /// Keep modification and access times too.
+        #[arg(long, short = 'p')]
+        preserve: bool,
         /// Bytes per request (at most 48 MiB).
         #[arg(long, default_value_t = 4 << 20)]
         chunk: usize,
-        /// Skip the sha256 check that reads the copy back.
+        /// Skip the sha256 check of each copy.
         #[arg(long)]
         no_verify: bool,
         /// Send the data as base64 even when the agent offers raw bulk transfer.
         #[arg(long)]
         base64: bool,
+    },
+    /// Make a directory on one side hold what one on the other holds, sending only
+    /// files that differ (size and time, or SHA-256 with --checksum) (guestlinkd).
+    Sync {
+        /// The source directory (a local path or guest:/path).
+        src: String,
+        /// The destination directory (the other side); created when missing.
+        dst: String,
+        /// Compare content by SHA-256 (computed on each side) instead of size and time.
+        #[arg(long, short = 'c')]
+        checksum: bool,
+        /// Remove what the source does not have.
+        #[arg(long)]
+        delete: bool,
+        /// Say what would be sent and removed; change nothing.
+        #[arg(long, short = 'n')]
+        dry_run: bool,
+        /// Bytes per request (at most 48 MiB).
+        #[arg(long, default_value_t = 4 << 20)]
+        chunk: usize,
+    },
+    /// List a guest directory (guestlinkd).
+    Ls {
+        /// The directory or file, as guest:/path or /path.
+        path: String,
+        /// Mode, links, owner, size and time of each entry.
+        #[arg(short = 'l')]
+        long: bool,
+        /// Include names that begin with a dot.
+        #[arg(short = 'a', long)]
+        all: bool,
+    },
+    /// What a guest path is: type, size, mode, owner, times (guestlinkd).
+    Stat {
+        /// The path, as guest:/path or /path.
+        path: String,
+        /// Follow a link at the end of the path.
+        #[arg(short = 'L', long)]
+        dereference: bool,
+    },
+    /// Remove guest files, links and directories (guestlinkd).
+    Rm {
+        /// The paths, as guest:/path or /path.
+        #[arg(required = true)]
+        paths: Vec<String>,
+        /// Remove directories and everything in them (never `/`).
+        #[arg(short = 'r', visible_short_alias = 'R', long)]
+        recursive: bool,
+        /// No error for a path that does not exist.
+        #[arg(short = 'f', long)]
+        force: bool,
+    },
+    /// Create guest directories (guestlinkd).
+    Mkdir {
+        /// The paths, as guest:/path or /path.
+        #[arg(required = true)]
+        paths: Vec<String>,
+        /// Create missing parents; no error when it exists.
+        #[arg(short = 'p', long)]
+        parents: bool,
+        /// Permission bits in octal (before the guest's umask).
+        #[arg(short = 'm', long)]
+        mode: Option<String>,
     },
     /// Freeze the guest's filesystems (all, or the given mount points).
     #[command(args_conflicts_with_subcommands = true)]
@@ -369,6 +444,11 @@ pub enum FsfreezeCmd {
     Status,
 }
 
+/// A client of guestlinkd with its path commands, for `what`.
+async fn files_client(cli: &Cli, what: &str) -> anyhow::Result<guestlink_client::Client> {
+    connect::guestlinkd_client(cli, what, guestfs::PATH_COMMANDS).await
+}
+
 async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let timeout = cli.reply_timeout();
     match &cli.command {
@@ -446,8 +526,9 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             live::forward(connect::client(cli).await?, spec, *reverse, cli.json).await
         }
         Cmd::Cp {
-            src,
-            dst,
+            paths,
+            recursive,
+            preserve,
             chunk,
             no_verify,
             base64,
@@ -457,8 +538,51 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 verify: !*no_verify,
                 json: cli.json,
                 allow_raw: !*base64,
+                recursive: *recursive,
+                preserve: *preserve,
             };
-            cp::run(&mut connect::client(cli).await?, src, dst, &opts).await
+            cp::run(&mut connect::client(cli).await?, paths, &opts).await
+        }
+        Cmd::Sync {
+            src,
+            dst,
+            checksum,
+            delete,
+            dry_run,
+            chunk,
+        } => {
+            let opts = sync::Options {
+                checksum: *checksum,
+                delete: *delete,
+                dry_run: *dry_run,
+                json: cli.json,
+                chunk: *chunk,
+            };
+            sync::run(&mut connect::client(cli).await?, src, dst, &opts).await
+        }
+        Cmd::Ls { path, long, all } => {
+            let mut c = files_client(cli, "guestlink ls").await?;
+            files::ls(&mut c, path, *long, *all, cli.json).await
+        }
+        Cmd::Stat { path, dereference } => {
+            let mut c = files_client(cli, "guestlink stat").await?;
+            files::stat(&mut c, path, *dereference, cli.json).await
+        }
+        Cmd::Rm {
+            paths,
+            recursive,
+            force,
+        } => {
+            let mut c = files_client(cli, "guestlink rm").await?;
+            files::rm(&mut c, paths, *recursive, *force).await
+        }
+        Cmd::Mkdir {
+            paths,
+            parents,
+            mode,
+        } => {
+            let mut c = files_client(cli, "guestlink mkdir").await?;
+            files::mkdir(&mut c, paths, *parents, mode.as_deref()).await
         }
         Cmd::Fsfreeze {
             action: Some(FsfreezeCmd::Status),

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use guestlink_vocabulary::types::{
     GuestAgentInfo, GuestFilesystemInfo, GuestNetworkInterface, GuestOSInfo, GuestUser,
+    GuestlinkPackage,
 };
 
 /// `guest-info` as a table.
@@ -195,6 +196,15 @@ pub fn user_table(users: &[GuestUser]) -> String {
         .map(|u| vec![u.user.clone(), utc((u.login_time * 1e9) as i64)])
         .collect();
     table(&["USER", "LOGGED IN SINCE"], &rows)
+}
+
+/// `__org.guestlink_get-packages` as a table.
+pub fn package_table(list: &[GuestlinkPackage]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|p| vec![p.name.clone(), p.version.clone(), p.arch.clone()])
+        .collect();
+    table(&["NAME", "VERSION", "ARCH"], &rows)
 }
 
 /// `guest-network-get-interfaces` as a table.

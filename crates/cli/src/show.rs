@@ -1,4 +1,5 @@
 //! The read-only subcommands: ping, info, osinfo, hostname, users, interfaces, fsinfo,
+//! packages,
 //! time, and raw `call`.
 
 use std::process::ExitCode;
@@ -67,6 +68,20 @@ pub async fn run(c: &mut Client, which: &Cmd, json: bool) -> anyhow::Result<Exit
                 print_json(&nics)?;
             } else {
                 print!("{}", render::interface_table(&nics));
+            }
+        }
+        Cmd::Packages => {
+            crate::connect::require_guestlinkd(
+                c,
+                "guestlink packages",
+                "__org.guestlink_get-packages",
+            )
+            .await?;
+            let list = c.call::<cmd::GuestlinkGetPackages>(&Empty {}).await?;
+            if json {
+                print_json(&list)?;
+            } else {
+                print!("{}", render::package_table(&list));
             }
         }
         Cmd::Fsinfo => {

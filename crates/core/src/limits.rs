@@ -11,6 +11,10 @@ use std::time::Duration;
 pub const FILE_HANDLES: usize = 1024;
 /// The most one `guest-file-read` (or its raw twin, or a bulk write) moves: 48 MiB.
 pub const FILE_READ_MAX: i64 = 48 << 20;
+/// Entries one `__org.guestlink_path-list` page holds unless asked for fewer.
+pub const PATH_LIST_DEFAULT: u64 = 1000;
+/// The most entries one `__org.guestlink_path-list` page holds.
+pub const PATH_LIST_MAX: u64 = 10_000;
 
 /// `exec-processes`: children of `guest-exec` not yet collected with
 /// `guest-exec-status`.

@@ -126,6 +126,10 @@ pub trait Inventory: Send + Sync {
     fn applications(&self, _names: &[String]) -> io::Result<Vec<String>> {
         Err(io::ErrorKind::Unsupported.into())
     }
+    /// Every installed package, sorted by name.
+    fn packages(&self) -> io::Result<Vec<guestlink_vocabulary::types::GuestlinkPackage>> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
 }
 
 /// A filesystem that can be frozen: a mount with a device path.

@@ -64,6 +64,19 @@ const EXTENSIONS: &[(&str, &[&str])] = &[
     ("__org.guestlink_update-write", &[]),
     ("__org.guestlink_update-commit", &["guest-exec"]),
     ("__org.guestlink_update-status", &[]),
+    ("__org.guestlink_get-packages", &[]),
+    // Files by path: reading as guest-file-read, changing as guest-file-write.
+    ("__org.guestlink_path-stat", &["guest-file-read"]),
+    ("__org.guestlink_path-list", &["guest-file-read"]),
+    ("__org.guestlink_path-readlink", &["guest-file-read"]),
+    ("__org.guestlink_path-sha256", &["guest-file-read"]),
+    ("__org.guestlink_path-mkdir", &["guest-file-write"]),
+    ("__org.guestlink_path-remove", &["guest-file-write"]),
+    ("__org.guestlink_path-rename", &["guest-file-write"]),
+    ("__org.guestlink_path-chmod", &["guest-file-write"]),
+    ("__org.guestlink_path-chown", &["guest-file-write"]),
+    ("__org.guestlink_path-symlink", &["guest-file-write"]),
+    ("__org.guestlink_path-set-times", &["guest-file-write"]),
 ];
 
 fn qemu_ga_commands() -> impl Iterator<Item = &'static str> {
@@ -181,9 +194,10 @@ fn refusing_a_qemu_ga_command_refuses_each_extension_that_does_its_work() {
             }
         }
     }
-    // file-read, file-write, shutdown, and exec four times (stream-exec, shell,
+    // file-read five times (raw and four path commands), file-write eight times (raw
+    // and seven path commands), shutdown, and exec four times (stream-exec, shell,
     // update-start, update-commit), each refused three ways.
-    assert_eq!(pairs, 21);
+    assert_eq!(pairs, 54);
 }
 
 #[test]
@@ -319,6 +333,93 @@ async fn the_file_scope_keeps_opens_in_their_directories() {
     assert!(
         !dir.join("elsewhere").exists(),
         "a refused open created a file"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn the_file_scope_holds_the_path_commands_too() {
+    use guestlink_core::policy::file::PolicyFiles;
+    use guestlink_core::policy::paths::FileScope;
+    let dir = tempdir("path-scope");
+    let (logs, inbox) = (dir.join("logs"), dir.join("inbox"));
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::create_dir_all(inbox.join("old")).unwrap();
+    std::fs::write(logs.join("app.log"), b"ok").unwrap();
+    // A link in the writable directory to the read-only one: removing the link is
+    // within the scope, what it points to is not.
+    std::os::unix::fs::symlink(&logs, inbox.join("to-logs")).unwrap();
+    let policy = Policy::from_files(PolicyFiles {
+        rules: Vec::new(),
+        files: Some(FileScope {
+            read: vec![logs.clone(), inbox.clone()],
+            write: vec![inbox.clone()],
+        }),
+        ..PolicyFiles::default()
+    });
+    let a = agent(policy, &dir);
+    let call = CallContext::host(Protocol::Qga, "test");
+    let run = |name: &'static str, args_json: serde_json::Value| {
+        let (a, call) = (&a, &call);
+        async move { a.execute(Call::new(call, name, args(args_json))).await }
+    };
+    let p = |path: std::path::PathBuf| path.to_str().unwrap().to_string();
+    assert!(run(
+        "__org.guestlink_path-list",
+        json!({"path": p(logs.clone())})
+    )
+    .await
+    .is_ok());
+    assert!(run(
+        "__org.guestlink_path-mkdir",
+        json!({"path": p(inbox.join("new"))})
+    )
+    .await
+    .is_ok());
+    for (name, arguments) in [
+        (
+            "__org.guestlink_path-remove",
+            json!({"path": p(logs.join("app.log"))}),
+        ),
+        (
+            "__org.guestlink_path-remove",
+            json!({"path": p(inbox.join("to-logs/app.log"))}),
+        ),
+        (
+            "__org.guestlink_path-mkdir",
+            json!({"path": p(logs.join("sub"))}),
+        ),
+        (
+            "__org.guestlink_path-rename",
+            json!({"path": p(inbox.join("old")), "new-path": p(logs.join("old"))}),
+        ),
+        (
+            "__org.guestlink_path-chmod",
+            json!({"path": p(inbox.join("to-logs")), "mode": 0o777}),
+        ),
+        ("__org.guestlink_path-stat", json!({"path": "/etc/passwd"})),
+        (
+            "__org.guestlink_path-sha256",
+            json!({"path": "/etc/passwd"}),
+        ),
+    ] {
+        let e = run(name, arguments.clone()).await.unwrap_err().to_string();
+        assert!(
+            e.contains("is outside the file scope of the policy"),
+            "{name} {arguments}: {e}"
+        );
+    }
+    assert!(logs.join("app.log").exists() && inbox.join("old").exists());
+    // The link itself is the writable directory's entry.
+    assert!(run(
+        "__org.guestlink_path-remove",
+        json!({"path": p(inbox.join("to-logs"))})
+    )
+    .await
+    .is_ok());
+    assert!(
+        logs.join("app.log").exists(),
+        "removing the link removed what it points to"
     );
     std::fs::remove_dir_all(dir).unwrap();
 }

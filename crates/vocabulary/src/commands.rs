@@ -954,6 +954,138 @@ define_commands! {
         platforms: Platforms::POSIX,
     }
 
+    /// guestlink extension: what a path names, its size, mode, owner and times (lstat;
+    /// stat with `follow`). Gated as `guest-file-read`.
+    GuestlinkPathStat {
+        name: "__org.guestlink_path-stat",
+        since: "guestlink 0.1",
+        args: GuestlinkPathStatArgs,
+        returns: GuestlinkPathInfo,
+        platforms: Platforms::POSIX,
+        gated_as: ["guest-file-read"],
+    }
+
+    /// guestlink extension: a page of a directory's entries, each as `path-stat`
+    /// reports it, in name order; large directories come in pages (`offset`, `next`).
+    /// Gated as `guest-file-read`.
+    GuestlinkPathList {
+        name: "__org.guestlink_path-list",
+        since: "guestlink 0.1",
+        args: GuestlinkPathListArgs,
+        returns: GuestlinkPathPage,
+        platforms: Platforms::POSIX,
+        gated_as: ["guest-file-read"],
+    }
+
+    /// guestlink extension: where a symbolic link points. Gated as `guest-file-read`.
+    GuestlinkPathReadlink {
+        name: "__org.guestlink_path-readlink",
+        since: "guestlink 0.1",
+        args: GuestlinkPathArgs,
+        returns: String,
+        platforms: Platforms::POSIX,
+        gated_as: ["guest-file-read"],
+    }
+
+    /// guestlink extension: the SHA-256 of a file's content, in hex, read in the guest:
+    /// how `guestlink cp` checks a copy and `guestlink sync --checksum` compares files
+    /// without moving them. Gated as `guest-file-read`.
+    GuestlinkPathSha256 {
+        name: "__org.guestlink_path-sha256",
+        since: "guestlink 0.1",
+        args: GuestlinkPathArgs,
+        returns: String,
+        platforms: Platforms::POSIX,
+        gated_as: ["guest-file-read"],
+    }
+
+    /// guestlink extension: create a directory, with its parents if asked (mkdir -p).
+    /// Gated as `guest-file-write`.
+    GuestlinkPathMkdir {
+        name: "__org.guestlink_path-mkdir",
+        since: "guestlink 0.1",
+        args: GuestlinkPathMkdirArgs,
+        returns: Empty,
+        platforms: Platforms::POSIX,
+        gated_as: ["guest-file-write"],
+    }
+
+    /// guestlink extension: remove a file, a link or an empty directory; with
+    /// `recursive`, a directory and everything in it, links never followed. `/` is
+    /// refused. Gated as `guest-file-write`.
+    GuestlinkPathRemove {
+        name: "__org.guestlink_path-remove",
+        since: "guestlink 0.1",
+        args: GuestlinkPathRemoveArgs,
+        returns: Empty,
+        platforms: Platforms::POSIX,
+        gated_as: ["guest-file-write"],
+    }
+
+    /// guestlink extension: rename a path atomically (rename(2)), replacing what is at
+    /// the new path. Gated as `guest-file-write`.
+    GuestlinkPathRename {
+        name: "__org.guestlink_path-rename",
+        since: "guestlink 0.1",
+        args: GuestlinkPathRenameArgs,
+        returns: Empty,
+        platforms: Platforms::POSIX,
+        gated_as: ["guest-file-write"],
+    }
+
+    /// guestlink extension: change a path's permission bits. Gated as
+    /// `guest-file-write`.
+    GuestlinkPathChmod {
+        name: "__org.guestlink_path-chmod",
+        since: "guestlink 0.1",
+        args: GuestlinkPathChmodArgs,
+        returns: Empty,
+        platforms: Platforms::POSIX,
+        gated_as: ["guest-file-write"],
+    }
+
+    /// guestlink extension: change a path's owner and group, by name (as the guest's
+    /// user database resolves it) or number. Gated as `guest-file-write`.
+    GuestlinkPathChown {
+        name: "__org.guestlink_path-chown",
+        since: "guestlink 0.1",
+        args: GuestlinkPathChownArgs,
+        returns: Empty,
+        platforms: Platforms::POSIX,
+        gated_as: ["guest-file-write"],
+    }
+
+    /// guestlink extension: create a symbolic link. Gated as `guest-file-write`.
+    GuestlinkPathSymlink {
+        name: "__org.guestlink_path-symlink",
+        since: "guestlink 0.1",
+        args: GuestlinkPathSymlinkArgs,
+        returns: Empty,
+        platforms: Platforms::POSIX,
+        gated_as: ["guest-file-write"],
+    }
+
+    /// guestlink extension: set a path's modification and access times. Gated as
+    /// `guest-file-write`.
+    GuestlinkPathSetTimes {
+        name: "__org.guestlink_path-set-times",
+        since: "guestlink 0.1",
+        args: GuestlinkPathSetTimesArgs,
+        returns: Empty,
+        platforms: Platforms::POSIX,
+        gated_as: ["guest-file-write"],
+    }
+
+    /// guestlink extension: every installed package with its version and architecture,
+    /// from dpkg's database or rpm's, sorted by name.
+    GuestlinkGetPackages {
+        name: "__org.guestlink_get-packages",
+        since: "guestlink 0.1",
+        args: Empty,
+        returns: Vec<GuestlinkPackage>,
+        platforms: Platforms::POSIX,
+    }
+
     /// guestlink extension: which of the named packages are installed, as
     /// `name-version` (dpkg) or `name-version-release` (rpm).
     GuestlinkGetApplications {

@@ -7,12 +7,13 @@ use guestlink_vocabulary::commands::{
     GuestGetCpustats, GuestGetDevices, GuestGetDisks, GuestGetDiskstats, GuestGetFsinfo,
     GuestGetLoad, GuestGetMemoryBlockInfo, GuestGetMemoryBlocks, GuestGetVcpus,
     GuestNetworkGetInterfaces, GuestNetworkGetRoute, GuestlinkGetApplications,
-    GuestlinkGetMemoryStats,
+    GuestlinkGetMemoryStats, GuestlinkGetPackages,
 };
 use guestlink_vocabulary::types::{
     Empty, GuestCpuStats, GuestDeviceInfo, GuestDiskInfo, GuestDiskStatsInfo, GuestFilesystemInfo,
     GuestLoadAverage, GuestLogicalProcessor, GuestMemoryBlock, GuestMemoryBlockInfo,
     GuestNetworkInterface, GuestNetworkRoute, GuestlinkApplicationsArgs, GuestlinkMemoryStats,
+    GuestlinkPackage,
 };
 
 use super::file::with_errno;
@@ -143,6 +144,12 @@ impl Handler for GuestGetDevices {
 impl Handler for GuestlinkGetMemoryStats {
     async fn handle(ctx: Context<'_>, _args: Empty) -> Result<GuestlinkMemoryStats, CommandError> {
         query_now(&ctx, "/proc/meminfo", |i| i.memory_stats())
+    }
+}
+
+impl Handler for GuestlinkGetPackages {
+    async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestlinkPackage>, CommandError> {
+        query(&ctx, "the package database", |_| None, |i| i.packages()).await
     }
 }
 

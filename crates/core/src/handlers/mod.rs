@@ -4,6 +4,7 @@
 //! - `protocol` — ping, sync, info
 //! - `system` — time, host name, time zone, users, OS
 //! - [`file`](mod@file) — `guest-file-*`
+//! - [`path`] — files and directories by path: stat, list, mkdir, remove, rename, modes
 //! - [`exec`] — `guest-exec`, `guest-exec-status`
 //! - [`freeze`] — `guest-fsfreeze-*`, `guest-fstrim`
 //! - [`inventory`] — fsinfo, disks, diskstats, network, CPUs, memory, load
@@ -38,6 +39,7 @@ pub mod inventory;
 pub mod live;
 pub mod machine;
 mod osrelease;
+pub mod path;
 mod protocol;
 pub mod sessions;
 mod system;

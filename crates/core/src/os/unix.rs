@@ -121,3 +121,76 @@ pub fn drop_in_dirs(sub: &str) -> Vec<std::path::PathBuf> {
         .map(|d| Path::new(d).join(sub))
         .collect()
 }
+
+/// What `stat` says beyond the portable metadata: (mode bits 07777, uid, gid, links,
+/// mtime and atime in nanoseconds since the epoch).
+pub fn stat_fields(meta: &std::fs::Metadata) -> (u32, u32, u32, u64, i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
+    (
+        meta.mode() & 0o7777,
+        meta.uid(),
+        meta.gid(),
+        meta.nlink(),
+        ns(meta.mtime(), meta.mtime_nsec()),
+        ns(meta.atime(), meta.atime_nsec()),
+    )
+}
+
+/// Whether the metadata is of a FIFO, a socket, a character or a block device.
+pub fn special_kind(meta: &std::fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    [
+        (t.is_fifo(), "fifo"),
+        (t.is_socket(), "socket"),
+        (t.is_char_device(), "char-device"),
+        (t.is_block_device(), "block-device"),
+    ]
+    .into_iter()
+    .find_map(|(is, name)| is.then_some(name))
+}
+
+/// Sets a path's mode bits (a link is followed).
+pub fn chmod(path: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+/// Sets a path's owner and group; `None` leaves one as it is (a link is followed).
+pub fn chown(path: &Path, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
+    std::os::unix::fs::chown(path, uid, gid)
+}
+
+/// Creates the symbolic link `path` pointing at `target`.
+pub fn symlink(target: &str, path: &Path) -> io::Result<()> {
+    std::os::unix::fs::symlink(target, path)
+}
+
+/// Creates a directory with `mode` (before the umask).
+pub fn mkdir(path: &Path, mode: u32, parents: bool) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(parents)
+        .mode(mode)
+        .create(path)
+}
+
+/// Sets a path's modification and access times in nanoseconds since the epoch; `None`
+/// leaves one as it is (a link is followed).
+pub fn set_times(path: &Path, mtime_ns: Option<i64>, atime_ns: Option<i64>) -> io::Result<()> {
+    use nix::sys::stat::{utimensat, UtimensatFlags};
+    use nix::sys::time::TimeSpec;
+    let spec = |ns: Option<i64>| match ns {
+        Some(ns) => TimeSpec::new(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000)),
+        None => TimeSpec::UTIME_OMIT,
+    };
+    utimensat(
+        None,
+        path,
+        &spec(atime_ns),
+        &spec(mtime_ns),
+        UtimensatFlags::FollowSymlink,
+    )
+    .map_err(io::Error::from)
+}

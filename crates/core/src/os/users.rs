@@ -84,6 +84,38 @@ pub fn groups(name: &str, gid: u32) -> Vec<u32> {
     groups_from(&Source::native(), name, gid)
 }
 
+/// The id of the group named `name`; `Ok(None)` when there is none.
+pub fn group_id(name: &str) -> Result<Option<u32>, i32> {
+    group_id_from(&Source::native(), name)
+}
+
+/// [`group_id`] from a given source.
+pub fn group_id_from(source: &Source, name: &str) -> Result<Option<u32>, i32> {
+    if name.is_empty() || name.contains([':', '\n', '\0']) || name.starts_with('-') {
+        return Ok(None);
+    }
+    // `name:password:gid:members`
+    let gid_of = |text: &str| {
+        text.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 3 && f[0] == name)
+                .then(|| f[2].parse().ok())
+                .flatten()
+        })
+    };
+    match source {
+        Source::Libc => nix::unistd::Group::from_name(name)
+            .map(|g| g.map(|g| g.gid.as_raw()))
+            .map_err(|e| e as i32),
+        Source::Getent(getent) => match run(getent, &["group", name]) {
+            Some(Ok(out)) => Ok(gid_of(&out)),
+            Some(Err(code)) => Err(code),
+            None => group_id_from(&Source::files(), name),
+        },
+        Source::Files { group, .. } => Ok(gid_of(&read(group)?)),
+    }
+}
+
 /// [`by_name`] from a given source.
 pub fn by_name_from(source: &Source, name: &str) -> Result<Option<UserEntry>, i32> {
     lookup(source, Key::Name(name))
@@ -236,6 +268,17 @@ mod tests {
             assert_eq!(
                 groups_from(&getent, &libc.name, libc.gid),
                 groups_from(&Source::Libc, &libc.name, libc.gid)
+            );
+        }
+        let root_group = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(0))
+            .unwrap()
+            .unwrap()
+            .name;
+        for source in [&getent, &Source::files(), &Source::Libc] {
+            assert_eq!(group_id_from(source, &root_group).unwrap(), Some(0));
+            assert_eq!(
+                group_id_from(source, "no-such-group-guestlink").unwrap(),
+                None
             );
         }
         assert_eq!(

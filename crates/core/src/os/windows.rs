@@ -169,3 +169,69 @@ pub fn drop_in_dirs(sub: &str) -> Vec<std::path::PathBuf> {
             .join(sub),
     ]
 }
+
+/// What `stat` says beyond the portable metadata: Windows has no mode bits, owners by
+/// id or link counts here; the mode is derived from the read-only attribute.
+pub fn stat_fields(meta: &std::fs::Metadata) -> (u32, u32, u32, u64, i64, i64) {
+    let ns = |t: io::Result<std::time::SystemTime>| {
+        t.ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as i64)
+    };
+    let mode = if meta.permissions().readonly() {
+        0o555
+    } else {
+        0o777
+    };
+    (mode, 0, 0, 1, ns(meta.modified()), ns(meta.accessed()))
+}
+
+/// Windows has no FIFOs, sockets or devices in its file systems' listings.
+pub fn special_kind(_meta: &std::fs::Metadata) -> Option<&'static str> {
+    None
+}
+
+fn unsupported(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("{what} is not supported on Windows"),
+    )
+}
+
+/// Only the write bits matter on Windows (the read-only attribute).
+pub fn chmod(path: &Path, mode: u32) -> io::Result<()> {
+    let mut perm = std::fs::metadata(path)?.permissions();
+    perm.set_readonly(mode & 0o222 == 0);
+    std::fs::set_permissions(path, perm)
+}
+
+/// Owners are ACLs on Windows, not ids.
+pub fn chown(_path: &Path, _uid: Option<u32>, _gid: Option<u32>) -> io::Result<()> {
+    Err(unsupported("changing the owner by id"))
+}
+
+/// Symbolic links need a privilege on Windows and a file or directory kind.
+pub fn symlink(_target: &str, _path: &Path) -> io::Result<()> {
+    Err(unsupported("creating symbolic links"))
+}
+
+/// Creates a directory; modes do not exist on Windows.
+pub fn mkdir(path: &Path, _mode: u32, parents: bool) -> io::Result<()> {
+    std::fs::DirBuilder::new().recursive(parents).create(path)
+}
+
+/// Sets a path's times through an open handle.
+pub fn set_times(path: &Path, mtime_ns: Option<i64>, atime_ns: Option<i64>) -> io::Result<()> {
+    let at = |ns: i64| std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns.max(0) as u64);
+    let mut times = std::fs::FileTimes::new();
+    if let Some(ns) = mtime_ns {
+        times = times.set_modified(at(ns));
+    }
+    if let Some(ns) = atime_ns {
+        times = times.set_accessed(at(ns));
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)?
+        .set_times(times)
+}

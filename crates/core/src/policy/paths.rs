@@ -48,6 +48,13 @@ impl FileScope {
         self.check_resolved(&resolved, access)
     }
 
+    /// Checks `path` itself, not what a link there points to (for a removal, a rename,
+    /// a new link): its directory's links are resolved, its last component is not.
+    pub fn check_entry(&self, path: &Path, access: Access) -> Result<(), String> {
+        let resolved = resolve_entry(path).map_err(|e| format!("cannot resolve the path: {e}"))?;
+        self.check_resolved(&resolved, access)
+    }
+
     /// Checks a path whose links are already resolved.
     pub fn check_resolved(&self, resolved: &Path, access: Access) -> Result<(), String> {
         if self.allows(resolved, access) {
@@ -94,6 +101,42 @@ pub fn resolve(path: &Path) -> io::Result<PathBuf> {
             Ok(std::fs::canonicalize(dir)?.join(name))
         }
         Err(e) => Err(e),
+    }
+}
+
+/// `path` with its directory's links resolved and its last component kept as it is:
+/// the entry a removal, a rename or an lstat acts on. `/` stays `/`; relative paths
+/// and `..` or `.` as the last component are refused.
+pub fn resolve_entry(path: &Path) -> io::Result<PathBuf> {
+    if !path.is_absolute() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the path is not absolute",
+        ));
+    }
+    // `Path::components` drops a trailing `.` (`/tmp/.` reads as `/tmp`): look at the
+    // path as it is spelt.
+    let spelt = path.as_os_str().as_encoded_bytes();
+    let last = spelt
+        .split(|b| *b == b'/')
+        .rfind(|c| !c.is_empty())
+        .unwrap_or_default();
+    if last == b"." || last == b".." {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the path ends in . or ..",
+        ));
+    }
+    match path.components().next_back() {
+        Some(Component::Normal(name)) => {
+            let dir = path.parent().unwrap_or(Path::new("/"));
+            Ok(std::fs::canonicalize(dir)?.join(name))
+        }
+        Some(Component::RootDir) => Ok(PathBuf::from("/")),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the path ends in . or ..",
+        )),
     }
 }
 

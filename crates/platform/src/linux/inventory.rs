@@ -58,4 +58,7 @@ impl Inventory for LinuxInventory {
     fn applications(&self, names: &[String]) -> io::Result<Vec<String>> {
         packages::installed(names)
     }
+    fn packages(&self) -> io::Result<Vec<guestlink_vocabulary::types::GuestlinkPackage>> {
+        packages::all()
+    }
 }

@@ -258,6 +258,18 @@ qapi_struct! {
 }
 
 qapi_struct! {
+    /// An installed package, as the package manager's database has it.
+    pub struct GuestlinkPackage as "GuestlinkPackage" {
+        /// Its name.
+        name: String = "name",
+        /// Its version (dpkg's, or rpm's `[epoch:]version-release`).
+        version: String = "version",
+        /// Its architecture (`amd64`, `all`, `x86_64`, `noarch`, ...).
+        arch: String = "arch",
+    }
+}
+
+qapi_struct! {
     /// Arguments of `guest-set-time`.
     pub struct GuestSetTimeArgs as "q_obj_guest-set-time-arg" {
         /// Nanoseconds since the epoch; absent means set the clock from the RTC.

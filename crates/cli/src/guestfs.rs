@@ -1,0 +1,199 @@
+//! The guest's file system as `cp`, `ls`, `rm` and `mkdir` see it: guestlinkd's
+//! `__org.guestlink_path-*` commands behind small functions, and whether the agent
+//! has them (a stock qemu-ga only opens, reads and writes files by handle).
+
+use guestlink_client::Client;
+use guestlink_vocabulary::commands as cmd;
+use guestlink_vocabulary::types::{
+    GuestlinkPathArgs, GuestlinkPathChmodArgs, GuestlinkPathInfo, GuestlinkPathKind,
+    GuestlinkPathListArgs, GuestlinkPathMkdirArgs, GuestlinkPathRemoveArgs,
+    GuestlinkPathRenameArgs, GuestlinkPathSetTimesArgs, GuestlinkPathStatArgs,
+    GuestlinkPathSymlinkArgs,
+};
+
+/// The command whose presence says the agent manages paths.
+pub const PATH_COMMANDS: &str = "__org.guestlink_path-stat";
+
+/// Whether the agent offers `command`.
+pub async fn offers(c: &mut Client, command: &str) -> anyhow::Result<bool> {
+    let info = c
+        .call::<cmd::GuestInfo>(&guestlink_vocabulary::types::Empty {})
+        .await?;
+    Ok(info
+        .supported_commands
+        .iter()
+        .any(|s| s.name == command && s.enabled))
+}
+
+/// The guest path of a `guest:/path` argument, or the argument itself.
+pub fn guest_path(arg: &str) -> &str {
+    arg.strip_prefix("guest:").unwrap_or(arg)
+}
+
+/// `dir/name` in the guest's (POSIX) spelling.
+pub fn join(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// The last component of a guest or local path (`/a/b/` gives `b`).
+pub fn base_name(path: &str) -> &str {
+    path.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(path)
+}
+
+/// What `path` is, links not followed; `None` when there is nothing there.
+pub async fn lstat(c: &mut Client, path: &str) -> anyhow::Result<Option<GuestlinkPathInfo>> {
+    stat_with(c, path, false).await
+}
+
+/// What `path` is, a link at its end followed; `None` when there is nothing there.
+pub async fn stat(c: &mut Client, path: &str) -> anyhow::Result<Option<GuestlinkPathInfo>> {
+    stat_with(c, path, true).await
+}
+
+async fn stat_with(
+    c: &mut Client,
+    path: &str,
+    follow: bool,
+) -> anyhow::Result<Option<GuestlinkPathInfo>> {
+    match c
+        .call::<cmd::GuestlinkPathStat>(&GuestlinkPathStatArgs {
+            path: path.to_string(),
+            follow: Some(follow),
+        })
+        .await
+    {
+        Ok(info) => Ok(Some(info)),
+        Err(e) if e.to_string().ends_with("No such file or directory") => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether `path` is a directory (links followed).
+pub async fn is_dir(c: &mut Client, path: &str) -> anyhow::Result<bool> {
+    Ok(stat(c, path)
+        .await?
+        .is_some_and(|s| s.kind == GuestlinkPathKind::Directory))
+}
+
+/// Every entry of a directory, page by page.
+pub async fn list(c: &mut Client, path: &str) -> anyhow::Result<Vec<GuestlinkPathInfo>> {
+    let mut all = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = c
+            .call::<cmd::GuestlinkPathList>(&GuestlinkPathListArgs {
+                path: path.to_string(),
+                offset: Some(offset),
+                limit: None,
+            })
+            .await?;
+        all.extend(page.entries);
+        match page.next {
+            Some(next) if next > offset => offset = next,
+            _ => return Ok(all),
+        }
+    }
+}
+
+/// Creates a directory (with its parents when `parents`).
+pub async fn mkdir(
+    c: &mut Client,
+    path: &str,
+    parents: bool,
+    mode: Option<u32>,
+) -> anyhow::Result<()> {
+    c.call::<cmd::GuestlinkPathMkdir>(&GuestlinkPathMkdirArgs {
+        path: path.to_string(),
+        parents: Some(parents),
+        mode: mode.map(i64::from),
+    })
+    .await?;
+    Ok(())
+}
+
+/// Removes a path (a directory tree with `recursive`).
+pub async fn remove(c: &mut Client, path: &str, recursive: bool) -> anyhow::Result<()> {
+    c.call::<cmd::GuestlinkPathRemove>(&GuestlinkPathRemoveArgs {
+        path: path.to_string(),
+        recursive: Some(recursive),
+    })
+    .await?;
+    Ok(())
+}
+
+/// Renames `from` to `to`, replacing what is there.
+pub async fn rename(c: &mut Client, from: &str, to: &str) -> anyhow::Result<()> {
+    c.call::<cmd::GuestlinkPathRename>(&GuestlinkPathRenameArgs {
+        path: from.to_string(),
+        new_path: to.to_string(),
+    })
+    .await?;
+    Ok(())
+}
+
+/// Sets the permission bits.
+pub async fn chmod(c: &mut Client, path: &str, mode: u32) -> anyhow::Result<()> {
+    c.call::<cmd::GuestlinkPathChmod>(&GuestlinkPathChmodArgs {
+        path: path.to_string(),
+        mode: i64::from(mode),
+    })
+    .await?;
+    Ok(())
+}
+
+/// Sets the modification and access times (nanoseconds since the epoch).
+pub async fn set_times(
+    c: &mut Client,
+    path: &str,
+    mtime_ns: i64,
+    atime_ns: i64,
+) -> anyhow::Result<()> {
+    c.call::<cmd::GuestlinkPathSetTimes>(&GuestlinkPathSetTimesArgs {
+        path: path.to_string(),
+        mtime_ns: Some(mtime_ns),
+        atime_ns: Some(atime_ns),
+    })
+    .await?;
+    Ok(())
+}
+
+/// Creates a symbolic link.
+pub async fn symlink(c: &mut Client, path: &str, target: &str) -> anyhow::Result<()> {
+    c.call::<cmd::GuestlinkPathSymlink>(&GuestlinkPathSymlinkArgs {
+        path: path.to_string(),
+        target: target.to_string(),
+    })
+    .await?;
+    Ok(())
+}
+
+/// The SHA-256 of a guest file, computed in the guest, in hex.
+pub async fn sha256(c: &mut Client, path: &str) -> anyhow::Result<String> {
+    Ok(c.call::<cmd::GuestlinkPathSha256>(&GuestlinkPathArgs {
+        path: path.to_string(),
+    })
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(base_name("/a/b/"), "b");
+        assert_eq!(base_name("file"), "file");
+        assert_eq!(base_name("/"), "/");
+        assert_eq!(join("/", "x"), "/x");
+        assert_eq!(join("/tmp", "x"), "/tmp/x");
+        assert_eq!(guest_path("guest:/etc"), "/etc");
+    }
+}
