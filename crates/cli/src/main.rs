@@ -27,6 +27,7 @@ mod show;
 mod sync;
 mod transfer;
 mod update;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -184,6 +185,18 @@ pub enum Cmd {
         /// Bytes per request (at most 48 MiB).
         #[arg(long, default_value_t = 4 << 20)]
         chunk: usize,
+    },
+    /// Print what changes under a guest path as it happens (inotify in the guest),
+    /// until Ctrl-C or the path goes away (guestlinkd).
+    Watch {
+        /// The file or directory, as guest:/path or /path.
+        path: String,
+        /// The directories below it too.
+        #[arg(short = 'r', long)]
+        recursive: bool,
+        /// Exit after this many changes.
+        #[arg(long, value_name = "N")]
+        count: Option<usize>,
     },
     /// List a guest directory (guestlinkd).
     Ls {
@@ -559,6 +572,16 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 chunk: *chunk,
             };
             sync::run(&mut connect::client(cli).await?, src, dst, &opts).await
+        }
+        Cmd::Watch {
+            path,
+            recursive,
+            count,
+        } => {
+            let mut c =
+                connect::guestlinkd_client(cli, "guestlink watch", "__org.guestlink_path-watch")
+                    .await?;
+            watch::run(&mut c, path, *recursive, *count, cli.json).await
         }
         Cmd::Ls { path, long, all } => {
             let mut c = files_client(cli, "guestlink ls").await?;

@@ -429,6 +429,7 @@ fn qemu_ga_copies_single_files_and_says_what_needs_guestlinkd() {
         vec!["rm", "guest:/tmp/x"],
         vec!["packages"],
         vec!["sync", theirs.dir.to_str().unwrap(), "guest:/tmp/x"],
+        vec!["watch", "guest:/tmp"],
     ] {
         let out = theirs.run(&args);
         assert_eq!(out.status.code(), Some(4), "{args:?} {out:?}");
@@ -515,4 +516,73 @@ fn sync_sends_only_what_differs() {
     assert_eq!(down["sent"], 4, "{down}");
     assert_eq!(tree(&back), tree(&src));
     assert_eq!(json(&[&g, back.to_str().unwrap()])["sent"], 0);
+}
+
+#[test]
+fn watch_reports_changes_until_the_path_goes() {
+    use std::io::{BufRead, BufReader};
+    let agent = Agent::start(&guestlinkd(), "watch", &[]);
+    let dir = agent.dir.join("watched");
+    std::fs::create_dir(&dir).unwrap();
+    let mut child = agent
+        .cli()
+        .args(["--json", "watch", "-r"])
+        .arg(format!("guest:{}", dir.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.starts_with("watching guest:"), "{line}");
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    // The new directory is watched too (recursive), once its creation is seen.
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(dir.join("sub/file"), b"x").unwrap();
+    std::fs::rename(dir.join("sub/file"), dir.join("moved")).unwrap();
+    std::fs::remove_file(dir.join("moved")).unwrap();
+    std::fs::remove_dir(dir.join("sub")).unwrap();
+    std::fs::remove_dir(&dir).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let seen: Vec<(String, String)> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let rel = v["path"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches(dir.to_str().unwrap())
+                .to_string();
+            (v["change"].as_str().unwrap().to_string(), rel)
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("created", "/sub"),
+        ("created", "/sub/file"),
+        ("modified", "/sub/file"),
+        ("moved-from", "/sub/file"),
+        ("moved-to", "/moved"),
+        ("deleted", "/moved"),
+        ("deleted", "/sub"),
+        ("deleted", ""),
+        ("ended", ""),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(seen, want);
+    // Without a subscription there is nothing to report to.
+    let out = agent.run(&[
+        "call",
+        "__org.guestlink_path-watch",
+        "-a",
+        r#"{"path":"/tmp"}"#,
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("subscribe to PATH_CHANGED"),
+        "{out:?}"
+    );
 }

@@ -15,6 +15,10 @@ pub const FILE_READ_MAX: i64 = 48 << 20;
 pub const PATH_LIST_DEFAULT: u64 = 1000;
 /// The most entries one `__org.guestlink_path-list` page holds.
 pub const PATH_LIST_MAX: u64 = 10_000;
+/// `path-watches`: paths watched for the host at once.
+pub const PATH_WATCHES: usize = 32;
+/// `path-watch-dirs`: directories one recursive watch may cover.
+pub const PATH_WATCH_DIRS: usize = 8192;
 
 /// `exec-processes`: children of `guest-exec` not yet collected with
 /// `guest-exec-status`.

@@ -70,6 +70,8 @@ const EXTENSIONS: &[(&str, &[&str])] = &[
     ("__org.guestlink_path-list", &["guest-file-read"]),
     ("__org.guestlink_path-readlink", &["guest-file-read"]),
     ("__org.guestlink_path-sha256", &["guest-file-read"]),
+    ("__org.guestlink_path-watch", &["guest-file-read"]),
+    ("__org.guestlink_path-unwatch", &[]),
     ("__org.guestlink_path-mkdir", &["guest-file-write"]),
     ("__org.guestlink_path-remove", &["guest-file-write"]),
     ("__org.guestlink_path-rename", &["guest-file-write"]),
@@ -194,10 +196,10 @@ fn refusing_a_qemu_ga_command_refuses_each_extension_that_does_its_work() {
             }
         }
     }
-    // file-read five times (raw and four path commands), file-write eight times (raw
+    // file-read six times (raw and five path commands), file-write eight times (raw
     // and seven path commands), shutdown, and exec four times (stream-exec, shell,
     // update-start, update-commit), each refused three ways.
-    assert_eq!(pairs, 54);
+    assert_eq!(pairs, 57);
 }
 
 #[test]

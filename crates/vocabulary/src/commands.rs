@@ -999,6 +999,28 @@ define_commands! {
         gated_as: ["guest-file-read"],
     }
 
+    /// guestlink extension: watch a file or directory (inotify): each change comes as
+    /// a `PATH_CHANGED` event to the hosts subscribed to it, until
+    /// `__org.guestlink_path-unwatch` or until no host listens. Gated as
+    /// `guest-file-read`.
+    GuestlinkPathWatch {
+        name: "__org.guestlink_path-watch",
+        since: "guestlink 0.1",
+        args: GuestlinkPathWatchArgs,
+        returns: GuestlinkWatchId,
+        platforms: Platforms::LINUX,
+        gated_as: ["guest-file-read"],
+    }
+
+    /// guestlink extension: end a watch.
+    GuestlinkPathUnwatch {
+        name: "__org.guestlink_path-unwatch",
+        since: "guestlink 0.1",
+        args: GuestlinkWatchId,
+        returns: Empty,
+        platforms: Platforms::LINUX,
+    }
+
     /// guestlink extension: create a directory, with its parents if asked (mkdir -p).
     /// Gated as `guest-file-write`.
     GuestlinkPathMkdir {

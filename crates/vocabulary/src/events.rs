@@ -69,6 +69,9 @@ define_events! {
     /// Sent every `heartbeat` seconds to a subscription that asked for it.
     HeartbeatEvent { name: "HEARTBEAT", data: Heartbeat }
 
+    /// A watched path changed (`__org.guestlink_path-watch`).
+    PathChangedEvent { name: "PATH_CHANGED", data: GuestlinkPathChanged }
+
     /// A user session appeared (logind).
     SessionNewEvent { name: "SESSION_NEW", data: SessionInfo }
 

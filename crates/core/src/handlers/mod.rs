@@ -50,6 +50,7 @@ mod user_files;
 #[cfg(windows)]
 #[path = "user_files_windows.rs"]
 mod user_files;
+pub mod watch;
 
 pub use osrelease::parse_os_release;
 

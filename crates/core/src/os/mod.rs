@@ -8,6 +8,8 @@ mod unix;
 pub use unix::*;
 #[cfg(unix)]
 pub mod users;
+#[cfg(target_os = "linux")]
+pub mod watch;
 
 #[cfg(windows)]
 mod windows;

@@ -8,7 +8,8 @@
 //! - the table of processes started by `guest-exec` ([`exec`]);
 //! - user sessions and their session agents ([`sessions`]);
 //! - requests forwarded to another party and waiting for its answer ([`pending`]);
-//! - files being received from the host ([`transfers`]).
+//! - files being received from the host ([`transfers`]);
+//! - paths watched for the host ([`watches`]).
 
 pub mod exec;
 pub mod files;
@@ -16,6 +17,7 @@ pub mod pending;
 mod persist;
 pub mod sessions;
 pub mod transfers;
+pub mod watches;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -56,6 +58,8 @@ pub struct AgentState {
     pub pending: pending::Pending,
     /// Files being received.
     pub transfers: transfers::Transfers,
+    /// Paths watched for the host.
+    pub watches: watches::Watches,
     /// A new guestlinkd being received.
     pub update: crate::update::upload::Uploads,
     /// Held while credentials are offered to the greeter: one hand-off at a time.
@@ -80,6 +84,7 @@ impl AgentState {
             sessions: sessions::Sessions::default(),
             pending: pending::Pending::default(),
             transfers: transfers::Transfers::default(),
+            watches: watches::Watches::default(),
             update: Default::default(),
             credentials: tokio::sync::Mutex::new(()),
             shutting_down: Mutex::new(()),

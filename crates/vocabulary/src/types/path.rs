@@ -167,3 +167,59 @@ qapi_struct! {
         atime_ns: Option<i64> = "atime-ns",
     }
 }
+
+qapi_struct! {
+    /// Arguments of `__org.guestlink_path-watch`.
+    pub struct GuestlinkPathWatchArgs as "q_obj___org.guestlink_path-watch-arg" {
+        /// An absolute path of a file or directory in the guest.
+        path: String = "path",
+        /// Watch the directories below it too, those created later included.
+        recursive: Option<bool> = "recursive",
+    }
+}
+
+qapi_struct! {
+    /// Arguments of `__org.guestlink_path-unwatch`, and what `path-watch` returns.
+    pub struct GuestlinkWatchId as "__org.guestlink_WatchId" {
+        /// The watch.
+        watch: i64 = "watch",
+    }
+}
+
+qapi_enum! {
+    /// What happened to a watched path.
+    pub enum GuestlinkPathChange as "__org.guestlink_PathChange" {
+        /// It was created (or moved in from an unwatched place).
+        Created = "created",
+        /// A file was written and closed, or truncated.
+        Modified = "modified",
+        /// It was removed (or moved out to an unwatched place).
+        Deleted = "deleted",
+        /// It was renamed away; a `moved-to` with the same `cookie` follows.
+        MovedFrom = "moved-from",
+        /// It was renamed here.
+        MovedTo = "moved-to",
+        /// Its mode, owner or times changed.
+        Attributes = "attributes",
+        /// Too many changes came at once and some were lost: read the tree again.
+        Overflow = "overflow",
+        /// The watch ended: its path was removed or moved away.
+        Ended = "ended",
+    }
+}
+
+qapi_struct! {
+    /// Data of the `PATH_CHANGED` event.
+    pub struct GuestlinkPathChanged as "__org.guestlink_PathChanged" {
+        /// The watch that saw it.
+        watch: i64 = "watch",
+        /// The path that changed.
+        path: String = "path",
+        /// What happened.
+        change: GuestlinkPathChange = "change",
+        /// Whether the path is a directory.
+        directory: bool = "directory",
+        /// Pairs a `moved-from` with its `moved-to` (0 otherwise).
+        cookie: u64 = "cookie",
+    }
+}
