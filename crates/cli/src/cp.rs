@@ -4,11 +4,12 @@
 //! `-p`.
 //!
 //! Data moves in chunks, raw when the agent offers bulk transfer, base64 otherwise.
-//! Each file is written under a temporary name beside its destination
-//! (`.NAME.guestlink-PID`), checked (SHA-256, computed in the guest by guestlinkd, or
-//! read back from a stock qemu-ga), and only then renamed into place: a copy that
-//! fails (a full disk, a refusal) or is interrupted with Ctrl-C removes its temporary
-//! file and never leaves a partial file under the destination's name. A stock qemu-ga
+//! Each file is written under a temporary name beside its destination (in the guest
+//! inside a new private directory `.guestlink-PID-N.d`, here as `.NAME.guestlink-PID`
+//! created 0600), checked (SHA-256, computed in the guest by guestlinkd, or read back
+//! from a stock qemu-ga), and only then renamed into place: a copy that fails (a full
+//! disk, a refusal) or is interrupted with Ctrl-C removes its temporary file and never
+//! leaves a partial file under the destination's name. A stock qemu-ga
 //! can do single-file copies only (written in place); the rest says it needs
 //! guestlinkd.
 
@@ -168,6 +169,18 @@ fn temporary(dir_and_name: &str) -> String {
     } else {
         format!("{dir}/{tmp}")
     }
+}
+
+/// A new private directory beside the guest path `target`, for writing it.
+fn private_dir(target: &str) -> String {
+    let dir = match target.rsplit_once('/') {
+        Some(("", _)) | None => "/",
+        Some((d, _)) => d,
+    };
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    join(dir, &format!(".guestlink-{}-{nanos}.d", std::process::id()))
 }
 
 pub(crate) fn hex(d: &[u8]) -> String {
@@ -439,8 +452,11 @@ impl<'a> Copier<'a> {
         Ok(())
     }
 
-    /// Writes `reader` to the guest file `target`: under a temporary name, then
-    /// checked and renamed, when the agent can; in place with a stock qemu-ga.
+    /// Writes `reader` to the guest file `target`. With guestlinkd: into a private
+    /// directory made beside the destination (mode 0700, new, so that nobody else can
+    /// open the file while it is written), then given its mode (and times), checked,
+    /// and renamed into place; the directory goes in every case. With a stock qemu-ga:
+    /// in place.
     pub(crate) async fn upload_file(
         &mut self,
         reader: &mut dyn Read,
@@ -448,56 +464,55 @@ impl<'a> Copier<'a> {
         target: &str,
         size: Option<u64>,
     ) -> anyhow::Result<()> {
-        let written = if self.paths {
-            temporary(target)
-        } else {
-            target.to_string()
-        };
-        let result = async {
-            let digest = self.write_guest(&written, reader, size).await?;
-            if !self.paths {
-                return anyhow::Ok(digest);
+        if !self.paths {
+            let digest = self.write_guest(target, reader, size).await?;
+            if self.opts.verify {
+                let back = hex(&self.guest_sha256(target).await?);
+                if back != digest {
+                    anyhow::bail!(
+                        "sha256 mismatch: copied {digest} but 'guest:{target}' reads back as {back}"
+                    );
+                }
             }
-            if let Some(mode) = meta.and_then(local_mode) {
-                guestfs::chmod(self.c, &written, mode).await?;
-            }
-            if let (true, Some(m)) = (self.opts.preserve, meta) {
-                guestfs::set_times(self.c, &written, nanos(m.modified()), nanos(m.accessed()))
-                    .await?;
-            }
-            Ok(digest)
+            self.totals.files += 1;
+            self.totals.digest = digest;
+            return Ok(());
         }
-        .await;
-        let digest = match result {
-            Ok(d) => d,
-            Err(e) => {
-                if self.paths {
-                    let _ = guestfs::remove(self.c, &written, false).await;
-                }
-                return Err(e);
-            }
-        };
+        let private = private_dir(target);
+        guestfs::mkdir(self.c, &private, false, Some(0o700)).await?;
+        let written = join(&private, base_name(target));
+        let result = self
+            .upload_privately(reader, meta, target, &written, size)
+            .await;
+        let cleaned = guestfs::remove(self.c, &private, result.is_err()).await;
+        result?;
+        cleaned
+    }
+
+    async fn upload_privately(
+        &mut self,
+        reader: &mut dyn Read,
+        meta: Option<&std::fs::Metadata>,
+        target: &str,
+        written: &str,
+        size: Option<u64>,
+    ) -> anyhow::Result<()> {
+        let digest = self.write_guest(written, reader, size).await?;
+        // A file from standard input gets what cp gives a new file under umask 022.
+        let mode = meta.and_then(local_mode).unwrap_or(0o644);
+        guestfs::chmod(self.c, written, mode).await?;
+        if let (true, Some(m)) = (self.opts.preserve, meta) {
+            guestfs::set_times(self.c, written, nanos(m.modified()), nanos(m.accessed())).await?;
+        }
         if self.opts.verify {
-            let back = if self.paths {
-                guestfs::sha256(self.c, &written).await?
-            } else {
-                hex(&self.guest_sha256(&written).await?)
-            };
+            let back = guestfs::sha256(self.c, written).await?;
             if back != digest {
-                if self.paths {
-                    let _ = guestfs::remove(self.c, &written, false).await;
-                }
                 anyhow::bail!(
                     "sha256 mismatch: copied {digest} but 'guest:{target}' reads back as {back}"
                 );
             }
         }
-        if self.paths {
-            if let Err(e) = guestfs::rename(self.c, &written, target).await {
-                let _ = guestfs::remove(self.c, &written, false).await;
-                return Err(e);
-            }
-        }
+        guestfs::rename(self.c, written, target).await?;
         self.totals.files += 1;
         self.totals.digest = digest;
         Ok(())
@@ -660,7 +675,7 @@ impl<'a> Copier<'a> {
         };
         let tmp = PathBuf::from(temporary(&target.to_string_lossy()));
         let result = async {
-            let mut file = std::fs::File::create(&tmp)
+            let mut file = create_private(&tmp)
                 .map_err(|e| anyhow::anyhow!("cannot create '{}': {e}", tmp.display()))?;
             let digest = self.read_into(src, &mut file, info.map(|i| i.size)).await?;
             file.sync_all()?;
@@ -744,6 +759,15 @@ pub(crate) fn set_local_times(path: &Path, info: &GuestlinkPathInfo) -> anyhow::
         .map_err(|e| anyhow::anyhow!("cannot set the times of '{}': {e}", path.display()))
 }
 
+/// A new file only its owner can open (0600 until its final mode is set).
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut opts = std::fs::File::options();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)
+}
+
 #[cfg(unix)]
 pub(crate) fn make_local_link(target: &str, path: &Path) -> anyhow::Result<()> {
     std::os::unix::fs::symlink(target, path)
@@ -814,6 +838,14 @@ fn read_full(f: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn private_directories_sit_beside_the_destination() {
+        let pid = std::process::id();
+        assert!(private_dir("/tmp/a.bin").starts_with(&format!("/tmp/.guestlink-{pid}-")));
+        assert!(private_dir("/a").starts_with(&format!("/.guestlink-{pid}-")));
+        assert!(private_dir("/a").ends_with(".d"));
+    }
 
     #[test]
     fn temporary_names_sit_beside_the_destination() {

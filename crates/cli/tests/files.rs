@@ -170,6 +170,10 @@ fn trees_modes_times_and_stdio() {
         std::fs::read(guest.join("from-stdin")).unwrap(),
         b"piped in\n"
     );
+    assert_eq!(
+        std::fs::metadata(guest.join("from-stdin")).unwrap().mode() & 0o777,
+        0o644
+    );
     let out = agent.run(&["cp", &g(&guest.join("from-stdin")), "-"]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(out.stdout, b"piped in\n");
@@ -343,6 +347,16 @@ fn failed_and_interrupted_copies_leave_nothing() {
         assert!(Instant::now() < deadline, "the copy never started");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Written where nobody else can open it meanwhile: a new directory only root enters.
+    let private = std::fs::read_dir(&target).unwrap().next().unwrap().unwrap();
+    assert!(
+        private
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".guestlink-"),
+        "{private:?}"
+    );
+    assert_eq!(private.metadata().unwrap().mode() & 0o7777, 0o700);
     std::thread::sleep(Duration::from_millis(200));
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
