@@ -437,19 +437,11 @@ impl<'a> Copier<'a> {
             }
         }
         // The directory's own mode and times last: its entries changed its mtime.
-        if let Some(mode) = local_mode(meta) {
-            guestfs::chmod(self.c, target, mode).await?;
-        }
-        if self.opts.preserve {
-            guestfs::set_times(
-                self.c,
-                target,
-                nanos(meta.modified()),
-                nanos(meta.accessed()),
-            )
-            .await?;
-        }
-        Ok(())
+        let times = self
+            .opts
+            .preserve
+            .then(|| (nanos(meta.modified()), nanos(meta.accessed())));
+        guestfs::set_attributes(self.c, target, local_mode(meta), times).await
     }
 
     /// Writes `reader` to the guest file `target`. With guestlinkd: into a private
@@ -500,10 +492,10 @@ impl<'a> Copier<'a> {
         let digest = self.write_guest(written, reader, size).await?;
         // A file from standard input gets what cp gives a new file under umask 022.
         let mode = meta.and_then(local_mode).unwrap_or(0o644);
-        guestfs::chmod(self.c, written, mode).await?;
-        if let (true, Some(m)) = (self.opts.preserve, meta) {
-            guestfs::set_times(self.c, written, nanos(m.modified()), nanos(m.accessed())).await?;
-        }
+        let times = meta
+            .filter(|_| self.opts.preserve)
+            .map(|m| (nanos(m.modified()), nanos(m.accessed())));
+        guestfs::set_attributes(self.c, written, Some(mode), times).await?;
         if self.opts.verify {
             let back = guestfs::sha256(self.c, written).await?;
             if back != digest {

@@ -5,10 +5,9 @@
 use guestlink_client::Client;
 use guestlink_vocabulary::commands as cmd;
 use guestlink_vocabulary::types::{
-    GuestlinkPathArgs, GuestlinkPathChmodArgs, GuestlinkPathInfo, GuestlinkPathKind,
-    GuestlinkPathListArgs, GuestlinkPathMkdirArgs, GuestlinkPathRemoveArgs,
-    GuestlinkPathRenameArgs, GuestlinkPathSetTimesArgs, GuestlinkPathStatArgs,
-    GuestlinkPathSymlinkArgs,
+    GuestlinkPathArgs, GuestlinkPathInfo, GuestlinkPathKind, GuestlinkPathListArgs,
+    GuestlinkPathMkdirArgs, GuestlinkPathRemoveArgs, GuestlinkPathRenameArgs,
+    GuestlinkPathSetAttributesArgs, GuestlinkPathStatArgs, GuestlinkPathSymlinkArgs,
 };
 
 /// The command whose presence says the agent manages paths.
@@ -139,27 +138,20 @@ pub async fn rename(c: &mut Client, from: &str, to: &str) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Sets the permission bits.
-pub async fn chmod(c: &mut Client, path: &str, mode: u32) -> anyhow::Result<()> {
-    c.call::<cmd::GuestlinkPathChmod>(&GuestlinkPathChmodArgs {
-        path: path.to_string(),
-        mode: i64::from(mode),
-    })
-    .await?;
-    Ok(())
-}
-
-/// Sets the modification and access times (nanoseconds since the epoch).
-pub async fn set_times(
+/// Sets the permission bits and, when given, the modification and access times
+/// (nanoseconds since the epoch), in one call.
+pub async fn set_attributes(
     c: &mut Client,
     path: &str,
-    mtime_ns: i64,
-    atime_ns: i64,
+    mode: Option<u32>,
+    times: Option<(i64, i64)>,
 ) -> anyhow::Result<()> {
-    c.call::<cmd::GuestlinkPathSetTimes>(&GuestlinkPathSetTimesArgs {
+    c.call::<cmd::GuestlinkPathSetAttributes>(&GuestlinkPathSetAttributesArgs {
         path: path.to_string(),
-        mtime_ns: Some(mtime_ns),
-        atime_ns: Some(atime_ns),
+        mode: mode.map(i64::from),
+        mtime_ns: times.map(|t| t.0),
+        atime_ns: times.map(|t| t.1),
+        ..Default::default()
     })
     .await?;
     Ok(())

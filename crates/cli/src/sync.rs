@@ -304,13 +304,8 @@ pub async fn run(c: &mut Client, src: &str, dst: &str, opts: &Options) -> anyhow
         {
             if to_guest {
                 let m = std::fs::metadata(local.join(rel))?;
-                guestfs::set_times(
-                    copier.c,
-                    &join(&guest, rel),
-                    cp::nanos(m.modified()),
-                    cp::nanos(m.accessed()),
-                )
-                .await?;
+                let times = (cp::nanos(m.modified()), cp::nanos(m.accessed()));
+                guestfs::set_attributes(copier.c, &join(&guest, rel), None, Some(times)).await?;
             } else if let Some(info) = guestfs::stat(copier.c, &join(&guest, rel)).await? {
                 cp::set_local_times(&local.join(rel), &info)?;
             }
@@ -356,7 +351,7 @@ async fn apply_to_guest(
     match action {
         Action::Mkdir(rel, mode) => {
             guestfs::mkdir(copier.c, &join(guest, rel), false, Some(*mode)).await?;
-            guestfs::chmod(copier.c, &join(guest, rel), *mode).await
+            guestfs::set_attributes(copier.c, &join(guest, rel), Some(*mode), None).await
         }
         Action::Send(rel) => {
             let path = local.join(rel);

@@ -225,6 +225,26 @@ fn trees_modes_times_and_stdio() {
     assert_eq!(page["return"]["next"], 2, "{page}");
     assert_eq!(page["return"]["entries"][0]["name"], "script.sh", "{page}");
 
+    // Owner and group by name (as the guest's user database has them) or number.
+    let secret = guest.join("tree/secret");
+    let set =
+        |json: String| agent.run(&["call", "__org.guestlink_path-set-attributes", "-a", &json]);
+    let out = set(format!(
+        r#"{{"path":"{}","owner":"root","group":"0","mode":416}}"#,
+        secret.display()
+    ));
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::metadata(&secret).unwrap().mode() & 0o7777, 0o640);
+    let out = set(format!(
+        r#"{{"path":"{}","owner":"no-such-user-gl"}}"#,
+        secret.display()
+    ));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("user 'no-such-user-gl' does not exist"),
+        "{text}"
+    );
+
     // mkdir -p -m, rm, rm -r, rm -f.
     let deep = guest.join("made/a/b");
     agent.ok(&["mkdir", "-p", "-m", "700", &g(&deep)]);

@@ -187,15 +187,20 @@ async fn run<C: Handler>(ctx: Context<'_>, args: C::Args) -> Result<Reply, Dispa
 /// bulk transfer for a command with a payload.
 fn prepare<C: Handler>(ctx: &Context<'_>, args: &C::Args) -> Result<(), DispatchError> {
     admit(ctx.agent, ctx.call, C::NAME, C::gates(ctx.agent, args))?;
-    if C::PAYLOAD != Payload::None && ctx.bulk.is_none() {
+    admitted(ctx, C::NAME, C::PAYLOAD)
+}
+
+/// The part of [`prepare`] that does not depend on the command's type: written once,
+/// not once per command (a log call site costs its code in every copy).
+fn admitted(ctx: &Context<'_>, name: &'static str, payload: Payload) -> Result<(), DispatchError> {
+    if payload != Payload::None && ctx.bulk.is_none() {
         return Err(CommandError::new(format!(
-            "{} needs bulk transfer: call {} first",
-            C::NAME,
+            "{name} needs bulk transfer: call {} first",
             GuestlinkBulkEnable::NAME
         ))
         .into());
     }
-    tracing::info!(command = C::NAME, channel = %ctx.call.channel.name, "{} called", C::NAME);
+    tracing::info!(command = name, channel = %ctx.call.channel.name, "{name} called");
     Ok(())
 }
 

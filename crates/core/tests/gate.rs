@@ -68,17 +68,14 @@ const EXTENSIONS: &[(&str, &[&str])] = &[
     // Files by path: reading as guest-file-read, changing as guest-file-write.
     ("__org.guestlink_path-stat", &["guest-file-read"]),
     ("__org.guestlink_path-list", &["guest-file-read"]),
-    ("__org.guestlink_path-readlink", &["guest-file-read"]),
     ("__org.guestlink_path-sha256", &["guest-file-read"]),
     ("__org.guestlink_path-watch", &["guest-file-read"]),
     ("__org.guestlink_path-unwatch", &[]),
     ("__org.guestlink_path-mkdir", &["guest-file-write"]),
     ("__org.guestlink_path-remove", &["guest-file-write"]),
     ("__org.guestlink_path-rename", &["guest-file-write"]),
-    ("__org.guestlink_path-chmod", &["guest-file-write"]),
-    ("__org.guestlink_path-chown", &["guest-file-write"]),
+    ("__org.guestlink_path-set-attributes", &["guest-file-write"]),
     ("__org.guestlink_path-symlink", &["guest-file-write"]),
-    ("__org.guestlink_path-set-times", &["guest-file-write"]),
 ];
 
 fn qemu_ga_commands() -> impl Iterator<Item = &'static str> {
@@ -196,10 +193,10 @@ fn refusing_a_qemu_ga_command_refuses_each_extension_that_does_its_work() {
             }
         }
     }
-    // file-read six times (raw and five path commands), file-write eight times (raw
-    // and seven path commands), shutdown, and exec four times (stream-exec, shell,
+    // file-read five times (raw and four path commands), file-write six times (raw
+    // and five path commands), shutdown, and exec four times (stream-exec, shell,
     // update-start, update-commit), each refused three ways.
-    assert_eq!(pairs, 57);
+    assert_eq!(pairs, 48);
 }
 
 #[test]
@@ -396,7 +393,7 @@ async fn the_file_scope_holds_the_path_commands_too() {
             json!({"path": p(inbox.join("old")), "new-path": p(logs.join("old"))}),
         ),
         (
-            "__org.guestlink_path-chmod",
+            "__org.guestlink_path-set-attributes",
             json!({"path": p(inbox.join("to-logs")), "mode": 0o777}),
         ),
         ("__org.guestlink_path-stat", json!({"path": "/etc/passwd"})),

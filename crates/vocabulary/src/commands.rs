@@ -966,23 +966,14 @@ define_commands! {
     }
 
     /// guestlink extension: a page of a directory's entries, each as `path-stat`
-    /// reports it, in name order; large directories come in pages (`offset`, `next`).
+    /// reports it (a link's target included), in name order; large directories come in
+    /// pages (`offset`, `next`).
     /// Gated as `guest-file-read`.
     GuestlinkPathList {
         name: "__org.guestlink_path-list",
         since: "guestlink 0.1",
         args: GuestlinkPathListArgs,
         returns: GuestlinkPathPage,
-        platforms: Platforms::POSIX,
-        gated_as: ["guest-file-read"],
-    }
-
-    /// guestlink extension: where a symbolic link points. Gated as `guest-file-read`.
-    GuestlinkPathReadlink {
-        name: "__org.guestlink_path-readlink",
-        since: "guestlink 0.1",
-        args: GuestlinkPathArgs,
-        returns: String,
         platforms: Platforms::POSIX,
         gated_as: ["guest-file-read"],
     }
@@ -1055,28 +1046,6 @@ define_commands! {
         gated_as: ["guest-file-write"],
     }
 
-    /// guestlink extension: change a path's permission bits. Gated as
-    /// `guest-file-write`.
-    GuestlinkPathChmod {
-        name: "__org.guestlink_path-chmod",
-        since: "guestlink 0.1",
-        args: GuestlinkPathChmodArgs,
-        returns: Empty,
-        platforms: Platforms::POSIX,
-        gated_as: ["guest-file-write"],
-    }
-
-    /// guestlink extension: change a path's owner and group, by name (as the guest's
-    /// user database resolves it) or number. Gated as `guest-file-write`.
-    GuestlinkPathChown {
-        name: "__org.guestlink_path-chown",
-        since: "guestlink 0.1",
-        args: GuestlinkPathChownArgs,
-        returns: Empty,
-        platforms: Platforms::POSIX,
-        gated_as: ["guest-file-write"],
-    }
-
     /// guestlink extension: create a symbolic link. Gated as `guest-file-write`.
     GuestlinkPathSymlink {
         name: "__org.guestlink_path-symlink",
@@ -1087,12 +1056,13 @@ define_commands! {
         gated_as: ["guest-file-write"],
     }
 
-    /// guestlink extension: set a path's modification and access times. Gated as
-    /// `guest-file-write`.
-    GuestlinkPathSetTimes {
-        name: "__org.guestlink_path-set-times",
+    /// guestlink extension: set a path's mode, owner and group (by name, as the guest's
+    /// user database resolves it, or number) and times, whichever are given, in one
+    /// call (what `cp -p` needs for each file). Gated as `guest-file-write`.
+    GuestlinkPathSetAttributes {
+        name: "__org.guestlink_path-set-attributes",
         since: "guestlink 0.1",
-        args: GuestlinkPathSetTimesArgs,
+        args: GuestlinkPathSetAttributesArgs,
         returns: Empty,
         platforms: Platforms::POSIX,
         gated_as: ["guest-file-write"],

@@ -11,16 +11,14 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use guestlink_vocabulary::commands::{
-    GuestlinkPathChmod, GuestlinkPathChown, GuestlinkPathList, GuestlinkPathMkdir,
-    GuestlinkPathReadlink, GuestlinkPathRemove, GuestlinkPathRename, GuestlinkPathSetTimes,
-    GuestlinkPathSha256, GuestlinkPathStat, GuestlinkPathSymlink,
+    GuestlinkPathList, GuestlinkPathMkdir, GuestlinkPathRemove, GuestlinkPathRename,
+    GuestlinkPathSetAttributes, GuestlinkPathSha256, GuestlinkPathStat, GuestlinkPathSymlink,
 };
 use guestlink_vocabulary::types::{
-    Empty, GuestlinkPathArgs, GuestlinkPathChmodArgs, GuestlinkPathChownArgs,
-    GuestlinkPathInfo as PathStat, GuestlinkPathKind, GuestlinkPathListArgs,
-    GuestlinkPathMkdirArgs, GuestlinkPathPage as PathList, GuestlinkPathRemoveArgs,
-    GuestlinkPathRenameArgs, GuestlinkPathSetTimesArgs, GuestlinkPathStatArgs,
-    GuestlinkPathSymlinkArgs,
+    Empty, GuestlinkPathArgs, GuestlinkPathInfo as PathStat, GuestlinkPathKind,
+    GuestlinkPathListArgs, GuestlinkPathMkdirArgs, GuestlinkPathPage as PathList,
+    GuestlinkPathRemoveArgs, GuestlinkPathRenameArgs, GuestlinkPathSetAttributesArgs,
+    GuestlinkPathStatArgs, GuestlinkPathSymlinkArgs,
 };
 
 use super::file::with_errno;
@@ -73,20 +71,147 @@ fn allowed(
     Ok(p.to_path_buf())
 }
 
-/// Runs `f` on the blocking pool with the checked path, wording its failure as
+/// One path operation, done on the blocking pool. One type for all of them keeps one
+/// blocking task in the binary rather than one per command.
+enum Op {
+    Stat {
+        follow: bool,
+    },
+    List {
+        offset: u64,
+        limit: u64,
+    },
+    Sha256,
+    Mkdir {
+        mode: u32,
+        parents: bool,
+    },
+    Remove {
+        recursive: bool,
+    },
+    Rename {
+        to: PathBuf,
+    },
+    SetAttributes {
+        mode: Option<u32>,
+        owner: Option<String>,
+        group: Option<String>,
+        mtime: Option<i64>,
+        atime: Option<i64>,
+    },
+    Symlink(String),
+}
+
+/// What an operation gives back.
+enum Done {
+    Stat(PathStat),
+    Page(PathList),
+    Text(String),
+    Nothing,
+}
+
+impl Op {
+    /// How the error of a failed operation begins: `failed to VERB 'PATH'`.
+    fn verb(&self) -> &'static str {
+        match self {
+            Op::Stat { .. } => "stat",
+            Op::List { .. } => "list",
+            Op::Sha256 => "read",
+            Op::Mkdir { .. } => "create the directory",
+            Op::Remove { .. } => "remove",
+            Op::Rename { .. } => "rename",
+            Op::SetAttributes { .. } => "set the attributes of",
+            Op::Symlink(_) => "create the link",
+        }
+    }
+
+    /// What the scope is asked: reading or writing, the entry or its target.
+    fn gate(&self) -> (Access, Check) {
+        match self {
+            Op::Stat { follow: true } | Op::List { .. } | Op::Sha256 => (READ, Check::Target),
+            Op::Stat { follow: false } => (READ, Check::Entry),
+            Op::Remove { .. } | Op::Rename { .. } | Op::Symlink(_) => (WRITE, Check::Entry),
+            Op::Mkdir { .. } | Op::SetAttributes { .. } => (WRITE, Check::Target),
+        }
+    }
+
+    fn run(self, p: &Path) -> io::Result<Done> {
+        Ok(match self {
+            Op::Stat { follow } => {
+                let meta = if follow {
+                    std::fs::metadata(p)?
+                } else {
+                    std::fs::symlink_metadata(p)?
+                };
+                Done::Stat(describe(name_of(p), p, &meta))
+            }
+            Op::List { offset, limit } => Done::Page(list(p, offset, limit)?),
+            Op::Sha256 => Done::Text(sha256(p)?),
+            Op::Mkdir { mode, parents } => {
+                crate::os::mkdir(p, mode, parents)?;
+                Done::Nothing
+            }
+            Op::Remove { recursive } => {
+                remove(p, recursive)?;
+                Done::Nothing
+            }
+            Op::Rename { to } => {
+                std::fs::rename(p, to)?;
+                Done::Nothing
+            }
+            Op::SetAttributes {
+                mode,
+                owner,
+                group,
+                mtime,
+                atime,
+            } => {
+                if owner.is_some() || group.is_some() {
+                    let (uid, gid) = owner_ids(owner.as_deref(), group.as_deref())?;
+                    crate::os::chown(p, uid, gid)?;
+                }
+                if let Some(mode) = mode {
+                    crate::os::chmod(p, mode)?;
+                }
+                if mtime.is_some() || atime.is_some() {
+                    crate::os::set_times(p, mtime, atime)?;
+                }
+                Done::Nothing
+            }
+            Op::Symlink(target) => {
+                crate::os::symlink(&target, p)?;
+                Done::Nothing
+            }
+        })
+    }
+}
+
+/// Runs `op` on the checked `path` on the blocking pool, wording its failure as
 /// `failed to VERB 'PATH': strerror`.
-async fn on_path<T: Send + 'static>(
-    ctx: &Context<'_>,
-    path: &str,
-    access: Access,
-    check: Check,
-    verb: &'static str,
-    f: impl FnOnce(&Path) -> io::Result<T> + Send + 'static,
-) -> Result<T, CommandError> {
+async fn perform(ctx: &Context<'_>, path: &str, op: Op) -> Result<Done, CommandError> {
+    let (access, check) = op.gate();
     let p = allowed(ctx.agent.file_scope().as_ref(), path, access, check)?;
-    let shown = path.to_string();
-    off_thread(move || f(&p).map_err(|e| with_errno(format!("failed to {verb} '{shown}'"), &e)))
-        .await?
+    let failed = format!("failed to {} '{path}'", op.verb());
+    off_thread(move || op.run(&p).map_err(|e| with_errno(failed, &e))).await?
+}
+
+/// An answer of another kind than the operation gives: a bug, not the host's doing.
+fn mismatch() -> CommandError {
+    CommandError::new("internal error: the operation gave an unexpected answer")
+}
+
+async fn nothing(ctx: &Context<'_>, path: &str, op: Op) -> Result<Empty, CommandError> {
+    match perform(ctx, path, op).await? {
+        Done::Nothing => Ok(Empty {}),
+        _ => Err(mismatch()),
+    }
+}
+
+async fn text(ctx: &Context<'_>, path: &str, op: Op) -> Result<String, CommandError> {
+    match perform(ctx, path, op).await? {
+        Done::Text(t) => Ok(t),
+        _ => Err(mismatch()),
+    }
 }
 
 /// The stat of `path` named `name` from already read metadata.
@@ -134,16 +259,10 @@ impl Handler for GuestlinkPathStat {
         args: GuestlinkPathStatArgs,
     ) -> Result<PathStat, CommandError> {
         let follow = args.follow.unwrap_or(false);
-        let check = if follow { Check::Target } else { Check::Entry };
-        on_path(&ctx, &args.path, READ, check, "stat", move |p| {
-            let meta = if follow {
-                std::fs::metadata(p)?
-            } else {
-                std::fs::symlink_metadata(p)?
-            };
-            Ok(describe(name_of(p), p, &meta))
-        })
-        .await
+        match perform(&ctx, &args.path, Op::Stat { follow }).await? {
+            Done::Stat(s) => Ok(s),
+            _ => Err(mismatch()),
+        }
     }
 }
 
@@ -159,10 +278,10 @@ impl Handler for GuestlinkPathList {
             )));
         }
         let offset = args.offset.unwrap_or(0);
-        on_path(&ctx, &args.path, READ, Check::Target, "list", move |dir| {
-            list(dir, offset, limit)
-        })
-        .await
+        match perform(&ctx, &args.path, Op::List { offset, limit }).await? {
+            Done::Page(p) => Ok(p),
+            _ => Err(mismatch()),
+        }
     }
 }
 
@@ -194,32 +313,25 @@ fn list(dir: &Path, offset: u64, limit: u64) -> io::Result<PathList> {
     })
 }
 
-impl Handler for GuestlinkPathReadlink {
+impl Handler for GuestlinkPathSha256 {
     async fn handle(ctx: Context<'_>, args: GuestlinkPathArgs) -> Result<String, CommandError> {
-        on_path(&ctx, &args.path, READ, Check::Entry, "read the link", |p| {
-            Ok(std::fs::read_link(p)?.to_string_lossy().into_owned())
-        })
-        .await
+        text(&ctx, &args.path, Op::Sha256).await
     }
 }
 
-impl Handler for GuestlinkPathSha256 {
-    async fn handle(ctx: Context<'_>, args: GuestlinkPathArgs) -> Result<String, CommandError> {
-        on_path(&ctx, &args.path, READ, Check::Target, "read", |p| {
-            use sha2::Digest;
-            let mut file = std::fs::File::open(p)?;
-            let mut sha = sha2::Sha256::new();
-            let mut buf = vec![0u8; 1 << 16];
-            loop {
-                match io::Read::read(&mut file, &mut buf)? {
-                    0 => break,
-                    n => sha.update(&buf[..n]),
-                }
-            }
-            Ok(sha.finalize().iter().map(|b| format!("{b:02x}")).collect())
-        })
-        .await
+/// A file's SHA-256 in hex, read in pieces.
+fn sha256(p: &Path) -> io::Result<String> {
+    use sha2::Digest;
+    let mut file = std::fs::File::open(p)?;
+    let mut sha = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match io::Read::read(&mut file, &mut buf)? {
+            0 => break,
+            n => sha.update(&buf[..n]),
+        }
     }
+    Ok(sha.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// A mode argument: permission bits and the set-id and sticky bits, nothing else.
@@ -236,16 +348,26 @@ impl Handler for GuestlinkPathMkdir {
     async fn handle(ctx: Context<'_>, args: GuestlinkPathMkdirArgs) -> Result<Empty, CommandError> {
         let mode = mode_arg(args.mode.unwrap_or(0o777))?;
         let parents = args.parents.unwrap_or(false);
-        on_path(
-            &ctx,
-            &args.path,
-            WRITE,
-            Check::Target,
-            "create the directory",
-            move |p| crate::os::mkdir(p, mode, parents),
-        )
-        .await?;
-        Ok(Empty {})
+        nothing(&ctx, &args.path, Op::Mkdir { mode, parents }).await
+    }
+}
+
+/// Removes the entry `p` names, spelt without links in its directories and without
+/// `.` or `..`: a path that ends in either (`/tmp/..`), or that comes to `/` however it
+/// is spelt, is refused before anything is touched.
+fn remove(p: &Path, recursive: bool) -> io::Result<()> {
+    let entry = crate::policy::paths::resolve_entry(p)?;
+    if entry.parent().is_none() || entry.file_name().is_none() {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "it is the root directory",
+        ));
+    }
+    let meta = std::fs::symlink_metadata(&entry)?;
+    match (meta.is_dir(), recursive) {
+        (true, true) => std::fs::remove_dir_all(&entry),
+        (true, false) => std::fs::remove_dir(&entry),
+        (false, _) => std::fs::remove_file(&entry),
     }
 }
 
@@ -255,26 +377,7 @@ impl Handler for GuestlinkPathRemove {
         args: GuestlinkPathRemoveArgs,
     ) -> Result<Empty, CommandError> {
         let recursive = args.recursive.unwrap_or(false);
-        on_path(&ctx, &args.path, WRITE, Check::Entry, "remove", move |p| {
-            // What is removed is the entry the path names, spelt without links in its
-            // directories and without `.` or `..`: a path that ends in either (`/tmp/..`),
-            // or that comes to `/` however it is spelt, is refused before anything is
-            // touched.
-            let entry = crate::policy::paths::resolve_entry(p)?;
-            if entry.parent().is_none() || entry.file_name().is_none() {
-                return Err(io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    "it is the root directory",
-                ));
-            }
-            let meta = std::fs::symlink_metadata(&entry)?;
-            match (meta.is_dir(), recursive) {
-                (true, true) => std::fs::remove_dir_all(&entry),
-                (true, false) => std::fs::remove_dir(&entry),
-                (false, _) => std::fs::remove_file(&entry),
-            }
-        })
-        .await?;
+        nothing(&ctx, &args.path, Op::Remove { recursive }).await?;
         tracing::info!(path = %args.path, recursive, "removed");
         Ok(Empty {})
     }
@@ -291,89 +394,58 @@ impl Handler for GuestlinkPathRename {
             WRITE,
             Check::Entry,
         )?;
-        on_path(
-            &ctx,
-            &args.path,
-            WRITE,
-            Check::Entry,
-            "rename",
-            move |from| std::fs::rename(from, &to),
-        )
-        .await?;
-        Ok(Empty {})
+        nothing(&ctx, &args.path, Op::Rename { to }).await
     }
 }
 
-impl Handler for GuestlinkPathChmod {
-    async fn handle(ctx: Context<'_>, args: GuestlinkPathChmodArgs) -> Result<Empty, CommandError> {
-        let mode = mode_arg(args.mode)?;
-        on_path(
-            &ctx,
-            &args.path,
-            WRITE,
-            Check::Target,
-            "change the mode of",
-            move |p| crate::os::chmod(p, mode),
-        )
-        .await?;
-        Ok(Empty {})
-    }
-}
-
-/// A user or group named by name or number, as the guest's databases resolve it.
+/// The ids of an owner and a group named by name or number, as the guest's user
+/// databases resolve them.
 #[cfg(unix)]
-fn owner_id(
-    what: &str,
-    given: Option<&str>,
-    lookup: impl Fn(&str) -> Result<Option<u32>, i32>,
-) -> Result<Option<u32>, CommandError> {
-    let Some(given) = given else {
-        return Ok(None);
-    };
-    if let Ok(id) = given.parse::<u32>() {
-        return Ok(Some(id));
-    }
-    match lookup(given) {
-        Ok(Some(id)) => Ok(Some(id)),
-        Ok(None) => Err(CommandError::new(format!(
-            "{what} '{given}' does not exist"
-        ))),
-        Err(code) => Err(CommandError::new(format!(
-            "cannot look up {what} '{given}': {}",
-            crate::error::errno_text(code)
-        ))),
-    }
+fn owner_ids(owner: Option<&str>, group: Option<&str>) -> io::Result<(Option<u32>, Option<u32>)> {
+    use crate::os::users;
+    let resolve =
+        |what: &str, given: Option<&str>, lookup: &dyn Fn(&str) -> Result<Option<u32>, i32>| {
+            let Some(given) = given else {
+                return Ok(None);
+            };
+            if let Ok(id) = given.parse::<u32>() {
+                return Ok(Some(id));
+            }
+            match lookup(given) {
+                Ok(Some(id)) => Ok(Some(id)),
+                Ok(None) => Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("{what} '{given}' does not exist"),
+                )),
+                Err(code) => Err(io::Error::from_raw_os_error(code)),
+            }
+        };
+    Ok((
+        resolve("user", owner, &|n| {
+            users::by_name(n).map(|u| u.map(|u| u.uid))
+        })?,
+        resolve("group", group, &users::group_id)?,
+    ))
 }
 
-impl Handler for GuestlinkPathChown {
-    async fn handle(ctx: Context<'_>, args: GuestlinkPathChownArgs) -> Result<Empty, CommandError> {
-        #[cfg(unix)]
-        let (uid, gid) = {
-            use crate::os::users;
-            let owner = args.owner.clone();
-            let group = args.group.clone();
-            off_thread(move || {
-                Ok::<_, CommandError>((
-                    owner_id("user", owner.as_deref(), |n| {
-                        users::by_name(n).map(|u| u.map(|u| u.uid))
-                    })?,
-                    owner_id("group", group.as_deref(), users::group_id)?,
-                ))
-            })
-            .await??
+#[cfg(not(unix))]
+fn owner_ids(_owner: Option<&str>, _group: Option<&str>) -> io::Result<(Option<u32>, Option<u32>)> {
+    Ok((None, None))
+}
+
+impl Handler for GuestlinkPathSetAttributes {
+    async fn handle(
+        ctx: Context<'_>,
+        args: GuestlinkPathSetAttributesArgs,
+    ) -> Result<Empty, CommandError> {
+        let op = Op::SetAttributes {
+            mode: args.mode.map(mode_arg).transpose()?,
+            owner: args.owner,
+            group: args.group,
+            mtime: args.mtime_ns,
+            atime: args.atime_ns,
         };
-        #[cfg(not(unix))]
-        let (uid, gid) = (None, None);
-        on_path(
-            &ctx,
-            &args.path,
-            WRITE,
-            Check::Target,
-            "change the owner of",
-            move |p| crate::os::chown(p, uid, gid),
-        )
-        .await?;
-        Ok(Empty {})
+        nothing(&ctx, &args.path, op).await
     }
 }
 
@@ -382,35 +454,6 @@ impl Handler for GuestlinkPathSymlink {
         ctx: Context<'_>,
         args: GuestlinkPathSymlinkArgs,
     ) -> Result<Empty, CommandError> {
-        let target = args.target.clone();
-        on_path(
-            &ctx,
-            &args.path,
-            WRITE,
-            Check::Entry,
-            "create the link",
-            move |p| crate::os::symlink(&target, p),
-        )
-        .await?;
-        Ok(Empty {})
-    }
-}
-
-impl Handler for GuestlinkPathSetTimes {
-    async fn handle(
-        ctx: Context<'_>,
-        args: GuestlinkPathSetTimesArgs,
-    ) -> Result<Empty, CommandError> {
-        let (mtime, atime) = (args.mtime_ns, args.atime_ns);
-        on_path(
-            &ctx,
-            &args.path,
-            WRITE,
-            Check::Target,
-            "set the times of",
-            move |p| crate::os::set_times(p, mtime, atime),
-        )
-        .await?;
-        Ok(Empty {})
+        nothing(&ctx, &args.path, Op::Symlink(args.target)).await
     }
 }

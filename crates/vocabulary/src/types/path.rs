@@ -26,7 +26,7 @@ qapi_enum! {
 
 qapi_struct! {
     /// Arguments naming one path.
-    pub struct GuestlinkPathArgs as "q_obj___org.guestlink_path-readlink-arg" {
+    pub struct GuestlinkPathArgs as "q_obj___org.guestlink_path-sha256-arg" {
         /// An absolute path in the guest.
         path: String = "path",
     }
@@ -125,24 +125,20 @@ qapi_struct! {
 }
 
 qapi_struct! {
-    /// Arguments of `__org.guestlink_path-chmod`.
-    pub struct GuestlinkPathChmodArgs as "q_obj___org.guestlink_path-chmod-arg" {
+    /// Arguments of `__org.guestlink_path-set-attributes`: what is absent stays.
+    pub struct GuestlinkPathSetAttributesArgs as "q_obj___org.guestlink_path-set-attributes-arg" {
         /// An absolute path in the guest (a link is followed).
         path: String = "path",
-        /// The new permission bits (07777).
-        mode: i64 = "mode",
-    }
-}
-
-qapi_struct! {
-    /// Arguments of `__org.guestlink_path-chown`.
-    pub struct GuestlinkPathChownArgs as "q_obj___org.guestlink_path-chown-arg" {
-        /// An absolute path in the guest (a link is followed).
-        path: String = "path",
-        /// The new owner: a user name or a numeric id; unchanged when absent.
+        /// New permission bits (07777), set after the owner (which clears set-id bits).
+        mode: Option<i64> = "mode",
+        /// New owner: a user name or a numeric id.
         owner: Option<String> = "owner",
-        /// The new group: a group name or a numeric id; unchanged when absent.
+        /// New group: a group name or a numeric id.
         group: Option<String> = "group",
+        /// New modification time, nanoseconds since the epoch.
+        mtime_ns: Option<i64> = "mtime-ns",
+        /// New access time, nanoseconds since the epoch.
+        atime_ns: Option<i64> = "atime-ns",
     }
 }
 
@@ -153,18 +149,6 @@ qapi_struct! {
         path: String = "path",
         /// What it points to, stored as given.
         target: String = "target",
-    }
-}
-
-qapi_struct! {
-    /// Arguments of `__org.guestlink_path-set-times`.
-    pub struct GuestlinkPathSetTimesArgs as "q_obj___org.guestlink_path-set-times-arg" {
-        /// An absolute path in the guest (a link is followed).
-        path: String = "path",
-        /// New modification time, nanoseconds since the epoch; unchanged when absent.
-        mtime_ns: Option<i64> = "mtime-ns",
-        /// New access time, nanoseconds since the epoch; unchanged when absent.
-        atime_ns: Option<i64> = "atime-ns",
     }
 }
 

@@ -132,12 +132,18 @@ where
     C::Args: Sync,
 {
     Box::pin(async move {
-        match agent.call::<C>(conn, args, None).await {
-            Ok(_) => tracing::info!(command = C::NAME, "oVirt action done"),
-            Err(e) => tracing::warn!(command = C::NAME, "oVirt action failed: {e}"),
-        }
+        let outcome = agent.call::<C>(conn, args, None).await.map(|_| ());
+        log_outcome(C::NAME, outcome.as_ref().err());
         then
     })
+}
+
+/// How an action went, in the log: once in the binary, not once per action.
+fn log_outcome(command: &'static str, error: Option<&guestlink_core::DispatchError>) {
+    match error {
+        None => tracing::info!(command, "oVirt action done"),
+        Some(e) => tracing::warn!(command, "oVirt action failed: {e}"),
+    }
 }
 
 /// `shutdown`'s arguments as the Linux agent read them: `timeout` in seconds as a
