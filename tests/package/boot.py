@@ -17,10 +17,15 @@ Checks, from the host side over the org.qemu.guest_agent.0 port:
   started by the user's own manager serves that session;
 - the commands the unit's hardening must leave working work under it (files in /root,
   SSH keys, a password, the clock, freeze and thaw, vCPU offline and online);
+- `guestlink service` lists, reads, starts, enables, restarts, stops and disables a unit
+  through systemd's D-Bus API, and refuses a unit the policy does not list;
 - `systemctl reload` reloads the policy in the same process, and the connection stays;
 - after more than the watchdog interval the agent has not been restarted;
 - stopped, the agent is started again by udev alone when its port is plugged back in,
   and by systemd when a guest program connects to the socket;
+- a CPU and a DIMM hot-added through QEMU's monitor are onlined (CPU_ADDED,
+  MEMORY_ADDED); a resized disk is reported (DISK_RESIZED), grown by `guestlink grow`,
+  and grown by the agent itself with --grow-on-resize;
 - a delayed shutdown is scheduled with systemd's shutdown(8), and cancelled;
 - guest-shutdown powers the VM off through systemd.
 
@@ -38,7 +43,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "vm"))
 import guest  # noqa: E402
 import run  # noqa: E402
-from run import Qga, check, first_ping, guest_exec  # noqa: E402
+from run import Qga, check, first_ping, guest_exec, qmp, wait_events  # noqa: E402
 
 MODULES = ["virtio_pci", "virtio_console", "virtio_blk", "ext4", "crc32c_generic"]
 
@@ -103,6 +108,19 @@ def build_disk(root, work):
             f.write("guestlink-pkg\n")
         # A user to log in, for the sessions the real logind reports.
         subprocess.run(["chroot", stage, "useradd", "-m", "-s", "/bin/sh", "alice"], check=True)
+        # A unit the host may act on (the policy's [services] table), installed but
+        # neither enabled nor started.
+        with open(os.path.join(stage, "etc/systemd/system/guestlink-demo.service"), "w") as f:
+            f.write("[Unit]\nDescription=guestlink demo service\n[Service]\n"
+                    "ExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n")
+        # The data disk (/dev/vdb: GPT, ext4 on its one partition) that the resize
+        # checks grow.
+        os.makedirs(os.path.join(stage, "data"), exist_ok=True)
+        with open(os.path.join(stage, "etc/fstab"), "a") as f:
+            f.write("/dev/vdb1 /data ext4 rw 0 2\n")
+        os.makedirs(os.path.join(stage, "etc/guestlink/policy.d"), exist_ok=True)
+        with open(os.path.join(stage, "etc/guestlink/policy.d/60-services.toml"), "w") as f:
+            f.write('[services]\nunits = ["guestlink-demo.service"]\n')
     return disk_image(root, work, 1536, "8c1e3f0a6b2d4e7f9a0b1c2d3e4f5a6b", customize)
 
 
@@ -135,9 +153,11 @@ def main():
     img = build_disk(root, work)
     print(f"disk image from {root} in {time.monotonic() - t:.1f} s")
 
+    data = data_disk(work)
     qga = os.path.join(work, "qga.sock")
     mon = os.path.join(work, "qmp.sock")
-    cmd = qemu_command(vmlinux, initrd, [f"file={img},if=virtio,format=raw,cache=unsafe"], qga,
+    cmd = qemu_command(vmlinux, initrd, [f"file={img},if=virtio,format=raw,cache=unsafe",
+                                         f"file={data},if=virtio,format=raw,id=data"], qga,
                        ["-qmp", f"unix:{mon},server=on,wait=off"])
     serve_guest(cmd, qga, work, "systemd started guestlinkd at boot", 300,
                 lambda vm: checks(vm, qga, mon))
@@ -149,10 +169,14 @@ def qemu_command(vmlinux, initrd, drives, qga, extra=()):
     `qga`; KVM when it works, TCG otherwise."""
     accel = "kvm" if run.kvm_works() else "tcg"
     print(f"accelerator: {accel}")
-    cmd = ["qemu-system-x86_64", "-accel", accel, "-machine", "q35", "-m", "1024",
-           "-smp", "2", "-cpu", "max" if accel == "tcg" else "host",
+    # Room for a hot-added CPU and memory (the resize checks); the kernel leaves hot-added
+    # memory offline (memhp_default_state), so that onlining it is the agent's doing.
+    cmd = ["qemu-system-x86_64", "-accel", accel, "-machine", "q35",
+           "-m", "1024,slots=2,maxmem=2G", "-smp", "2,maxcpus=3",
+           "-cpu", "max" if accel == "tcg" else "host",
            "-nographic", "-no-reboot", "-kernel", vmlinux, "-initrd", initrd,
-           "-append", "console=ttyS0 panic=-1 loglevel=4 systemd.show_status=0"]
+           "-append", "console=ttyS0 panic=-1 loglevel=4 systemd.show_status=0 "
+           "memhp_default_state=offline"]
     for d in drives:
         cmd += ["-drive", d]
     return cmd + ["-device", "virtio-serial-pci,id=vs0",
@@ -255,8 +279,10 @@ def checks(vm, qga, mon):
           and p3.get("ActiveState") == "active", p3)
     c.close()
 
+    services(qga)
     update_checks(qga)
     hotplug(qga, mon)
+    resize(qga, mon)
 
     # guest-shutdown goes through systemd (logind or systemctl poweroff): the VM ends.
     c = Qga(qga, timeout=30)
@@ -274,6 +300,170 @@ def checks(vm, qga, mon):
     except subprocess.TimeoutExpired:
         pass
     check("guest-shutdown powers the VM off through systemd", vm.poll() is not None, reply)
+
+
+def services(qga):
+    """`guestlink service` against the real systemd, over D-Bus from guestlinkd: the
+    units listed, a unit read, started, enabled, stopped and disabled (each checked with
+    systemctl in the guest too), and a unit the policy does not list refused."""
+    cli = os.path.abspath("target/release/guestlink")
+
+    def gl(*args):
+        r = subprocess.run([cli, "--socket", qga, "--timeout", "120", "--json", "service", *args],
+                           capture_output=True, text=True, timeout=180)
+        try:
+            return r.returncode, json.loads(r.stdout)
+        except ValueError:
+            return r.returncode, {"output": r.stdout + r.stderr}
+
+    def systemctl(*args):
+        c = Qga(qga, timeout=60)
+        c.sync(31)
+        code, out = sh(c, "systemctl " + " ".join(args))
+        c.close()
+        return out.strip()
+
+    code, listed = gl("list")
+    me = [u for u in listed if isinstance(u, dict) and u.get("unit") == "guestlinkd.service"] \
+        if isinstance(listed, list) else []
+    check("guestlink service list: systemd's units, guestlinkd.service running",
+          code == 0 and len(me) == 1 and me[0]["sub-state"] == "running" and len(listed) > 20,
+          str(listed)[:1500])
+    code, st = gl("status", "guestlink-demo")
+    check("guestlink service status: the demo unit is loaded, inactive and disabled",
+          code == 0 and st.get("load-state") == "loaded" and st.get("active-state") == "inactive"
+          and st.get("unit-file-state") == "disabled" and "main-pid" not in st, st)
+    code, st = gl("start", "guestlink-demo")
+    pid = st.get("main-pid")
+    check("guestlink service start waits for systemd's job: running, with its main pid",
+          code == 0 and st.get("sub-state") == "running" and isinstance(pid, int)
+          and systemctl("show -p MainPID --value guestlink-demo.service") == str(pid), st)
+    code, st = gl("enable", "guestlink-demo")
+    check("guestlink service enable: systemctl is-enabled says enabled",
+          code == 0 and st.get("unit-file-state") == "enabled"
+          and systemctl("is-enabled guestlink-demo.service") == "enabled", st)
+    code, st = gl("restart", "guestlink-demo.service")
+    check("guestlink service restart: running in a new process",
+          code == 0 and st.get("sub-state") == "running" and st.get("main-pid") not in (None, pid),
+          st)
+    code, st = gl("stop", "guestlink-demo")
+    code2, st2 = gl("disable", "guestlink-demo")
+    check("guestlink service stop and disable: inactive and disabled in systemctl too",
+          code == 0 and code2 == 0 and st.get("active-state") == "inactive"
+          and st2.get("unit-file-state") == "disabled"
+          and systemctl("is-active guestlink-demo.service; systemctl is-enabled "
+                        "guestlink-demo.service").split() == ["inactive", "disabled"], (st, st2))
+    code, out = gl("stop", "systemd-journald")
+    check("a unit the policy does not list is refused, and keeps running",
+          code == 1 and "not allowed by the policy" in json.dumps(out)
+          and systemctl("is-active systemd-journald.service") == "active", out)
+
+
+def data_disk(work):
+    """A 96 MiB disk with a GPT and one 64 MiB ext4 partition (/dev/vdb1, /data)."""
+    img = os.path.join(work, "data.img")
+    fs = os.path.join(work, "data.fs")
+    with open(fs, "wb") as f:
+        f.truncate(64 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "gldata", fs], check=True)
+    with open(img, "wb") as f:
+        f.truncate(96 << 20)
+    subprocess.run(["sfdisk", "-q", img], input=b"label: gpt\nstart=2048, size=131072\n",
+                   check=True)
+    with open(fs, "rb") as src, open(img, "r+b") as dst:
+        dst.seek(1 << 20)
+        shutil.copyfileobj(src, dst)
+    os.unlink(fs)
+    return img
+
+
+def resize(qga, mon):
+    """Resize automation through QEMU's monitor: a CPU (device_add) and a DIMM
+    (object-add, device_add pc-dimm) hot-added and onlined by guestlinkd, which pushes
+    CPU_ADDED and MEMORY_ADDED; the data disk resized (block_resize): DISK_RESIZED, then
+    `guestlink grow guest:/data` grows its GPT partition and ext4; restarted with
+    --grow-on-resize, the agent grows them itself on the next resize."""
+    cli = os.path.abspath("target/release/guestlink")
+    c = Qga(qga, timeout=60)
+    c.sync(41)
+    r = c.call("__org.guestlink_events-subscribe",
+               {"events": ["CPU_ADDED", "MEMORY_ADDED", "DISK_RESIZED"]})
+    check("subscribed to CPU_ADDED, MEMORY_ADDED and DISK_RESIZED", "return" in r, r)
+
+    code, online = sh(c, "cat /sys/devices/system/cpu/online")
+    cpus = qmp(mon, {"execute": "query-hotpluggable-cpus"})[0].get("return", [])
+    free = [x for x in cpus if "qom-path" not in x]
+    added = None
+    if free:
+        args = {"driver": free[0]["type"], "id": "cpu-hot", **free[0]["props"]}
+        added = qmp(mon, {"execute": "device_add", "arguments": args})[0]
+    ev = wait_events(c, "CPU_ADDED", tries=600)
+    code, now = sh(c, "cat /sys/devices/system/cpu/online")
+    check("a CPU hot-added with device_add is onlined, and CPU_ADDED says so",
+          added is not None and "return" in added and len(ev) == 1
+          and ev[0]["data"] == {"logical-id": 2, "online": True}
+          and online.strip() == "0-1" and now.strip() == "0-2", (online, added, ev, now))
+
+    code, before = sh(c, "grep MemTotal /proc/meminfo")
+    r = qmp(mon, {"execute": "object-add", "arguments": {
+                "qom-type": "memory-backend-ram", "id": "mem-hot", "size": 256 << 20}},
+            {"execute": "device_add", "arguments": {
+                "driver": "pc-dimm", "id": "dimm-hot", "memdev": "mem-hot"}})
+    evs = []
+    for _ in range(20):
+        evs += wait_events(c, "MEMORY_ADDED", tries=100)
+        if sum(e["data"]["size"] for e in evs) >= 256 << 20:
+            break
+    code, after = sh(c, "grep MemTotal /proc/meminfo; "
+                        "cat /sys/devices/system/memory/memory*/state | sort | uniq -c")
+    kib = lambda t: int(t.split()[1]) if t.split()[1:] else 0  # noqa: E731
+    check("a 256 MiB DIMM hot-added with device_add is onlined block by block (MEMORY_ADDED)",
+          all("return" in x for x in r) and evs and all(e["data"]["online"] for e in evs)
+          and sum(e["data"]["size"] for e in evs) == 256 << 20
+          and kib(after) - kib(before) >= 250 << 10 and "offline" not in after,
+          (r, evs, before, after))
+
+    code, df0 = sh(c, "df -B1 --output=size /data | tail -1")
+    r = qmp(mon, {"execute": "block_resize", "arguments": {"device": "data", "size": 160 << 20}})
+    ev = wait_events(c, "DISK_RESIZED", tries=400)
+    check("block_resize of the data disk is pushed as DISK_RESIZED (vdb, 160 MiB, nothing grown)",
+          "return" in r[0] and len(ev) == 1
+          and ev[0]["data"] == {"name": "vdb", "size": 160 << 20, "grown": []}, (r, ev))
+    c.close()
+    g = subprocess.run([cli, "--socket", qga, "--timeout", "120", "--json", "grow", "guest:/data"],
+                       capture_output=True, text=True, timeout=180)
+    try:
+        grown = json.loads(g.stdout)
+    except ValueError:
+        grown = {}
+    c = Qga(qga, timeout=60)
+    c.sync(42)
+    code, df1 = sh(c, "df -B1 --output=size /data | tail -1; sfdisk -l /dev/vdb 2>&1 | tail -1")
+    check("guestlink grow guest:/data grows the GPT partition to the disk's end, then ext4",
+          g.returncode == 0 and grown.get("device") == "/dev/vdb1"
+          and grown.get("partition-grown") is True and grown.get("filesystem-grown") is True
+          and grown.get("old-size") == 64 << 20 and grown.get("new-size", 0) > 150 << 20
+          and int(df1.split()[0]) > int(df0) + (80 << 20), (g.stdout + g.stderr, df0, df1))
+
+    # With --grow-on-resize the agent grows what is mounted from a resized disk itself.
+    code, out = sh(c, "echo 'GUESTLINKD_ARGS=--grow-on-resize' >> /etc/default/guestlinkd && "
+                      "systemd-run --quiet --on-active=1 --timer-property=AccuracySec=100ms "
+                      "systemctl restart guestlinkd.service && echo ok")
+    c.close()
+    time.sleep(4)
+    up = first_ping(qga, time.monotonic() + 60)
+    c = Qga(qga, timeout=60)
+    c.sync(43)
+    c.call("__org.guestlink_events-subscribe", {"events": ["DISK_RESIZED"]})
+    r = qmp(mon, {"execute": "block_resize", "arguments": {"device": "data", "size": 224 << 20}})
+    ev = wait_events(c, "DISK_RESIZED", tries=600)
+    grown = ev[0]["data"]["grown"] if ev else []
+    code, df2 = sh(c, "df -B1 --output=size /data | tail -1")
+    check("restarted with --grow-on-resize, it grows /data itself on the next resize",
+          up and code == 0 and len(grown) == 1 and grown[0]["mountpoint"] == "/data"
+          and grown[0]["partition-grown"] and grown[0]["filesystem-grown"]
+          and int(df2) > int(df1.split()[0]) + (50 << 20), (out, ev, df1, df2))
+    c.close()
 
 
 def short_version(line):

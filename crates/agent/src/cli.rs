@@ -146,6 +146,17 @@ pub struct Cli {
     #[arg(long = "session-user", value_name = "USER")]
     pub session_users: Vec<String>,
 
+    /// What to do when the host hot-adds CPUs or memory: online (bring them online
+    /// and report CPU_ADDED / MEMORY_ADDED; the default), report (only report), or off
+    /// (do not listen for device events; no DISK_RESIZED either).
+    #[arg(long = "hotplug", value_name = "MODE")]
+    pub hotplug: Option<String>,
+
+    /// Grow the partitions and file systems of a disk the host resized, as
+    /// `guestlink grow` does (off by default; DISK_RESIZED is reported either way).
+    #[arg(long = "grow-on-resize")]
+    pub grow_on_resize: bool,
+
     /// Where a SPICE host's pointer goes: uinput (a virtual tablet; the default),
     /// record:PATH (each event appended to PATH as a `type code value` line), or none
     /// (the mouse capability is not announced, so the host keeps its own pointer).

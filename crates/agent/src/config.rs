@@ -82,6 +82,10 @@ pub struct Config {
     pub ovirt_applications: Option<Vec<String>>,
     /// `--session-user` / `session-users`: names or uids.
     pub session_users: Option<Vec<String>>,
+    /// `--hotplug` / `hotplug`: `online`, `report` or `off`.
+    pub hotplug: Option<String>,
+    /// `--grow-on-resize` / `grow-on-resize`.
+    pub grow_on_resize: bool,
 }
 
 /// A configuration file that cannot be used.
@@ -244,6 +248,8 @@ impl Config {
                     .session_users
                     .get_or_insert_with(Vec::new)
                     .extend(split_list(&[value])),
+                "hotplug" => self.hotplug = Some(value),
+                "grow-on-resize" => self.grow_on_resize = parse_bool(path, &key, &value)?,
                 _ => tracing::warn!("{}: unknown key '{key}' ignored", path.display()),
             }
         }
@@ -315,6 +321,10 @@ impl Config {
         if !cli.session_users.is_empty() {
             self.session_users = Some(split_list(&cli.session_users));
         }
+        if cli.hotplug.is_some() {
+            self.hotplug = cli.hotplug.clone();
+        }
+        self.grow_on_resize |= cli.grow_on_resize;
     }
 
     /// The configuration as a key file, in qemu-ga's `-D` layout. Lists are joined with
@@ -383,6 +393,12 @@ impl Config {
         }
         if let Some(u) = &self.session_users {
             line("session-users", &u.join(";"));
+        }
+        if let Some(h) = &self.hotplug {
+            line("hotplug", h);
+        }
+        if self.grow_on_resize {
+            line("grow-on-resize", "true");
         }
         s
     }

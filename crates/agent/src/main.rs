@@ -16,6 +16,8 @@ mod config;
 #[cfg(unix)]
 mod desktop;
 mod frontend;
+#[cfg(target_os = "linux")]
+mod hotplug;
 mod logging;
 #[cfg(unix)]
 mod notify;
@@ -84,7 +86,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if wants_list(&cli.block_rpcs) || wants_list(&cli.allow_rpcs) {
         let mut out = std::io::stdout().lock();
-        for c in commands::ALL_COMMANDS.iter().filter(|c| c.available()) {
+        for c in commands::COMMAND_METAS.iter().filter(|c| c.available()) {
             writeln!(out, "{}", c.name)?;
         }
         return Ok(());
@@ -134,7 +136,7 @@ fn new_agent(
     session_users: Vec<u32>,
     platform: guestlink_core::Platform,
 ) -> anyhow::Result<Arc<Agent>> {
-    let known: Vec<&str> = commands::ALL_COMMANDS.iter().map(|c| c.name).collect();
+    let known: Vec<&str> = commands::COMMAND_METAS.iter().map(|c| c.name).collect();
     for name in policy.unknown_names(&known) {
         tracing::warn!("unknown command '{name}' in allow/block list");
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use guestlink_core::policy::file::{self, Names, PolicyError};
 use guestlink_core::Policy;
-use guestlink_vocabulary::commands::ALL_COMMANDS;
+use guestlink_vocabulary::commands::COMMAND_METAS;
 
 use crate::config::Config;
 
@@ -36,7 +36,7 @@ fn user_id(_name: &str) -> Option<u32> {
 
 /// The policy `config` describes.
 pub fn build(config: &Config) -> Result<Policy, PolicyError> {
-    let commands: Vec<&str> = ALL_COMMANDS.iter().map(|c| c.name).collect();
+    let commands: Vec<&str> = COMMAND_METAS.iter().map(|c| c.name).collect();
     let user = |name: &str| user_id(name);
     let names = Names {
         commands: &commands,

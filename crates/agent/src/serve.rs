@@ -192,6 +192,9 @@ pub struct Extras {
     pub sessions: SessionSource,
     /// The pointer for vdagent channels.
     pub desktop: Arc<Desktop>,
+    /// What to do about hot-added CPUs and memory and resized disks; nothing when
+    /// `None`.
+    pub hotplug: Option<guestlink_core::hotplug::Options>,
 }
 
 /// Binds the guest socket; a socket that cannot be bound is logged, not fatal (the
@@ -235,6 +238,10 @@ pub async fn run(
         .guest_socket
         .and_then(|p| start_guest_socket(&agent, p, budget.clone()));
     tokio::spawn(sessions::run(agent.clone(), extras.sessions));
+    #[cfg(target_os = "linux")]
+    if let Some(opts) = extras.hotplug {
+        tokio::spawn(crate::hotplug::run(agent.clone(), opts));
+    }
     agent.publish(
         EventRecord::new::<AgentStartedEvent>(&AgentStarted {
             version: env!("CARGO_PKG_VERSION").to_string(),

@@ -63,6 +63,7 @@ pub fn serve(cli: Cli, config: Config, policy: Policy) -> anyhow::Result<()> {
         },
         sessions: sessions::SessionSource::parse(config.sessions.as_deref())
             .map_err(|e| anyhow!(e))?,
+        hotplug: hotplug_options(&config)?,
         desktop: Arc::new(desktop::open(
             config.pointer.as_deref(),
             &channels,
@@ -84,6 +85,18 @@ pub fn serve(cli: Cli, config: Config, policy: Policy) -> anyhow::Result<()> {
     // hold the exit too.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     result
+}
+
+/// `--hotplug` and `--grow-on-resize`: device events are read on Linux only.
+fn hotplug_options(config: &Config) -> anyhow::Result<Option<guestlink_core::hotplug::Options>> {
+    #[cfg(target_os = "linux")]
+    return crate::hotplug::options(config.hotplug.as_deref(), config.grow_on_resize)
+        .map_err(|e| anyhow!(e));
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = config;
+        Ok(None)
+    }
 }
 
 /// The uids of `--session-user` names (a number is a uid).

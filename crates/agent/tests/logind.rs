@@ -8,11 +8,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use common::{parse, Agent, AgentExt, Conn, GUESTLINKD};
+use common::{parse, Agent, AgentExt, Conn, PrivateBus, GUESTLINKD};
 use serde_json::{json, Value};
 use zbus::object_server::SignalEmitter;
 use zbus::{ObjectPath, OwnedObjectPath};
@@ -103,15 +101,6 @@ impl Session {
     async fn unlock(e: &SignalEmitter<'_>) -> zbus::Result<()>;
 }
 
-struct Daemon(std::process::Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn event(c: &mut Conn, name: &str) -> Value {
     loop {
         let v = parse(&c.line());
@@ -124,7 +113,7 @@ fn event(c: &mut Conn, name: &str) -> Value {
 
 /// A private bus with a stand-in logind on it.
 struct StandIn {
-    _bus: Daemon,
+    _bus: PrivateBus,
     address: String,
     conn: zbus::Connection,
     sessions: Arc<Mutex<Vec<Row>>>,
@@ -132,17 +121,8 @@ struct StandIn {
 
 impl StandIn {
     async fn start() -> StandIn {
-        let mut bus = Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("dbus-daemon (package dbus-daemon) is required");
-        let mut address = String::new();
-        BufReader::new(bus.stdout.take().unwrap())
-            .read_line(&mut address)
-            .unwrap();
-        let bus = Daemon(bus);
-        let address = address.trim().to_string();
+        let bus = PrivateBus::start();
+        let address = bus.address.clone();
         let sessions = Arc::new(Mutex::new(Vec::new()));
         let conn = zbus::connection::Builder::address(address.as_str())
             .name("org.freedesktop.login1")

@@ -17,12 +17,14 @@ mod events;
 mod exec;
 mod exit;
 mod files;
+mod grow;
 mod guestfs;
 mod iso;
 mod live;
 mod manage;
 mod power;
 mod render;
+mod service;
 mod show;
 mod sync;
 mod transfer;
@@ -95,6 +97,19 @@ pub enum Cmd {
     Fsinfo,
     /// Installed packages (dpkg or rpm): name, version, architecture (guestlinkd).
     Packages,
+    /// Grow the partition under a guest file system to the end of its disk, then the
+    /// file system (ext4, xfs, btrfs), after the host made the disk larger (guestlinkd).
+    Grow {
+        /// A mount point or any path on the file system, as guest:/path or /path.
+        path: String,
+    },
+    /// The guest's systemd units: list, status, start, stop, restart, enable, disable
+    /// (guestlinkd; acting on a unit needs the guest's policy to list it).
+    Service {
+        /// What to do.
+        #[command(subcommand)]
+        action: service::ServiceCmd,
+    },
     /// Guest clock, and its difference from the host's.
     Time {
         /// Set the guest's clock.
@@ -582,6 +597,16 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 connect::guestlinkd_client(cli, "guestlink watch", "__org.guestlink_path-watch")
                     .await?;
             watch::run(&mut c, path, *recursive, *count, cli.json).await
+        }
+        Cmd::Grow { path } => {
+            let mut c =
+                connect::guestlinkd_client(cli, "guestlink grow", "__org.guestlink_grow").await?;
+            grow::run(&mut c, path, cli.json).await
+        }
+        Cmd::Service { action } => {
+            let mut c =
+                connect::guestlinkd_client(cli, "guestlink service", service::NEEDED).await?;
+            service::run(&mut c, action, cli.json).await
         }
         Cmd::Ls { path, long, all } => {
             let mut c = files_client(cli, "guestlink ls").await?;

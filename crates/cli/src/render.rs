@@ -207,6 +207,23 @@ pub fn package_table(list: &[GuestlinkPackage]) -> String {
     table(&["NAME", "VERSION", "ARCH"], &rows)
 }
 
+/// The units of `__org.guestlink_service-list` as a table, as systemctl lists them.
+pub fn service_table(list: &[guestlink_vocabulary::types::GuestlinkService]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|u| {
+            vec![
+                u.unit.clone(),
+                u.load_state.clone(),
+                u.active_state.clone(),
+                u.sub_state.clone(),
+                u.description.clone(),
+            ]
+        })
+        .collect();
+    table(&["UNIT", "LOAD", "ACTIVE", "SUB", "DESCRIPTION"], &rows)
+}
+
 /// `guest-network-get-interfaces` as a table.
 pub fn interface_table(nics: &[GuestNetworkInterface]) -> String {
     let rows: Vec<Vec<String>> = nics

@@ -253,6 +253,15 @@ impl Agent {
             .clone()
     }
 
+    /// The units services may be acted on now (the policy's `[services]`).
+    pub fn service_scope(&self) -> crate::policy::services::ServiceScope {
+        self.policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .service_scope()
+            .clone()
+    }
+
     /// Whether this refusal (a command, the gate that refused it, the rule) is the first
     /// of its kind, to be logged at the default level: an administrator sees why a host
     /// is refused without `-v`, and a host that insists does not fill the log.

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use guestlink_vocabulary::commands::{GuestlinkBulkEnable, Payload};
 use guestlink_vocabulary::types::parse_args;
-use guestlink_vocabulary::{ArgError, Command, CommandInfo};
+use guestlink_vocabulary::{ArgError, Command, CommandMeta};
 use serde_json::{Map, Value};
 
 use crate::agent::Agent;
@@ -149,7 +149,7 @@ type Invoke =
 /// One entry of the table.
 #[derive(Clone, Copy)]
 struct Entry {
-    info: CommandInfo,
+    info: CommandMeta,
     invoke: Invoke,
 }
 
@@ -216,7 +216,7 @@ fn invoke<C: Handler>(
 
 fn entry<C: Handler>() -> Entry {
     Entry {
-        info: CommandInfo::of::<C>(),
+        info: CommandMeta::of::<C>(),
         invoke: invoke::<C>,
     }
 }
@@ -245,7 +245,7 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
 
 /// Whether `caller` can reach a command at all: host channels the host commands, the
 /// guest socket the guest ones.
-fn in_scope(info: &CommandInfo, caller: Caller) -> bool {
+fn in_scope(info: &CommandMeta, caller: Caller) -> bool {
     match caller {
         Caller::Host => info.scope.host(),
         Caller::Guest { .. } => info.scope.guest(),
@@ -332,7 +332,7 @@ impl<'a> Call<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct CommandStatus {
     /// The command's declaration.
-    pub info: CommandInfo,
+    pub info: CommandMeta,
     /// Whether the gate allows it now (for host channels).
     pub enabled: bool,
 }
@@ -379,7 +379,7 @@ impl Agent {
     }
 
     /// The declaration of a command this agent has.
-    pub fn command_info(&self, name: &str) -> Option<CommandInfo> {
+    pub fn command_info(&self, name: &str) -> Option<CommandMeta> {
         TABLE.entries.get(name).map(|e| e.info)
     }
 

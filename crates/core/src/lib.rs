@@ -23,6 +23,7 @@ pub mod dropins;
 pub mod error;
 pub mod events;
 pub mod handlers;
+pub mod hotplug;
 pub mod limits;
 pub mod live;
 pub mod os;

@@ -19,7 +19,8 @@ use std::sync::Arc;
 use guestlink_vocabulary::types::{
     GuestCpuStats, GuestDiskInfo, GuestDiskStatsInfo, GuestFilesystemInfo, GuestLoadAverage,
     GuestLogicalProcessor, GuestMemoryBlock, GuestMemoryBlockResponseType, GuestNetworkInterface,
-    GuestNetworkRoute, GuestlinkMemoryStats,
+    GuestNetworkRoute, GuestlinkGrown, GuestlinkMemoryStats, GuestlinkService,
+    GuestlinkServiceAction,
 };
 
 /// `uname(2)` fields.
@@ -151,6 +152,16 @@ pub trait Filesystems: Send + Sync {
     fn thaw(&self, dir: &std::path::Path) -> io::Result<bool>;
     /// Discards unused blocks; returns the bytes trimmed.
     fn trim(&self, dir: &std::path::Path, minimum: u64) -> Result<u64, TrimError>;
+    /// Grows the partition under the file system mounted at (or holding) `path` to
+    /// the end of its disk, then the file system to its device.
+    fn grow(&self, _path: &std::path::Path) -> Result<GuestlinkGrown, String> {
+        Err("growing file systems is not supported on this platform".into())
+    }
+    /// The mount points of file systems on disk `disk` (a kernel name: `vdb`), on
+    /// the whole disk or a partition of it.
+    fn mounts_on_disk(&self, _disk: &str) -> Vec<PathBuf> {
+        Vec::new()
+    }
 }
 
 /// Why a filesystem was not trimmed.
@@ -234,6 +245,44 @@ pub trait SessionManager: Send + Sync {
     ) -> BoxFuture<'_, Result<bool, String>>;
 }
 
+/// The service manager (systemd): units listed, read and acted on. Errors are texts
+/// for the host.
+pub trait Services: Send + Sync {
+    /// The units loaded, running or wanted, sorted by name.
+    fn list(&self) -> BoxFuture<'_, Result<Vec<GuestlinkService>, String>>;
+    /// One unit's states (`unit` is a full unit name).
+    fn status(&self, unit: String) -> BoxFuture<'_, Result<GuestlinkService, String>>;
+    /// Starts, stops, restarts, enables or disables a unit; a start, stop or restart
+    /// returns once its job has finished.
+    fn control(
+        &self,
+        unit: String,
+        action: GuestlinkServiceAction,
+    ) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// No service manager: every call says so.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoServices;
+
+impl Services for NoServices {
+    fn list(&self) -> BoxFuture<'_, Result<Vec<GuestlinkService>, String>> {
+        Box::pin(async { Err(NO_SERVICES.into()) })
+    }
+    fn status(&self, _unit: String) -> BoxFuture<'_, Result<GuestlinkService, String>> {
+        Box::pin(async { Err(NO_SERVICES.into()) })
+    }
+    fn control(
+        &self,
+        _unit: String,
+        _action: GuestlinkServiceAction,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Err(NO_SERVICES.into()) })
+    }
+}
+
+const NO_SERVICES: &str = "no service manager is available";
+
 /// An account, as `getpwnam` gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
@@ -273,6 +322,8 @@ pub struct Platform {
     pub session_manager: Arc<dyn SessionManager>,
     /// Starting the programs of live streams.
     pub processes: Arc<dyn crate::live::Processes>,
+    /// System services.
+    pub services: Arc<dyn Services>,
 }
 
 impl fmt::Debug for Platform {

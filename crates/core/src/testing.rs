@@ -12,13 +12,14 @@ use std::sync::{Arc, Mutex};
 use guestlink_vocabulary::types::{
     GuestCpuStats, GuestDiskInfo, GuestDiskStatsInfo, GuestFilesystemInfo, GuestLoadAverage,
     GuestLogicalProcessor, GuestMemoryBlock, GuestMemoryBlockResponseType, GuestNetworkInterface,
-    GuestNetworkRoute, GuestlinkMemoryStats,
+    GuestNetworkRoute, GuestlinkGrown, GuestlinkMemoryStats, GuestlinkService,
+    GuestlinkServiceAction,
 };
 
 use crate::platform::{
     Account, Accounts, BoxFuture, Clock, Filesystems, FreezableMount, Inventory, LoginRecord,
-    Machine, Platform, SessionManager, ShutdownMode, SuspendMode, SystemInfo, Timezone, TrimError,
-    Uname,
+    Machine, Platform, Services, SessionManager, ShutdownMode, SuspendMode, SystemInfo, Timezone,
+    TrimError, Uname,
 };
 
 /// An action a fake back end was asked to perform.
@@ -52,6 +53,10 @@ pub enum Action {
     TerminateSession(String),
     /// `hand_off_credentials(blob)`.
     HandOff(Vec<u8>),
+    /// `control(unit, action)`.
+    Service(String, GuestlinkServiceAction),
+    /// `grow(path)`.
+    Grow(PathBuf),
 }
 
 /// The actions performed, in order.
@@ -182,6 +187,86 @@ impl SessionManager for FakeSessionManager {
     }
 }
 
+/// A service manager with these units: actions are recorded and change the unit's
+/// states as systemd would; an unknown unit fails as systemd's does.
+#[derive(Debug, Default)]
+pub struct FakeServices {
+    /// Where actions are recorded.
+    pub log: Arc<ActionLog>,
+    /// The units.
+    pub units: Mutex<Vec<GuestlinkService>>,
+}
+
+impl FakeServices {
+    /// A running, enabled service of this name.
+    pub fn running(name: &str) -> GuestlinkService {
+        GuestlinkService {
+            unit: name.into(),
+            description: format!("The {name} unit"),
+            load_state: "loaded".into(),
+            active_state: "active".into(),
+            sub_state: "running".into(),
+            unit_file_state: Some("enabled".into()),
+            main_pid: Some(4242),
+        }
+    }
+
+    fn with_unit<T>(
+        &self,
+        unit: &str,
+        f: impl FnOnce(&mut GuestlinkService) -> T,
+    ) -> Result<T, String> {
+        let mut units = self.units.lock().unwrap_or_else(|e| e.into_inner());
+        match units.iter_mut().find(|u| u.unit == unit) {
+            Some(u) => Ok(f(u)),
+            None => Err(format!("Unit {unit} not found.")),
+        }
+    }
+}
+
+impl Services for FakeServices {
+    fn list(&self) -> BoxFuture<'_, Result<Vec<GuestlinkService>, String>> {
+        let mut all = self.units.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        all.sort_by(|a, b| a.unit.cmp(&b.unit));
+        for u in &mut all {
+            u.unit_file_state = None;
+            u.main_pid = None;
+        }
+        Box::pin(async move { Ok(all) })
+    }
+    fn status(&self, unit: String) -> BoxFuture<'_, Result<GuestlinkService, String>> {
+        Box::pin(async move { self.with_unit(&unit, |u| u.clone()) })
+    }
+    fn control(
+        &self,
+        unit: String,
+        action: GuestlinkServiceAction,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.with_unit(&unit, |u| {
+                use GuestlinkServiceAction as A;
+                let (active, sub, pid) = match action {
+                    A::Start | A::Restart => ("active", "running", Some(4243)),
+                    A::Stop => ("inactive", "dead", None),
+                    A::Enable => {
+                        u.unit_file_state = Some("enabled".into());
+                        return;
+                    }
+                    A::Disable => {
+                        u.unit_file_state = Some("disabled".into());
+                        return;
+                    }
+                };
+                u.active_state = active.into();
+                u.sub_state = sub.into();
+                u.main_pid = pid;
+            })?;
+            self.log.push(Action::Service(unit, action));
+            Ok(())
+        })
+    }
+}
+
 /// Filesystems that record freezes, thaws and trims.
 #[derive(Debug, Default)]
 pub struct FakeFilesystems {
@@ -193,6 +278,8 @@ pub struct FakeFilesystems {
     pub fail_freeze: Option<(PathBuf, i32)>,
     /// What is frozen now.
     pub frozen: Mutex<Vec<PathBuf>>,
+    /// Mount points on each disk (by kernel name), for growing.
+    pub disk_mounts: Vec<(String, PathBuf)>,
 }
 
 impl FakeFilesystems {
@@ -241,6 +328,25 @@ impl Filesystems for FakeFilesystems {
     fn trim(&self, dir: &Path, minimum: u64) -> Result<u64, TrimError> {
         self.log.push(Action::Trim(dir.into(), minimum));
         Ok(4096)
+    }
+    fn grow(&self, path: &Path) -> Result<GuestlinkGrown, String> {
+        self.log.push(Action::Grow(path.into()));
+        if !self.disk_mounts.iter().any(|(_, m)| m == path) {
+            return Err(format!("'{}' is not on a disk", path.display()));
+        }
+        Ok(GuestlinkGrown {
+            mountpoint: path.display().to_string(),
+            device: "/dev/vdb1".into(),
+            fstype: "ext4".into(),
+            old_size: 64 << 20,
+            new_size: 128 << 20,
+            partition_grown: true,
+            filesystem_grown: true,
+        })
+    }
+    fn mounts_on_disk(&self, disk: &str) -> Vec<PathBuf> {
+        let on = self.disk_mounts.iter().filter(|(d, _)| d == disk);
+        on.map(|(_, m)| m.clone()).collect()
     }
 }
 
@@ -416,6 +522,7 @@ pub fn fake_platform(system: FakeSystem, now_micros: i64) -> Platform {
         accounts: Arc::new(FakeAccounts::default()),
         session_manager: Arc::new(FakeSessionManager::default()),
         processes: Arc::new(FakeProcesses::default()),
+        services: Arc::new(FakeServices::default()),
     }
 }
 

@@ -76,6 +76,12 @@ const EXTENSIONS: &[(&str, &[&str])] = &[
     ("__org.guestlink_path-rename", &["guest-file-write"]),
     ("__org.guestlink_path-set-attributes", &["guest-file-write"]),
     ("__org.guestlink_path-symlink", &["guest-file-write"]),
+    // Services: acting on a unit is held to the policy's [services] list instead.
+    ("__org.guestlink_service-list", &[]),
+    ("__org.guestlink_service-status", &[]),
+    ("__org.guestlink_service-control", &[]),
+    // Grows a partition and its file system into space the host added.
+    ("__org.guestlink_grow", &[]),
 ];
 
 fn qemu_ga_commands() -> impl Iterator<Item = &'static str> {

@@ -67,6 +67,7 @@ fn harness_with(
             ..Default::default()
         }),
         processes: Arc::new(guestlink_core::testing::FakeProcesses::default()),
+        services: Arc::new(guestlink_core::testing::FakeServices::default()),
     };
     let mut config = AgentConfig::new("test", &dir);
     config.fsfreeze_hook = hook;

@@ -140,6 +140,44 @@ pub trait Command: Send + Sync + 'static {
     type Returns: Serialize + DeserializeOwned + Schema + Send + Sync + 'static;
 }
 
+/// What a running agent needs of a command's declaration: everything but its
+/// documentation and schema, which stay out of guestlinkd (they are the CLI's and the
+/// reference's, through [`CommandInfo`] and [`ALL_COMMANDS`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CommandMeta {
+    /// Wire name.
+    pub name: &'static str,
+    /// Whether a successful call produces a reply.
+    pub success_response: bool,
+    /// Where it exists.
+    pub platforms: Platforms,
+    /// Raw bytes that follow the request or the reply.
+    pub payload: Payload,
+    /// Who may call it.
+    pub scope: Scope,
+    /// The commands the gate checks besides this one (see [`Command::GATED_AS`]).
+    pub gated_as: &'static [&'static str],
+}
+
+impl CommandMeta {
+    /// The run-time declaration of command type `C`.
+    pub const fn of<C: Command>() -> CommandMeta {
+        CommandMeta {
+            name: C::NAME,
+            success_response: C::SUCCESS_RESPONSE,
+            platforms: C::PLATFORMS,
+            payload: C::PAYLOAD,
+            scope: C::SCOPE,
+            gated_as: C::GATED_AS,
+        }
+    }
+
+    /// Whether the command exists on the platform this binary was built for.
+    pub fn available(&self) -> bool {
+        self.platforms.contains(Platforms::current())
+    }
+}
+
 /// A command's declaration as plain data.
 #[derive(Debug, Clone, Copy)]
 pub struct CommandInfo {
@@ -228,6 +266,10 @@ macro_rules! define_commands {
 
         /// Every declared command, in declaration order (QAPI schema order).
         pub const ALL_COMMANDS: &[CommandInfo] = &[$(CommandInfo::of::<$ty>()),*];
+
+        /// [`ALL_COMMANDS`] without documentation or schema: what an agent looks at
+        /// while it runs.
+        pub const COMMAND_METAS: &[CommandMeta] = &[$(CommandMeta::of::<$ty>()),*];
 
         /// Calls macro `$m` with the path of every command type, separated by commas.
         #[macro_export]
@@ -1078,6 +1120,49 @@ define_commands! {
         platforms: Platforms::POSIX,
     }
 
+    /// guestlink extension: grow the partition holding a mounted file system to the
+    /// end of its disk (GPT or MBR, when the space after it is free) and then the file
+    /// system (ext4 with resize2fs, xfs with xfs_growfs), as cloud images' growpart
+    /// does. A file system already filling its device is left as it is.
+    GuestlinkGrow {
+        name: "__org.guestlink_grow",
+        since: "guestlink 0.1",
+        args: GuestlinkGrowArgs,
+        returns: GuestlinkGrown,
+        platforms: Platforms::LINUX,
+    }
+
+    /// guestlink extension: the service manager's units (systemd's `ListUnits`: those
+    /// loaded, running or wanted), sorted by name.
+    GuestlinkServiceList {
+        name: "__org.guestlink_service-list",
+        since: "guestlink 0.1",
+        args: Empty,
+        returns: Vec<GuestlinkService>,
+        platforms: Platforms::LINUX,
+    }
+
+    /// guestlink extension: one unit's states, its unit file's state and its main
+    /// process.
+    GuestlinkServiceStatus {
+        name: "__org.guestlink_service-status",
+        since: "guestlink 0.1",
+        args: GuestlinkServiceArgs,
+        returns: GuestlinkService,
+        platforms: Platforms::LINUX,
+    }
+
+    /// guestlink extension: start, stop, restart, enable or disable a unit through
+    /// systemd, waiting for a start, stop or restart to finish. Only the units the
+    /// policy's `[services]` table lists may be acted on (none by default).
+    GuestlinkServiceControl {
+        name: "__org.guestlink_service-control",
+        since: "guestlink 0.1",
+        args: GuestlinkServiceControlArgs,
+        returns: GuestlinkService,
+        platforms: Platforms::LINUX,
+    }
+
     /// guestlink extension: which of the named packages are installed, as
     /// `name-version` (dpkg) or `name-version-release` (rpm).
     GuestlinkGetApplications {
@@ -1165,6 +1250,11 @@ define_commands! {
 /// The declaration of the command with this wire name.
 pub fn find(name: &str) -> Option<&'static CommandInfo> {
     ALL_COMMANDS.iter().find(|c| c.name == name)
+}
+
+/// The run-time declaration of the command with this wire name.
+pub fn find_meta(name: &str) -> Option<&'static CommandMeta> {
+    COMMAND_METAS.iter().find(|c| c.name == name)
 }
 
 /// The whole vocabulary as a JSON document: each command with its metadata and the JSON

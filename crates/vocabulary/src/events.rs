@@ -56,6 +56,10 @@ macro_rules! define_events {
             doc: concat!($($doc, "\n"),*),
             data: <$data as Schema>::schema,
         }),*];
+
+        /// Every event's wire name, in declaration order: what an agent looks at while
+        /// it runs (without [`ALL_EVENTS`]' documentation and schema).
+        pub const EVENT_NAMES: &[&str] = &[$($name),*];
     };
 }
 
@@ -71,6 +75,15 @@ define_events! {
 
     /// A watched path changed (`__org.guestlink_path-watch`).
     PathChangedEvent { name: "PATH_CHANGED", data: GuestlinkPathChanged }
+
+    /// A CPU was hot-added (and onlined, unless the agent was told not to).
+    CpuAddedEvent { name: "CPU_ADDED", data: GuestlinkCpuAdded }
+
+    /// A memory block was hot-added (and onlined, unless the agent was told not to).
+    MemoryAddedEvent { name: "MEMORY_ADDED", data: GuestlinkMemoryAdded }
+
+    /// A disk changed size (the host resized it), with what the agent grew on it.
+    DiskResizedEvent { name: "DISK_RESIZED", data: GuestlinkDiskResized }
 
     /// A user session appeared (logind).
     SessionNewEvent { name: "SESSION_NEW", data: SessionInfo }

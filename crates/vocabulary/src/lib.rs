@@ -26,8 +26,10 @@ pub mod schema;
 pub mod types;
 
 pub use args::{ArgError, FromArg, Path};
-pub use commands::{Command, CommandInfo, Platforms, Scope, ALL_COMMANDS};
-pub use events::{Event, EventInfo, ALL_EVENTS};
+pub use commands::{
+    Command, CommandInfo, CommandMeta, Platforms, Scope, ALL_COMMANDS, COMMAND_METAS,
+};
+pub use events::{Event, EventInfo, ALL_EVENTS, EVENT_NAMES};
 pub use schema::{Schema, TypeDesc};
 
 /// The qemu-ga release whose protocol this vocabulary reproduces; `guest-info` reports

@@ -255,3 +255,38 @@ pub fn python_as(uid: u32, script: &str, args: &[String]) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// A private `dbus-daemon` (killed when dropped) and its address: where a test puts a
+/// stand-in for a system service (logind, systemd).
+pub struct PrivateBus {
+    child: std::process::Child,
+    /// Its address, for `GUESTLINK_SYSTEM_BUS`.
+    pub address: String,
+}
+
+impl PrivateBus {
+    /// Starts one; panics when dbus-daemon is missing (CI installs it).
+    pub fn start() -> PrivateBus {
+        use std::io::BufRead;
+        let mut child = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("dbus-daemon (package dbus-daemon) is required");
+        let mut address = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut address)
+            .unwrap();
+        PrivateBus {
+            child,
+            address: address.trim().to_string(),
+        }
+    }
+}
+
+impl Drop for PrivateBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -7,7 +7,7 @@ use guestlink_vocabulary::commands::{
     GuestlinkEventsSubscribe, GuestlinkEventsUnsubscribe, GuestlinkGuestReply, GuestlinkHostRequest,
 };
 use guestlink_vocabulary::events::{
-    find_event, EventsDroppedEvent, GuestRequestEvent, SessionRequestEvent, ALL_EVENTS,
+    EventsDroppedEvent, GuestRequestEvent, SessionRequestEvent, EVENT_NAMES,
 };
 use guestlink_vocabulary::types::{
     Empty, GuestRequest, HostRequestArgs, ReplyArgs, SubscribeArgs, Subscription, UnsubscribeArgs,
@@ -38,15 +38,15 @@ pub(crate) fn connection<'a>(ctx: &Context<'a>) -> Result<&'a Connection, Comman
 /// The event names listed, or every subscribable one.
 fn event_names(names: Option<Vec<String>>) -> Result<Vec<&'static str>, CommandError> {
     match names {
-        None => Ok(ALL_EVENTS
+        None => Ok(EVENT_NAMES
             .iter()
-            .map(|e| e.name)
+            .copied()
             .filter(|n| !NOT_SUBSCRIBABLE.contains(n))
             .collect()),
         Some(list) => list
             .iter()
-            .map(|n| match find_event(n) {
-                Some(e) if !NOT_SUBSCRIBABLE.contains(&e.name) => Ok(e.name),
+            .map(|n| match EVENT_NAMES.iter().find(|e| *e == n) {
+                Some(e) if !NOT_SUBSCRIBABLE.contains(e) => Ok(*e),
                 Some(_) => Err(CommandError::new(format!(
                     "event '{n}' cannot be subscribed to"
                 ))),

@@ -7,10 +7,12 @@
 //! - [`path`] — files and directories by path: stat, list, mkdir, remove, rename, modes
 //! - [`exec`] — `guest-exec`, `guest-exec-status`
 //! - [`freeze`] — `guest-fsfreeze-*`, `guest-fstrim`
+//! - [`grow`] — a partition and its file system grown to fill the disk
 //! - [`inventory`] — fsinfo, disks, diskstats, network, CPUs, memory, load
 //! - [`machine`] — shutdown, suspend, set-time, set-vcpus, set-memory-blocks
 //! - [`accounts`] — passwords and SSH keys
 //! - [`events`] — event subscriptions, guest requests to the host and their answers
+//! - [`services`] — system services (systemd units)
 //! - [`sessions`] — user sessions and session agents
 //! - [`clipboard`] — a session's clipboard, through its session agent
 //! - [`transfer`] — files from the host into a user's download directory; displays
@@ -34,6 +36,7 @@ pub mod events;
 pub mod exec;
 pub mod file;
 pub mod freeze;
+pub mod grow;
 pub mod hooks;
 pub mod inventory;
 pub mod live;
@@ -41,6 +44,7 @@ pub mod machine;
 mod osrelease;
 pub mod path;
 mod protocol;
+pub mod services;
 pub mod sessions;
 mod system;
 pub mod transfer;

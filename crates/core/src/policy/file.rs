@@ -51,6 +51,12 @@ struct LiveToml {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ServicesToml {
+    units: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FilesToml {
     read: Option<Vec<String>>,
     write: Option<Vec<String>>,
@@ -65,6 +71,8 @@ pub struct PolicyFiles {
     pub files: Option<FileScope>,
     /// The `[live]` table: users and forward destinations.
     pub live: crate::policy::live::LiveScope,
+    /// The `[services]` table: the units that may be acted on.
+    pub services: crate::policy::services::ServiceScope,
 }
 
 /// Absolute paths, without `..`.
@@ -268,7 +276,9 @@ fn parse_into(
                 if let Some((key, line, _)) = t.keys.first() {
                     return Err(err(
                         *line,
-                        format!("unknown field `{key}`, expected `rule`, `files` or `live`"),
+                        format!(
+                            "unknown field `{key}`, expected `rule`, `files`, `live` or `services`"
+                        ),
                     ));
                 }
             }
@@ -289,13 +299,19 @@ fn parse_into(
                 }
             }
             ("live", false) => live = Some(from_table::<LiveToml>(t).map_err(|(l, m)| err(l, m))?),
+            ("services", false) => {
+                let services: ServicesToml = from_table(t).map_err(|(l, m)| err(l, m))?;
+                if services.units.is_some() {
+                    out.services.units = services.units;
+                }
+            }
             ("rule", false) => {
                 return Err(err(
                     t.line,
                     "a rule is written [[rule]], one table per rule".into(),
                 ))
             }
-            (name, true) if name == "files" || name == "live" => {
+            (name, true) if ["files", "live", "services"].contains(&name) => {
                 return Err(err(
                     t.line,
                     format!("[{name}] is one table, written [{name}]"),
@@ -304,7 +320,9 @@ fn parse_into(
             (name, _) => {
                 return Err(err(
                     t.line,
-                    format!("unknown field `{name}`, expected `rule`, `files` or `live`"),
+                    format!(
+                        "unknown field `{name}`, expected `rule`, `files`, `live` or `services`"
+                    ),
                 ))
             }
         }

@@ -21,6 +21,7 @@
 pub mod file;
 pub mod live;
 pub mod paths;
+pub mod services;
 mod toml;
 
 use std::sync::Arc;
@@ -316,6 +317,8 @@ pub struct Policy {
     files: Option<paths::FileScope>,
     /// Users and forward destinations of the live channel (the `[live]` table).
     live: live::LiveScope,
+    /// The units services may be acted on (the `[services]` table).
+    services: services::ServiceScope,
     /// Names given to qemu-ga's lists, for the start-up warning about unknown ones.
     listed: Vec<String>,
 }
@@ -337,6 +340,7 @@ impl Policy {
         Policy {
             rules,
             live: live::LiveScope::default(),
+            services: services::ServiceScope::default(),
             files: None,
             listed: Vec::new(),
         }
@@ -347,6 +351,7 @@ impl Policy {
         Policy {
             files: files.files,
             live: files.live,
+            services: files.services,
             ..Policy::from_rules(files.rules)
         }
     }
@@ -359,6 +364,11 @@ impl Policy {
     /// The live channel's users and forward destinations.
     pub fn live_scope(&self) -> &live::LiveScope {
         &self.live
+    }
+
+    /// The units that may be acted on.
+    pub fn service_scope(&self) -> &services::ServiceScope {
+        &self.services
     }
 
     /// Appends qemu-ga's lists as the last rules: what the allow list does not name is
@@ -446,7 +456,7 @@ impl Policy {
 
 /// The qemu-ga commands `command` does the work of, from its declaration.
 pub fn gated_as(command: &str) -> &'static [&'static str] {
-    guestlink_vocabulary::commands::find(command).map_or(&[], |c| c.gated_as)
+    guestlink_vocabulary::commands::find_meta(command).map_or(&[], |c| c.gated_as)
 }
 
 fn patterns(list: &[Pattern]) -> String {

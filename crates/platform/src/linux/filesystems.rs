@@ -1,5 +1,5 @@
 //! Freeze, thaw and trim through the kernel's FIFREEZE, FITHAW and FITRIM ioctls on
-//! the mount point.
+//! the mount point; growing is in [`crate::linux::grow`].
 
 use std::fs::File;
 use std::io;
@@ -76,5 +76,13 @@ impl Filesystems for LinuxFilesystems {
         } else {
             Ok(range.len)
         }
+    }
+
+    fn grow(&self, path: &Path) -> Result<guestlink_vocabulary::types::GuestlinkGrown, String> {
+        crate::linux::grow::grow(path)
+    }
+
+    fn mounts_on_disk(&self, disk: &str) -> Vec<std::path::PathBuf> {
+        crate::linux::grow::mounts_on_disk(disk)
     }
 }

@@ -119,23 +119,15 @@ pub async fn watch(mut update: impl FnMut(Vec<LoginSession>)) -> Result<(), BusE
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Logind;
 
-/// logind's error, without the bus's decoration.
-fn bus_error(what: &str, e: BusError) -> String {
-    match e {
-        BusError::Method { message, .. } if !message.is_empty() => format!("{what}: {message}"),
-        other => format!("{what}: {other}"),
-    }
-}
-
 /// Calls a manager method with one session id.
 async fn on_session(method: &str, session: &str, what: &str) -> Result<(), String> {
     let mut bus = Bus::system()
         .await
-        .map_err(|e| bus_error("cannot reach logind", e))?;
+        .map_err(|e| e.in_words("cannot reach logind"))?;
     bus.call(LOGIND, MANAGER_PATH, MANAGER, method, &[Arg::Str(session)])
         .await
         .map(drop)
-        .map_err(|e| bus_error(what, e))
+        .map_err(|e| e.in_words(what))
 }
 
 impl SessionManager for Logind {

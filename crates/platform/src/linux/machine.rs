@@ -20,7 +20,7 @@ fn executable(p: &Path) -> bool {
 }
 
 /// Finds `name` in PATH, then in the sbin directories.
-fn find_program(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();
     let found = path
         .split(':')

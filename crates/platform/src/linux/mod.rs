@@ -9,23 +9,28 @@
 //! - [`LinuxAccounts`] — getpwnam.
 //! - [`logind::Logind`]: locking and ending sessions; single sign-on ([`credentials`]);
 //!   both over [`dbus`], a small client of its own.
+//! - [`systemd::Systemd`]: system services, over the same client.
 
 mod accounts;
 pub mod cpu_memory;
 pub mod credentials;
 pub mod dbus;
 mod filesystems;
+mod grow;
 mod inventory;
 pub mod logind;
 mod machine;
 pub mod mounts;
 pub mod net;
 pub mod packages;
+pub mod partition;
 pub mod pointer;
 mod processes;
 pub mod storage;
 pub mod sysfs;
 mod system;
+pub mod systemd;
+pub mod uevent;
 
 use std::sync::Arc;
 
@@ -49,5 +54,6 @@ pub fn linux() -> Platform {
         accounts: Arc::new(LinuxAccounts),
         session_manager: Arc::new(logind::Logind),
         processes: Arc::new(processes::LinuxProcesses),
+        services: Arc::new(systemd::Systemd),
     }
 }

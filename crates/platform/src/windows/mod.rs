@@ -55,5 +55,6 @@ pub fn windows() -> Platform {
         accounts: Arc::new(WindowsAccounts),
         session_manager: Arc::new(unsupported::NoSessions),
         processes: Arc::new(processes::WindowsProcesses),
+        services: Arc::new(guestlink_core::platform::NoServices),
     }
 }

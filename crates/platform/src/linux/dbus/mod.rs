@@ -51,6 +51,17 @@ pub enum BusError {
     Reply(&'static str),
 }
 
+impl BusError {
+    /// `what: message`, with the D-Bus error's name left out (the message of a method
+    /// error is meant for people; its name is not).
+    pub fn in_words(self, what: &str) -> String {
+        match self {
+            BusError::Method { message, .. } if !message.is_empty() => format!("{what}: {message}"),
+            other => format!("{what}: {other}"),
+        }
+    }
+}
+
 /// The bus address to use: `GUESTLINK_SYSTEM_BUS`, `DBUS_SYSTEM_BUS_ADDRESS`, or the
 /// standard system bus socket.
 pub fn system_address() -> String {

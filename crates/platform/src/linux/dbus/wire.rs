@@ -92,6 +92,10 @@ pub enum Arg<'a> {
     Str(&'a str),
     /// `u`
     Uint(u32),
+    /// `b`
+    Bool(bool),
+    /// `as`
+    StrArray(&'a [&'a str]),
 }
 
 /// A message read from the bus.
@@ -197,6 +201,22 @@ fn encode(
             Arg::Uint(u) => {
                 signature.push('u');
                 put_u32(&mut body, *u);
+            }
+            Arg::Bool(b) => {
+                signature.push('b');
+                put_u32(&mut body, u32::from(*b));
+            }
+            Arg::StrArray(items) => {
+                signature.push_str("as");
+                // The array's length in bytes, from its first element (strings are
+                // 4-aligned, so no padding comes between).
+                put_u32(&mut body, 0);
+                let at = body.len();
+                for s in *items {
+                    put_str(&mut body, s);
+                }
+                let len = (body.len() - at) as u32;
+                body[at - 4..at].copy_from_slice(&len.to_le_bytes());
             }
         }
     }
@@ -505,6 +525,34 @@ mod tests {
         assert_eq!(d.member.as_deref(), Some("LockSession"));
         assert_eq!(d.path.as_deref(), Some("/org/freedesktop/login1"));
         assert_eq!(d.body, [Value::Str("c2".into()), Value::Uint(7)]);
+        // EnableUnitFiles(as, b, b), with a string before so the array is not aligned.
+        let units = ["a.service", "timer-x.timer"];
+        let m = method_call(
+            4,
+            "org.freedesktop.systemd1",
+            "/org/freedesktop/systemd1",
+            "org.freedesktop.systemd1.Manager",
+            "EnableUnitFiles",
+            &[
+                Arg::Str("x"),
+                Arg::StrArray(&units),
+                Arg::Bool(false),
+                Arg::Bool(true),
+            ],
+        );
+        let d = decode(&m).unwrap();
+        let strs = units.iter().map(|u| Value::Str(u.to_string())).collect();
+        assert_eq!(
+            d.body,
+            [
+                Value::Str("x".into()),
+                Value::Array(strs),
+                Value::Bool(false),
+                Value::Bool(true)
+            ]
+        );
+        let empty = method_call(5, "a.b", "/", "a.b", "C", &[Arg::StrArray(&[])]);
+        assert_eq!(decode(&empty).unwrap().body, [Value::Array(vec![])]);
     }
 
     #[test]
