@@ -465,6 +465,21 @@ def resize(qga, mon):
           and int(df2) > int(df1.split()[0]) + (50 << 20), (out, ev, df1, df2))
     c.close()
 
+    # The root: ext4 on the whole disk, already its size; /run is tmpfs.
+    root = subprocess.run([cli, "--socket", qga, "--timeout", "120", "--json", "grow", "guest:/"],
+                          capture_output=True, text=True, timeout=180)
+    run_ = subprocess.run([cli, "--socket", qga, "--timeout", "60", "grow", "guest:/run"],
+                          capture_output=True, text=True, timeout=120)
+    try:
+        r = json.loads(root.stdout)
+    except ValueError:
+        r = {}
+    check("guestlink grow guest:/ on a whole-disk ext4 changes nothing; /run (tmpfs) is refused",
+          root.returncode == 0 and r.get("device") == "/dev/vda"
+          and r.get("partition-grown") is False and r.get("filesystem-grown") is False
+          and run_.returncode == 1 and "not on a block device" in run_.stderr,
+          (root.stdout + root.stderr, run_.stdout + run_.stderr))
+
 
 def short_version(line):
     """The guestlinkd version in a -V line."""

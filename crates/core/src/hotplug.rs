@@ -120,11 +120,12 @@ pub async fn apply(agent: &Agent, change: Change, opts: Options) {
     agent.publish(record, Audience::Everyone);
 }
 
-/// Runs sysfs writes and helper programs off the async threads.
+/// Runs sysfs writes and helper programs off the async threads
+/// ([`crate::handlers::off_thread`]).
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, String> + Send + 'static,
 ) -> Result<T, String> {
-    tokio::task::spawn_blocking(f)
+    crate::handlers::off_thread(f)
         .await
-        .unwrap_or_else(|e| Err(format!("internal error: {e}")))
+        .unwrap_or_else(|e| Err(e.to_string()))
 }

@@ -68,20 +68,35 @@ fn device(major: u32, minor: u32) -> Option<Device> {
     })
 }
 
-/// The mount holding `path`: the longest mount point that is a prefix of it.
+/// The block device of a mount: its source's device numbers when the source is a
+/// device node (btrfs reports anonymous numbers in the mount table), else the mount
+/// table's.
+fn device_of(m: &mounts::Mount) -> Option<Device> {
+    use nix::sys::stat::{major, minor, stat, SFlag};
+    let node = stat(m.source.as_str())
+        .ok()
+        .filter(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFBLK);
+    match node {
+        Some(st) => device(major(st.st_rdev) as u32, minor(st.st_rdev) as u32),
+        None => device(m.major, m.minor),
+    }
+}
+
+/// The mount holding `path`: the block device mount whose device `path` is on (a path
+/// on tmpfs, proc or another mount without a device is refused, not taken for the
+/// root's).
 fn mount_of(path: &Path) -> Result<mounts::Mount, String> {
-    let path = std::fs::canonicalize(path)
-        .map_err(|e| format!("cannot resolve '{}': {e}", path.display()))?;
+    use nix::sys::stat::{major, minor, stat};
+    let st = stat(path).map_err(|e| format!("cannot stat '{}': {}", path.display(), e.desc()))?;
+    let (maj, min) = (major(st.st_dev) as u32, minor(st.st_dev) as u32);
     let all = mounts::mounts().map_err(|e| format!("cannot read the mount table: {e}"))?;
-    all.into_iter()
-        .filter(|m| path.starts_with(&m.dir))
-        .max_by_key(|m| m.dir.len())
-        .ok_or_else(|| {
-            format!(
-                "'{}' is not on a block device's file system",
-                path.display()
-            )
-        })
+    let mut on_dev = all.into_iter().filter(|m| m.major == maj && m.minor == min);
+    on_dev.next().ok_or_else(|| {
+        format!(
+            "'{}' is not on a block device's file system",
+            path.display()
+        )
+    })
 }
 
 /// The mount points of file systems on `disk` or its partitions.
@@ -91,7 +106,7 @@ pub fn mounts_on_disk(disk: &str) -> Vec<PathBuf> {
     };
     all.into_iter()
         .filter(|m| {
-            device(m.major, m.minor).is_some_and(|d| {
+            device_of(m).is_some_and(|d| {
                 d.name == disk || d.partition.as_ref().is_some_and(|(p, _)| p == disk)
             })
         })
@@ -189,8 +204,8 @@ fn run_tool(program: &str, package: &str, args: &[&str]) -> Result<(), String> {
 /// `Filesystems::grow` on Linux.
 pub fn grow(path: &Path) -> Result<GuestlinkGrown, String> {
     let m = mount_of(path)?;
-    let dev = device(m.major, m.minor)
-        .ok_or_else(|| format!("{} is not a block device's file system", m.dir))?;
+    let dev =
+        device_of(&m).ok_or_else(|| format!("{} is not a block device's file system", m.dir))?;
     let devnode = format!("/dev/{}", dev.name);
     let (old_size, new_size, partition_grown) = match &dev.partition {
         Some((disk, pno)) => {
@@ -224,4 +239,18 @@ pub fn grow(path: &Path) -> Result<GuestlinkGrown, String> {
         new_size,
         partition_grown,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Only paths that cannot be on a disk: a test must never grow the build machine's.
+    #[test]
+    fn paths_off_any_disk_are_refused() {
+        let e = grow(Path::new("/proc/self/status")).unwrap_err();
+        assert!(e.contains("is not on a block device's file system"), "{e}");
+        let e = grow(Path::new("/nonexistent/guestlink")).unwrap_err();
+        assert!(e.starts_with("cannot stat '/nonexistent/guestlink'"), "{e}");
+    }
 }

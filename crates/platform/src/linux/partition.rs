@@ -145,12 +145,14 @@ fn gpt(head: &[u8], sector: u64, disk_size: u64, start: u64) -> Result<Plan, Str
         return Err(bad("entry array"));
     }
     let table_len = count * esize;
+    // The entries come after the header: never over the MBR or the header itself.
     let table_at = usize::try_from(entries_lba)
         .ok()
+        .filter(|&l| l >= 2)
         .and_then(|l| l.checked_mul(ss))
         .ok_or_else(|| bad("entry array"))?;
     let table = head
-        .get(table_at..table_at + table_len)
+        .get(table_at..table_at.saturating_add(table_len))
         .ok_or_else(|| bad("entry array beyond the disk's first sectors"))?;
     if crc32(table) != u32_at(hdr, 88) {
         return Err(bad("entry array CRC"));
@@ -290,6 +292,21 @@ mod tests {
             let _ = plan(&e, 512, 1 << 30, 1 << 20);
         }
         assert!(plan(&d[..600], 512, 0, 0).is_err());
+        // A valid header whose entry array is placed at the end of the address space,
+        // or over the MBR: errors.
+        for lba in [u64::MAX, u64::MAX / 512, 0, 1] {
+            let mut e = d.clone();
+            e[524..528].copy_from_slice(&92u32.to_le_bytes());
+            e[584..592].copy_from_slice(&lba.to_le_bytes());
+            e[592..596].copy_from_slice(&128u32.to_le_bytes());
+            e[596..600].copy_from_slice(&128u32.to_le_bytes());
+            let mut h = e[512..604].to_vec();
+            h[16..20].fill(0);
+            let crc = crc32(&h);
+            e[528..532].copy_from_slice(&crc.to_le_bytes());
+            let err = plan(&e, 512, 1 << 30, 1 << 20).unwrap_err();
+            assert!(err.contains("entry array"), "{lba}: {err}");
+        }
         assert!(plan(&d, 1000, 1 << 30, 0).is_err());
     }
 }
