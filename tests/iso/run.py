@@ -1,8 +1,13 @@
 """The agent image and its cloud-init seed at a real first boot, with no guest network.
 
-Usage: python3 tests/iso/run.py --release-dir target/release --from DIR [--root ROOT]
+Usage: python3 tests/iso/run.py --release-dir target/release --from DIR [--from DIR2] [--root ROOT]
 
-DIR holds the static guestlinkd, guestlink-session and guestlink (scripts/static-build.sh).
+DIR holds the static guestlinkd, guestlink-session and guestlink for the build machine's
+architecture (scripts/static-build.sh); DIR2, when given, the same for another (the aarch64
+cross-build, scripts/static-build.sh aarch64-unknown-linux-gnu). The image carries both.
+An aarch64 build is checked without an aarch64 machine: the image's install.sh installs it
+into a --root with --arch aarch64 and removes it again, and the installed guestlinkd,
+run under qemu-aarch64-static (user-mode emulation), answers QGA on a unix socket.
 ROOT (default /tmp/guestlink-ciroot) is a Debian root made with debootstrap: systemd,
 udev and cloud-init, and no guest agent at all. It is booted under QEMU (TCG here) as
 tests/package/boot.py boots its root, without a network card, with two read-only disks
@@ -69,6 +74,79 @@ def read_back(image, label, files):
     return listing
 
 
+def elf_arch(path):
+    """The `uname -m` name of an executable's architecture, from its ELF header."""
+    with open(path, "rb") as f:
+        head = f.read(20)
+    machine = int.from_bytes(head[18:20], "little")
+    return {62: "x86_64", 183: "aarch64"}.get(machine, f"machine {machine}")
+
+
+EMULATORS = {"aarch64": "qemu-aarch64-static"}
+
+
+def foreign_arch(image, arch, built, work):
+    """Another architecture's executables on the image: install.sh --arch installs and
+    removes them, and the installed guestlinkd serves QGA under user-mode emulation."""
+    disc = os.path.join(work, "disc")
+    subprocess.run(["xorriso", "-osirrox", "on", "-indev", image, "-extract", "/", disc],
+                   check=True, capture_output=True)
+    want = {b: hashlib.sha256(open(os.path.join(built, b), "rb").read()).hexdigest()
+            for b in ["guestlinkd", "guestlink-session", "guestlink"]}
+    sums = {}
+    for line in open(os.path.join(disc, "SHA256SUMS")).read().splitlines():
+        digest, _, name = line.partition("  ")
+        sums[name] = digest
+    check(f"SHA256SUMS lists the {arch} executables as built",
+          all(sums.get(f"{arch}/{b}") == h for b, h in want.items()), sums)
+    root = os.path.join(work, f"root-{arch}")
+    os.makedirs(root)
+    r = subprocess.run(["sh", os.path.join(disc, "install.sh"), "--root", root, "--arch", arch,
+                        "--no-start"], capture_output=True, text=True)
+    installed = os.path.join(root, "usr/sbin/guestlinkd")
+    check(f"install.sh --arch {arch} --root installs the {arch} guestlinkd",
+          r.returncode == 0 and os.path.exists(installed) and elf_arch(installed) == arch
+          and hashlib.sha256(open(installed, "rb").read()).hexdigest() == want["guestlinkd"],
+          r.stdout + r.stderr)
+    emulator = shutil.which(EMULATORS.get(arch, ""))
+    check(f"an emulator runs {arch} executables here ({EMULATORS.get(arch)})", emulator is not None)
+    state = tempfile.mkdtemp(prefix=f"guestlink-{arch}-")
+    sock = os.path.join(state, "qga.sock")
+    agent = subprocess.Popen([emulator, installed, "-m", "unix-listen", "-p", sock, "-t", state],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.exists(sock) and time.monotonic() < deadline and agent.poll() is None:
+            time.sleep(0.1)
+        c = Qga(sock, timeout=30)
+        c.sync(27)
+        ping = c.call("guest-ping")
+        info = c.call("guest-info").get("return", {})
+        osinfo = c.call("guest-get-osinfo").get("return", {})
+        bad = c.call("guest-sync", {})
+        c.close()
+        check(f"the {arch} guestlinkd answers guest-ping, guest-info and guest-get-osinfo",
+              ping == {"return": {}} and info.get("version")
+              and any(x["name"] == "guest-get-osinfo" for x in info.get("supported_commands", []))
+              and osinfo.get("machine") == arch, (ping, osinfo))
+        check(f"the {arch} guestlinkd's errors are qemu-ga's",
+              bad.get("error", {}).get("desc") == "Parameter 'id' is missing", bad)
+    finally:
+        agent.terminate()
+        try:
+            code = agent.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+            code = agent.wait()
+    check(f"the {arch} guestlinkd exits 0 on SIGTERM", code == 0, agent.stderr.read())
+    r = subprocess.run(["sh", os.path.join(disc, "install.sh"), "--root", root, "--uninstall"],
+                       capture_output=True, text=True)
+    left = [os.path.join(dp, f) for dp, _, fs in os.walk(root) for f in fs]
+    check(f"install.sh --uninstall removes everything it installed for {arch}",
+          r.returncode == 0 and not left, r.stdout + r.stderr + str(left))
+    shutil.rmtree(disc, ignore_errors=True)
+
+
 def sh(c, script, timeout=60):
     """Runs a shell line in the guest: (exit code, output), waiting up to `timeout` s."""
     r = c.call("guest-exec", {"path": "/bin/sh", "arg": ["-c", script + " 2>&1"],
@@ -87,11 +165,12 @@ def sh(c, script, timeout=60):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--release-dir", required=True)
-    ap.add_argument("--from", dest="static", required=True)
+    ap.add_argument("--from", dest="static", action="append", required=True)
     ap.add_argument("--root", default="/tmp/guestlink-ciroot")
     a = ap.parse_args()
     cli = os.path.join(os.path.abspath(a.release_dir), "guestlink")
-    static = os.path.abspath(a.static)
+    dirs = {elf_arch(os.path.join(d, "guestlinkd")): os.path.abspath(d) for d in a.static}
+    static = dirs[os.uname().machine]
 
     t = time.monotonic()
     make_root(a.root)
@@ -103,14 +182,18 @@ def main():
     work = tempfile.mkdtemp(prefix="guestlink-iso-")
     agent_iso = os.path.join(work, "guestlink.iso")
     seed_iso = os.path.join(work, "seed.iso")
-    subprocess.run([cli, "iso", "-o", agent_iso, "--from", static], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run([cli, "iso", "-o", agent_iso] + [x for d in dirs.values() for x in ["--from", d]],
+                   check=True, stdout=subprocess.DEVNULL)
     subprocess.run([cli, "iso", "--cloud-init", "-o", seed_iso, "--hostname", HOSTNAME,
                     "--instance-id", "iid-guestlink-ci"], check=True, stdout=subprocess.DEVNULL)
     read_back(agent_iso, "GUESTLINK", ["install.sh", "SHA256SUMS", "README.txt",
                                        "x86_64/guestlinkd", "x86_64/guestlink-session",
-                                       "systemd/guestlinkd.service", "udev/60-guestlinkd.rules"])
+                                       "systemd/guestlinkd.service", "udev/60-guestlinkd.rules"]
+              + [f"{arch}/{b}" for arch in dirs for b in ["guestlinkd", "guestlink-session"]])
     read_back(seed_iso, "cidata", ["meta-data", "user-data"])
+    for arch, d in dirs.items():
+        if arch != os.uname().machine:
+            foreign_arch(agent_iso, arch, d, work)
 
     kver = sorted(os.listdir("/lib/modules"))[-1]
     kdir = f"/lib/modules/{kver}"
