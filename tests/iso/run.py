@@ -187,7 +187,6 @@ def main():
     subprocess.run([cli, "iso", "--cloud-init", "-o", seed_iso, "--hostname", HOSTNAME,
                     "--instance-id", "iid-guestlink-ci"], check=True, stdout=subprocess.DEVNULL)
     read_back(agent_iso, "GUESTLINK", ["install.sh", "SHA256SUMS", "README.txt",
-                                       "x86_64/guestlinkd", "x86_64/guestlink-session",
                                        "systemd/guestlinkd.service", "udev/60-guestlinkd.rules"]
               + [f"{arch}/{b}" for arch in dirs for b in ["guestlinkd", "guestlink-session"]])
     read_back(seed_iso, "cidata", ["meta-data", "user-data"])

@@ -15,41 +15,96 @@ pub const DPKG_STATUS: &str = "/var/lib/dpkg/status";
 /// `installed`; half-installed and config-files stanzas are not).
 pub fn dpkg_packages(text: &str) -> Vec<GuestlinkPackage> {
     let mut out = Vec::new();
-    for stanza in text.split("\n\n") {
-        let field = |key: &str| {
-            stanza
-                .lines()
-                .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
-                .map(str::trim)
-        };
-        let (Some(name), Some(version)) = (field("Package"), field("Version")) else {
-            continue;
-        };
-        if !field("Status").is_some_and(|s| s.ends_with(" installed")) {
+    // Reading from memory cannot fail.
+    let _ = each_dpkg_package(text.as_bytes(), |p| out.push(p));
+    out
+}
+
+/// Calls `f` with each installed package of a dpkg status file, read a line at a time:
+/// the database is about 1 MB on a desktop, and the agent reads it at every oVirt
+/// inventory, so it is never held whole (a buffer that size would stay in the
+/// allocator's arena of the thread that read it).
+pub fn each_dpkg_package(
+    mut r: impl io::BufRead,
+    mut f: impl FnMut(GuestlinkPackage),
+) -> io::Result<()> {
+    let (mut name, mut version, mut arch) = (String::new(), String::new(), String::new());
+    let mut installed = false;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = r.read_until(b'\n', &mut line)?;
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches(['\n', '\r']);
+        if n == 0 || text.is_empty() {
+            if installed && !name.is_empty() && !version.is_empty() {
+                f(GuestlinkPackage {
+                    name: std::mem::take(&mut name),
+                    version: std::mem::take(&mut version),
+                    arch: std::mem::take(&mut arch),
+                });
+            }
+            (installed, name, version, arch) = (false, String::new(), String::new(), String::new());
+            if n == 0 {
+                return Ok(());
+            }
             continue;
         }
-        out.push(GuestlinkPackage {
-            name: name.to_string(),
-            version: version.to_string(),
-            arch: field("Architecture").unwrap_or_default().to_string(),
-        });
+        // Continuation lines (a description's) start with white space.
+        let Some((key, value)) = text.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        match key {
+            "Package" => name = value.to_string(),
+            "Version" => version = value.to_string(),
+            "Architecture" => arch = value.to_string(),
+            "Status" => installed = value.ends_with(" installed"),
+            _ => {}
+        }
     }
-    out
+}
+
+/// The installed packages of dpkg's database, read a line at a time.
+fn dpkg_database(f: impl FnMut(GuestlinkPackage)) -> io::Result<()> {
+    let file = std::fs::File::open(DPKG_STATUS)?;
+    each_dpkg_package(io::BufReader::new(file), f)
 }
 
 /// The installed packages among `names` in a dpkg status file, as `name-version`, in
 /// the order of `names`.
 pub fn from_dpkg_status(text: &str, names: &[String]) -> Vec<String> {
-    let mut found: Vec<(usize, String)> = dpkg_packages(text)
-        .into_iter()
-        .filter_map(|p| {
-            let i = names.iter().position(|n| *n == p.name)?;
-            Some((i, format!("{}-{}", p.name, p.version)))
-        })
-        .collect();
-    found.sort();
-    found.dedup();
-    found.into_iter().map(|(_, s)| s).collect()
+    let mut found = Found::new(names);
+    // Reading from memory cannot fail.
+    let _ = each_dpkg_package(text.as_bytes(), |p| found.add(p));
+    found.into_list()
+}
+
+/// The packages among some names, as `name-version`, collected in the names' order.
+struct Found<'a> {
+    names: &'a [String],
+    found: Vec<(usize, String)>,
+}
+
+impl<'a> Found<'a> {
+    fn new(names: &'a [String]) -> Self {
+        Found {
+            names,
+            found: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, p: GuestlinkPackage) {
+        if let Some(i) = self.names.iter().position(|n| *n == p.name) {
+            self.found.push((i, format!("{}-{}", p.name, p.version)));
+        }
+    }
+
+    fn into_list(mut self) -> Vec<String> {
+        self.found.sort();
+        self.found.dedup();
+        self.found.into_iter().map(|(_, s)| s).collect()
+    }
 }
 
 /// rpm's query format for [`rpm_packages`]: name, `[epoch:]version-release`, arch.
@@ -79,7 +134,9 @@ pub fn rpm_packages(text: &str) -> Vec<GuestlinkPackage> {
 /// there is one, else rpm's.
 pub fn all() -> io::Result<Vec<GuestlinkPackage>> {
     let mut list = if Path::new(DPKG_STATUS).exists() {
-        dpkg_packages(&std::fs::read_to_string(DPKG_STATUS)?)
+        let mut list = Vec::new();
+        dpkg_database(|p| list.push(p))?;
+        list
     } else {
         let out = Command::new("rpm")
             .args(["-qa", "--qf", RPM_FORMAT])
@@ -107,10 +164,9 @@ pub fn installed(names: &[String]) -> io::Result<Vec<String>> {
         return Ok(Vec::new());
     }
     if Path::new(DPKG_STATUS).exists() {
-        return Ok(from_dpkg_status(
-            &std::fs::read_to_string(DPKG_STATUS)?,
-            &names,
-        ));
+        let mut found = Found::new(&names);
+        dpkg_database(|p| found.add(p))?;
+        return Ok(found.into_list());
     }
     let out = Command::new("rpm")
         .args(["-q", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}\\n"])
@@ -139,6 +195,25 @@ mod tests {
         assert_eq!(
             from_dpkg_status(text, &names),
             ["qemu-guest-agent-1:7.2+dfsg-7", "bash-5.2.15-2+b2"]
+        );
+    }
+
+    #[test]
+    fn stanzas_read_a_line_at_a_time() {
+        // A description's continuation line that looks like a field, bytes that are not
+        // UTF-8, several blank lines, and a last stanza without a final newline.
+        let text = b"Package: vim\nStatus: install ok installed\nVersion: 9.0\nDescription: x\n Package: fake\n Version: 0\n\n\n\
+                     Package: caf\xe9\nStatus: install ok installed\nVersion: 1\n\n\
+                     Package: last\nVersion: 2\nStatus: install ok installed";
+        let mut got = Vec::new();
+        each_dpkg_package(&text[..], |p| got.push((p.name, p.version))).unwrap();
+        assert_eq!(
+            got,
+            [
+                ("vim".to_string(), "9.0".to_string()),
+                ("caf\u{fffd}".to_string(), "1".to_string()),
+                ("last".to_string(), "2".to_string())
+            ]
         );
     }
 
