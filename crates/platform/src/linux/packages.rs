@@ -11,16 +11,9 @@ use guestlink_vocabulary::types::GuestlinkPackage;
 /// Where dpkg keeps what is installed.
 pub const DPKG_STATUS: &str = "/var/lib/dpkg/status";
 
-/// The installed packages of a dpkg status file, in its order (the `Status` ends in
-/// `installed`; half-installed and config-files stanzas are not).
-pub fn dpkg_packages(text: &str) -> Vec<GuestlinkPackage> {
-    let mut out = Vec::new();
-    // Reading from memory cannot fail.
-    let _ = each_dpkg_package(text.as_bytes(), |p| out.push(p));
-    out
-}
-
-/// Calls `f` with each installed package of a dpkg status file, read a line at a time:
+/// Calls `f` with each installed package of a dpkg status file, in its order (the
+/// `Status` ends in `installed`; half-installed and config-files stanzas are not), read a
+/// line at a time:
 /// the database is about 1 MB on a desktop, and the agent reads it at every oVirt
 /// inventory, so it is never held whole (a buffer that size would stay in the
 /// allocator's arena of the thread that read it).
@@ -37,14 +30,15 @@ pub fn each_dpkg_package(
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end_matches(['\n', '\r']);
         if n == 0 || text.is_empty() {
-            if installed && !name.is_empty() && !version.is_empty() {
-                f(GuestlinkPackage {
-                    name: std::mem::take(&mut name),
-                    version: std::mem::take(&mut version),
-                    arch: std::mem::take(&mut arch),
-                });
+            // The end of a stanza: the next one starts empty.
+            let p = GuestlinkPackage {
+                name: std::mem::take(&mut name),
+                version: std::mem::take(&mut version),
+                arch: std::mem::take(&mut arch),
+            };
+            if std::mem::take(&mut installed) && !p.name.is_empty() && !p.version.is_empty() {
+                f(p);
             }
-            (installed, name, version, arch) = (false, String::new(), String::new(), String::new());
             if n == 0 {
                 return Ok(());
             }
@@ -71,16 +65,8 @@ fn dpkg_database(f: impl FnMut(GuestlinkPackage)) -> io::Result<()> {
     each_dpkg_package(io::BufReader::new(file), f)
 }
 
-/// The installed packages among `names` in a dpkg status file, as `name-version`, in
-/// the order of `names`.
-pub fn from_dpkg_status(text: &str, names: &[String]) -> Vec<String> {
-    let mut found = Found::new(names);
-    // Reading from memory cannot fail.
-    let _ = each_dpkg_package(text.as_bytes(), |p| found.add(p));
-    found.into_list()
-}
-
-/// The packages among some names, as `name-version`, collected in the names' order.
+/// The installed packages among some names, as `name-version`, in the order of the
+/// names.
 struct Found<'a> {
     names: &'a [String],
     found: Vec<(usize, String)>,
@@ -183,6 +169,18 @@ pub fn installed(names: &[String]) -> io::Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn dpkg_packages(text: &str) -> Vec<GuestlinkPackage> {
+        let mut out = Vec::new();
+        each_dpkg_package(text.as_bytes(), |p| out.push(p)).unwrap();
+        out
+    }
+
+    fn from_dpkg_status(text: &str, names: &[String]) -> Vec<String> {
+        let mut found = Found::new(names);
+        each_dpkg_package(text.as_bytes(), |p| found.add(p)).unwrap();
+        found.into_list()
+    }
 
     #[test]
     fn dpkg_status() {
