@@ -3,7 +3,8 @@
 //! the other application in the guest, in both directions; the host's display layout
 //! resizes Xvfb through XRandR; on a headless sway, wl-clipboard is the other
 //! application, and a host's offer is fetched only when wl-paste pastes; on a headless
-//! Mutter, the host's two-monitor layouts are read back through DisplayConfig.
+//! Mutter, the host's two-monitor layouts are read back through DisplayConfig, and the
+//! clipboard goes through Mutter's remote desktop API with xclip on its Xwayland.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -164,15 +165,25 @@ fn require(program: &str) -> PathBuf {
 }
 
 fn xclip(display: &str, args: &[&str]) -> Command {
+    xclip_in(&[("DISPLAY".to_string(), display.to_string())], args)
+}
+
+/// xclip in the environment `env` (an X server's `DISPLAY` and `XAUTHORITY`).
+fn xclip_in(env: &[(String, String)], args: &[&str]) -> Command {
     let mut c = Command::new(require("xclip"));
-    c.env("DISPLAY", display).args(args);
+    c.envs(env.iter().cloned()).args(args);
     c
 }
 
 /// Copies `text` with xclip, which keeps serving the selection until killed.
 fn copy_with_xclip(display: &str, text: &str) -> Kill {
+    copy_with_xclip_in(&[("DISPLAY".to_string(), display.to_string())], text)
+}
+
+/// Copies `text` with xclip in the environment `env`.
+fn copy_with_xclip_in(env: &[(String, String)], text: &str) -> Kill {
     use std::io::Write;
-    let mut copy = xclip(display, &["-i", "-selection", "clipboard", "-quiet"])
+    let mut copy = xclip_in(env, &["-i", "-selection", "clipboard", "-quiet"])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
@@ -592,9 +603,9 @@ async fn x11_displays_follow_the_host_layout() {
 }
 
 /// A headless Mutter (GNOME's compositor) with a 1024x768 and an 800x600 virtual
-/// monitor, on a session bus of its own; the bus, Mutter and the environment its
-/// clients need.
-fn mutter(dir: &Path) -> (Kill, Kill, Vec<(String, String)>) {
+/// monitor, on a session bus of its own, with Xwayland when `x11`; the bus, Mutter and
+/// the environment its clients need.
+fn mutter(dir: &Path, x11: bool) -> (Kill, Kill, Vec<(String, String)>) {
     use std::io::BufRead as _;
     let mut bus = Command::new(require("dbus-daemon"))
         .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
@@ -623,7 +634,8 @@ fn mutter(dir: &Path) -> (Kill, Kill, Vec<(String, String)>) {
     ];
     let mutter = Kill(
         Command::new(require("mutter"))
-            .args(["--headless", "--wayland", "--no-x11"])
+            .args(["--headless", "--wayland"])
+            .args((!x11).then_some("--no-x11"))
             .args([
                 "--virtual-monitor",
                 "1024x768",
@@ -638,6 +650,73 @@ fn mutter(dir: &Path) -> (Kill, Kill, Vec<(String, String)>) {
             .unwrap(),
     );
     (bus, mutter, env)
+}
+
+/// A connection to the bus of [`mutter`], once Mutter's DisplayConfig answers on it.
+async fn mutter_bus(dir: &Path, env: &[(String, String)]) -> zbus::Connection {
+    let bus = zbus::connection::Builder::address(env[0].1.as_str())
+        .build()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let up = bus
+            .call_method(
+                Some("org.gnome.Mutter.DisplayConfig"),
+                "/org/gnome/Mutter/DisplayConfig",
+                Some("org.gnome.Mutter.DisplayConfig"),
+                "GetCurrentState",
+                &(),
+            )
+            .await
+            .is_ok();
+        if up {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Mutter did not start: {}",
+            std::fs::read_to_string(dir.join("mutter.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bus
+}
+
+/// The X server Mutter started (Xwayland): its `DISPLAY` and `XAUTHORITY`, from Mutter's
+/// log and its runtime directory.
+fn mutter_xwayland(dir: &Path, env: &[(String, String)]) -> Vec<(String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let display = loop {
+        let log = std::fs::read_to_string(dir.join("mutter.log")).unwrap_or_default();
+        let found = log
+            .lines()
+            .find_map(|l| l.split("Using public X11 display ").nth(1))
+            .and_then(|d| d.split([',', ' ']).next())
+            .map(str::to_string);
+        if let Some(d) = found {
+            break d;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Mutter started no Xwayland: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let runtime = PathBuf::from(&env[1].1);
+    let auth = std::fs::read_dir(&runtime)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".mutter-Xwaylandauth"))
+        })
+        .expect("Mutter's Xwayland authority file");
+    vec![
+        ("DISPLAY".to_string(), display),
+        ("XAUTHORITY".to_string(), auth.display().to_string()),
+    ]
 }
 
 /// Mutter's logical monitors: (x, y, primary, connector), by connector.
@@ -669,34 +748,8 @@ async fn logical_monitors(bus: &zbus::Connection) -> Vec<(i32, i32, bool, String
 #[tokio::test]
 async fn mutter_displays_follow_the_host_layout() {
     let dir = scratch("mutter");
-    let (_bus, _mutter, env) = mutter(&dir);
-    let bus = zbus::connection::Builder::address(env[0].1.as_str())
-        .build()
-        .await
-        .unwrap();
-    // Mutter is up once its DisplayConfig answers.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let up = bus
-            .call_method(
-                Some("org.gnome.Mutter.DisplayConfig"),
-                "/org/gnome/Mutter/DisplayConfig",
-                Some("org.gnome.Mutter.DisplayConfig"),
-                "GetCurrentState",
-                &(),
-            )
-            .await
-            .is_ok();
-        if up {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "Mutter did not start: {}",
-            std::fs::read_to_string(dir.join("mutter.log")).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (_bus, _mutter, env) = mutter(&dir, false);
+    let bus = mutter_bus(&dir, &env).await;
     assert_eq!(
         logical_monitors(&bus).await,
         [
@@ -738,6 +791,125 @@ async fn mutter_displays_follow_the_host_layout() {
         .unwrap_err();
     assert!(e.to_string().contains("no display switched on"), "{e}");
     assert_eq!(logical_monitors(&bus).await.len(), 1);
+}
+
+/// GNOME on Wayland: Mutter has no data-control, so the session agent takes the
+/// clipboard through Mutter's remote desktop API; xclip on Mutter's own Xwayland is the
+/// other program (an X client's selection is bridged by Mutter like a Wayland client's).
+#[tokio::test]
+async fn mutter_clipboard_with_xwayland_and_xclip() {
+    let dir = scratch("mutter-clipboard");
+    let (_bus, _mutter, mut env) = mutter(&dir, true);
+    let _ = mutter_bus(&dir, &env).await;
+    let x = mutter_xwayland(&dir, &env);
+    let _d = daemon(&dir);
+    let mut c = host(&dir).await;
+    c.subscribe(Some(&["CLIPBOARD_CHANGED", "GUEST_REQUEST"]), None)
+        .await
+        .unwrap();
+    // Chosen by itself: a Wayland session without data-control.
+    env.push(("WAYLAND_DISPLAY".to_string(), "wayland-0".to_string()));
+    let _s = session_in(&dir, None, &env);
+    // Host to guest: an X program pastes what the host set.
+    until_registered(&mut c, async |c| {
+        host_set(c, "from the host, on GNOME").await
+    })
+    .await;
+    let paste = |x: &[(String, String)]| {
+        xclip_in(x, &["-o", "-selection", "clipboard"])
+            .output()
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let out = loop {
+        let out = paste(&x);
+        if out.status.success() || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "from the host, on GNOME"
+    );
+    // Guest to host: xclip copies, the host hears of it and reads it.
+    let _copy = copy_with_xclip_in(&x, "copied in an X program on GNOME ✓");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(10), c.next_event())
+            .await
+            .expect("CLIPBOARD_CHANGED")
+            .unwrap();
+        let text = e.data["types"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t == "text/plain;charset=utf-8"));
+        if e.name == "CLIPBOARD_CHANGED" && text {
+            assert_eq!(e.data["selection"], "clipboard");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no change with text: {e:?}");
+    }
+    assert_eq!(
+        host_get(&mut c, None).await.unwrap(),
+        "copied in an X program on GNOME ✓"
+    );
+    // Mutter's API has no primary selection: said so, not faked.
+    let e = host_get(&mut c, Some(ClipboardSelection::Primary))
+        .await
+        .unwrap_err();
+    assert!(e.contains("no primary selection"), "{e}");
+    // A host offer: nothing is asked of the host until xclip pastes. HTML, because
+    // Mutter itself reads a new clipboard's text and images at once, to keep a copy
+    // for when the owner leaves.
+    c.call::<GuestlinkClipboardOffer>(&ClipboardOfferArgs {
+        selection: None,
+        types: vec!["text/html".into()],
+    })
+    .await
+    .unwrap();
+    while let Ok(e) = tokio::time::timeout(Duration::from_millis(700), c.next_event()).await {
+        let e = e.unwrap();
+        assert_ne!(e.name, "GUEST_REQUEST", "the host was asked before a paste");
+    }
+    let x2 = x.clone();
+    let paste_later = tokio::task::spawn_blocking(move || {
+        xclip_in(&x2, &["-o", "-selection", "clipboard", "-t", "text/html"])
+            .output()
+            .unwrap()
+    });
+    let e = loop {
+        let e = tokio::time::timeout(Duration::from_secs(10), c.next_event())
+            .await
+            .expect("the paste asks the host")
+            .unwrap();
+        if e.name == "GUEST_REQUEST" {
+            break e;
+        }
+    };
+    assert_eq!(e.data["command"], "__org.guestlink_clipboard-fetch");
+    assert_eq!(e.data["arguments"]["mime-type"], "text/html");
+    let html = "<b>fetched when pasted, on GNOME</b>";
+    let r = c
+        .call_raw(&serde_json::json!({
+            "execute": "__org.guestlink_guest-reply",
+            "arguments": {"tag": e.data["tag"], "return": {
+                "mime-type": "text/html",
+                "data": Base64Data(html.as_bytes().to_vec()),
+            }},
+        }))
+        .await
+        .unwrap();
+    assert_eq!(r, serde_json::json!({"return": {}}));
+    let out = tokio::time::timeout(Duration::from_secs(10), paste_later)
+        .await
+        .expect("xclip finishes")
+        .unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), html);
 }
 
 /// sway's outputs through its own IPC (`swaymsg -t get_outputs`): (name, active, x, y,

@@ -1,11 +1,12 @@
 //! Clipboard back ends of the session agent, chosen at run time: Wayland (the
-//! compositor's data-control protocol), X11 (through the X server's selections, with
+//! compositor's data-control protocol), Mutter (GNOME's remote desktop clipboard, for
+//! GNOME on Wayland, which has no data-control), X11 (through the X server's selections, with
 //! XFIXES telling who owns them) and headless (in memory, for tests and for sessions
 //! without a display). Each runs on its own threads and is driven through a
 //! [`Clipboard`] handle: requests in, ownership changes out.
 //!
 //! When the host owns a selection without having sent it (a SPICE client's grab), a
-//! lazy back end (X11, Wayland with wlr-data-control, headless) takes the selection
+//! lazy back end (X11, Wayland with wlr-data-control, Mutter, headless) takes the selection
 //! with the types offered and asks for the data only when a program pastes: a [`Fetch`]
 //! goes out to the agent, which gets it from the host. On a compositor without
 //! wlr-data-control the agent fetches first and sets.
@@ -13,6 +14,7 @@
 pub mod convert;
 pub mod headless;
 pub mod mime;
+pub mod mutter;
 pub mod wayland;
 pub mod wayland_offer;
 pub mod x11;
@@ -231,6 +233,9 @@ pub fn fetch_blocking(
         .map_err(|_| "the host did not send the clipboard in time".to_string())?
 }
 
+/// The largest selection read from another program (the daemon's clipboard-size limit).
+pub const READ_LIMIT: usize = 32 << 20;
+
 /// How long a paste waits for the host's data (guestlinkd waits 30 s for the host).
 pub const FETCH_WAIT: std::time::Duration = std::time::Duration::from_secs(35);
 
@@ -258,10 +263,13 @@ pub fn channels(lazy: bool) -> (Clipboard, Ends) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
     /// Wayland when `WAYLAND_DISPLAY` is set and the compositor has data-control, else
-    /// X11 when `DISPLAY` is set (Xwayland included), else headless.
+    /// Mutter's remote desktop clipboard when it is on the session bus (GNOME on
+    /// Wayland), else X11 when `DISPLAY` is set (Xwayland included), else headless.
     Auto,
     /// The Wayland compositor in `WAYLAND_DISPLAY`.
     Wayland,
+    /// Mutter's remote desktop clipboard on the session bus (GNOME).
+    Mutter,
     /// The X server in `DISPLAY`.
     X11,
     /// In memory.
@@ -272,11 +280,16 @@ pub enum Backend {
 pub fn start(backend: Backend) -> anyhow::Result<Clipboard> {
     match backend {
         Backend::Wayland => wayland::start(),
+        Backend::Mutter => mutter::start(),
         Backend::X11 => x11::start(),
         Backend::Headless => Ok(headless::start()),
         Backend::Auto => {
             if std::env::var_os("WAYLAND_DISPLAY").is_some() {
                 match wayland::start() {
+                    Ok(c) => return Ok(c),
+                    Err(e) => tracing::info!("{e:#}; trying Mutter"),
+                }
+                match mutter::start() {
                     Ok(c) => return Ok(c),
                     Err(e) => tracing::warn!("{e:#}; trying X11"),
                 }

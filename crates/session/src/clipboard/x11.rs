@@ -30,12 +30,10 @@ use x11rb::wrapper::ConnectionExt as _;
 use x11rb::{CURRENT_TIME, NONE};
 
 use super::mime::{is_text, targets_of_type, types_of_targets, TEXT, TEXT_TARGETS};
-use super::{channels, fetch_blocking, Change, Clipboard, Ends, Fetch, Selections};
+use super::{channels, fetch_blocking, Change, Clipboard, Ends, Fetch, Selections, READ_LIMIT};
 
 /// How long another client has to answer a conversion.
 const CONVERT_TIMEOUT: Duration = Duration::from_secs(3);
-/// The largest selection read (the daemon's clipboard-size limit).
-const READ_LIMIT: usize = 32 << 20;
 /// Pause between polls of the two queues.
 const POLL: Duration = Duration::from_millis(10);
 
