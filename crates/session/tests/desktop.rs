@@ -4,7 +4,9 @@
 //! resizes Xvfb through XRandR; on a headless sway, wl-clipboard is the other
 //! application, and a host's offer is fetched only when wl-paste pastes; on a headless
 //! Mutter, the host's two-monitor layouts are read back through DisplayConfig, and the
-//! clipboard goes through Mutter's remote desktop API with xclip on its Xwayland.
+//! clipboard goes through Mutter's remote desktop API with xclip on its Xwayland; on a
+//! headless KWin, wl-clipboard is the other application and the layouts are read back
+//! with KDE's kscreen-doctor.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -358,12 +360,19 @@ fn sway_with_outputs(dir: &Path, outputs: u32) -> (Kill, Vec<(String, String)>) 
 async fn wayland_clipboard_with_sway_and_wl_clipboard() {
     let dir = scratch("wayland");
     let (_sway, env) = sway(&dir);
+    wl_clipboard_both_ways(&dir, &env).await;
+}
+
+/// The host sets the clipboard and wl-paste pastes it; wl-copy copies and the host
+/// hears of it and reads it: through the compositor's data-control, in `env`.
+async fn wl_clipboard_both_ways(dir: &Path, env: &[(String, String)]) {
+    let dir = dir.to_path_buf();
     let _d = daemon(&dir);
     let mut c = host(&dir).await;
     c.subscribe(Some(&["CLIPBOARD_CHANGED"]), None)
         .await
         .unwrap();
-    let _s = session_in(&dir, Some("wayland"), &env);
+    let _s = session_in(&dir, Some("wayland"), env);
     // Host to guest: wl-paste pastes what the host set.
     until_registered(&mut c, async |c| {
         host_set(c, "from the host, on Wayland").await
@@ -602,10 +611,9 @@ async fn x11_displays_follow_the_host_layout() {
     assert_eq!(size(), (1920, 1080));
 }
 
-/// A headless Mutter (GNOME's compositor) with a 1024x768 and an 800x600 virtual
-/// monitor, on a session bus of its own, with Xwayland when `x11`; the bus, Mutter and
-/// the environment its clients need.
-fn mutter(dir: &Path, x11: bool) -> (Kill, Kill, Vec<(String, String)>) {
+/// A session bus and a runtime directory of their own, in `dir`: the bus and the
+/// environment (`DBUS_SESSION_BUS_ADDRESS`, `XDG_RUNTIME_DIR`) of its clients.
+fn session_bus(dir: &Path) -> (Kill, Vec<(String, String)>) {
     use std::io::BufRead as _;
     let mut bus = Command::new(require("dbus-daemon"))
         .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
@@ -632,6 +640,14 @@ fn mutter(dir: &Path, x11: bool) -> (Kill, Kill, Vec<(String, String)>) {
         ),
         ("XDG_RUNTIME_DIR".to_string(), runtime.display().to_string()),
     ];
+    (bus, env)
+}
+
+/// A headless Mutter (GNOME's compositor) with a 1024x768 and an 800x600 virtual
+/// monitor, on a session bus of its own, with Xwayland when `x11`; the bus, Mutter and
+/// the environment its clients need.
+fn mutter(dir: &Path, x11: bool) -> (Kill, Kill, Vec<(String, String)>) {
+    let (bus, env) = session_bus(dir);
     let mutter = Kill(
         Command::new(require("mutter"))
             .args(["--headless", "--wayland"])
@@ -910,6 +926,147 @@ async fn mutter_clipboard_with_xwayland_and_xclip() {
         .expect("xclip finishes")
         .unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap(), html);
+}
+
+/// A headless KWin (KDE Plasma's compositor) with `outputs` virtual outputs of 1024x768,
+/// on a session bus of its own; the bus, KWin and the environment its clients need.
+/// Debian's kwin_wayland carries a file capability (CAP_SYS_RESOURCE) that a container
+/// may not grant, so a copy without it is run.
+fn kwin(dir: &Path, outputs: u32) -> (Kill, Kill, Vec<(String, String)>) {
+    let (bus, mut env) = session_bus(dir);
+    let copy = dir.join("kwin_wayland");
+    std::fs::copy(require("kwin_wayland"), &copy).unwrap();
+    let kwin = Kill(
+        Command::new(&copy)
+            .args(["--virtual", "--width", "1024", "--height", "768"])
+            .args(["--output-count", &outputs.to_string()])
+            .args(["--socket", "wayland-kde", "--no-lockscreen"])
+            .args(["--no-global-shortcuts", "--no-kactivities"])
+            .envs(env.iter().cloned())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("kwin.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(&PathBuf::from(&env[1].1).join("wayland-kde"));
+    env.push(("WAYLAND_DISPLAY".to_string(), "wayland-kde".to_string()));
+    (bus, kwin, env)
+}
+
+/// KWin's outputs as KDE's own kscreen-doctor reads them (through KWin's output
+/// device protocol): (name, enabled, x, y, width, height), by name.
+fn kscreen_outputs(env: &[(String, String)]) -> Vec<(String, bool, i64, i64, i64, i64)> {
+    let out = Command::new(require("kscreen-doctor"))
+        .arg("-j")
+        .envs(env.iter().cloned())
+        .env("QT_QPA_PLATFORM", "wayland")
+        .env("KSCREEN_BACKEND", "KWayland")
+        .env("KSCREEN_BACKEND_INPROCESS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut outputs: Vec<_> = v["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let size = o["modes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["id"] == o["currentModeId"])
+                .map(|m| {
+                    (
+                        m["size"]["width"].as_i64().unwrap(),
+                        m["size"]["height"].as_i64().unwrap(),
+                    )
+                })
+                .unwrap_or_default();
+            (
+                o["name"].as_str().unwrap().to_string(),
+                o["enabled"].as_bool().unwrap(),
+                o["pos"]["x"].as_i64().unwrap(),
+                o["pos"]["y"].as_i64().unwrap(),
+                size.0,
+                size.1,
+            )
+        })
+        .collect();
+    outputs.sort();
+    outputs
+}
+
+#[tokio::test]
+async fn kde_clipboard_with_kwin_and_wl_clipboard() {
+    let dir = scratch("kwin-clipboard");
+    let (_bus, _kwin, env) = kwin(&dir, 1);
+    wl_clipboard_both_ways(&dir, &env).await;
+}
+
+#[tokio::test]
+async fn kde_displays_follow_the_host_layout() {
+    let dir = scratch("kwin-outputs");
+    let (_bus, _kwin, env) = kwin(&dir, 2);
+    assert_eq!(
+        kscreen_outputs(&env),
+        [
+            ("Virtual-0".to_string(), true, 0, 0, 1024, 768),
+            ("Virtual-1".to_string(), true, 1024, 0, 1024, 768)
+        ]
+    );
+    let _d = daemon(&dir);
+    let mut c = host(&dir).await;
+    let _s = session_in(&dir, None, &env);
+    // Two monitors, the first on the right of the second and higher.
+    until_registered(&mut c, async |c| {
+        c.call::<GuestlinkDisplaySet>(&layout(&[(1024, 768, 1024, 0), (1024, 768, 0, 200)]))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    assert_eq!(
+        kscreen_outputs(&env),
+        [
+            ("Virtual-0".to_string(), true, 1024, 0, 1024, 768),
+            ("Virtual-1".to_string(), true, 0, 200, 1024, 768)
+        ]
+    );
+    // A size the outputs have no mode for (virtual outputs have one, and KDE's
+    // protocol no custom modes): their preferred mode, at the host's positions.
+    c.call::<GuestlinkDisplaySet>(&layout(&[(800, 600, 0, 0), (1280, 720, 1024, 0)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        kscreen_outputs(&env),
+        [
+            ("Virtual-0".to_string(), true, 0, 0, 1024, 768),
+            ("Virtual-1".to_string(), true, 1024, 0, 1024, 768)
+        ]
+    );
+    // One display: the configuration disables the second output, which KWin's virtual
+    // back end accepts and ignores (`kscreen-doctor output.Virtual-1.disable` too): the
+    // first output's part is applied.
+    c.call::<GuestlinkDisplaySet>(&layout(&[(1024, 768, 300, 0)]))
+        .await
+        .unwrap();
+    let outputs = kscreen_outputs(&env);
+    assert_eq!(
+        outputs[0],
+        ("Virtual-0".to_string(), true, 300, 0, 1024, 768)
+    );
+    // Nothing switched on: refused.
+    let e = c
+        .call::<GuestlinkDisplaySet>(&layout(&[(0, 0, 0, 0)]))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no display switched on"), "{e}");
 }
 
 /// sway's outputs through its own IPC (`swaymsg -t get_outputs`): (name, active, x, y,

@@ -1,10 +1,12 @@
 //! The host's display layout applied to the desktop: through Mutter's DisplayConfig
 //! D-Bus API (GNOME, on Wayland or X11) when the session bus has it, through
-//! wlr-output-management on a wlroots compositor (sway), else through XRandR when there
-//! is an X server. Either way display `i` of the layout (the enabled ones,
+//! wlr-output-management on a wlroots compositor (sway), through KDE's output
+//! management on KWin (Plasma on Wayland), else through XRandR when there is an X
+//! server. Either way display `i` of the layout (the enabled ones,
 //! by id) drives the `i`th output, at the host's position or side by side, and outputs
 //! beyond the layout are switched off.
 
+pub mod kde;
 pub mod mutter;
 pub mod wlr;
 pub mod xrandr;
@@ -18,12 +20,14 @@ pub enum Displays {
     Mutter,
     /// wlr-output-management on the compositor in `WAYLAND_DISPLAY`.
     Wlr,
+    /// KDE's output management on the compositor in `WAYLAND_DISPLAY` (KWin).
+    Kde,
     /// XRandR on the X server in `DISPLAY`.
     Xrandr,
 }
 
 /// The API this session has, if any: Mutter first (on GNOME it owns the layout, also
-/// under Xwayland), then wlr-output-management, then XRandR when `x11` (an X server is
+/// under Xwayland), then wlr-output-management, then KDE's, then XRandR when `x11` (an X server is
 /// the desktop).
 pub async fn detect(x11: bool) -> Option<Displays> {
     if mutter::available().await {
@@ -35,6 +39,13 @@ pub async fn detect(x11: bool) -> Option<Displays> {
             .unwrap_or(false);
     if wlr {
         return Some(Displays::Wlr);
+    }
+    let kde = std::env::var_os("WAYLAND_DISPLAY").is_some()
+        && tokio::task::spawn_blocking(kde::available)
+            .await
+            .unwrap_or(false);
+    if kde {
+        return Some(Displays::Kde);
     }
     let xrandr = x11
         && std::env::var_os("DISPLAY").is_some()
@@ -49,6 +60,9 @@ pub async fn apply(which: Displays, layout: Vec<Display>) -> Result<(), String> 
     match which {
         Displays::Mutter => mutter::apply(&layout).await,
         Displays::Wlr => tokio::task::spawn_blocking(move || wlr::apply(&layout))
+            .await
+            .map_err(|e| e.to_string())?,
+        Displays::Kde => tokio::task::spawn_blocking(move || kde::apply(&layout))
             .await
             .map_err(|e| e.to_string())?,
         Displays::Xrandr => tokio::task::spawn_blocking(move || xrandr::apply(&layout))
@@ -79,9 +93,27 @@ pub fn placed(layout: &[Display]) -> Vec<(u16, u16, i16, i16)> {
     out
 }
 
+/// An output name's sort key: the text before its trailing number, then the number
+/// (Virtual-2 before Virtual-10, as the connectors were made).
+pub fn name_key(name: &str) -> (String, u64) {
+    let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (text, number) = name.split_at(name.len() - digits);
+    (text.to_string(), number.parse().unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_sort_with_their_numbers() {
+        let mut v = ["Virtual-10", "Virtual-2", "HDMI-A-1", "Virtual-1", "eDP"];
+        v.sort_by_key(|n| name_key(n));
+        assert_eq!(
+            v,
+            ["HDMI-A-1", "Virtual-1", "Virtual-2", "Virtual-10", "eDP"]
+        );
+    }
 
     fn d(id: i64, width: i64, height: i64, at: Option<(i64, i64)>) -> Display {
         Display {

@@ -18,7 +18,7 @@ use wayland_protocols_wlr::output_management::v1::client::{
     zwlr_output_mode_v1::{self, ZwlrOutputModeV1},
 };
 
-use super::placed;
+use super::{name_key, placed};
 
 /// A mode a head offers.
 #[derive(Debug)]
@@ -125,13 +125,6 @@ pub fn apply(layout: &[Display]) -> Result<(), String> {
     manager.stop();
     let _ = conn.flush();
     state.outcome.unwrap_or(Ok(())).map_err(|e| fail(&e))
-}
-
-/// A name's sort key: the text before its trailing number, then the number.
-fn name_key(name: &str) -> (String, u64) {
-    let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
-    let (text, number) = name.split_at(name.len() - digits);
-    (text.to_string(), number.parse().unwrap_or(0))
 }
 
 impl Dispatch<ZwlrOutputManagerV1, ()> for Outputs {
@@ -269,20 +262,5 @@ impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for Outputs {
         _: &Connection,
         _: &QueueHandle<Self>,
     ) {
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::name_key;
-
-    #[test]
-    fn names_sort_with_their_numbers() {
-        let mut v = ["Virtual-10", "Virtual-2", "HDMI-A-1", "Virtual-1", "eDP"];
-        v.sort_by_key(|n| name_key(n));
-        assert_eq!(
-            v,
-            ["HDMI-A-1", "Virtual-1", "Virtual-2", "Virtual-10", "eDP"]
-        );
     }
 }
