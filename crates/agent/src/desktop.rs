@@ -20,6 +20,7 @@ pub fn open(
         return Ok(Desktop {
             pointer: None,
             ovirt,
+            sysfs: sysfs(),
         });
     }
     let made: Option<Box<dyn Pointer>> = match pointer.unwrap_or("uinput") {
@@ -49,5 +50,11 @@ pub fn open(
     Ok(Desktop {
         pointer: made.map(std::sync::Mutex::new),
         ovirt,
+        sysfs: sysfs(),
     })
+}
+
+/// `/sys`, or the tree a test names in `GUESTLINK_SYSFS`.
+fn sysfs() -> std::path::PathBuf {
+    std::env::var_os("GUESTLINK_SYSFS").map_or_else(|| "/sys".into(), Into::into)
 }

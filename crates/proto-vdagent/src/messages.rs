@@ -29,6 +29,8 @@ pub mod caps {
     pub const MAX_CLIPBOARD: u32 = 10;
     /// Detailed file-transfer errors understood.
     pub const FILE_XFER_DETAILED_ERRORS: u32 = 14;
+    /// GRAPHICS_DEVICE_INFO wanted (spice-server sends it only then).
+    pub const GRAPHICS_DEVICE_INFO: u32 = 15;
     /// File transfer is switched off (a client then offers none).
     pub const FILE_XFER_DISABLED: u32 = 13;
     /// No RELEASE right before a new GRAB of the same selection.

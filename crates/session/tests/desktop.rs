@@ -6,7 +6,8 @@
 //! Mutter, the host's two-monitor layouts are read back through DisplayConfig, and the
 //! clipboard goes through Mutter's remote desktop API with xclip on its Xwayland; on a
 //! headless KWin, wl-clipboard is the other application and the layouts are read back
-//! with KDE's kscreen-doctor.
+//! with KDE's kscreen-doctor; a SPICE host's GRAPHICS_DEVICE_INFO puts each display on
+//! the sway output it names.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -305,6 +306,7 @@ fn layout(displays: &[(i64, i64, i64, i64)]) -> DisplaySetArgs {
                 height: h,
                 x: Some(x),
                 y: Some(y),
+                output: None,
             })
             .collect(),
     }
@@ -578,6 +580,7 @@ async fn x11_displays_follow_the_host_layout() {
             height: h,
             x: None,
             y: None,
+            output: None,
         }],
     };
     let size = || {
@@ -1067,6 +1070,98 @@ async fn kde_displays_follow_the_host_layout() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("no display switched on"), "{e}");
+}
+
+/// A sysfs with one graphics card at PCI 00:02.0 whose two outputs are named like
+/// sway's headless ones, for guestlinkd's `GUESTLINK_SYSFS`.
+fn sysfs_with_card(dir: &Path) -> PathBuf {
+    let sys = dir.join("sys");
+    let card = sys.join("devices/pci0000:00/0000:00:02.0/drm/card0");
+    std::fs::create_dir_all(sys.join("class/drm")).unwrap();
+    std::fs::create_dir_all(&card).unwrap();
+    std::os::unix::fs::symlink(&card, sys.join("class/drm/card0")).unwrap();
+    for name in ["card0-HEADLESS-1", "card0-HEADLESS-2"] {
+        std::fs::create_dir_all(card.join(name)).unwrap();
+        std::os::unix::fs::symlink(card.join(name), sys.join("class/drm").join(name)).unwrap();
+    }
+    sys
+}
+
+/// A SPICE host says which output shows which display (GRAPHICS_DEVICE_INFO, as
+/// spice-server sends it for a two-head card), then sends a two-monitor layout: through
+/// guestlinkd and the session agent, each monitor lands on its output of sway's, not
+/// on the outputs in order.
+#[tokio::test]
+async fn spice_displays_land_on_the_outputs_the_host_names() {
+    use guestlink_client::vdagent::{spice_gtk_caps, Host};
+    use guestlink_proto_vdagent::messages::{DeviceDisplay, Monitor, MonitorsConfig, USE_POS};
+    use guestlink_proto_vdagent::AgentMessage;
+    let dir = scratch("spice-outputs");
+    let (_sway, env) = sway_with_outputs(&dir, 2);
+    let sys = sysfs_with_card(&dir);
+    let (stream, _slave, port) = guestlink_testkit::host_pty();
+    let _d = Kill(
+        Command::new(guestlinkd())
+            .arg("--channel")
+            .arg(format!("vdagent=virtio-serial:{}", port.display()))
+            .arg("--guest-socket")
+            .arg(dir.join("agent.sock"))
+            .args(["--sessions", "none", "--pointer", "none", "-t"])
+            .arg(&*dir)
+            .env("GUESTLINK_SYSFS", &sys)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut spice = Host::new(stream, spice_gtk_caps());
+    spice
+        .answer_greeting(Duration::from_secs(10))
+        .await
+        .expect("the agent greets the host");
+    wait_for(&dir.join("agent.sock"));
+    let _s = session_in(&dir, Some("wayland"), &env);
+    // Display 0 is on the card's second output, display 1 on its first.
+    let record = |monitor_id, device_display_id| DeviceDisplay {
+        channel_id: 0,
+        monitor_id,
+        device_display_id,
+        address: "pci/0000/02.0".to_string(),
+    };
+    spice
+        .send(&AgentMessage::GraphicsDeviceInfo(vec![
+            record(0, 1),
+            record(1, 0),
+        ]))
+        .await
+        .unwrap();
+    let mon = |width, height, x, y| Monitor {
+        height,
+        width,
+        depth: 32,
+        x,
+        y,
+    };
+    let config = AgentMessage::MonitorsConfig(MonitorsConfig {
+        flags: USE_POS,
+        monitors: vec![mon(1280, 720, 0, 0), mon(800, 600, 1280, 0)],
+        physical: None,
+    });
+    let want = [
+        ("HEADLESS-1".to_string(), true, 1280, 0, 800, 600),
+        ("HEADLESS-2".to_string(), true, 0, 0, 1280, 720),
+    ];
+    // The session agent may register after the layout came: it is given the last one
+    // when it does; resent until sway shows it.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        spice.send(&config).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let got = sway_outputs(&env);
+        if got == want {
+            break;
+        }
+        assert!(Instant::now() < deadline, "sway shows {got:?}");
+    }
 }
 
 /// sway's outputs through its own IPC (`swaymsg -t get_outputs`): (name, active, x, y,

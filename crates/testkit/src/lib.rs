@@ -7,7 +7,8 @@
 //!   have: there its absence fails the test instead of skipping it;
 //! - [`Agent`] (and [`Launch`]): an agent (guestlinkd or qemu-ga) on a unix socket in
 //!   a scratch directory, started and waited for, killed when dropped;
-//! - [`memory`]: a process's peak and current resident set.
+//! - [`memory`]: a process's peak and current resident set;
+//! - [`host_pty`]: a pty standing for a virtio-serial port, its host end a stream.
 //!
 //! The conformance suite launches its agents through the same [`Launch`].
 
@@ -15,8 +16,10 @@ mod agent;
 mod dir;
 mod peers;
 mod process;
+mod pty;
 
 pub use agent::{Agent, Launch};
 pub use dir::Scratch;
 pub use peers::peer_available;
 pub use process::{memory, sibling, Kill};
+pub use pty::host_pty;

@@ -2,7 +2,7 @@
 //! Wayland), the protocols kscreen uses: every output is a `kde_output_device_v2` global
 //! that describes itself (name, position, modes, whether it is on); a
 //! `kde_output_configuration_v2` enables output `i` (by name: Virtual-0, Virtual-1, ...)
-//! for display `i` with its mode of that size, or its preferred mode when it has none
+//! for display `i` (or the output the display names) with its mode of that size, or its preferred mode when it has none
 //! (there are no custom modes), at the display's position, makes the first one primary,
 //! and disables the outputs beyond the layout; KWin applies it or says it failed.
 
@@ -20,7 +20,7 @@ use wayland_protocols_plasma::output_management::v2::client::{
     kde_output_management_v2::KdeOutputManagementV2,
 };
 
-use super::{name_key, placed};
+use super::{assign, name_key, placed};
 
 /// A mode an output offers.
 #[derive(Debug)]
@@ -112,12 +112,15 @@ pub fn apply(layout: &[Display]) -> Result<(), String> {
         queue.blocking_dispatch(&mut state).map_err(|e| fail(&e))?;
     }
     state.outputs.sort_by_key(|o| name_key(&o.name));
+    let names: Vec<&str> = state.outputs.iter().map(|o| o.name.as_str()).collect();
+    let plan = assign(layout, &names);
     let config = manager.create_configuration(&qh, ());
-    for (i, out) in state.outputs.iter().enumerate() {
-        let Some(&(w, h, x, y)) = wanted.get(i) else {
+    for (out, place) in state.outputs.iter().zip(plan) {
+        let Some(p) = place else {
             config.enable(&out.proxy, 0);
             continue;
         };
+        let (w, h, x, y) = (p.width, p.height, p.x, p.y);
         config.enable(&out.proxy, 1);
         let size = (i32::from(w), i32::from(h));
         let mode = out
@@ -130,7 +133,7 @@ pub fn apply(layout: &[Display]) -> Result<(), String> {
             config.mode(&out.proxy, &m.proxy);
         }
         config.position(&out.proxy, i32::from(x), i32::from(y));
-        if i == 0 && manager.version() >= 2 {
+        if p.rank == 0 && manager.version() >= 2 {
             config.set_primary_output(&out.proxy);
         }
         tracing::debug!(output = %out.name, "{w}x{h}+{x}+{y}");

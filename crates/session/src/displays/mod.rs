@@ -2,9 +2,10 @@
 //! D-Bus API (GNOME, on Wayland or X11) when the session bus has it, through
 //! wlr-output-management on a wlroots compositor (sway), through KDE's output
 //! management on KWin (Plasma on Wayland), else through XRandR when there is an X
-//! server. Either way display `i` of the layout (the enabled ones,
-//! by id) drives the `i`th output, at the host's position or side by side, and outputs
-//! beyond the layout are switched off.
+//! server. Either way a display that names its output (SPICE's GRAPHICS_DEVICE_INFO)
+//! goes there, and the others (the enabled ones, by id) take the outputs left in
+//! order, at the host's position or side by side; outputs beyond the layout are
+//! switched off.
 
 pub mod kde;
 pub mod mutter;
@@ -93,6 +94,57 @@ pub fn placed(layout: &[Display]) -> Vec<(u16, u16, i16, i16)> {
     out
 }
 
+/// Where one display of the layout goes: its rank among the layout's enabled displays
+/// (0 is the primary one), its size and position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    /// 0 for the first enabled display (by id), 1 for the next, ...
+    pub rank: usize,
+    /// Width in pixels.
+    pub width: u16,
+    /// Height in pixels.
+    pub height: u16,
+    /// Left edge.
+    pub x: i16,
+    /// Top edge.
+    pub y: i16,
+}
+
+/// Which display each of `outputs` (the compositor's outputs, in their order) shows:
+/// a display that names its output (SPICE's GRAPHICS_DEVICE_INFO) goes there; the
+/// others take the outputs left, in order; outputs that get none go off.
+pub fn assign(layout: &[Display], outputs: &[&str]) -> Vec<Option<Place>> {
+    let mut enabled: Vec<&Display> = layout
+        .iter()
+        .filter(|d| d.width > 0 && d.height > 0)
+        .collect();
+    enabled.sort_by_key(|d| d.id);
+    let mut plan: Vec<Option<Place>> = vec![None; outputs.len()];
+    let mut rest = Vec::new();
+    for (rank, (d, (width, height, x, y))) in enabled.iter().zip(placed(layout)).enumerate() {
+        let place = Place {
+            rank,
+            width,
+            height,
+            x,
+            y,
+        };
+        let named = d
+            .output
+            .as_deref()
+            .and_then(|n| outputs.iter().position(|o| *o == n));
+        match named {
+            Some(i) if plan[i].is_none() => plan[i] = Some(place),
+            _ => rest.push(place),
+        }
+    }
+    let free: Vec<usize> = (0..plan.len()).filter(|&i| plan[i].is_none()).collect();
+    for (i, place) in free.into_iter().zip(rest) {
+        plan[i] = Some(place);
+    }
+    plan
+}
+
 /// An output name's sort key: the text before its trailing number, then the number
 /// (Virtual-2 before Virtual-10, as the connectors were made).
 pub fn name_key(name: &str) -> (String, u64) {
@@ -104,6 +156,48 @@ pub fn name_key(name: &str) -> (String, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn named_displays_go_to_their_outputs() {
+        let named = |id, w, output: &str| Display {
+            output: Some(output.to_string()),
+            ..d(id, w, 600, None)
+        };
+        let outputs = ["Virtual-1", "Virtual-2", "Virtual-3"];
+        let sizes = |plan: Vec<Option<Place>>| {
+            plan.iter()
+                .map(|p| p.map(|p| (p.rank, p.width)))
+                .collect::<Vec<_>>()
+        };
+        // Display 0 is shown by the second output, display 1 by the first.
+        assert_eq!(
+            sizes(assign(
+                &[named(0, 800, "Virtual-2"), named(1, 1024, "Virtual-1")],
+                &outputs
+            )),
+            [Some((1, 1024)), Some((0, 800)), None]
+        );
+        // Unnamed (or unknown) displays take the outputs left, in order.
+        assert_eq!(
+            sizes(assign(
+                &[
+                    d(0, 640, 480, None),
+                    named(1, 800, "Virtual-1"),
+                    named(2, 1024, "HDMI-9")
+                ],
+                &outputs
+            )),
+            [Some((1, 800)), Some((0, 640)), Some((2, 1024))]
+        );
+        // Without names: display i on output i; more displays than outputs: dropped.
+        assert_eq!(
+            sizes(assign(
+                &[d(0, 640, 480, None), d(1, 800, 600, None)],
+                &outputs[..1]
+            )),
+            [Some((0, 640))]
+        );
+    }
 
     #[test]
     fn names_sort_with_their_numbers() {
@@ -122,6 +216,7 @@ mod tests {
             height,
             x: at.map(|a| a.0),
             y: at.map(|a| a.1),
+            output: None,
         }
     }
 

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use guestlink_vocabulary::types::Display;
 use zbus::{OwnedVariant as OwnedValue, Variant as Value};
 
-use super::placed;
+use super::{assign, placed};
 
 const NAME: &str = "org.gnome.Mutter.DisplayConfig";
 const PATH: &str = "/org/gnome/Mutter/DisplayConfig";
@@ -98,8 +98,12 @@ fn plan<'a>(layout: &[Display], monitors: &'a [Monitor]) -> Result<Vec<NewLogica
     if monitors.is_empty() {
         return Err("Mutter has no monitor".into());
     }
+    let connectors: Vec<&str> = monitors.iter().map(|m| m.0 .0.as_str()).collect();
+    let plan = assign(layout, &connectors);
     let mut out = Vec::new();
-    for (i, ((spec, modes, _), &(w, h, x, y))) in monitors.iter().zip(&wanted).enumerate() {
+    for ((spec, modes, _), place) in monitors.iter().zip(plan) {
+        let Some(p) = place else { continue };
+        let (w, h, x, y) = (p.width, p.height, p.x, p.y);
         let mode = mode_for(modes, w, h)
             .ok_or_else(|| format!("monitor {} has no mode to use", spec.0))?;
         if (mode.1, mode.2) != (i32::from(w), i32::from(h)) {
@@ -115,7 +119,7 @@ fn plan<'a>(layout: &[Display], monitors: &'a [Monitor]) -> Result<Vec<NewLogica
             i32::from(y),
             1.0,
             0,
-            i == 0,
+            p.rank == 0,
             vec![(spec.0.as_str(), mode.0.as_str(), HashMap::new())],
         ));
     }
@@ -171,6 +175,7 @@ mod tests {
             height: h,
             x: at.map(|a| a.0),
             y: at.map(|a| a.1),
+            output: None,
         }
     }
 

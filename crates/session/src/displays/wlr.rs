@@ -18,7 +18,7 @@ use wayland_protocols_wlr::output_management::v1::client::{
     zwlr_output_mode_v1::{self, ZwlrOutputModeV1},
 };
 
-use super::{name_key, placed};
+use super::{assign, name_key, placed};
 
 /// A mode a head offers.
 #[derive(Debug)]
@@ -98,12 +98,15 @@ pub fn apply(layout: &[Display]) -> Result<(), String> {
     // (Virtual-2 before Virtual-10), as the connectors were made.
     state.heads.sort_by_key(|h| name_key(&h.name));
     let serial = state.serial.unwrap_or_default();
+    let names: Vec<&str> = state.heads.iter().map(|h| h.name.as_str()).collect();
+    let plan = assign(layout, &names);
     let config = manager.create_configuration(serial, &qh, ());
-    for (i, head) in state.heads.iter().enumerate() {
-        let Some(&(w, h, x, y)) = wanted.get(i) else {
+    for (head, place) in state.heads.iter().zip(plan) {
+        let Some(p) = place else {
             config.disable_head(&head.proxy);
             continue;
         };
+        let (w, h, x, y) = (p.width, p.height, p.x, p.y);
         let ch = config.enable_head(&head.proxy, &qh, ());
         let same = head
             .modes

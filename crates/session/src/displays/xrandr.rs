@@ -6,7 +6,7 @@
 
 use guestlink_vocabulary::types::Display;
 
-use super::placed;
+use super::{assign, placed};
 use x11rb::connection::Connection;
 use x11rb::protocol::randr::{self, ConnectionExt as _, ModeFlag, ModeInfo, Rotation};
 use x11rb::rust_connection::RustConnection;
@@ -69,8 +69,16 @@ fn apply_x(layout: &[Display]) -> XResult<()> {
     if width > cur_w || height > cur_h {
         set_screen_size(&conn, root, width.max(cur_w), height.max(cur_h))?;
     }
+    let names: Vec<String> = connected
+        .iter()
+        .map(|(_, info)| String::from_utf8_lossy(&info.name).into_owned())
+        .collect();
+    let plan = assign(
+        layout,
+        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     let mut used_crtcs = Vec::new();
-    for (i, (output, info)) in connected.iter().enumerate() {
+    for (i, ((output, info), place)) in connected.iter().zip(plan).enumerate() {
         let crtc = info
             .crtcs
             .iter()
@@ -78,8 +86,8 @@ fn apply_x(layout: &[Display]) -> XResult<()> {
             .find(|c| !used_crtcs.contains(c) && (info.crtc == 0 || *c == info.crtc))
             .or_else(|| info.crtcs.iter().copied().find(|c| !used_crtcs.contains(c)));
         let Some(crtc) = crtc else { continue };
-        match wanted.get(i) {
-            Some(&(w, h, x, y)) => {
+        match place.map(|p| (p.width, p.height, p.x, p.y)) {
+            Some((w, h, x, y)) => {
                 let mode = mode_for(&conn, root, &res, *output, &info.modes, w, h)?;
                 used_crtcs.push(crtc);
                 let r = conn

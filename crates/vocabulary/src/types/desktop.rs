@@ -89,6 +89,10 @@ qapi_struct! {
         x: Option<i64> = "x",
         /// Top edge, when the host placed it.
         y: Option<i64> = "y",
+        /// The guest output that shows it (a connector name such as `Virtual-2`), when
+        /// the host said (SPICE's GRAPHICS_DEVICE_INFO); else display `i` of the
+        /// layout drives the `i`th output.
+        output: Option<String> = "output",
     }
 }
 

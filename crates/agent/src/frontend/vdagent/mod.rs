@@ -22,6 +22,7 @@
 pub mod clipboard;
 mod link;
 pub mod mouse;
+mod outputs;
 pub mod transfer;
 
 use std::future::Future;
@@ -72,6 +73,9 @@ pub struct Desktop {
     pub pointer: Option<Mutex<Box<dyn Pointer>>>,
     /// What the oVirt channel reports, and how often.
     pub ovirt: crate::frontend::ovirt::Options,
+    /// Where sysfs is (`/sys`; a test's tree under `GUESTLINK_SYSFS`): GRAPHICS_DEVICE_INFO
+    /// finds the guest's outputs there.
+    pub sysfs: std::path::PathBuf,
 }
 
 /// What a finished core call leads to.
@@ -109,6 +113,8 @@ struct Front<'a> {
     layout: Layout,
     /// The host's last display layout, given again to a session agent that comes later.
     displays: Option<Vec<Display>>,
+    /// The guest output of each host display id (GRAPHICS_DEVICE_INFO).
+    outputs: std::collections::BTreeMap<u32, String>,
     /// The host said something since the greeting.
     heard: bool,
 }
@@ -155,6 +161,7 @@ fn our_caps(agent: &Agent, call: &CallContext, mouse: bool) -> Capabilities {
     if allowed(GuestlinkDisplaySet::NAME) {
         c.set(caps::MONITORS_CONFIG);
         c.set(caps::SPARSE_MONITORS_CONFIG);
+        c.set(caps::GRAPHICS_DEVICE_INFO);
     }
     if allowed(GuestlinkClipboardOffer::NAME) || allowed(GuestlinkClipboardGet::NAME) {
         for bit in [
@@ -205,6 +212,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
         mouse: Mouse::default(),
         layout: Layout::default(),
         displays: None,
+        outputs: Default::default(),
         heard: false,
     };
     let mut bad = super::noise::Noise::default();
@@ -699,6 +707,19 @@ impl<'a> Front<'a> {
                 self.inject(&events);
             }
             AgentMessage::MonitorsConfig(config) => self.monitors(config, pending),
+            AgentMessage::GraphicsDeviceInfo(records) => {
+                self.outputs = outputs::outputs(&self.desktop.sysfs, &records);
+                // A layout that came first is given again with its outputs.
+                if let Some(mut displays) = self.displays.take() {
+                    for d in &mut displays {
+                        d.output = u32::try_from(d.id)
+                            .ok()
+                            .and_then(|id| self.outputs.get(&id).cloned());
+                    }
+                    self.displays = Some(displays.clone());
+                    self.set_displays(displays, pending);
+                }
+            }
             AgentMessage::FileXferStart { id, keyfile } => self.transfer_start(id, &keyfile).await,
             AgentMessage::FileXferData { id, data } => self.transfer_data(id, data).await,
             AgentMessage::FileXferStatus { id, result, .. } => {
@@ -750,6 +771,9 @@ impl<'a> Front<'a> {
                 height: i64::from(m.height),
                 x: use_pos.then_some(i64::from(m.x)),
                 y: use_pos.then_some(i64::from(m.y)),
+                output: u32::try_from(i)
+                    .ok()
+                    .and_then(|id| self.outputs.get(&id).cloned()),
             })
             .collect::<Vec<_>>();
         self.displays = Some(displays.clone());
