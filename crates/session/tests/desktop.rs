@@ -294,6 +294,35 @@ fn session_in(dir: &Path, backend: Option<&str>, env: &[(String, String)]) -> Ki
     Kill(cmd.spawn().unwrap())
 }
 
+/// Checks that `e` asks the host for the clipboard in `mime`, and answers with `text`.
+async fn answer_fetch(c: &mut Client, e: &guestlink_client::Event, mime: &str, text: &str) {
+    assert_eq!(e.data["command"], "__org.guestlink_clipboard-fetch");
+    assert_eq!(e.data["arguments"]["mime-type"], mime);
+    let r = c
+        .call_raw(&serde_json::json!({
+            "execute": "__org.guestlink_guest-reply",
+            "arguments": {"tag": e.data["tag"], "return": {
+                "mime-type": mime,
+                "data": Base64Data(text.as_bytes().to_vec()),
+            }},
+        }))
+        .await
+        .unwrap();
+    assert_eq!(r, serde_json::json!({"return": {}}));
+}
+
+/// Sends the host's first layout, once the session agent has registered.
+async fn first_layout(c: &mut Client, displays: &[(i64, i64, i64, i64)]) {
+    let args = layout(displays);
+    until_registered(c, async |c| {
+        c.call::<GuestlinkDisplaySet>(&args)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await;
+}
+
 /// A layout of displays 0, 1, ... of (width, height, x, y).
 fn layout(displays: &[(i64, i64, i64, i64)]) -> DisplaySetArgs {
     DisplaySetArgs {
@@ -479,20 +508,8 @@ async fn wayland_host_offer_is_fetched_only_when_pasted() {
         .expect("the paste asks the host")
         .unwrap();
     assert_eq!(e.name, "GUEST_REQUEST");
-    assert_eq!(e.data["command"], "__org.guestlink_clipboard-fetch");
-    assert_eq!(e.data["arguments"]["mime-type"], "text/plain;charset=utf-8");
     let text = "fetched when pasted, on Wayland ✓";
-    let r = c
-        .call_raw(&serde_json::json!({
-            "execute": "__org.guestlink_guest-reply",
-            "arguments": {"tag": e.data["tag"], "return": {
-                "mime-type": "text/plain;charset=utf-8",
-                "data": Base64Data(text.as_bytes().to_vec()),
-            }},
-        }))
-        .await
-        .unwrap();
-    assert_eq!(r, serde_json::json!({"return": {}}));
+    answer_fetch(&mut c, &e, "text/plain;charset=utf-8", text).await;
     let out = tokio::time::timeout(Duration::from_secs(10), paste)
         .await
         .expect("wl-paste finishes")
@@ -781,13 +798,7 @@ async fn mutter_displays_follow_the_host_layout() {
     // No clipboard back end on Mutter (it has no data-control) but the layout is taken.
     let _s = session_in(&dir, None, &env);
     // Two monitors, the second to the left of the first and lower.
-    until_registered(&mut c, async |c| {
-        c.call::<GuestlinkDisplaySet>(&layout(&[(1024, 768, 800, 0), (800, 600, 0, 168)]))
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    })
-    .await;
+    first_layout(&mut c, &[(1024, 768, 800, 0), (800, 600, 0, 168)]).await;
     assert_eq!(
         logical_monitors(&bus).await,
         [
@@ -910,20 +921,8 @@ async fn mutter_clipboard_with_xwayland_and_xclip() {
             break e;
         }
     };
-    assert_eq!(e.data["command"], "__org.guestlink_clipboard-fetch");
-    assert_eq!(e.data["arguments"]["mime-type"], "text/html");
     let html = "<b>fetched when pasted, on GNOME</b>";
-    let r = c
-        .call_raw(&serde_json::json!({
-            "execute": "__org.guestlink_guest-reply",
-            "arguments": {"tag": e.data["tag"], "return": {
-                "mime-type": "text/html",
-                "data": Base64Data(html.as_bytes().to_vec()),
-            }},
-        }))
-        .await
-        .unwrap();
-    assert_eq!(r, serde_json::json!({"return": {}}));
+    answer_fetch(&mut c, &e, "text/html", html).await;
     let out = tokio::time::timeout(Duration::from_secs(10), paste_later)
         .await
         .expect("xclip finishes")
@@ -1027,13 +1026,7 @@ async fn kde_displays_follow_the_host_layout() {
     let mut c = host(&dir).await;
     let _s = session_in(&dir, None, &env);
     // Two monitors, the first on the right of the second and higher.
-    until_registered(&mut c, async |c| {
-        c.call::<GuestlinkDisplaySet>(&layout(&[(1024, 768, 1024, 0), (1024, 768, 0, 200)]))
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    })
-    .await;
+    first_layout(&mut c, &[(1024, 768, 1024, 0), (1024, 768, 0, 200)]).await;
     assert_eq!(
         kscreen_outputs(&env),
         [
@@ -1216,13 +1209,7 @@ async fn wlroots_displays_follow_the_host_layout() {
     let mut c = host(&dir).await;
     let _s = session_in(&dir, Some("wayland"), &env);
     // Two monitors of sizes the outputs have no mode for, the second on the left.
-    until_registered(&mut c, async |c| {
-        c.call::<GuestlinkDisplaySet>(&layout(&[(1280, 720, 1024, 0), (1024, 768, 0, 0)]))
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    })
-    .await;
+    first_layout(&mut c, &[(1280, 720, 1024, 0), (1024, 768, 0, 0)]).await;
     assert_eq!(
         sway_outputs(&env),
         [
