@@ -58,7 +58,7 @@ fn the_protocol_reference_is_current() {
     // Every command of guest-info is in it.
     for name in guestlink_vocabulary::commands::ALL_COMMANDS
         .iter()
-        .map(|c| c.name)
+        .map(|c| c.meta.name)
     {
         assert!(reference.contains(&format!("### `{name}`")), "{name}");
     }

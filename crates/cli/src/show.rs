@@ -143,7 +143,8 @@ pub fn request_of(request: &str, arguments: Option<&str>) -> anyhow::Result<serd
 /// no error comes within a few seconds.
 pub async fn call(c: &mut Client, req: &serde_json::Value, json: bool) -> anyhow::Result<ExitCode> {
     let name = req["execute"].as_str().unwrap_or_default().to_string();
-    let silent = guestlink_vocabulary::commands::find(&name).is_some_and(|i| !i.success_response);
+    let silent =
+        guestlink_vocabulary::commands::find(&name).is_some_and(|i| !i.meta.success_response);
     let reply = if silent {
         match c.call_raw_silent(req).await? {
             Some(reply) => reply,

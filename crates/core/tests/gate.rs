@@ -14,7 +14,7 @@ use guestlink_core::call::{Caller, Protocol};
 use guestlink_core::policy::{Decision, Effect, Facts, Pattern, Rule};
 use guestlink_core::testing::{fake_platform, FakeSystem};
 use guestlink_core::{Agent, AgentConfig, CallContext, DispatchError, Policy};
-use guestlink_vocabulary::commands::ALL_COMMANDS;
+use guestlink_vocabulary::commands::COMMAND_METAS;
 use serde_json::{json, Map, Value};
 
 /// Every `__org.guestlink_` command and the qemu-ga commands it does the work of.
@@ -85,7 +85,7 @@ const EXTENSIONS: &[(&str, &[&str])] = &[
 ];
 
 fn qemu_ga_commands() -> impl Iterator<Item = &'static str> {
-    ALL_COMMANDS
+    COMMAND_METAS
         .iter()
         .map(|c| c.name)
         .filter(|n| !n.starts_with("__"))
@@ -106,7 +106,7 @@ fn host(command: &str) -> Facts<'_> {
 
 #[test]
 fn every_extension_is_classified() {
-    for c in ALL_COMMANDS.iter().filter(|c| c.name.starts_with("__")) {
+    for c in COMMAND_METAS.iter().filter(|c| c.name.starts_with("__")) {
         let Some((_, gates)) = EXTENSIONS.iter().find(|(n, _)| *n == c.name) else {
             panic!(
                 "{} is not in EXTENSIONS: say which qemu-ga commands it does the work of",
@@ -124,7 +124,7 @@ fn every_extension_is_classified() {
     }
     for (name, _) in EXTENSIONS {
         assert!(
-            ALL_COMMANDS.iter().any(|c| c.name == *name),
+            COMMAND_METAS.iter().any(|c| c.name == *name),
             "{name} is no longer in the vocabulary"
         );
     }
@@ -132,7 +132,7 @@ fn every_extension_is_classified() {
 
 /// Every way of refusing a qemu-ga command: `-b`, `-a` without it, a policy rule.
 fn refusals(command: &str) -> Vec<(&'static str, Policy)> {
-    let allow_everything_else: Vec<String> = ALL_COMMANDS
+    let allow_everything_else: Vec<String> = COMMAND_METAS
         .iter()
         .map(|c| c.name.to_string())
         .filter(|n| n != command)
@@ -172,7 +172,7 @@ fn refusing_a_qemu_ga_command_refuses_each_extension_that_does_its_work() {
                 matches!(policy.decide(&host(command)), Decision::Deny(_)),
                 "{how} does not refuse {command}"
             );
-            for ext in ALL_COMMANDS.iter().filter(|c| c.name.starts_with("__")) {
+            for ext in COMMAND_METAS.iter().filter(|c| c.name.starts_with("__")) {
                 let decision = policy.decide(&host(ext.name));
                 if ext.gated_as.contains(&command) {
                     pairs += 1;

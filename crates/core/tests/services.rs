@@ -36,7 +36,7 @@ fn agent(tag: &str, policy: &[(&str, &str)]) -> (Agent, Arc<FakeServices>) {
     for (name, text) in policy {
         std::fs::write(pdir.join(name), text).unwrap();
     }
-    let commands: Vec<&str> = guestlink_vocabulary::commands::ALL_COMMANDS
+    let commands: Vec<&str> = guestlink_vocabulary::commands::COMMAND_METAS
         .iter()
         .map(|c| c.name)
         .collect();

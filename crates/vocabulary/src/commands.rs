@@ -181,22 +181,12 @@ impl CommandMeta {
 /// A command's declaration as plain data.
 #[derive(Debug, Clone, Copy)]
 pub struct CommandInfo {
-    /// Wire name.
-    pub name: &'static str,
+    /// What the running agent uses: name, reply, platforms, payload, scope, gate.
+    pub meta: CommandMeta,
     /// QEMU version that introduced it.
     pub since: &'static str,
-    /// Whether a successful call produces a reply.
-    pub success_response: bool,
-    /// Where it exists.
-    pub platforms: Platforms,
     /// Description.
     pub doc: &'static str,
-    /// Raw bytes that follow the request or the reply.
-    pub payload: Payload,
-    /// Who may call it.
-    pub scope: Scope,
-    /// The commands the gate checks besides this one (see [`Command::GATED_AS`]).
-    pub gated_as: &'static [&'static str],
     /// Argument type.
     pub args: fn() -> TypeDesc,
     /// Result type.
@@ -207,22 +197,12 @@ impl CommandInfo {
     /// The declaration of command type `C`.
     pub const fn of<C: Command>() -> CommandInfo {
         CommandInfo {
-            name: C::NAME,
+            meta: CommandMeta::of::<C>(),
             since: C::SINCE,
-            success_response: C::SUCCESS_RESPONSE,
-            platforms: C::PLATFORMS,
             doc: C::DOC,
-            payload: C::PAYLOAD,
-            scope: C::SCOPE,
-            gated_as: C::GATED_AS,
             args: <C::Args as Schema>::schema,
             returns: <C::Returns as Schema>::schema,
         }
-    }
-
-    /// Whether the command exists on the platform this binary was built for.
-    pub fn available(&self) -> bool {
-        self.platforms.contains(Platforms::current())
     }
 }
 
@@ -1249,7 +1229,7 @@ define_commands! {
 
 /// The declaration of the command with this wire name.
 pub fn find(name: &str) -> Option<&'static CommandInfo> {
-    ALL_COMMANDS.iter().find(|c| c.name == name)
+    ALL_COMMANDS.iter().find(|c| c.meta.name == name)
 }
 
 /// The run-time declaration of the command with this wire name.
@@ -1262,14 +1242,15 @@ pub fn find_meta(name: &str) -> Option<&'static CommandMeta> {
 pub fn schema_document(version: &str) -> serde_json::Value {
     let mut defs = serde_json::Map::new();
     let mut commands = serde_json::Map::new();
-    for c in ALL_COMMANDS {
-        let args = (c.args)().to_json_schema(&mut defs);
-        let returns = (c.returns)().to_json_schema(&mut defs);
+    for info in ALL_COMMANDS {
+        let c = &info.meta;
+        let args = (info.args)().to_json_schema(&mut defs);
+        let returns = (info.returns)().to_json_schema(&mut defs);
         commands.insert(
             c.name.to_string(),
             serde_json::json!({
-                "description": c.doc.trim(),
-                "since": c.since,
+                "description": info.doc.trim(),
+                "since": info.since,
                 "success-response": c.success_response,
                 "platforms": c.platforms.names(),
                 "scope": c.scope.as_str(),
@@ -1368,11 +1349,15 @@ mod tests {
 
     #[test]
     fn no_reply_flag_and_uniqueness() {
-        let mut names: Vec<_> = ALL_COMMANDS.iter().map(|c| c.name).collect();
+        let mut names: Vec<_> = ALL_COMMANDS.iter().map(|c| c.meta.name).collect();
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), ALL_COMMANDS.len());
-        assert!(find("guest-ping").unwrap().success_response);
+        assert!(find("guest-ping").unwrap().meta.success_response);
+        // The agent's own table has the same commands, in the same order.
+        let metas: Vec<_> = COMMAND_METAS.iter().map(|c| c.name).collect();
+        let all: Vec<_> = ALL_COMMANDS.iter().map(|c| c.meta.name).collect();
+        assert_eq!(metas, all);
     }
 
     #[test]
