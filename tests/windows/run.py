@@ -410,12 +410,43 @@ def run_cli(rel, sock, prefix):
     inside = os.path.join(prefix, "drive_c", "guestlink", "copied.bin")
     check("guestlink cp to the guest and back (300 kB)",
           ok and open(inside, "rb").read() == data, r1.stderr + r2.stderr)
+    check_paths(cli, prefix)
     for sub, want in [("hostname", ""), ("interfaces", "127.0.0.1"), ("vcpus", ""),
                       ("fsinfo", "C:"), ("time", ""), ("timezone", ""), ("users", "")]:
         r = cli(sub)
         check(f"guestlink {sub}", r.returncode == 0 and want in r.stdout, r.stdout + r.stderr)
     r = cli("info")
     check("guestlink info", r.returncode == 0 and "guest-get-devices" in r.stdout, r.stderr)
+
+
+def check_paths(cli, prefix):
+    """The path commands on Windows paths: mkdir -p, stat, ls, rm -r, and the drive's
+    root refused."""
+    inside = os.path.join(prefix, "drive_c", "guestlink", "tree")
+    r = cli("mkdir", "-p", r"guest:C:\guestlink\tree\sub")
+    check("guestlink mkdir -p on a Windows path",
+          r.returncode == 0 and os.path.isdir(os.path.join(inside, "sub")), r.stderr)
+    with open(os.path.join(inside, "sub", "f.txt"), "wb") as f:
+        f.write(b"twelve bytes")
+    r = cli("--json", "stat", r"guest:C:\guestlink\tree\sub\f.txt")
+    check("guestlink stat: a file of 12 bytes",
+          r.returncode == 0 and '"size": 12' in r.stdout and '"file"' in r.stdout,
+          r.stdout + r.stderr)
+    r = cli("ls", r"guest:C:\guestlink\tree")
+    check("guestlink ls lists the directory", r.returncode == 0 and "sub" in r.stdout,
+          r.stdout + r.stderr)
+    r = cli("rm", r"guest:C:\guestlink\tree")
+    check("guestlink rm of a directory without -r: refused",
+          r.returncode != 0 and os.path.isdir(inside), r.stderr)
+    r = cli("rm", "-r", r"guest:C:\guestlink\tree")
+    check("guestlink rm -r removes the tree", r.returncode == 0 and not os.path.exists(inside),
+          r.stderr)
+    r = cli("rm", "-r", "guest:C:\\")
+    check("guestlink rm -r of the drive's root: refused",
+          r.returncode != 0 and "root directory" in r.stderr, r.stderr)
+    r = cli("stat", "guest:relative")
+    check("guestlink stat of a relative path: refused",
+          r.returncode != 0 and "not absolute" in r.stderr, r.stderr)
 
 
 def run_msi(env, prefix, msi):

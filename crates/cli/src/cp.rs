@@ -27,7 +27,7 @@ use guestlink_vocabulary::types::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::guestfs::{self, base_name, join};
+use crate::guestfs::{self, base_name, join, split};
 use crate::render::bytes;
 use crate::transfer::Transfer;
 
@@ -159,24 +159,17 @@ impl Drop for Copier<'_> {
 /// The temporary name a file is written under before it is renamed to `name` in the
 /// same directory.
 fn temporary(dir_and_name: &str) -> String {
-    let (dir, name) = match dir_and_name.rsplit_once('/') {
-        Some((d, n)) => (d, n),
-        None => ("", dir_and_name),
-    };
+    let (dir, name) = split(dir_and_name);
     let tmp = format!(".{name}.guestlink-{}", std::process::id());
-    if dir.is_empty() && !dir_and_name.starts_with('/') {
-        tmp
-    } else {
-        format!("{dir}/{tmp}")
+    match dir {
+        Some(dir) => join(dir, &tmp),
+        None => tmp,
     }
 }
 
 /// A new private directory beside the guest path `target`, for writing it.
 fn private_dir(target: &str) -> String {
-    let dir = match target.rsplit_once('/') {
-        Some(("", _)) | None => "/",
-        Some((d, _)) => d,
-    };
+    let dir = split(target).0.unwrap_or("/");
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
@@ -849,6 +842,11 @@ mod tests {
         assert_eq!(temporary("/a"), format!("/.a.guestlink-{pid}"));
         assert_eq!(temporary("rel"), format!(".rel.guestlink-{pid}"));
         assert_eq!(temporary("d/rel"), format!("d/.rel.guestlink-{pid}"));
+        assert_eq!(
+            temporary(r"C:\guestlink\a.bin"),
+            format!(r"C:\guestlink\.a.bin.guestlink-{pid}")
+        );
+        assert!(private_dir(r"C:\a.bin").starts_with(&format!(r"C:\.guestlink-{pid}-")));
     }
 
     #[test]

@@ -29,19 +29,47 @@ pub fn guest_path(arg: &str) -> &str {
     arg.strip_prefix("guest:").unwrap_or(arg)
 }
 
-/// `dir/name` in the guest's (POSIX) spelling.
+/// Whether a guest path is spelled the Windows way: a drive (`C:\x`) or a share
+/// (`\\server\share`). Windows takes `/` as a separator too.
+fn windows_spelling(path: &str) -> bool {
+    let b = path.as_bytes();
+    (b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':') || path.starts_with("\\\\")
+}
+
+/// Whether `c` separates components in `path`'s spelling.
+fn separates(path: &str, c: char) -> bool {
+    c == '/' || (c == '\\' && windows_spelling(path))
+}
+
+/// `path` split at its last separator: the directory (a root keeps its separator:
+/// `/`, `C:\`) and the name; no directory for a bare name.
+pub fn split(path: &str) -> (Option<&str>, &str) {
+    match path.rfind(|c| separates(path, c)) {
+        None => (None, path),
+        Some(i) => {
+            let dir = &path[..i];
+            let root = dir.is_empty() || (windows_spelling(path) && dir.len() == 2);
+            (Some(if root { &path[..=i] } else { dir }), &path[i + 1..])
+        }
+    }
+}
+
+/// `dir/name` in the guest's spelling (`dir\name` for a Windows path).
 pub fn join(dir: &str, name: &str) -> String {
-    if dir.ends_with('/') {
+    if dir.ends_with(|c| separates(dir, c)) {
         format!("{dir}{name}")
+    } else if windows_spelling(dir) {
+        format!("{dir}\\{name}")
     } else {
         format!("{dir}/{name}")
     }
 }
 
-/// The last component of a guest or local path (`/a/b/` gives `b`).
+/// The last component of a guest or local path (`/a/b/` gives `b`, `C:\a\b` gives `b`).
 pub fn base_name(path: &str) -> &str {
-    path.trim_end_matches('/')
-        .rsplit('/')
+    let trimmed = path.trim_end_matches(|c| separates(path, c));
+    trimmed
+        .rsplit(|c| separates(path, c))
         .next()
         .filter(|n| !n.is_empty())
         .unwrap_or(path)
@@ -187,5 +215,16 @@ mod tests {
         assert_eq!(join("/", "x"), "/x");
         assert_eq!(join("/tmp", "x"), "/tmp/x");
         assert_eq!(guest_path("guest:/etc"), "/etc");
+        // Windows guests: backslashes (and slashes) separate, a drive is a root.
+        assert_eq!(base_name(r"C:\a\b\"), "b");
+        assert_eq!(join(r"C:\", "x"), r"C:\x");
+        assert_eq!(join(r"C:\tmp", "x"), r"C:\tmp\x");
+        assert_eq!(split(r"C:\tmp\a.bin"), (Some(r"C:\tmp"), "a.bin"));
+        assert_eq!(split(r"C:\a.bin"), (Some(r"C:\"), "a.bin"));
+        assert_eq!(split("C:/tmp/a"), (Some("C:/tmp"), "a"));
+        // On a POSIX path a backslash is part of a name.
+        assert_eq!(base_name(r"/tmp/a\b"), r"a\b");
+        assert_eq!(split("/a"), (Some("/"), "a"));
+        assert_eq!(split("rel"), (None, "rel"));
     }
 }

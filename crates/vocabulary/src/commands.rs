@@ -983,7 +983,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: GuestlinkPathStatArgs,
         returns: GuestlinkPathInfo,
-        platforms: Platforms::POSIX,
+        platforms: Platforms::ALL,
         gated_as: ["guest-file-read"],
     }
 
@@ -996,7 +996,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: GuestlinkPathListArgs,
         returns: GuestlinkPathPage,
-        platforms: Platforms::POSIX,
+        platforms: Platforms::ALL,
         gated_as: ["guest-file-read"],
     }
 
@@ -1008,7 +1008,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: GuestlinkPathArgs,
         returns: String,
-        platforms: Platforms::POSIX,
+        platforms: Platforms::ALL,
         gated_as: ["guest-file-read"],
     }
 
@@ -1041,7 +1041,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: GuestlinkPathMkdirArgs,
         returns: Empty,
-        platforms: Platforms::POSIX,
+        platforms: Platforms::ALL,
         gated_as: ["guest-file-write"],
     }
 
@@ -1053,7 +1053,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: GuestlinkPathRemoveArgs,
         returns: Empty,
-        platforms: Platforms::POSIX,
+        platforms: Platforms::ALL,
         gated_as: ["guest-file-write"],
     }
 
@@ -1064,7 +1064,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: GuestlinkPathRenameArgs,
         returns: Empty,
-        platforms: Platforms::POSIX,
+        platforms: Platforms::ALL,
         gated_as: ["guest-file-write"],
     }
 
@@ -1086,7 +1086,7 @@ define_commands! {
         since: "guestlink 0.1",
         args: GuestlinkPathSetAttributesArgs,
         returns: Empty,
-        platforms: Platforms::POSIX,
+        platforms: Platforms::ALL,
         gated_as: ["guest-file-write"],
     }
 

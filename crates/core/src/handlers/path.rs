@@ -192,7 +192,18 @@ async fn perform(ctx: &Context<'_>, path: &str, op: Op) -> Result<Done, CommandE
     let (access, check) = op.gate();
     let p = allowed(ctx.agent.file_scope().as_ref(), path, access, check)?;
     let failed = format!("failed to {} '{path}'", op.verb());
-    off_thread(move || op.run(&p).map_err(|e| with_errno(failed, &e))).await?
+    off_thread(move || op.run(&p).map_err(|e| worded(failed, &e))).await?
+}
+
+/// A failure as `failed to VERB 'PATH': strerror`; a missing path is worded as on
+/// Linux on every platform (Windows says `The system cannot find the file specified.`),
+/// so that a client tells it from other failures the same way everywhere.
+fn worded(failed: String, e: &io::Error) -> CommandError {
+    if e.kind() == io::ErrorKind::NotFound {
+        CommandError::new(format!("{failed}: No such file or directory"))
+    } else {
+        with_errno(failed, e)
+    }
 }
 
 /// An answer of another kind than the operation gives: a bug, not the host's doing.
