@@ -939,17 +939,18 @@ fn kwin(dir: &Path, outputs: u32) -> (Kill, Kill, Vec<(String, String)>) {
     let copy = dir.join("kwin_wayland");
     std::fs::copy(require("kwin_wayland"), &copy).unwrap();
     let kwin = Kill(
-        Command::new(&copy)
-            .args(["--virtual", "--width", "1024", "--height", "768"])
-            .args(["--output-count", &outputs.to_string()])
-            .args(["--socket", "wayland-kde", "--no-lockscreen"])
-            .args(["--no-global-shortcuts", "--no-kactivities"])
-            .envs(env.iter().cloned())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("kwin.log")).unwrap())
-            .spawn()
-            .unwrap(),
+        guestlink_testkit::spawn_retrying(
+            Command::new(&copy)
+                .args(["--virtual", "--width", "1024", "--height", "768"])
+                .args(["--output-count", &outputs.to_string()])
+                .args(["--socket", "wayland-kde", "--no-lockscreen"])
+                .args(["--no-global-shortcuts", "--no-kactivities"])
+                .envs(env.iter().cloned())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.join("kwin.log")).unwrap()),
+        )
+        .unwrap(),
     );
     wait_for(&PathBuf::from(&env[1].1).join("wayland-kde"));
     env.push(("WAYLAND_DISPLAY".to_string(), "wayland-kde".to_string()));

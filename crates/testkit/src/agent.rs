@@ -65,8 +65,7 @@ impl Launch {
         adjust(&mut cmd);
         // Even when `adjust` cleared the environment.
         guest_socket_in(&mut cmd, &dir);
-        let child = cmd
-            .spawn()
+        let child = spawn_retrying(&mut cmd)
             .map_err(|e| format!("cannot start {}: {e}", self.program.display()))?;
         let mut agent = Agent {
             child: Some(child),
@@ -88,6 +87,22 @@ impl Launch {
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(agent)
+    }
+}
+
+/// Spawns `cmd`, again while the executable is busy: a test that has just copied an
+/// executable can find it held open for writing by a child that another test's thread
+/// forked meanwhile and that has not reached its exec yet (ETXTBSY, for a moment).
+pub fn spawn_retrying(cmd: &mut Command) -> std::io::Result<std::process::Child> {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 

@@ -18,7 +18,7 @@ mod peers;
 mod process;
 mod pty;
 
-pub use agent::{Agent, Launch};
+pub use agent::{spawn_retrying, Agent, Launch};
 pub use dir::Scratch;
 pub use peers::peer_available;
 pub use process::{memory, sibling, Kill};
