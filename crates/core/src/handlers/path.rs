@@ -195,11 +195,12 @@ async fn perform(ctx: &Context<'_>, path: &str, op: Op) -> Result<Done, CommandE
     off_thread(move || op.run(&p).map_err(|e| worded(failed, &e))).await?
 }
 
-/// A failure as `failed to VERB 'PATH': strerror`; a missing path is worded as on
-/// Linux on every platform (Windows says `The system cannot find the file specified.`),
-/// so that a client tells it from other failures the same way everywhere.
+/// A failure as `failed to VERB 'PATH': strerror`; a path the system did not find is
+/// worded as on Linux on every platform (Windows says `The system cannot find the file
+/// specified.`), so that a client tells it from other failures the same way everywhere.
+/// Our own errors (a user that does not exist) keep their words.
 fn worded(failed: String, e: &io::Error) -> CommandError {
-    if e.kind() == io::ErrorKind::NotFound {
+    if e.kind() == io::ErrorKind::NotFound && e.raw_os_error().is_some() {
         CommandError::new(format!("{failed}: No such file or directory"))
     } else {
         with_errno(failed, e)
