@@ -20,7 +20,7 @@ use wayland_protocols_plasma::output_management::v2::client::{
     kde_output_management_v2::KdeOutputManagementV2,
 };
 
-use super::{assign, name_key, placed};
+use super::{assign, name_key, placed, primary};
 
 /// A mode an output offers.
 #[derive(Debug)]
@@ -114,6 +114,7 @@ pub fn apply(layout: &[Display]) -> Result<(), String> {
     state.outputs.sort_by_key(|o| name_key(&o.name));
     let names: Vec<&str> = state.outputs.iter().map(|o| o.name.as_str()).collect();
     let plan = assign(layout, &names);
+    let first = primary(&plan);
     let config = manager.create_configuration(&qh, ());
     for (out, place) in state.outputs.iter().zip(plan) {
         let Some(p) = place else {
@@ -133,7 +134,7 @@ pub fn apply(layout: &[Display]) -> Result<(), String> {
             config.mode(&out.proxy, &m.proxy);
         }
         config.position(&out.proxy, i32::from(x), i32::from(y));
-        if p.rank == 0 && manager.version() >= 2 {
+        if Some(p.rank) == first && manager.version() >= 2 {
             config.set_primary_output(&out.proxy);
         }
         tracing::debug!(output = %out.name, "{w}x{h}+{x}+{y}");

@@ -145,6 +145,12 @@ pub fn assign(layout: &[Display], outputs: &[&str]) -> Vec<Option<Place>> {
     plan
 }
 
+/// The rank of the display to make primary: the first of the layout that an output
+/// shows (display 0 may have named an output the desktop does not have).
+pub fn primary(plan: &[Option<Place>]) -> Option<usize> {
+    plan.iter().flatten().map(|p| p.rank).min()
+}
+
 /// An output name's sort key: the text before its trailing number, then the number
 /// (Virtual-2 before Virtual-10, as the connectors were made).
 pub fn name_key(name: &str) -> (String, u64) {
@@ -189,6 +195,13 @@ mod tests {
             )),
             [Some((1, 800)), Some((0, 640)), Some((2, 1024))]
         );
+        // Display 0 named an output that is not there and the only output went to
+        // display 1: display 1 is the primary one.
+        let plan = assign(
+            &[named(0, 640, "HDMI-9"), named(1, 800, "Virtual-1")],
+            &outputs[..1],
+        );
+        assert_eq!(primary(&plan), Some(1));
         // Without names: display i on output i; more displays than outputs: dropped.
         assert_eq!(
             sizes(assign(

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use guestlink_vocabulary::types::Display;
 use zbus::{OwnedVariant as OwnedValue, Variant as Value};
 
-use super::{assign, placed};
+use super::{assign, placed, primary};
 
 const NAME: &str = "org.gnome.Mutter.DisplayConfig";
 const PATH: &str = "/org/gnome/Mutter/DisplayConfig";
@@ -100,6 +100,7 @@ fn plan<'a>(layout: &[Display], monitors: &'a [Monitor]) -> Result<Vec<NewLogica
     }
     let connectors: Vec<&str> = monitors.iter().map(|m| m.0 .0.as_str()).collect();
     let plan = assign(layout, &connectors);
+    let first = primary(&plan);
     let mut out = Vec::new();
     for ((spec, modes, _), place) in monitors.iter().zip(plan) {
         let Some(p) = place else { continue };
@@ -119,7 +120,7 @@ fn plan<'a>(layout: &[Display], monitors: &'a [Monitor]) -> Result<Vec<NewLogica
             i32::from(y),
             1.0,
             0,
-            p.rank == 0,
+            Some(p.rank) == first,
             vec![(spec.0.as_str(), mode.0.as_str(), HashMap::new())],
         ));
     }

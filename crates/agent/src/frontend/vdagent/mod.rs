@@ -707,7 +707,15 @@ impl<'a> Front<'a> {
                 self.inject(&events);
             }
             AgentMessage::MonitorsConfig(config) => self.monitors(config, pending),
-            AgentMessage::GraphicsDeviceInfo(records) => {
+            AgentMessage::GraphicsDeviceInfo(mut records) => {
+                // Each record is a look through sysfs: as many as a layout has displays.
+                if records.len() > MAX_DISPLAYS {
+                    tracing::warn!(
+                        count = records.len(),
+                        "GRAPHICS_DEVICE_INFO records beyond {MAX_DISPLAYS} ignored"
+                    );
+                    records.truncate(MAX_DISPLAYS);
+                }
                 self.outputs = outputs::outputs(&self.desktop.sysfs, &records);
                 // A layout that came first is given again with its outputs.
                 if let Some(mut displays) = self.displays.take() {
