@@ -1066,33 +1066,41 @@ async fn kde_displays_follow_the_host_layout() {
     assert!(e.to_string().contains("no display switched on"), "{e}");
 }
 
-/// A sysfs with one graphics card at PCI 00:02.0 whose two outputs are named like
-/// sway's headless ones, for guestlinkd's `GUESTLINK_SYSFS`.
-fn sysfs_with_card(dir: &Path) -> PathBuf {
+/// A sysfs with one graphics card at PCI 00:02.0 whose outputs are named `connectors`
+/// (as the compositor under test names them), for guestlinkd's `GUESTLINK_SYSFS`.
+fn sysfs_with_card(dir: &Path, connectors: &[&str]) -> PathBuf {
     let sys = dir.join("sys");
     let card = sys.join("devices/pci0000:00/0000:00:02.0/drm/card0");
     std::fs::create_dir_all(sys.join("class/drm")).unwrap();
     std::fs::create_dir_all(&card).unwrap();
     std::os::unix::fs::symlink(&card, sys.join("class/drm/card0")).unwrap();
-    for name in ["card0-HEADLESS-1", "card0-HEADLESS-2"] {
-        std::fs::create_dir_all(card.join(name)).unwrap();
-        std::os::unix::fs::symlink(card.join(name), sys.join("class/drm").join(name)).unwrap();
+    for connector in connectors {
+        let name = format!("card0-{connector}");
+        std::fs::create_dir_all(card.join(&name)).unwrap();
+        std::os::unix::fs::symlink(card.join(&name), sys.join("class/drm").join(&name)).unwrap();
     }
     sys
 }
 
-/// A SPICE host says which output shows which display (GRAPHICS_DEVICE_INFO, as
-/// spice-server sends it for a two-head card), then sends a two-monitor layout: through
-/// guestlinkd and the session agent, each monitor lands on its output of sway's, not
-/// on the outputs in order.
-#[tokio::test]
-async fn spice_displays_land_on_the_outputs_the_host_names() {
+/// A SPICE host, on a pty, of a guestlinkd whose card has the outputs `connectors`,
+/// with a session agent (`backend`) in the desktop of `env`. The host says display 0
+/// is on the card's second output and display 1 on its first (GRAPHICS_DEVICE_INFO, as
+/// spice-server sends it for a two-head card), then sends `monitors` (width, height,
+/// x, y) until `shown` reads `want` back from the compositor: each monitor lands on the
+/// output the host named, not on the outputs in order.
+async fn spice_layout_lands<T: PartialEq + std::fmt::Debug>(
+    dir: &Path,
+    env: &[(String, String)],
+    backend: Option<&str>,
+    connectors: &[&str],
+    monitors: [(u32, u32, i32, i32); 2],
+    want: T,
+    mut shown: impl AsyncFnMut() -> T,
+) {
     use guestlink_client::vdagent::{spice_gtk_caps, Host};
     use guestlink_proto_vdagent::messages::{DeviceDisplay, Monitor, MonitorsConfig, USE_POS};
     use guestlink_proto_vdagent::AgentMessage;
-    let dir = scratch("spice-outputs");
-    let (_sway, env) = sway_with_outputs(&dir, 2);
-    let sys = sysfs_with_card(&dir);
+    let sys = sysfs_with_card(dir, connectors);
     let (stream, _slave, port) = guestlink_testkit::host_pty();
     let _d = Kill(
         Command::new(guestlinkd())
@@ -1101,7 +1109,7 @@ async fn spice_displays_land_on_the_outputs_the_host_names() {
             .arg("--guest-socket")
             .arg(dir.join("agent.sock"))
             .args(["--sessions", "none", "--pointer", "none", "-t"])
-            .arg(&*dir)
+            .arg(dir)
             .env("GUESTLINK_SYSFS", &sys)
             .stdin(Stdio::null())
             .spawn()
@@ -1113,8 +1121,7 @@ async fn spice_displays_land_on_the_outputs_the_host_names() {
         .await
         .expect("the agent greets the host");
     wait_for(&dir.join("agent.sock"));
-    let _s = session_in(&dir, Some("wayland"), &env);
-    // Display 0 is on the card's second output, display 1 on its first.
+    let _s = session_in(dir, backend, env);
     let record = |monitor_id, device_display_id| DeviceDisplay {
         channel_id: 0,
         monitor_id,
@@ -1128,34 +1135,93 @@ async fn spice_displays_land_on_the_outputs_the_host_names() {
         ]))
         .await
         .unwrap();
-    let mon = |width, height, x, y| Monitor {
-        height,
-        width,
-        depth: 32,
-        x,
-        y,
-    };
     let config = AgentMessage::MonitorsConfig(MonitorsConfig {
         flags: USE_POS,
-        monitors: vec![mon(1280, 720, 0, 0), mon(800, 600, 1280, 0)],
+        monitors: monitors
+            .iter()
+            .map(|&(width, height, x, y)| Monitor {
+                height,
+                width,
+                depth: 32,
+                x,
+                y,
+            })
+            .collect(),
         physical: None,
     });
-    let want = [
-        ("HEADLESS-1".to_string(), true, 1280, 0, 800, 600),
-        ("HEADLESS-2".to_string(), true, 0, 0, 1280, 720),
-    ];
     // The session agent may register after the layout came: it is given the last one
-    // when it does; resent until sway shows it.
-    let deadline = Instant::now() + Duration::from_secs(15);
+    // when it does; resent until the compositor shows it.
+    let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         spice.send(&config).await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let got = sway_outputs(&env);
+        let got = shown().await;
         if got == want {
             break;
         }
-        assert!(Instant::now() < deadline, "sway shows {got:?}");
+        assert!(Instant::now() < deadline, "the compositor shows {got:?}");
     }
+}
+
+#[tokio::test]
+async fn spice_displays_land_on_the_outputs_the_host_names() {
+    let dir = scratch("spice-outputs");
+    let (_sway, env) = sway_with_outputs(&dir, 2);
+    spice_layout_lands(
+        &dir,
+        &env,
+        Some("wayland"),
+        &["HEADLESS-1", "HEADLESS-2"],
+        [(1280, 720, 0, 0), (800, 600, 1280, 0)],
+        vec![
+            ("HEADLESS-1".to_string(), true, 1280, 0, 800, 600),
+            ("HEADLESS-2".to_string(), true, 0, 0, 1280, 720),
+        ],
+        async || sway_outputs(&env),
+    )
+    .await;
+}
+
+/// GNOME: Mutter's 1024x768 Meta-0 and 800x600 Meta-1, read back through its
+/// DisplayConfig. Display 0 (the primary) is the 800x600 one on the left.
+#[tokio::test]
+async fn spice_displays_land_on_mutters_outputs() {
+    let dir = scratch("spice-mutter");
+    let (_bus, _mutter, env) = mutter(&dir, false);
+    let bus = mutter_bus(&dir, &env).await;
+    spice_layout_lands(
+        &dir,
+        &env,
+        None,
+        &["Meta-0", "Meta-1"],
+        [(800, 600, 0, 0), (1024, 768, 800, 0)],
+        vec![
+            (800, 0, false, "Meta-0".to_string()),
+            (0, 0, true, "Meta-1".to_string()),
+        ],
+        async || logical_monitors(&bus).await,
+    )
+    .await;
+}
+
+/// KDE: KWin's two 1024x768 virtual outputs, read back with kscreen-doctor.
+#[tokio::test]
+async fn spice_displays_land_on_kwins_outputs() {
+    let dir = scratch("spice-kwin");
+    let (_bus, _kwin, env) = kwin(&dir, 2);
+    spice_layout_lands(
+        &dir,
+        &env,
+        None,
+        &["Virtual-0", "Virtual-1"],
+        [(1024, 768, 0, 0), (1024, 768, 1024, 0)],
+        vec![
+            ("Virtual-0".to_string(), true, 1024, 0, 1024, 768),
+            ("Virtual-1".to_string(), true, 0, 0, 1024, 768),
+        ],
+        async || kscreen_outputs(&env),
+    )
+    .await;
 }
 
 /// sway's outputs through its own IPC (`swaymsg -t get_outputs`): (name, active, x, y,

@@ -124,13 +124,25 @@ pub fn verify(u: &Upload, key: &Path) -> Result<(), String> {
 
 /// What `exe -V` prints, when it runs and names guestlinkd within 10 s.
 pub fn version_of(exe: &Path) -> Result<String, String> {
-    let mut child = Command::new(exe)
-        .arg("-V")
+    let mut cmd = Command::new(exe);
+    cmd.arg("-V")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("the new executable does not run: {e}"))?;
+        .stderr(Stdio::null());
+    // The staged file was written by this process: a child another thread forks
+    // (guest-exec) may briefly hold its descriptor until its own exec, and spawning
+    // then fails with ETXTBSY. That passes; a program that does not run does not.
+    let mut tries = 0;
+    let mut child = loop {
+        match cmd.spawn() {
+            Ok(c) => break c,
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(format!("the new executable does not run: {e}")),
+        }
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         match child.try_wait() {
