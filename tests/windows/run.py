@@ -17,6 +17,7 @@ can be shown without one:
   file round trips, guest-exec (`cmd /c echo`), and the information commands Wine backs;
 - Windows semantics: commands qemu-ga for Windows does not have are absent, and its
   Windows-only errors (merged output, set-time without a time) are given;
+- the service commands (`guestlink service`) through Wine's service control manager;
 - the service: `-s install` registers it with Wine's service control manager, `net start`
   runs it (`-d`, under StartServiceCtrlDispatcher) and it answers on COM1, `net stop`
   stops it, `-s uninstall` removes it;
@@ -191,6 +192,11 @@ def main():
     bridge = Bridge(master, sock)
 
     agent_exe = r"C:\guestlink\guestlinkd.exe"
+    # The service commands may act on the test's service only.
+    policy = os.path.join(prefix, "drive_c", "ProgramData", "guestlink", "policy.d")
+    os.makedirs(policy, exist_ok=True)
+    with open(os.path.join(policy, "90-services.toml"), "w") as f:
+        f.write('[services]\nunits = ["guestlinkd"]\n')
     log = open(os.path.join(work, "agent.log"), "w")
     agent = subprocess.Popen([WINE, agent_exe, "-m", "isa-serial", "-p", "COM1",
                               "-t", r"C:\guestlink"], env=env, stdout=log, stderr=log)
@@ -208,12 +214,14 @@ def main():
         q.close()
         run_conformance(rel, sock)
         run_cli(rel, sock, prefix)
+        check_services(rel, sock, env, agent_exe)
     finally:
         agent.terminate()
         try:
             agent.wait(10)
         except subprocess.TimeoutExpired:
             agent.kill()
+        shutil.rmtree(os.path.dirname(policy), ignore_errors=True)
     run_service(env, sock, agent_exe)
     run_msi(env, prefix, os.path.join(win, msis[0]))
     bridge.stop = True
@@ -447,6 +455,74 @@ def check_paths(cli, prefix):
     r = cli("stat", "guest:relative")
     check("guestlink stat of a relative path: refused",
           r.returncode != 0 and "not absolute" in r.stderr, r.stderr)
+
+
+def check_services(rel, sock, env, agent_exe):
+    """The service commands through Wine's service control manager, on a guestlinkd
+    service of the test's (registered with -s install on a port that does not exist, with
+    -r, so it runs, retrying the port, until stopped): status, start, stop, disable, enable, and
+    the policy's refusal of any other service."""
+    gl = [os.path.join(rel, "guestlink"), "--socket", sock, "--timeout", "60"]
+
+    def cli(*args):
+        return subprocess.run(gl + list(args), capture_output=True, text=True, timeout=120)
+
+    def status():
+        r = cli("--json", "service", "status", "guestlinkd")
+        try:
+            return json.loads(r.stdout)
+        except ValueError:
+            return {"error": r.stdout + r.stderr}
+
+    r = subprocess.run([WINE, agent_exe, "-s", "install", "-m", "isa-serial", "-p", "COM7", "-r"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    check("services: a guestlinkd service on COM7 is registered", r.returncode == 0,
+          r.stdout + r.stderr)
+    try:
+        r = cli("service", "list")
+        check("guestlink service list: Wine's services and ours",
+              r.returncode == 0 and "guestlinkd" in r.stdout and "Spooler" in r.stdout,
+              r.stdout + r.stderr)
+        s = status()
+        check("guestlink service status: stopped, started at boot (enabled)",
+              s.get("active-state") == "inactive" and s.get("sub-state") == "stopped"
+              and s.get("unit-file-state") == "enabled"
+              and s.get("description") == "guestlink Guest Agent", s)
+        r = cli("--json", "service", "start", "guestlinkd")
+        s = status()
+        check("guestlink service start: running, with its process",
+              r.returncode == 0 and s.get("active-state") == "active"
+              and s.get("sub-state") == "running" and s.get("main-pid", 0) > 0,
+              r.stderr + str(s))
+        r = cli("service", "stop", "guestlinkd")
+        s = status()
+        check("guestlink service stop: stopped", r.returncode == 0
+              and s.get("active-state") == "inactive", r.stderr + str(s))
+        r = cli("service", "disable", "guestlinkd")
+        s = status()
+        check("guestlink service disable: a manual start",
+              r.returncode == 0 and s.get("unit-file-state") == "disabled"
+              and "0x3" in service_key(env), r.stderr + str(s))
+        r = cli("service", "enable", "guestlinkd")
+        s = status()
+        check("guestlink service enable: an automatic start again",
+              r.returncode == 0 and s.get("unit-file-state") == "enabled"
+              and "0x2" in service_key(env), r.stderr + str(s))
+        r = cli("service", "stop", "Spooler")
+        check("guestlink service stop of a service the policy does not list: refused",
+              r.returncode != 0 and "not allowed by the policy" in r.stderr, r.stderr)
+        r = cli("service", "status", "no-such-service")
+        check("guestlink service status of an unknown service: Windows' error",
+              r.returncode != 0 and "does not exist" in r.stderr, r.stderr)
+        r = cli("service", "status", "a\\b")
+        check("guestlink service status of a name with a backslash: refused",
+              r.returncode != 0 and "invalid service name" in r.stderr, r.stderr)
+    finally:
+        subprocess.run([WINE, "net", "stop", "guestlinkd"], env=env, capture_output=True,
+                       timeout=60)
+        r = subprocess.run([WINE, agent_exe, "-s", "uninstall"], env=env, capture_output=True,
+                           text=True, timeout=60)
+        check("services: the test's service is removed", r.returncode == 0, r.stdout + r.stderr)
 
 
 def run_msi(env, prefix, msi):

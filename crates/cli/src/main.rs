@@ -103,8 +103,9 @@ pub enum Cmd {
         /// A mount point or any path on the file system, as guest:/path or /path.
         path: String,
     },
-    /// The guest's systemd units: list, status, start, stop, restart, enable, disable
-    /// (guestlinkd; acting on a unit needs the guest's policy to list it).
+    /// The guest's systemd units or Windows services: list, status, start, stop,
+    /// restart, enable, disable (guestlinkd; acting on a unit needs the guest's policy
+    /// to list it).
     Service {
         /// What to do.
         #[command(subcommand)]

@@ -1,5 +1,5 @@
 //! `guestlink service list|status|start|stop|restart|enable|disable UNIT`: the guest's
-//! systemd units through guestlinkd's service commands. Acting on a unit needs the
+//! systemd units (a Windows guest's services) through guestlinkd's service commands. Acting on a unit needs the
 //! guest's policy to list it (`[services] units`); listing and status do not.
 
 use std::process::ExitCode;
@@ -17,11 +17,13 @@ use crate::render;
 /// What `service` does.
 #[derive(Debug, Subcommand)]
 pub enum ServiceCmd {
-    /// The units systemd has loaded (name, load, active and sub state, description).
+    /// The units systemd has loaded, or a Windows guest's services (name, load, active
+    /// and sub state, description).
     List,
     /// One unit's states, its unit file's state and its main process.
     Status {
-        /// The unit (`.service` is added when no type is given).
+        /// The unit (`.service` is added when no type is given; on Windows the
+        /// service's name, such as `Spooler`).
         unit: String,
     },
     /// Start a unit and wait for it to have started.
@@ -39,12 +41,14 @@ pub enum ServiceCmd {
         /// The unit.
         unit: String,
     },
-    /// Enable a unit (its install links) and reload systemd.
+    /// Enable a unit (its install links) and reload systemd; on Windows, start the
+    /// service automatically.
     Enable {
         /// The unit.
         unit: String,
     },
-    /// Disable a unit and reload systemd.
+    /// Disable a unit and reload systemd; on Windows, start the service only
+    /// when asked.
     Disable {
         /// The unit.
         unit: String,

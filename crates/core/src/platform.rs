@@ -245,9 +245,14 @@ pub trait SessionManager: Send + Sync {
     ) -> BoxFuture<'_, Result<bool, String>>;
 }
 
-/// The service manager (systemd): units listed, read and acted on. Errors are texts
-/// for the host.
+/// The service manager (systemd, or Windows' service control manager): units listed,
+/// read and acted on. Errors are texts for the host.
 pub trait Services: Send + Sync {
+    /// The full name of the unit the host named, or why the name is refused: systemd's
+    /// rules (`.service` added) unless the manager has its own.
+    fn unit_name(&self, name: &str) -> Result<String, String> {
+        crate::policy::services::unit_name(name)
+    }
     /// The units loaded, running or wanted, sorted by name.
     fn list(&self) -> BoxFuture<'_, Result<Vec<GuestlinkService>, String>>;
     /// One unit's states (`unit` is a full unit name).

@@ -1113,13 +1113,13 @@ define_commands! {
     }
 
     /// guestlink extension: the service manager's units (systemd's `ListUnits`: those
-    /// loaded, running or wanted), sorted by name.
+    /// loaded, running or wanted; on Windows every Win32 service), sorted by name.
     GuestlinkServiceList {
         name: "__org.guestlink_service-list",
         since: "guestlink 0.1",
         args: Empty,
         returns: Vec<GuestlinkService>,
-        platforms: Platforms::LINUX,
+        platforms: Platforms::ALL,
     }
 
     /// guestlink extension: one unit's states, its unit file's state and its main
@@ -1129,18 +1129,20 @@ define_commands! {
         since: "guestlink 0.1",
         args: GuestlinkServiceArgs,
         returns: GuestlinkService,
-        platforms: Platforms::LINUX,
+        platforms: Platforms::ALL,
     }
 
     /// guestlink extension: start, stop, restart, enable or disable a unit through
-    /// systemd, waiting for a start, stop or restart to finish. Only the units the
-    /// policy's `[services]` table lists may be acted on (none by default).
+    /// systemd (on Windows a service through the service control manager: enabled is
+    /// an automatic start, disabled a manual one), waiting for a start, stop or restart
+    /// to finish. Only the units the policy's `[services]` table lists may be acted on
+    /// (none by default).
     GuestlinkServiceControl {
         name: "__org.guestlink_service-control",
         since: "guestlink 0.1",
         args: GuestlinkServiceControlArgs,
         returns: GuestlinkService,
-        platforms: Platforms::LINUX,
+        platforms: Platforms::ALL,
     }
 
     /// guestlink extension: which of the named packages are installed, as

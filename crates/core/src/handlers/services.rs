@@ -1,7 +1,8 @@
 //! System services: the service manager's units listed and read, and acted on for the
 //! host when the policy's `[services]` table lists the unit
 //! ([`crate::policy::services`]). The platform's [`Services`](crate::platform::Services)
-//! speaks to systemd.
+//! speaks to systemd, or to Windows' service control manager, and says how it names
+//! units.
 
 use guestlink_vocabulary::commands::{
     GuestlinkServiceControl, GuestlinkServiceList, GuestlinkServiceStatus,
@@ -13,7 +14,6 @@ use guestlink_vocabulary::types::{
 use crate::context::Context;
 use crate::dispatch::Handler;
 use crate::error::CommandError;
-use crate::policy::services::unit_name;
 
 impl Handler for GuestlinkServiceList {
     async fn handle(ctx: Context<'_>, _args: Empty) -> Result<Vec<GuestlinkService>, CommandError> {
@@ -27,8 +27,8 @@ impl Handler for GuestlinkServiceStatus {
         ctx: Context<'_>,
         args: GuestlinkServiceArgs,
     ) -> Result<GuestlinkService, CommandError> {
-        let unit = unit_name(&args.unit).map_err(CommandError::new)?;
         let services = &ctx.agent.platform().services;
+        let unit = services.unit_name(&args.unit).map_err(CommandError::new)?;
         services.status(unit).await.map_err(CommandError::new)
     }
 }
@@ -38,14 +38,14 @@ impl Handler for GuestlinkServiceControl {
         ctx: Context<'_>,
         args: GuestlinkServiceControlArgs,
     ) -> Result<GuestlinkService, CommandError> {
-        let unit = unit_name(&args.unit).map_err(CommandError::new)?;
+        let services = &ctx.agent.platform().services;
+        let unit = services.unit_name(&args.unit).map_err(CommandError::new)?;
         ctx.agent
             .service_scope()
             .check(&unit)
             .map_err(CommandError::new)?;
         let action = args.action;
         tracing::warn!(unit = %unit, action = action.as_str(), "acting on a service for the host");
-        let services = &ctx.agent.platform().services;
         services
             .control(unit.clone(), action)
             .await

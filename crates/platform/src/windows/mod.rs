@@ -10,6 +10,7 @@
 //!   clock, passwords (`NetUserSetInfo`);
 //! - [`WindowsAccounts`]: local accounts and their profiles;
 //! - `processes.rs`: the programs of live streams (pipes, the agent's own account);
+//! - `services.rs`: services through the service control manager;
 //! - `unsupported.rs`: what has no Windows back end yet (acting on sessions), saying so;
 //!   freezing (VSS) is refused by [`WindowsFilesystems`].
 //!
@@ -26,6 +27,7 @@ mod machine;
 mod privilege;
 mod processes;
 pub mod rules;
+mod services;
 mod system;
 mod unsupported;
 mod volumes;
@@ -55,6 +57,6 @@ pub fn windows() -> Platform {
         accounts: Arc::new(WindowsAccounts),
         session_manager: Arc::new(unsupported::NoSessions),
         processes: Arc::new(processes::WindowsProcesses),
-        services: Arc::new(guestlink_core::platform::NoServices),
+        services: Arc::new(services::WindowsServices),
     }
 }

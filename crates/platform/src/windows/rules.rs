@@ -221,6 +221,54 @@ pub fn volume_disks(b: &[u8]) -> Vec<u32> {
     (0..n).filter_map(|i| u32_at(b, 8 + 24 * i)).collect()
 }
 
+/// systemd's words for the state of a Windows service (`dwCurrentState`, and the exit
+/// code of a stopped one): (active-state, sub-state). A service that stopped with an
+/// error is `failed`, as a unit whose process failed is; one never started has the
+/// exit code ERROR_SERVICE_NEVER_STARTED and is only `inactive`.
+pub fn service_state(state: u32, exit_code: u32) -> (&'static str, &'static str) {
+    const ERROR_SERVICE_NEVER_STARTED: u32 = 1077;
+    match state {
+        1 if exit_code != 0 && exit_code != ERROR_SERVICE_NEVER_STARTED => ("failed", "stopped"),
+        1 => ("inactive", "stopped"),
+        2 => ("activating", "start-pending"),
+        3 => ("deactivating", "stop-pending"),
+        4 => ("active", "running"),
+        5 => ("activating", "continue-pending"),
+        6 => ("deactivating", "pause-pending"),
+        7 => ("active", "paused"),
+        _ => ("unknown", "unknown"),
+    }
+}
+
+/// systemd's unit-file state for a Windows start type: started at boot (automatic,
+/// boot, system) is `enabled`; on demand (manual) is `disabled`, as `systemctl disable`
+/// leaves a unit that can still be started; Windows' Disabled, which refuses every
+/// start, is `masked`.
+pub fn start_type_state(start_type: u32) -> &'static str {
+    match start_type {
+        0..=2 => "enabled",
+        3 => "disabled",
+        4 => "masked",
+        _ => "unknown",
+    }
+}
+
+/// A Windows service name as the service control manager takes it: at most 256
+/// characters, no slashes or backslashes, no control characters. Names are not
+/// case-sensitive for Windows, but the policy's patterns are: a different spelling is
+/// refused there, never let through.
+pub fn service_name(name: &str) -> Result<String, String> {
+    let valid = !name.is_empty()
+        && name.chars().count() <= 256
+        && !name.contains(['/', '\\'])
+        && !name.chars().any(char::is_control);
+    if valid {
+        Ok(name.to_string())
+    } else {
+        Err(format!("invalid service name '{}'", name.escape_debug()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,5 +423,24 @@ mod tests {
             vec![3],
             "a short reply keeps what it has"
         );
+    }
+
+    #[test]
+    fn services_in_systemds_words() {
+        assert_eq!(service_state(4, 0), ("active", "running"));
+        assert_eq!(service_state(1, 0), ("inactive", "stopped"));
+        assert_eq!(service_state(1, 1066), ("failed", "stopped"));
+        assert_eq!(service_state(1, 1077), ("inactive", "stopped"));
+        assert_eq!(service_state(2, 0), ("activating", "start-pending"));
+        assert_eq!(service_state(7, 0), ("active", "paused"));
+        assert_eq!(service_state(99, 0), ("unknown", "unknown"));
+        assert_eq!(start_type_state(2), "enabled");
+        assert_eq!(start_type_state(3), "disabled");
+        assert_eq!(start_type_state(4), "masked");
+        assert_eq!(service_name("Spooler").unwrap(), "Spooler");
+        assert_eq!(service_name("wuauserv").unwrap(), "wuauserv");
+        for bad in ["", "a/b", "a\\b", "x\ny", &"n".repeat(257)] {
+            assert!(service_name(bad).is_err(), "{bad:?}");
+        }
     }
 }
