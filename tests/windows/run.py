@@ -631,7 +631,8 @@ def run_service(env, sock, agent_exe):
           "guestlinkd.exe -d -m isa-serial -p COM1" in r and "0x2" in r, r)
     r = subprocess.run([WINE, "net", "start", "guestlinkd"], env=env, capture_output=True,
                        text=True, timeout=60)
-    q = wait_for_agent(sock, 30)
+    # (A loaded machine has taken more than 30 s for Wine's service manager to start it.)
+    q = wait_for_agent(sock, 90)
     check("net start: the service answers on COM1", q is not None and
           q.call("guest-ping") == {"return": {}}, r.stdout + r.stderr)
     if q:

@@ -20,7 +20,8 @@ use wayland_protocols_plasma::output_management::v2::client::{
     kde_output_management_v2::KdeOutputManagementV2,
 };
 
-use super::{assign, name_key, placed, primary};
+use super::{assign, placed, primary};
+use guestlink_vocabulary::types::output_order;
 
 /// A mode an output offers.
 #[derive(Debug)]
@@ -111,7 +112,7 @@ pub fn apply(layout: &[Display]) -> Result<(), String> {
     while !state.outputs.iter().all(|o| o.done) {
         queue.blocking_dispatch(&mut state).map_err(|e| fail(&e))?;
     }
-    state.outputs.sort_by_key(|o| name_key(&o.name));
+    state.outputs.sort_by_key(|o| output_order(&o.name));
     let names: Vec<&str> = state.outputs.iter().map(|o| o.name.as_str()).collect();
     let plan = assign(layout, &names);
     let first = primary(&plan);

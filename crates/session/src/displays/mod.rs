@@ -151,14 +151,6 @@ pub fn primary(plan: &[Option<Place>]) -> Option<usize> {
     plan.iter().flatten().map(|p| p.rank).min()
 }
 
-/// An output name's sort key: the text before its trailing number, then the number
-/// (Virtual-2 before Virtual-10, as the connectors were made).
-pub fn name_key(name: &str) -> (String, u64) {
-    let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
-    let (text, number) = name.split_at(name.len() - digits);
-    (text.to_string(), number.parse().unwrap_or(0))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,7 +207,7 @@ mod tests {
     #[test]
     fn names_sort_with_their_numbers() {
         let mut v = ["Virtual-10", "Virtual-2", "HDMI-A-1", "Virtual-1", "eDP"];
-        v.sort_by_key(|n| name_key(n));
+        v.sort_by_key(|n| guestlink_vocabulary::types::output_order(n));
         assert_eq!(
             v,
             ["HDMI-A-1", "Virtual-1", "Virtual-2", "Virtual-10", "eDP"]

@@ -18,7 +18,8 @@ use wayland_protocols_wlr::output_management::v1::client::{
     zwlr_output_mode_v1::{self, ZwlrOutputModeV1},
 };
 
-use super::{assign, name_key, placed};
+use super::{assign, placed};
+use guestlink_vocabulary::types::output_order;
 
 /// A mode a head offers.
 #[derive(Debug)]
@@ -96,7 +97,7 @@ pub fn apply(layout: &[Display]) -> Result<(), String> {
     }
     // The compositor announces heads in no useful order: by name, numbers as numbers
     // (Virtual-2 before Virtual-10), as the connectors were made.
-    state.heads.sort_by_key(|h| name_key(&h.name));
+    state.heads.sort_by_key(|h| output_order(&h.name));
     let serial = state.serial.unwrap_or_default();
     let names: Vec<&str> = state.heads.iter().map(|h| h.name.as_str()).collect();
     let plan = assign(layout, &names);

@@ -103,3 +103,11 @@ qapi_struct! {
         displays: Vec<Display> = "displays",
     }
 }
+
+/// The order of output (connector) names as the kernel made them: the text before a
+/// trailing number, then the number, so `Virtual-2` comes before `Virtual-10`.
+pub fn output_order(name: &str) -> (String, u64) {
+    let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (text, number) = name.split_at(name.len() - digits);
+    (text.to_string(), number.parse().unwrap_or(0))
+}

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use guestlink_proto_vdagent::messages::DeviceDisplay;
+use guestlink_vocabulary::types::output_order;
 
 /// A PCI location: the domain and the (slot, function) of each device on the way.
 type PciPath = (u32, Vec<(u32, u32)>);
@@ -66,7 +67,7 @@ fn connector(sysfs: &Path, address: &str, index: u32) -> Result<String, String> 
                 .ok()
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(u64::MAX);
-            (id, name_key(name), name)
+            (id, output_order(name), name)
         })
         .collect();
     connectors.sort();
@@ -74,13 +75,6 @@ fn connector(sysfs: &Path, address: &str, index: u32) -> Result<String, String> 
         .get(index as usize)
         .map(|c| c.2.to_string())
         .ok_or_else(|| format!("{card} has {} outputs", connectors.len()))
-}
-
-/// A name's sort key: the text before its trailing number, then the number.
-fn name_key(name: &str) -> (String, u64) {
-    let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
-    let (text, number) = name.split_at(name.len() - digits);
-    (text.to_string(), number.parse().unwrap_or(0))
 }
 
 /// `pci/0000/02.0/01.0`: the domain, then slot.function per device, in hex.
