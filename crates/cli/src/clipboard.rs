@@ -8,11 +8,14 @@ use std::process::ExitCode;
 
 use guestlink_client::Client;
 use guestlink_vocabulary::commands::{
-    GuestlinkClipboardGet, GuestlinkClipboardSet, GuestlinkClipboardTypes,
+    GuestlinkClipboardGet, GuestlinkClipboardGetRaw, GuestlinkClipboardSet,
+    GuestlinkClipboardSetRaw, GuestlinkClipboardTypes,
 };
 use guestlink_vocabulary::types::{
-    Base64Data, ClipboardGetArgs, ClipboardSelection, ClipboardSetArgs, ClipboardTypesArgs,
+    Base64Data, ClipboardGetArgs, ClipboardSelection, ClipboardSetArgs, ClipboardSetRawArgs,
+    ClipboardTypesArgs, CLIPBOARD_SIZE,
 };
+use guestlink_vocabulary::Command;
 use serde_json::json;
 
 /// The MIME type of plain text.
@@ -31,21 +34,28 @@ pub async fn get(
     output: Option<&Path>,
     json_out: bool,
 ) -> anyhow::Result<ExitCode> {
-    let data = client
-        .call::<GuestlinkClipboardGet>(&ClipboardGetArgs {
-            selection: selection(primary),
-            mime_type: mime.map(String::from),
-        })
-        .await?;
+    let args = ClipboardGetArgs {
+        selection: selection(primary),
+        mime_type: mime.map(String::from),
+    };
+    // Raw bytes where the agent has bulk transfer: no base64 on either side.
+    let data = if client.offers(GuestlinkClipboardGetRaw::NAME).await? {
+        client
+            .call_with_reply_payload::<GuestlinkClipboardGetRaw>(&args, CLIPBOARD_SIZE, |r| r.count)
+            .await?
+            .1
+    } else {
+        client.call::<GuestlinkClipboardGet>(&args).await?.data.0
+    };
     match output {
-        Some(p) => std::fs::write(p, &data.data.0)?,
+        Some(p) => std::fs::write(p, &data)?,
         None if json_out => println!(
             "{}",
-            json!({"mime-type": mime.unwrap_or(TEXT), "data": guestlink_vocabulary::types::base64_encode(&data.data.0)})
+            json!({"mime-type": mime.unwrap_or(TEXT), "data": guestlink_vocabulary::types::base64_encode(&data)})
         ),
         None => {
             let mut out = std::io::stdout().lock();
-            out.write_all(&data.data.0)?;
+            out.write_all(&data)?;
             out.flush()?;
         }
     }
@@ -82,13 +92,25 @@ pub async fn set(
         }
     };
     let size = data.len();
-    client
-        .call::<GuestlinkClipboardSet>(&ClipboardSetArgs {
+    let mime_type = mime.unwrap_or(guessed).to_string();
+    if client.offers(GuestlinkClipboardSetRaw::NAME).await? {
+        let args = ClipboardSetRawArgs {
             selection: selection(primary),
-            mime_type: mime.unwrap_or(guessed).to_string(),
-            data: Base64Data(data),
-        })
-        .await?;
+            mime_type,
+            count: size as i64,
+        };
+        client
+            .call_with_payload_up_to::<GuestlinkClipboardSetRaw>(&args, &data, Some(CLIPBOARD_SIZE))
+            .await?;
+    } else {
+        client
+            .call::<GuestlinkClipboardSet>(&ClipboardSetArgs {
+                selection: selection(primary),
+                mime_type,
+                data: Base64Data(data),
+            })
+            .await?;
+    }
     if json_out {
         println!("{}", json!({"set": size}));
     }

@@ -82,21 +82,37 @@ impl Client {
             handle,
             count: Some(count as i64),
         };
-        let mut text = request_text::<GuestlinkFileReadRaw>(&args)?;
+        let (head, data) = self
+            .call_with_reply_payload::<GuestlinkFileReadRaw>(&args, count, |r| r.count)
+            .await?;
+        Ok((data, head.eof))
+    }
+
+    /// Calls a command whose reply is followed by raw bytes (bulk transfer, turned on
+    /// when it is not): `count_of` reads their number from the reply, which may be at
+    /// most `limit`. Returns the reply and the bytes.
+    pub async fn call_with_reply_payload<C: Command>(
+        &mut self,
+        args: &C::Args,
+        limit: usize,
+        count_of: impl FnOnce(&C::Returns) -> i64,
+    ) -> Result<(C::Returns, Vec<u8>), ClientError> {
+        self.ensure_bulk().await?;
+        let mut text = request_text::<C>(args)?;
         text.push(b'\n');
         let line = self.exchange_with(&text, &[]).await?;
-        let head = reply_of::<GuestlinkFileReadRaw>(&line)?;
-        let Some(len) = usize::try_from(head.count).ok().filter(|&n| n <= count) else {
+        let head = reply_of::<C>(&line)?;
+        let count = count_of(&head);
+        let Some(len) = usize::try_from(count).ok().filter(|&n| n <= limit) else {
             // Whatever follows is of unknown length: resynchronise before the next call.
             self.mark_out_of_sync();
             return Err(ClientError::Protocol(format!(
-                "{}: {} bytes announced for a read of {count}",
-                GuestlinkFileReadRaw::NAME,
-                head.count
+                "{}: {count} bytes announced where at most {limit} may come",
+                C::NAME
             )));
         };
         let data = self.read_payload(len).await?;
-        Ok((data, head.eof))
+        Ok((head, data))
     }
 
     /// Writes `data` to an open guest file; the agent reports how much it took.
@@ -121,7 +137,20 @@ impl Client {
         args: &C::Args,
         data: &[u8],
     ) -> Result<C::Returns, ClientError> {
+        self.call_with_payload_up_to::<C>(args, data, None).await
+    }
+
+    /// [`Client::call_with_payload`] for a command whose payload may be larger than the
+    /// agent's `max-count` (a file read's): up to `limit` (the clipboard commands take
+    /// up to clipboard-size, 64 MiB).
+    pub async fn call_with_payload_up_to<C: Command>(
+        &mut self,
+        args: &C::Args,
+        data: &[u8],
+        limit: Option<usize>,
+    ) -> Result<C::Returns, ClientError> {
         let max = self.ensure_bulk().await?;
+        let max = limit.unwrap_or(max);
         if data.len() > max {
             // The agent would not take the bytes as a payload but lex them as JSON.
             return Err(ClientError::TooLarge {

@@ -173,7 +173,9 @@ async fn run<C: Handler>(ctx: Context<'_>, args: C::Args) -> Result<Reply, Dispa
             lazy: true,
         });
     }
-    let value = C::handle(ctx, args).await?;
+    // Boxed: the handler's code then exists once, whether the table runs it or a front
+    // end calls it directly (`Agent::call`), instead of inlined into each caller.
+    let value = Box::pin(C::handle(ctx, args)).await?;
     Ok(Reply {
         size_hint: C::reply_size_hint(&value),
         value: Box::new(value),
@@ -370,7 +372,7 @@ impl Agent {
             conn: Some(conn),
         };
         prepare::<C>(&ctx, &args)?;
-        Ok(C::handle(ctx, args).await?)
+        Ok(Box::pin(C::handle(ctx, args)).await?)
     }
 
     /// Names of the commands this agent has, in declaration order.

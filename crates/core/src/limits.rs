@@ -34,7 +34,7 @@ pub const ACTION_TIMEOUT: Duration = Duration::from_secs(30);
 pub const ACTION_OUTPUT: usize = 64 << 10;
 
 /// `clipboard-size`: the largest clipboard content passed through.
-pub const CLIPBOARD_SIZE: usize = 32 << 20;
+pub const CLIPBOARD_SIZE: usize = guestlink_vocabulary::types::CLIPBOARD_SIZE;
 /// How long a paste waits for the host to send what it offered (a VNC host asks its
 /// own client first).
 pub const CLIPBOARD_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -72,8 +72,23 @@ pub const GUEST_CLIENTS_RESERVED: usize = 16;
 /// registered session agent.
 pub const GUEST_MESSAGE_BYTES: usize = 4 << 20;
 /// The largest message from a registered session agent: the largest clipboard in
-/// base64, and room for the rest of the message.
+/// base64, and room for the rest of the message (a session agent that takes bulk
+/// transfer sends the bytes raw instead).
 pub const SESSION_AGENT_MESSAGE_BYTES: usize = CLIPBOARD_SIZE / 3 * 4 + (64 << 10);
+
+/// The most raw bytes that may follow a request of `command` in bulk mode: a
+/// clipboard's for the clipboard commands, else a file read's ([`FILE_READ_MAX`]).
+pub fn payload_max(command: &str) -> i64 {
+    const CLIPBOARDS: [&str; 2] = [
+        "__org.guestlink_clipboard-set-raw",
+        "__org.guestlink_reply-raw",
+    ];
+    if CLIPBOARDS.contains(&command) {
+        CLIPBOARD_SIZE as i64
+    } else {
+        FILE_READ_MAX
+    }
+}
 /// `guest-idle-timeout`: how long a guest client that neither subscribed to events,
 /// registered a session agent nor has a request running may stay silent.
 pub const GUEST_IDLE_TIMEOUT: Duration = Duration::from_secs(120);

@@ -16,20 +16,21 @@ use guestlink_client::{Client, Endpoint};
 use std::collections::HashMap;
 
 use guestlink_vocabulary::commands::{
-    GuestlinkClipboardClear, GuestlinkClipboardFetch, GuestlinkClipboardGet,
-    GuestlinkClipboardGrab, GuestlinkClipboardOffer, GuestlinkClipboardSet, GuestlinkDisplaySet,
-    GuestlinkSessionRegister, GuestlinkSessionReply,
+    GuestlinkClipboardClear, GuestlinkClipboardFetch, GuestlinkClipboardFetchRaw,
+    GuestlinkClipboardGet, GuestlinkClipboardGrab, GuestlinkClipboardOffer, GuestlinkClipboardSet,
+    GuestlinkDisplaySet, GuestlinkReplyRaw, GuestlinkSessionData, GuestlinkSessionRegister,
+    GuestlinkSessionReply,
 };
 use guestlink_vocabulary::types::{
-    base64_decode, ClipboardData, ClipboardGrabArgs, ClipboardSelection, ClipboardSelectionArgs,
-    DisplaySetArgs, ReplyArgs, ReplyError, SessionRegisterArgs,
+    base64_decode, ClipboardGrabArgs, ClipboardSelection, ClipboardSelectionArgs, DisplaySetArgs,
+    RawReplyArgs, ReplyArgs, ReplyError, SessionDataArgs, SessionRegisterArgs,
 };
 use guestlink_vocabulary::Command;
 use serde_json::Value;
 
 use crate::clipboard::convert;
 use crate::clipboard::mime::is_text;
-use crate::clipboard::{Clipboard, Fetch};
+use crate::clipboard::{Clipboard, Fetch, READ_LIMIT};
 use crate::displays::Displays;
 
 /// Wait between attempts to reach guestlinkd.
@@ -83,7 +84,8 @@ async fn converse(
     clipboard: &mut Clipboard,
     displays: Option<Displays>,
 ) -> anyhow::Result<()> {
-    let mut capabilities = vec!["clipboard".to_string()];
+    // `binary`: clipboard bytes cross the socket raw (session-data, reply-raw).
+    let mut capabilities = vec!["clipboard".to_string(), "binary".to_string()];
     if displays.is_some() {
         capabilities.push("displays".into());
     }
@@ -95,6 +97,11 @@ async fn converse(
         .await
         .context("cannot register the session")?;
     tracing::info!(session = %reg.session, "serving the session");
+    // The host's data for a paste comes raw where guestlinkd has it.
+    let raw_fetch = client
+        .offers(GuestlinkClipboardFetchRaw::NAME)
+        .await
+        .unwrap_or(false);
     // Selections the host owns, with the types it offered.
     let mut offered: HashMap<ClipboardSelection, Vec<String>> = HashMap::new();
     loop {
@@ -106,12 +113,24 @@ async fn converse(
                 }
                 let tag = event.data["tag"].as_i64().unwrap_or(-1);
                 let command = event.data["command"].as_str().unwrap_or_default().to_string();
-                let answer = act(client, clipboard, displays, &mut offered, &command, &event.data["arguments"]).await;
+                let answer = act(client, clipboard, displays, &mut offered, raw_fetch, &command, tag, &event.data["arguments"]).await;
                 if let Err(e) = &answer {
                     tracing::info!(command = %command, "request failed: {e}");
                 }
                 let (ret, error) = match answer {
-                    Ok(v) => (Some(v), None),
+                    Ok(Done::Value(v)) => (Some(v), None),
+                    Ok(Done::Clipboard(mime_type, data)) => {
+                        // The bytes raw after the request, the type beside them.
+                        let args = RawReplyArgs {
+                            tag,
+                            count: data.len() as i64,
+                            ret: Some(serde_json::json!({ "mime-type": mime_type })),
+                        };
+                        client
+                            .call_with_payload_up_to::<GuestlinkReplyRaw>(&args, &data, Some(READ_LIMIT))
+                            .await?;
+                        continue;
+                    }
                     Err(desc) => (None, Some(ReplyError { class: None, desc })),
                 };
                 client.call::<GuestlinkSessionReply>(&ReplyArgs { tag, ret, error }).await?;
@@ -133,7 +152,7 @@ async fn converse(
                 let Some(Fetch { selection, mime, reply }) = fetch else {
                     return Err(Stopped.into());
                 };
-                let answer = fetch_from_host(client, &offered, selection, Some(mime)).await;
+                let answer = fetch_from_host(client, &offered, raw_fetch, selection, Some(mime)).await;
                 let _ = reply.send(answer);
             }
         }
@@ -144,6 +163,7 @@ async fn converse(
 async fn fetch_from_host(
     client: &mut Client,
     offered: &HashMap<ClipboardSelection, Vec<String>>,
+    raw: bool,
     selection: ClipboardSelection,
     mime: Option<String>,
 ) -> Result<(String, Vec<u8>), String> {
@@ -156,15 +176,25 @@ async fn fetch_from_host(
         .find(|t| **t == want || (is_text(t) && is_text(&want)))
         .cloned()
         .ok_or_else(|| format!("the host offers {}, not {want}", types.join(", ")))?;
-    let data = client
-        .call::<GuestlinkClipboardFetch>(&ClipboardSelectionArgs {
-            selection: Some(selection),
-            mime_type: Some(pick),
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+    let args = ClipboardSelectionArgs {
+        selection: Some(selection),
+        mime_type: Some(pick),
+    };
+    let (mime_type, data) = if raw {
+        let (head, data) = client
+            .call_with_reply_payload::<GuestlinkClipboardFetchRaw>(&args, READ_LIMIT, |r| r.count)
+            .await
+            .map_err(|e| e.to_string())?;
+        (head.mime_type, data)
+    } else {
+        let data = client
+            .call::<GuestlinkClipboardFetch>(&args)
+            .await
+            .map_err(|e| e.to_string())?;
+        (data.mime_type, data.data.0)
+    };
     // A host with another image format than the PNG wanted: converted here.
-    convert::as_wanted(Some(&want), (data.mime_type, data.data.0)).await
+    convert::as_wanted(Some(&want), (mime_type, data)).await
 }
 
 fn selection_of(args: &Value) -> ClipboardSelection {
@@ -174,39 +204,64 @@ fn selection_of(args: &Value) -> ClipboardSelection {
         .unwrap_or(ClipboardSelection::Clipboard)
 }
 
+/// What a request came to: a value to answer with, or clipboard bytes (sent raw).
+enum Done {
+    Value(Value),
+    Clipboard(String, Vec<u8>),
+}
+
+fn done() -> Result<Done, String> {
+    Ok(Done::Value(Value::Object(Default::default())))
+}
+
+/// The bytes of request `tag`: raw from guestlinkd (`session-data`) when it announced
+/// `count`, else in base64 in `data`.
+async fn bytes_of(client: &mut Client, tag: i64, args: &Value) -> Result<Vec<u8>, String> {
+    if args.get("count").is_some() {
+        let (_, data) = client
+            .call_with_reply_payload::<GuestlinkSessionData>(
+                &SessionDataArgs { tag },
+                READ_LIMIT,
+                |r| r.count,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok(data);
+    }
+    base64_decode(args["data"].as_str().unwrap_or_default().as_bytes()).map_err(|e| e.to_string())
+}
+
 /// Runs one request from guestlinkd on the desktop.
+#[allow(clippy::too_many_arguments)]
 async fn act(
     client: &mut Client,
     clipboard: &Clipboard,
     displays: Option<Displays>,
     offered: &mut HashMap<ClipboardSelection, Vec<String>>,
+    raw_fetch: bool,
     command: &str,
+    tag: i64,
     args: &Value,
-) -> Result<Value, String> {
+) -> Result<Done, String> {
     let selection = selection_of(args);
     match command {
         c if c == GuestlinkClipboardGet::NAME => {
             let mime = args["mime-type"].as_str().map(String::from);
             let (mime_type, data) = if offered.contains_key(&selection) {
-                fetch_from_host(client, offered, selection, mime).await?
+                fetch_from_host(client, offered, raw_fetch, selection, mime).await?
             } else {
                 convert::get(clipboard, selection, mime).await?
             };
-            serde_json::to_value(ClipboardData {
-                mime_type,
-                data: data.into(),
-            })
-            .map_err(|e| e.to_string())
+            Ok(Done::Clipboard(mime_type, data))
         }
         c if c == GuestlinkClipboardSet::NAME => {
             let mime = args["mime-type"]
                 .as_str()
                 .unwrap_or("text/plain;charset=utf-8");
-            let data = base64_decode(args["data"].as_str().unwrap_or_default().as_bytes())
-                .map_err(|e| e.to_string())?;
+            let data = bytes_of(client, tag, args).await?;
             offered.remove(&selection);
             clipboard.set(selection, mime.to_string(), data).await?;
-            Ok(Value::Object(Default::default()))
+            done()
         }
         c if c == GuestlinkClipboardOffer::NAME => {
             let types: Vec<String> = args["types"]
@@ -222,18 +277,24 @@ async fn act(
                 if offered.remove(&selection).is_some() {
                     clipboard.clear(selection).await?;
                 }
-                return Ok(Value::Object(Default::default()));
+                return done();
             }
             offered.insert(selection, types.clone());
             if clipboard.lazy {
                 clipboard.offer(selection, types).await?;
             } else {
                 // Wayland: the source needs its data now.
-                let (mime, data) =
-                    fetch_from_host(client, offered, selection, types.first().cloned()).await?;
+                let (mime, data) = fetch_from_host(
+                    client,
+                    offered,
+                    raw_fetch,
+                    selection,
+                    types.first().cloned(),
+                )
+                .await?;
                 clipboard.set(selection, mime, data).await?;
             }
-            Ok(Value::Object(Default::default()))
+            done()
         }
         c if c == GuestlinkDisplaySet::NAME => {
             let layout: DisplaySetArgs =
@@ -242,12 +303,12 @@ async fn act(
                 return Err("this session cannot take a display layout".into());
             };
             crate::displays::apply(which, layout.displays).await?;
-            Ok(Value::Object(Default::default()))
+            done()
         }
         c if c == GuestlinkClipboardClear::NAME => {
             offered.remove(&selection);
             clipboard.clear(selection).await?;
-            Ok(Value::Object(Default::default()))
+            done()
         }
         other => Err(format!("this session agent does not do '{other}'")),
     }

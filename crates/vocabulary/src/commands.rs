@@ -642,12 +642,14 @@ define_commands! {
     /// guestlink extension: turn on raw bulk transfer for this connection. Until a
     /// client calls it, the agent never sends a raw byte, and the `-raw` commands are
     /// refused. It ends when the connection closes or the client synchronises again
-    /// (`guest-sync`, `guest-sync-delimited`).
+    /// (`guest-sync`, `guest-sync-delimited`). On the guest socket only a registered
+    /// session agent may turn it on (for its clipboard's bytes).
     GuestlinkBulkEnable {
         name: "__org.guestlink_bulk-enable",
         since: "guestlink 0.1",
         args: Empty,
         returns: GuestlinkBulkInfo,
+        scope: Both,
     }
 
     /// guestlink extension: `guest-file-read` without base64. The reply
@@ -813,6 +815,30 @@ define_commands! {
         scope: Guest,
     }
 
+    /// guestlink extension: `clipboard-get` without base64. The reply
+    /// `{"return": {"mime-type": ..., "count": N}}` and its newline are followed by
+    /// exactly N raw bytes. Needs `__org.guestlink_bulk-enable`.
+    GuestlinkClipboardGetRaw {
+        name: "__org.guestlink_clipboard-get-raw",
+        since: "guestlink 0.1",
+        args: ClipboardGetArgs,
+        returns: ClipboardRaw,
+        platforms: Platforms::POSIX,
+        payload: Reply,
+    }
+
+    /// guestlink extension: `clipboard-set` without base64. Exactly `count` raw bytes
+    /// (at most clipboard-size, 64 MiB) follow the request's closing brace. Needs
+    /// `__org.guestlink_bulk-enable`.
+    GuestlinkClipboardSetRaw {
+        name: "__org.guestlink_clipboard-set-raw",
+        since: "guestlink 0.1",
+        args: ClipboardSetRawArgs,
+        returns: Empty,
+        platforms: Platforms::POSIX,
+        payload: Request,
+    }
+
     /// guestlink extension, guest socket: a session agent announces itself for its
     /// logind session. It then receives `SESSION_REQUEST` events for that session.
     GuestlinkSessionRegister {
@@ -831,6 +857,36 @@ define_commands! {
         args: ReplyArgs,
         returns: Empty,
         platforms: Platforms::POSIX,
+        scope: Guest,
+    }
+
+    /// guestlink extension: answer a request with bytes: `count` raw bytes (at most
+    /// clipboard-size, 64 MiB) follow the request's closing brace and become the
+    /// answer's `data`, beside `return`. A host answers a `GUEST_REQUEST` so (a
+    /// clipboard for a paste of what it offered), a session agent a `SESSION_REQUEST`
+    /// (a clipboard read). Needs `__org.guestlink_bulk-enable`.
+    GuestlinkReplyRaw {
+        name: "__org.guestlink_reply-raw",
+        since: "guestlink 0.1",
+        args: RawReplyArgs,
+        returns: Empty,
+        platforms: Platforms::POSIX,
+        payload: Request,
+        scope: Both,
+    }
+
+    /// guestlink extension, guest socket: a session agent that registered with the
+    /// capability `binary` takes the bytes of a `SESSION_REQUEST` (a clipboard the host
+    /// sets), which the request announces as `arguments.count` instead of sending
+    /// `arguments.data` in base64. The reply `{"return": {"count": N}}` is followed by
+    /// N raw bytes; the bytes are given once. Needs `__org.guestlink_bulk-enable`.
+    GuestlinkSessionData {
+        name: "__org.guestlink_session-data",
+        since: "guestlink 0.1",
+        args: SessionDataArgs,
+        returns: SessionData,
+        platforms: Platforms::POSIX,
+        payload: Reply,
         scope: Guest,
     }
 
@@ -865,6 +921,19 @@ define_commands! {
         args: ClipboardSelectionArgs,
         returns: ClipboardData,
         platforms: Platforms::POSIX,
+        scope: Guest,
+    }
+
+    /// guestlink extension, guest socket: `clipboard-fetch` without base64. The reply
+    /// `{"return": {"mime-type": ..., "count": N}}` is followed by N raw bytes. Needs
+    /// `__org.guestlink_bulk-enable`.
+    GuestlinkClipboardFetchRaw {
+        name: "__org.guestlink_clipboard-fetch-raw",
+        since: "guestlink 0.1",
+        args: ClipboardSelectionArgs,
+        returns: ClipboardRaw,
+        platforms: Platforms::POSIX,
+        payload: Reply,
         scope: Guest,
     }
 

@@ -19,6 +19,11 @@
 //! by all, and an idle client that neither subscribed nor registered is closed. A
 //! client that goes away frees everything at once: its requests still waiting for the
 //! host are withdrawn.
+//!
+//! A registered session agent may turn bulk transfer on (`__org.guestlink_bulk-enable`,
+//! until its next sync): a clipboard's bytes then cross raw, after the JSON of
+//! `__org.guestlink_reply-raw` and of `__org.guestlink_session-data`'s reply,
+//! instead of in base64.
 
 use guestlink_core::Call;
 use std::io;
@@ -27,11 +32,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use guestlink_core::{Agent, CallContext, Caller, Connection, Protocol, Subscription};
+use guestlink_core::{Agent, Bulk, CallContext, Caller, Connection, Protocol, Subscription};
 use guestlink_proto_qga::{encode_error, Decoder, ErrorClass, Limits, Request};
 use guestlink_vocabulary::commands::{
-    GuestSync, GuestSyncDelimited, GuestlinkClipboardGet, GuestlinkClipboardSet,
-    GuestlinkClipboardTypes, GuestlinkHostRequest,
+    GuestSync, GuestSyncDelimited, GuestlinkBulkEnable, GuestlinkClipboardGet,
+    GuestlinkClipboardSet, GuestlinkClipboardTypes, GuestlinkHostRequest,
 };
 use guestlink_vocabulary::Command;
 use tokio::io::AsyncWriteExt;
@@ -43,7 +48,9 @@ use tokio::task::JoinSet;
 use guestlink_core::limits::{GUEST_MESSAGE_BYTES, SESSION_AGENT_MESSAGE_BYTES};
 
 use super::limits::{guest_idle_timeout, Admission, Budget, Charge};
-use super::qga::{encode_event_line, encode_outcome, request_of, write_after, After};
+use super::qga::{
+    encode_event_line, encode_outcome, payload_length, read_payload, request_of, write_after, After,
+};
 
 /// The default path of the socket.
 pub const DEFAULT_PATH: &str = "/run/guestlink/agent.sock";
@@ -198,15 +205,25 @@ async fn write_loop(
     }
 }
 
-async fn run_one(agent: &Agent, conn: &Connection, req: Request) -> (Vec<u8>, After) {
+/// Runs a request on a connection in bulk mode (`bulk`, with the payload that followed
+/// it) or not (`None`); also says whether it succeeded.
+async fn run_bulk(
+    agent: &Agent,
+    conn: &Connection,
+    req: Request,
+    bulk: Option<Bulk>,
+) -> ((Vec<u8>, After), bool) {
     let name = req.execute;
     if name == GuestSync::NAME || name == GuestSyncDelimited::NAME {
         conn.events.clear();
     }
-    let result = agent.execute(Call::on(conn, &name, req.arguments)).await;
+    let result = agent
+        .execute(Call::on(conn, &name, req.arguments).with_bulk(bulk.as_ref()))
+        .await;
+    let ok = result.is_ok();
     let mut out = Vec::new();
     let after = encode_outcome(&name, req.id, result, &mut out);
-    (out, after)
+    ((out, after), ok)
 }
 
 /// Whether a client with nothing running, no subscription and no session agent may be
@@ -260,6 +277,9 @@ async fn read_loop(
         ..Limits::default()
     });
     let mut registered = false;
+    // Bulk transfer (`__org.guestlink_bulk-enable`, session agents only: their
+    // clipboards cross raw), until the next sync.
+    let mut bulk = false;
     let mut buf = super::read_buffer::ReadBuffer::new(READ_CHUNK);
     let waiting = Arc::new(Semaphore::new(WAITING_LIMIT));
     let mut running = JoinSet::new();
@@ -299,16 +319,45 @@ async fn read_loop(
                 }
                 continue;
             };
-            if WAITING.contains(&req.execute.as_str()) {
+            let name = req.execute.as_str();
+            if name == GuestSync::NAME || name == GuestSyncDelimited::NAME {
+                bulk = false;
+            }
+            if name == GuestlinkBulkEnable::NAME && !agent.state().sessions.is_agent(conn.id) {
+                let mut out = Vec::new();
+                let why = "bulk transfer on the guest socket is for registered session agents";
+                encode_error(&mut out, ErrorClass::GenericError, why, req.id.as_ref());
+                if tx.send((out, After::Nothing)).await.is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
+            // On a connection in bulk mode the raw bytes after a request with a payload
+            // are read before it runs (so a refused one still consumes them).
+            let input = match payload_length(agent, bulk, &req) {
+                Some(len) => {
+                    let (data, used) = read_payload(&mut rd, &buf[pos..n], len).await?;
+                    pos += used;
+                    Some(data)
+                }
+                None => None,
+            };
+            let call_bulk = bulk.then(|| Bulk::new(input));
+            if WAITING.contains(&name) {
                 let permit = waiting.clone().acquire_owned().await.ok();
                 let (agent, conn, tx) = (agent.clone(), conn.clone(), tx.clone());
                 running.spawn(async move {
-                    let reply = run_one(&agent, &conn, req).await;
+                    let (reply, _) = run_bulk(&agent, &conn, req, call_bulk).await;
                     let _ = tx.send(reply).await;
                     drop(permit);
                 });
-            } else if tx.send(run_one(agent, conn, req).await).await.is_err() {
-                return Ok(());
+            } else {
+                let enabling = name == GuestlinkBulkEnable::NAME;
+                let (reply, ok) = run_bulk(agent, conn, req, call_bulk).await;
+                bulk |= enabling && ok;
+                if tx.send(reply).await.is_err() {
+                    return Ok(());
+                }
             }
             while running.try_join_next().is_some() {}
         }

@@ -23,7 +23,7 @@
 use guestlink_core::Call;
 use std::io;
 
-use guestlink_core::limits::FILE_READ_MAX;
+use guestlink_core::limits::payload_max;
 use guestlink_core::{Agent, Bulk, CallContext, Connection, DispatchError, EventRecord, Reply};
 use guestlink_proto_qga::{
     encode_error, encode_event, encode_return, write_return, Decoder, ErrorClass, Frame, Request,
@@ -227,7 +227,7 @@ pub(super) fn payload_length(agent: &Agent, bulk: bool, req: &Request) -> Option
         return None;
     }
     let count = req.arguments.get("count")?.as_i64()?;
-    (0..=FILE_READ_MAX)
+    (0..=payload_max(&req.execute))
         .contains(&count)
         .then_some(count as usize)
 }

@@ -9,28 +9,29 @@
 //! that offered it (`clipboard-fetch`, a `GUEST_REQUEST` sent to that connection only).
 
 use guestlink_vocabulary::commands::{
-    GuestlinkClipboardClear, GuestlinkClipboardFetch, GuestlinkClipboardGet,
-    GuestlinkClipboardGrab, GuestlinkClipboardOffer, GuestlinkClipboardSet,
+    GuestlinkClipboardClear, GuestlinkClipboardFetch, GuestlinkClipboardFetchRaw,
+    GuestlinkClipboardGet, GuestlinkClipboardGetRaw, GuestlinkClipboardGrab,
+    GuestlinkClipboardOffer, GuestlinkClipboardSet, GuestlinkClipboardSetRaw,
     GuestlinkClipboardTypes,
 };
 use guestlink_vocabulary::events::{ClipboardChangedEvent, GuestRequestEvent};
 use guestlink_vocabulary::types::{
     ClipboardChanged, ClipboardData, ClipboardGetArgs, ClipboardGrabArgs, ClipboardOfferArgs,
-    ClipboardSelection, ClipboardSelectionArgs, ClipboardSetArgs, ClipboardTypes,
-    ClipboardTypesArgs, Empty, GuestRequest,
+    ClipboardRaw, ClipboardSelection, ClipboardSelectionArgs, ClipboardSetArgs,
+    ClipboardSetRawArgs, ClipboardTypes, ClipboardTypesArgs, Empty, GuestRequest,
 };
 use guestlink_vocabulary::Command;
 use serde_json::json;
 
 use super::events::{await_answer, connection};
-use super::sessions::{ask_agent, target_of};
+use super::sessions::{ask_agent, ask_agent_with, target_of};
 use crate::call::Caller;
 use crate::context::Context;
 use crate::dispatch::Handler;
 use crate::error::CommandError;
 use crate::events::{Audience, EventRecord};
 use crate::limits::{CLIPBOARD_FETCH_TIMEOUT, CLIPBOARD_SIZE, CLIPBOARD_TYPES};
-use crate::state::pending::Answerer;
+use crate::state::pending::{Answered, Answerer};
 use crate::state::sessions::HostOffer;
 
 fn too_large(len: usize) -> CommandError {
@@ -58,14 +59,7 @@ impl Handler for GuestlinkClipboardGet {
         ctx: Context<'_>,
         args: ClipboardGetArgs,
     ) -> Result<ClipboardData, CommandError> {
-        let target = target_of(&ctx)?;
-        let selection = args.selection.unwrap_or(ClipboardSelection::Clipboard);
-        let mut arguments = json!({ "selection": selection.as_str() });
-        if let Some(t) = &args.mime_type {
-            arguments["mime-type"] = t.as_str().into();
-        }
-        let answer = ask_agent(&ctx, &target, Self::NAME, arguments).await?;
-        clipboard_of(answer, "the session agent")
+        Box::pin(get(&ctx, args)).await
     }
 
     fn reply_size_hint(reply: &ClipboardData) -> usize {
@@ -73,26 +67,92 @@ impl Handler for GuestlinkClipboardGet {
     }
 }
 
+impl Handler for GuestlinkClipboardGetRaw {
+    async fn handle(
+        ctx: Context<'_>,
+        args: ClipboardGetArgs,
+    ) -> Result<ClipboardRaw, CommandError> {
+        let bulk = ctx.bulk.ok_or_else(|| {
+            CommandError::new("clipboard-get-raw sends raw bytes: turn bulk transfer on first")
+        })?;
+        let data = Box::pin(get(&ctx, args)).await?;
+        let count = data.data.0.len() as i64;
+        bulk.set_output(data.data.0);
+        Ok(ClipboardRaw {
+            mime_type: data.mime_type,
+            count,
+        })
+    }
+}
+
 impl Handler for GuestlinkClipboardSet {
     async fn handle(ctx: Context<'_>, args: ClipboardSetArgs) -> Result<Empty, CommandError> {
-        if args.data.0.len() > CLIPBOARD_SIZE {
-            return Err(too_large(args.data.0.len()));
-        }
-        let target = target_of(&ctx)?;
-        let arguments = serde_json::to_value(&args)
-            .map_err(|e| CommandError::new(format!("cannot forward the clipboard: {e}")))?;
-        ask_agent(&ctx, &target, Self::NAME, arguments).await?;
         let selection = args.selection.unwrap_or(ClipboardSelection::Clipboard);
-        let types = vec![args.mime_type];
-        let sessions = &ctx.agent.state().sessions;
-        sessions.set_offer(target.agent.conn, selection, types.clone());
-        sessions.drop_host_offers(None, Some(selection));
-        // A copy made in the guest is news for the host; the host's own is not.
-        if let Caller::Guest { .. } = ctx.call.caller {
-            announce(&ctx, target.session, target.agent.uid, selection, types);
-        }
-        Ok(Empty {})
+        Box::pin(set(&ctx, selection, args.mime_type, args.data.0)).await
     }
+}
+
+impl Handler for GuestlinkClipboardSetRaw {
+    async fn handle(ctx: Context<'_>, args: ClipboardSetRawArgs) -> Result<Empty, CommandError> {
+        // The front end reads exactly `count` bytes after the request when `count` is
+        // in range on a connection in bulk mode; anything else brought none.
+        let data = ctx.bulk.and_then(|b| b.take_input());
+        let data = match data {
+            Some(d) if i64::try_from(d.len()) == Ok(args.count) => d,
+            _ if usize::try_from(args.count).is_ok_and(|n| n > CLIPBOARD_SIZE) => {
+                return Err(too_large(args.count as usize))
+            }
+            _ => {
+                return Err(CommandError::new(format!(
+                    "value '{}' is invalid for argument count: the raw bytes that follow the request, in bulk mode",
+                    args.count
+                )))
+            }
+        };
+        let selection = args.selection.unwrap_or(ClipboardSelection::Clipboard);
+        Box::pin(set(&ctx, selection, args.mime_type, data)).await
+    }
+}
+
+// `get`, `set` and `fetch` serve a base64 command and its raw twin each: they are
+// awaited boxed, so that their code exists once rather than inlined into both.
+
+/// Reads a clipboard of the caller's target session from its agent.
+async fn get(ctx: &Context<'_>, args: ClipboardGetArgs) -> Result<ClipboardData, CommandError> {
+    let target = target_of(ctx)?;
+    let selection = args.selection.unwrap_or(ClipboardSelection::Clipboard);
+    let mut arguments = json!({ "selection": selection.as_str() });
+    if let Some(t) = &args.mime_type {
+        arguments["mime-type"] = t.as_str().into();
+    }
+    let answer = ask_agent(ctx, &target, GuestlinkClipboardGet::NAME, arguments).await?;
+    clipboard_of(answer, "the session agent")
+}
+
+/// Sets a clipboard of the caller's target session through its agent.
+async fn set(
+    ctx: &Context<'_>,
+    selection: ClipboardSelection,
+    mime_type: String,
+    data: Vec<u8>,
+) -> Result<Empty, CommandError> {
+    if data.len() > CLIPBOARD_SIZE {
+        return Err(too_large(data.len()));
+    }
+    let target = target_of(ctx)?;
+    // The bytes go raw, or in base64, as the agent takes them (no copy kept here).
+    let arguments = json!({ "selection": selection.as_str(), "mime-type": mime_type });
+    let command = GuestlinkClipboardSet::NAME;
+    ask_agent_with(ctx, &target, command, arguments, Some(data)).await?;
+    let types = vec![mime_type];
+    let sessions = &ctx.agent.state().sessions;
+    sessions.set_offer(target.agent.conn, selection, types.clone());
+    sessions.drop_host_offers(None, Some(selection));
+    // A copy made in the guest is news for the host; the host's own is not.
+    if let Caller::Guest { .. } = ctx.call.caller {
+        announce(ctx, target.session, target.agent.uid, selection, types);
+    }
+    Ok(Empty {})
 }
 
 impl Handler for GuestlinkClipboardGrab {
@@ -148,10 +208,20 @@ fn announce(
     );
 }
 
-/// Clipboard contents as another party answered them.
-fn clipboard_of(answer: serde_json::Value, who: &str) -> Result<ClipboardData, CommandError> {
-    let data: ClipboardData = serde_json::from_value(answer)
-        .map_err(|e| CommandError::new(format!("{who} sent a malformed clipboard: {e}")))?;
+/// Clipboard contents as another party answered them: in base64 inside the value, or
+/// raw beside it (the value then has the `mime-type`).
+fn clipboard_of(answer: Answered, who: &str) -> Result<ClipboardData, CommandError> {
+    let malformed = |e: String| CommandError::new(format!("{who} sent a malformed clipboard: {e}"));
+    let data = match answer.data {
+        Some(bytes) => ClipboardData {
+            mime_type: answer.value["mime-type"]
+                .as_str()
+                .ok_or_else(|| malformed("no 'mime-type'".into()))?
+                .to_string(),
+            data: bytes.into(),
+        },
+        None => serde_json::from_value(answer.value).map_err(|e| malformed(e.to_string()))?,
+    };
     if data.data.0.len() > CLIPBOARD_SIZE {
         return Err(too_large(data.data.0.len()));
     }
@@ -196,58 +266,85 @@ impl Handler for GuestlinkClipboardFetch {
         ctx: Context<'_>,
         args: ClipboardSelectionArgs,
     ) -> Result<ClipboardData, CommandError> {
-        let conn = connection(&ctx)?;
-        let Caller::Guest { uid, pid } = ctx.call.caller else {
-            return Err(CommandError::new("only session agents fetch from the host"));
-        };
-        let selection = args.selection.unwrap_or(ClipboardSelection::Clipboard);
-        let state = ctx.agent.state();
-        let (session, _) = state.sessions.session_of(conn.id).ok_or_else(|| {
-            CommandError::new("only a registered session agent fetches the host's clipboard")
-        })?;
-        let offer = state
-            .sessions
-            .host_offer(&session, selection)
-            .ok_or_else(|| {
-                CommandError::new(format!(
-                    "the host offers nothing in the {} selection",
-                    selection.as_str()
-                ))
-            })?;
-        let mime = match args.mime_type {
-            Some(m) if offer.types.contains(&m) => m,
-            Some(m) => {
-                return Err(CommandError::new(format!(
-                    "the host does not offer {m} (it offers {})",
-                    offer.types.join(", ")
-                )))
-            }
-            None => offer.types[0].clone(),
-        };
-        let mut ticket = state
-            .pending
-            .open(Answerer::Connection(offer.conn), ctx.call.caller)?;
-        let request = GuestRequest {
-            tag: ticket.tag,
-            uid: i64::from(uid),
-            pid: i64::from(pid),
-            session: Some(session),
-            command: Self::NAME.to_string(),
-            arguments: json!({ "selection": selection.as_str(), "mime-type": mime }),
-        };
-        if !offer
-            .mailbox
-            .send(EventRecord::new::<GuestRequestEvent>(&request))
-        {
-            return Err(CommandError::new("the host is not reading its requests"));
-        }
-        let answer = await_answer(&mut ticket, CLIPBOARD_FETCH_TIMEOUT, "the host").await?;
-        clipboard_of(answer, "the host")
+        Box::pin(fetch(&ctx, args)).await
     }
 
     fn reply_size_hint(reply: &ClipboardData) -> usize {
         reply.data.0.len() / 3 * 4
     }
+}
+
+impl Handler for GuestlinkClipboardFetchRaw {
+    async fn handle(
+        ctx: Context<'_>,
+        args: ClipboardSelectionArgs,
+    ) -> Result<ClipboardRaw, CommandError> {
+        let bulk = ctx.bulk.ok_or_else(|| {
+            CommandError::new("clipboard-fetch-raw sends raw bytes: turn bulk transfer on first")
+        })?;
+        let data = Box::pin(fetch(&ctx, args)).await?;
+        let count = data.data.0.len() as i64;
+        bulk.set_output(data.data.0);
+        Ok(ClipboardRaw {
+            mime_type: data.mime_type,
+            count,
+        })
+    }
+}
+
+/// The host's data for a paste of what it offered, asked of the host connection that
+/// offered it (a `GUEST_REQUEST` to it alone).
+async fn fetch(
+    ctx: &Context<'_>,
+    args: ClipboardSelectionArgs,
+) -> Result<ClipboardData, CommandError> {
+    let conn = connection(ctx)?;
+    let Caller::Guest { uid, pid } = ctx.call.caller else {
+        return Err(CommandError::new("only session agents fetch from the host"));
+    };
+    let selection = args.selection.unwrap_or(ClipboardSelection::Clipboard);
+    let state = ctx.agent.state();
+    let (session, _) = state.sessions.session_of(conn.id).ok_or_else(|| {
+        CommandError::new("only a registered session agent fetches the host's clipboard")
+    })?;
+    let offer = state
+        .sessions
+        .host_offer(&session, selection)
+        .ok_or_else(|| {
+            CommandError::new(format!(
+                "the host offers nothing in the {} selection",
+                selection.as_str()
+            ))
+        })?;
+    let mime = match args.mime_type {
+        Some(m) if offer.types.contains(&m) => m,
+        Some(m) => {
+            return Err(CommandError::new(format!(
+                "the host does not offer {m} (it offers {})",
+                offer.types.join(", ")
+            )))
+        }
+        None => offer.types[0].clone(),
+    };
+    let mut ticket = state
+        .pending
+        .open(Answerer::Connection(offer.conn), ctx.call.caller)?;
+    let request = GuestRequest {
+        tag: ticket.tag,
+        uid: i64::from(uid),
+        pid: i64::from(pid),
+        session: Some(session),
+        command: GuestlinkClipboardFetch::NAME.to_string(),
+        arguments: json!({ "selection": selection.as_str(), "mime-type": mime }),
+    };
+    if !offer
+        .mailbox
+        .send(EventRecord::new::<GuestRequestEvent>(&request))
+    {
+        return Err(CommandError::new("the host is not reading its requests"));
+    }
+    let answer = await_answer(&mut ticket, CLIPBOARD_FETCH_TIMEOUT, "the host").await?;
+    clipboard_of(answer, "the host")
 }
 
 impl Handler for GuestlinkClipboardClear {

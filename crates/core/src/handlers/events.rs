@@ -4,13 +4,15 @@
 use std::time::Duration;
 
 use guestlink_vocabulary::commands::{
-    GuestlinkEventsSubscribe, GuestlinkEventsUnsubscribe, GuestlinkGuestReply, GuestlinkHostRequest,
+    GuestlinkEventsSubscribe, GuestlinkEventsUnsubscribe, GuestlinkGuestReply,
+    GuestlinkHostRequest, GuestlinkReplyRaw,
 };
 use guestlink_vocabulary::events::{
     EventsDroppedEvent, GuestRequestEvent, SessionRequestEvent, EVENT_NAMES,
 };
 use guestlink_vocabulary::types::{
-    Empty, GuestRequest, HostRequestArgs, ReplyArgs, SubscribeArgs, Subscription, UnsubscribeArgs,
+    Empty, GuestRequest, HostRequestArgs, RawReplyArgs, ReplyArgs, SubscribeArgs, Subscription,
+    UnsubscribeArgs,
 };
 use guestlink_vocabulary::Event;
 use serde_json::Value;
@@ -22,7 +24,7 @@ use crate::dispatch::Handler;
 use crate::error::CommandError;
 use crate::events::{Audience, EventRecord, Listener};
 use crate::limits::{EVENT_HEARTBEAT_MAX, HOST_REQUEST_TIMEOUT_MAX};
-use crate::state::pending::{Answer, Answerer, Ticket};
+use crate::state::pending::{Answer, Answered, Answerer, Ticket};
 
 /// How long a guest program waits for the host by default, in seconds.
 pub const HOST_TIMEOUT_DEFAULT: i64 = 30;
@@ -101,7 +103,7 @@ impl Handler for GuestlinkEventsUnsubscribe {
 /// The answer carried by a reply command: its `return` or its `error`.
 pub(crate) fn answer_of(args: ReplyArgs) -> Result<(i64, Answer), CommandError> {
     match (args.ret, args.error) {
-        (Some(v), None) => Ok((args.tag, Ok(v))),
+        (Some(v), None) => Ok((args.tag, Ok(v.into()))),
         (None, Some(e)) => Ok((args.tag, Err(e))),
         _ => Err(CommandError::new(
             "exactly one of 'return' and 'error' must be given",
@@ -109,20 +111,64 @@ pub(crate) fn answer_of(args: ReplyArgs) -> Result<(i64, Answer), CommandError> 
     }
 }
 
+/// The answer carried by a raw reply command: its `return` with the bytes that
+/// followed the request (`count` of them) as its data.
+pub(crate) fn raw_answer_of(
+    ctx: &Context<'_>,
+    args: RawReplyArgs,
+) -> Result<(i64, Answer), CommandError> {
+    // The front end reads exactly `count` bytes after the request when `count` is in
+    // range on a connection in bulk mode; anything else brought none.
+    let data = ctx.bulk.and_then(|b| b.take_input());
+    match data {
+        Some(data) if i64::try_from(data.len()) == Ok(args.count) => {
+            let value = args.ret.unwrap_or_else(|| Value::Object(Default::default()));
+            let data = Some(data);
+            Ok((args.tag, Ok(Answered { value, data })))
+        }
+        _ => Err(CommandError::new(format!(
+            "value '{}' is invalid for argument count: the raw bytes that follow the request, in bulk mode",
+            args.count
+        ))),
+    }
+}
+
 impl Handler for GuestlinkGuestReply {
     async fn handle(ctx: Context<'_>, args: ReplyArgs) -> Result<Empty, CommandError> {
         let (tag, answer) = answer_of(args)?;
-        let pending = &ctx.agent.state().pending;
-        // A request sent to this connection alone (a clipboard fetch), else one any
-        // host may answer.
-        match ctx.conn {
-            Some(conn) if pending.is_for(tag, Answerer::Connection(conn.id)) => {
-                pending.answer(tag, Answerer::Connection(conn.id), answer)?
-            }
-            _ => pending.answer(tag, Answerer::Host, answer)?,
-        }
-        Ok(Empty {})
+        host_answers(&ctx, tag, answer)
     }
+}
+
+impl Handler for GuestlinkReplyRaw {
+    async fn handle(ctx: Context<'_>, args: RawReplyArgs) -> Result<Empty, CommandError> {
+        let (tag, answer) = raw_answer_of(&ctx, args)?;
+        match ctx.call.caller {
+            // A session agent answers what was sent to its connection, nothing else.
+            Caller::Guest { .. } => {
+                let conn = connection(&ctx)?;
+                ctx.agent
+                    .state()
+                    .pending
+                    .answer(tag, Answerer::Connection(conn.id), answer)?;
+                Ok(Empty {})
+            }
+            Caller::Host => host_answers(&ctx, tag, answer),
+        }
+    }
+}
+
+/// Delivers a host's answer: to a request sent to this connection alone (a clipboard
+/// fetch), else to one any host may answer.
+fn host_answers(ctx: &Context<'_>, tag: i64, answer: Answer) -> Result<Empty, CommandError> {
+    let pending = &ctx.agent.state().pending;
+    match ctx.conn {
+        Some(conn) if pending.is_for(tag, Answerer::Connection(conn.id)) => {
+            pending.answer(tag, Answerer::Connection(conn.id), answer)?
+        }
+        _ => pending.answer(tag, Answerer::Host, answer)?,
+    }
+    Ok(Empty {})
 }
 
 /// Waits for a ticket's answer for at most `timeout`, as this call's result.
@@ -130,9 +176,9 @@ pub(crate) async fn await_answer(
     ticket: &mut Ticket<'_>,
     timeout: Duration,
     who: &str,
-) -> Result<Value, CommandError> {
+) -> Result<Answered, CommandError> {
     match tokio::time::timeout(timeout, ticket.answer()).await {
-        Ok(Some(Ok(value))) => Ok(value),
+        Ok(Some(Ok(answered))) => Ok(answered),
         Ok(Some(Err(e))) => Err(CommandError::new(e.desc)),
         Ok(None) => Err(CommandError::new(format!("{who} went away"))),
         Err(_) => Err(CommandError::new(format!(
@@ -195,6 +241,8 @@ impl Handler for GuestlinkHostRequest {
                 "no host took the request: its event queue is full",
             ));
         }
-        await_answer(&mut ticket, Duration::from_secs(timeout as u64), "the host").await
+        await_answer(&mut ticket, Duration::from_secs(timeout as u64), "the host")
+            .await
+            .map(|a| a.value)
     }
 }

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use guestlink_vocabulary::commands::{
-    GuestlinkGetSessions, GuestlinkSessionRegister, GuestlinkSessionReply,
+    GuestlinkGetSessions, GuestlinkSessionData, GuestlinkSessionRegister, GuestlinkSessionReply,
 };
 use guestlink_vocabulary::events::{SessionAgentEvent, SessionRequestEvent};
 use guestlink_vocabulary::types::{
-    Empty, ReplyArgs, SessionAgentChange, SessionInfo, SessionRegisterArgs, SessionRegistered,
-    SessionRequest,
+    base64_encode, Empty, ReplyArgs, SessionAgentChange, SessionData, SessionDataArgs, SessionInfo,
+    SessionRegisterArgs, SessionRegistered, SessionRequest,
 };
 use serde_json::Value;
 
@@ -19,7 +19,7 @@ use crate::context::Context;
 use crate::dispatch::Handler;
 use crate::error::CommandError;
 use crate::events::{Audience, EventRecord};
-use crate::state::pending::Answerer;
+use crate::state::pending::{Answered, Answerer};
 use crate::state::sessions::Target;
 
 /// How long a session agent has to act on a request.
@@ -95,6 +95,25 @@ impl Handler for GuestlinkSessionReply {
     }
 }
 
+impl Handler for GuestlinkSessionData {
+    async fn handle(ctx: Context<'_>, args: SessionDataArgs) -> Result<SessionData, CommandError> {
+        let conn = connection(&ctx)?;
+        let Some(bulk) = ctx.bulk else {
+            return Err(CommandError::new(
+                "session-data sends raw bytes: turn bulk transfer on first",
+            ));
+        };
+        let data = ctx
+            .agent
+            .state()
+            .pending
+            .take_data(args.tag, Answerer::Connection(conn.id))?;
+        let count = data.len() as i64;
+        bulk.set_output(data);
+        Ok(SessionData { count })
+    }
+}
+
 /// Without a session source nobody vouches for a registration's session, and the
 /// newest agent gets the host's clipboard and file drops: only root, a configured
 /// `--session-user`, or the user logged in on a local seat (utmp) may register then.
@@ -132,18 +151,47 @@ pub(crate) fn target_of(ctx: &Context<'_>) -> Result<Target, CommandError> {
         .target(ctx.call.caller, own.as_deref())
 }
 
+/// The capability of a session agent that takes a request's bytes raw
+/// (`session-data`) and may answer with raw bytes (`reply-raw`).
+pub const BINARY: &str = "binary";
+
 /// Asks a session agent to run `command` on its desktop and waits for its answer.
 pub(crate) async fn ask_agent(
     ctx: &Context<'_>,
     target: &Target,
     command: &str,
     arguments: Value,
-) -> Result<Value, CommandError> {
-    let mut ticket = ctx
-        .agent
-        .state()
-        .pending
-        .open(Answerer::Connection(target.agent.conn), ctx.call.caller)?;
+) -> Result<Answered, CommandError> {
+    ask_agent_with(ctx, target, command, arguments, None).await
+}
+
+/// [`ask_agent`] with bytes for the agent (`arguments.data`): announced as
+/// `arguments.count` and kept for `session-data` when the agent takes them raw, else
+/// put into `arguments.data` in base64.
+pub(crate) async fn ask_agent_with(
+    ctx: &Context<'_>,
+    target: &Target,
+    command: &str,
+    mut arguments: Value,
+    data: Option<Vec<u8>>,
+) -> Result<Answered, CommandError> {
+    let raw = target.agent.capabilities.iter().any(|c| c == BINARY);
+    let outbound = match data {
+        Some(bytes) if raw => {
+            arguments["count"] = bytes.len().into();
+            Some(bytes)
+        }
+        Some(bytes) => {
+            arguments["data"] = base64_encode(&bytes).into();
+            None
+        }
+        None => None,
+    };
+    let mut ticket = ctx.agent.state().pending.open_with(
+        Answerer::Connection(target.agent.conn),
+        ctx.call.caller,
+        outbound,
+    )?;
     let request = SessionRequest {
         tag: ticket.tag,
         command: command.to_string(),

@@ -294,16 +294,21 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("guestlink-getent-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let script = dir.join("getent");
-        std::fs::write(
-            &script,
-            "#!/bin/sh\ncase \"$1 $2\" in\n\
+        let body = "#!/bin/sh\ncase \"$1 $2\" in\n\
              'passwd ldapuser'|'passwd 70001') echo 'ldapuser:*:70001:70000:LDAP:/home/ldapuser:/bin/bash' ;;\n\
              'initgroups ldapuser') echo 'ldapuser              70000 70002' ;;\n\
-             *) exit 2 ;;\nesac\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+             *) exit 2 ;;\nesac\n";
+        // Written by a child process: were this process to hold it open for writing,
+        // another test's fork could inherit that until its exec, and running the
+        // script would fail with ETXTBSY meanwhile.
+        let mut sh = std::process::Command::new("sh")
+            .args(["-c", "cat > \"$0\" && chmod 755 \"$0\""])
+            .arg(&script)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
             .unwrap();
+        std::io::Write::write_all(&mut sh.stdin.take().unwrap(), body.as_bytes()).unwrap();
+        assert!(sh.wait().unwrap().success());
         let s = Source::Getent(script);
         let u = by_name_from(&s, "ldapuser").unwrap().unwrap();
         assert_eq!((u.uid, u.gid), (70001, 70000));

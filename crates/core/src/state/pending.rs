@@ -29,8 +29,24 @@ pub enum Answerer {
     Connection(u64),
 }
 
-/// An answer: the `return` value or the `error`.
-pub type Answer = Result<Value, ReplyError>;
+/// A `return`: its value and, for an answer whose bytes came raw, the bytes (its
+/// `data`, kept out of the JSON).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answered {
+    /// The `return` value.
+    pub value: Value,
+    /// Raw bytes that came with it.
+    pub data: Option<Vec<u8>>,
+}
+
+impl From<Value> for Answered {
+    fn from(value: Value) -> Self {
+        Answered { value, data: None }
+    }
+}
+
+/// An answer: the `return` or the `error`.
+pub type Answer = Result<Answered, ReplyError>;
 
 #[derive(Debug)]
 struct Waiter {
@@ -38,6 +54,8 @@ struct Waiter {
     /// The guest user (not root) whose call opened it.
     owner: Option<u32>,
     tx: oneshot::Sender<Answer>,
+    /// Bytes the answerer takes with the request (`session-data`), once.
+    outbound: Option<Vec<u8>>,
 }
 
 /// The table of waiting requests.
@@ -92,6 +110,16 @@ impl Pending {
 
     /// Opens a request that `answerer` is to answer, for a call of `requester`.
     pub fn open(&self, answerer: Answerer, requester: Caller) -> Result<Ticket<'_>, CommandError> {
+        self.open_with(answerer, requester, None)
+    }
+
+    /// [`Pending::open`], with bytes the answerer takes with [`Pending::take_data`].
+    pub fn open_with(
+        &self,
+        answerer: Answerer,
+        requester: Caller,
+        outbound: Option<Vec<u8>>,
+    ) -> Result<Ticket<'_>, CommandError> {
         let mut waiters = self.lock();
         if waiters.len() >= PENDING_REQUESTS {
             return Err(refused(format!(
@@ -124,6 +152,7 @@ impl Pending {
                 answerer,
                 owner,
                 tx,
+                outbound,
             },
         );
         Ok(Ticket {
@@ -151,6 +180,19 @@ impl Pending {
         Ok(())
     }
 
+    /// The bytes of request `tag`, for `from`, its answerer; once.
+    pub fn take_data(&self, tag: i64, from: Answerer) -> Result<Vec<u8>, CommandError> {
+        let mut waiters = self.lock();
+        match waiters.get_mut(&tag) {
+            Some(w) if w.answerer == from => w.outbound.take().ok_or_else(|| {
+                CommandError::new(format!("request {tag} has no bytes to take (any more)"))
+            }),
+            _ => Err(CommandError::new(format!(
+                "no request with tag {tag} is waiting for this connection"
+            ))),
+        }
+    }
+
     /// Whether request `tag` waits for `from`'s answer.
     pub fn is_for(&self, tag: i64, from: Answerer) -> bool {
         self.lock().get(&tag).is_some_and(|w| w.answerer == from)
@@ -176,20 +218,42 @@ mod tests {
         let p = Pending::default();
         let mut t = p.open(Answerer::Connection(7), Caller::Host).unwrap();
         let tag = t.tag;
-        assert!(p.answer(tag, Answerer::Host, Ok(Value::Null)).is_err());
         assert!(p
-            .answer(tag, Answerer::Connection(8), Ok(Value::Null))
+            .answer(tag, Answerer::Host, Ok(Value::Null.into()))
             .is_err());
-        p.answer(tag, Answerer::Connection(7), Ok(1.into()))
+        assert!(p
+            .answer(tag, Answerer::Connection(8), Ok(Value::Null.into()))
+            .is_err());
+        p.answer(tag, Answerer::Connection(7), Ok(Value::from(1).into()))
             .unwrap();
-        assert_eq!(t.answer().await.unwrap().unwrap(), 1);
+        assert_eq!(t.answer().await.unwrap().unwrap().value, 1);
         drop(t);
         assert!(p.is_empty());
         let t2 = p.open(Answerer::Host, Caller::Host).unwrap();
         assert_ne!(t2.tag, tag);
         drop(t2);
-        assert!(p.answer(tag + 1, Answerer::Host, Ok(Value::Null)).is_err());
+        assert!(p
+            .answer(tag + 1, Answerer::Host, Ok(Value::Null.into()))
+            .is_err());
         assert!(p.is_empty());
+    }
+
+    #[test]
+    fn bytes_go_once_and_only_to_the_addressee() {
+        let p = Pending::default();
+        let t = p
+            .open_with(Answerer::Connection(7), Caller::Host, Some(vec![1, 2, 3]))
+            .unwrap();
+        let e = p.take_data(t.tag, Answerer::Connection(8)).unwrap_err();
+        assert!(e.desc.contains("no request with tag"), "{e}");
+        assert_eq!(
+            p.take_data(t.tag, Answerer::Connection(7)).unwrap(),
+            [1, 2, 3]
+        );
+        let e = p.take_data(t.tag, Answerer::Connection(7)).unwrap_err();
+        assert!(e.desc.contains("no bytes to take"), "{e}");
+        let plain = p.open(Answerer::Connection(7), Caller::Host).unwrap();
+        assert!(p.take_data(plain.tag, Answerer::Connection(7)).is_err());
     }
 
     #[test]

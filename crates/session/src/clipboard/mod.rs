@@ -234,7 +234,7 @@ pub fn fetch_blocking(
 }
 
 /// The largest selection read from another program (the daemon's clipboard-size limit).
-pub const READ_LIMIT: usize = 32 << 20;
+pub const READ_LIMIT: usize = guestlink_vocabulary::types::CLIPBOARD_SIZE;
 
 /// How long a paste waits for the host's data (guestlinkd waits 30 s for the host).
 pub const FETCH_WAIT: std::time::Duration = std::time::Duration::from_secs(35);

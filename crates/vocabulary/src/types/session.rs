@@ -5,6 +5,10 @@ use serde_json::Value;
 
 use super::Base64Data;
 
+/// The largest clipboard content guestlinkd passes through (its limit clipboard-size),
+/// and so the most raw bytes the clipboard commands take or give in bulk mode.
+pub const CLIPBOARD_SIZE: usize = 64 << 20;
+
 qapi_enum! {
     /// An X11-style selection.
     pub enum ClipboardSelection as "GuestlinkClipboardSelection" {
@@ -64,6 +68,36 @@ qapi_struct! {
         ret: Option<Value> = "return",
         /// The failure, handed to the requester as its `error`.
         error: Option<ReplyError> = "error",
+    }
+}
+
+qapi_struct! {
+    /// Arguments of `__org.guestlink_reply-raw`: an answer whose bytes follow the
+    /// request raw (`count` of them) instead of in base64. The requester is handed
+    /// `return` with the bytes as its `data`.
+    pub struct RawReplyArgs as "q_obj___org.guestlink_reply-raw-arg" {
+        /// The `tag` of the `GUEST_REQUEST` or `SESSION_REQUEST` event.
+        tag: i64 = "tag",
+        /// How many raw bytes follow.
+        count: i64 = "count",
+        /// The answer's other members (`mime-type`, ...).
+        ret: Option<Value> = "return",
+    }
+}
+
+qapi_struct! {
+    /// Arguments of `__org.guestlink_session-data`.
+    pub struct SessionDataArgs as "q_obj___org.guestlink_session-data-arg" {
+        /// The `tag` of the `SESSION_REQUEST` event whose bytes to take.
+        tag: i64 = "tag",
+    }
+}
+
+qapi_struct! {
+    /// The reply of `__org.guestlink_session-data`: `count` raw bytes follow it.
+    pub struct SessionData as "GuestlinkSessionData" {
+        /// How many raw bytes follow.
+        count: i64 = "count",
     }
 }
 
@@ -161,6 +195,29 @@ qapi_struct! {
         mime_type: String = "mime-type",
         /// The contents, base64-encoded.
         data: Base64Data = "data",
+    }
+}
+
+qapi_struct! {
+    /// Arguments of `__org.guestlink_clipboard-set-raw`: the contents follow raw.
+    pub struct ClipboardSetRawArgs as "q_obj___org.guestlink_clipboard-set-raw-arg" {
+        /// Which selection (default `clipboard`).
+        selection: Option<ClipboardSelection> = "selection",
+        /// MIME type of the contents.
+        mime_type: String = "mime-type",
+        /// How many raw bytes follow.
+        count: i64 = "count",
+    }
+}
+
+qapi_struct! {
+    /// The reply of `__org.guestlink_clipboard-get-raw`: `count` raw bytes of
+    /// `mime-type` follow it.
+    pub struct ClipboardRaw as "GuestlinkClipboardRaw" {
+        /// MIME type of the contents.
+        mime_type: String = "mime-type",
+        /// How many raw bytes follow.
+        count: i64 = "count",
     }
 }
 

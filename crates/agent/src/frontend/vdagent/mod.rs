@@ -31,7 +31,7 @@ use std::pin::Pin;
 use std::sync::Mutex;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use guestlink_core::{Agent, CallContext, Connection, DispatchError, EventRecord};
+use guestlink_core::{Agent, Bulk, Call, CallContext, Connection, DispatchError, EventRecord};
 use guestlink_platform::pointer::Pointer;
 use guestlink_proto_vdagent::messages::{caps, MonitorsConfig};
 use guestlink_proto_vdagent::{
@@ -39,16 +39,16 @@ use guestlink_proto_vdagent::{
 };
 use guestlink_vocabulary::commands::{
     GuestlinkClipboardFetch, GuestlinkClipboardGet, GuestlinkClipboardOffer,
-    GuestlinkClipboardTypes, GuestlinkDisplaySet, GuestlinkGuestReply, GuestlinkTransferStart,
-    GuestlinkTransferWrite,
+    GuestlinkClipboardTypes, GuestlinkDisplaySet, GuestlinkGuestReply, GuestlinkReplyRaw,
+    GuestlinkTransferStart, GuestlinkTransferWrite,
 };
 use guestlink_vocabulary::events::{
     ClipboardChangedEvent, GuestRequestEvent, SessionActiveEvent, SessionAgentEvent,
 };
 use guestlink_vocabulary::types::{
     ClipboardData, ClipboardGetArgs, ClipboardOfferArgs, ClipboardSelection, ClipboardTypes,
-    ClipboardTypesArgs, Display, DisplaySetArgs, Empty, GuestRequest, ReplyArgs, ReplyError,
-    TransferStartArgs, TransferWriteArgs,
+    ClipboardTypesArgs, Display, DisplaySetArgs, GuestRequest, TransferStartArgs,
+    TransferWriteArgs,
 };
 use guestlink_vocabulary::{Command, Event};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -126,20 +126,28 @@ async fn answer_paste(
     tag: i64,
     answer: impl Future<Output = Result<ClipboardData, String>>,
 ) -> Done {
-    let args = match answer.await {
-        Ok(data) => ReplyArgs {
-            tag,
-            ret: serde_json::to_value(data).ok(),
-            error: None,
-        },
-        Err(desc) => ReplyArgs {
-            tag,
-            ret: None,
-            error: Some(ReplyError { class: None, desc }),
-        },
+    // Through the command table, like a host's call (no second copy of the handler
+    // here): the bytes as they are, beside the type, so no base64 on the way to the
+    // session; or the reason there are none.
+    let mut args = serde_json::Map::new();
+    args.insert("tag".into(), tag.into());
+    let (name, bulk) = match answer.await {
+        Ok(data) => {
+            args.insert("count".into(), data.data.0.len().into());
+            let ret = serde_json::json!({ "mime-type": data.mime_type });
+            args.insert("return".into(), ret);
+            (GuestlinkReplyRaw::NAME, Some(Bulk::new(Some(data.data.0))))
+        }
+        Err(desc) => {
+            let error = serde_json::json!({ "desc": desc });
+            args.insert("error".into(), error);
+            (GuestlinkGuestReply::NAME, None)
+        }
     };
-    let r = agent.call::<GuestlinkGuestReply>(conn, args, None).await;
-    Done::Logged(GuestlinkGuestReply::NAME, r.map(|_: Empty| ()))
+    let r = agent
+        .execute(Call::on(conn, name, args).with_bulk(bulk.as_ref()))
+        .await;
+    Done::Logged(name, r.map(drop))
 }
 
 /// Our capabilities: what works, and what the policy lets the host use (a clipboard,
