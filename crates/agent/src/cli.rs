@@ -29,7 +29,7 @@ Limits. A refusal names its limit in the protocol's error and in the log.\n\
 - guest-clients: 64 connections to the guest socket, and guest-clients-reserved: 16 \
 more for root and users with a session; guest-clients-per-user: 8 for any other user.\n\
 - guest-message-bytes: 4 MiB per message from a guest client; a registered session \
-agent may send up to 42 MiB (a 32 MiB clipboard in base64).\n\
+agent may send up to 85 MiB (a 64 MiB clipboard in base64).\n\
 - partial-message-bytes: 256 MiB held in messages not yet complete, for all clients of \
 the guest socket and of unix-listen/vsock-listen channels together; \
 partial-message-bytes-per-user: 64 MiB for one guest user. A client past either is \
