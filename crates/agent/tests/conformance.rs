@@ -122,7 +122,9 @@ fn argument_errors_match_qemu_ga_for_every_shared_command() {
         let mut c = instance.connect().unwrap();
         let r: BTreeMap<String, String> = argument_sweep(&mut c).unwrap().into_iter().collect();
         drop(c);
-        instance.terminate().unwrap();
+        // Killed, not asked to stop: how an agent ends is not this test's matter (a
+        // loaded CI machine once saw the reference qemu-ga take over 10 s on SIGTERM).
+        drop(instance);
         r
     };
     let (ours, theirs) = (sweep(GUESTLINKD), sweep(QEMU_GA));
