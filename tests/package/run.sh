@@ -85,11 +85,11 @@ for f in /usr/sbin/guestlinkd /usr/bin/guestlink /usr/bin/guestlink-session \
     /usr/share/bash-completion/completions/guestlink /usr/share/bash-completion/completions/guestlinkd \
     /usr/share/zsh/vendor-completions/_guestlink /usr/share/fish/vendor_completions.d/guestlink.fish \
     /usr/share/doc/guestlink/copyright /usr/share/doc/guestlink/protocol.md \
-    /usr/share/doc/guestlink/examples/policy.d/55-no-exec.toml; do
+    /usr/share/doc/guestlink/examples/policy.d/55-no-exec.toml /usr/share/xgreeters/guestlink-sso.desktop; do
     [ -f "$root$f" ] || fail "missing $f"
     in_root dpkg -S "$f" >/dev/null 2>&1 || fail "$f is not the package's"
 done
-ok "binaries, units, udev rules, policy, default config, man pages, completions, docs"
+ok "binaries, units, udev rules, policy, default config, man pages, completions, docs, greeter"
 for page in docs/man/*; do
     m=$(basename "$page")
     sec=${m##*.}

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use guestlink_client::{Client, Endpoint};
-use guestlink_testkit::{sibling, Kill, Scratch};
+use guestlink_testkit::{sibling, sibling_lib, Kill, Scratch};
 use guestlink_vocabulary::commands::GuestlinkCredentialsHandoff;
 use guestlink_vocabulary::types::CredentialsArgs;
 
@@ -29,24 +29,9 @@ fn require(program: &str) -> PathBuf {
         })
 }
 
-/// The module, beside this test (`target/<profile>/libpam_guestlink.so`). A workspace
-/// test run builds the library as an rlib only, so the cdylib is built here when
-/// missing, with the profile the test was built with.
+/// The module, beside this test (`target/<profile>/libpam_guestlink.so`).
 fn module() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = dir.join("libpam_guestlink.so");
-    if !path.exists() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build.args(["build", "-q", "-p", "guestlink-pam", "--lib"]);
-        if dir.file_name().is_some_and(|p| p == "release") {
-            build.arg("--release");
-        }
-        assert!(build.status().unwrap().success(), "cannot build the module");
-    }
-    assert!(path.exists(), "{} was not built", path.display());
-    path
+    sibling_lib("guestlink-pam", "libpam_guestlink.so")
 }
 
 /// A PAM service file in /etc/pam.d, removed when dropped.

@@ -8,11 +8,13 @@
 //! sets the session clipboard from a shell, through guestlinkd, like `xclip` does, and
 //! `guestlink-session clipboard clear` empties it.
 
-#![forbid(unsafe_code)]
+// One exception, documented where it is: the greeter takes the pipes LightDM leaves it.
+#![deny(unsafe_code)]
 
 mod agent;
 mod clipboard;
 mod displays;
+mod greeter;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -56,6 +58,17 @@ enum Cmd {
         /// session).
         #[arg(long, env = "XDG_SESSION_ID")]
         session: Option<String>,
+    },
+    /// Be LightDM's greeter, for single sign-on only: log in the user whose credentials
+    /// the host sends (through pam_guestlink.so in the greeter's PAM service), with no
+    /// screen of its own.
+    Greeter {
+        /// The D-Bus address guestlinkd announces hand-offs on (default: the system bus).
+        #[arg(long)]
+        bus: Option<String>,
+        /// The session started for the user (default: LightDM's user-session).
+        #[arg(long, default_value = "")]
+        session: String,
     },
     /// Read or set this session's clipboard through guestlinkd.
     Clipboard {
@@ -156,6 +169,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             agent::serve(&cli.socket, session, clipboard, displays).await
         }
+        Cmd::Greeter { bus, session } => greeter::run(greeter::Options { bus, session }).await,
         Cmd::Clipboard { action } => {
             let ep = Endpoint::path(&cli.socket);
             let mut c = Client::connect(&ep, Duration::from_secs(10)).await?;

@@ -2,7 +2,8 @@
 //!
 //! - [`Scratch`]: a fresh directory, removed when dropped, also when the test panics;
 //! - [`Kill`]: a child process killed and reaped when dropped;
-//! - [`sibling`]: another binary of the workspace, built if a test run has not;
+//! - [`sibling`], [`sibling_lib`]: another binary or shared library of the workspace,
+//!   built if a test run has not;
 //! - [`peer_available`]: a real peer program (qemu-ga, spice-vdagentd…), which CI must
 //!   have: there its absence fails the test instead of skipping it;
 //! - [`Agent`] (and [`Launch`]): an agent (guestlinkd or qemu-ga) on a unix socket in
@@ -21,5 +22,5 @@ mod pty;
 pub use agent::{spawn_retrying, Agent, Launch};
 pub use dir::Scratch;
 pub use peers::peer_available;
-pub use process::{memory, sibling, Kill};
+pub use process::{memory, sibling, sibling_lib, Kill};
 pub use pty::host_pty;

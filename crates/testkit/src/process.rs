@@ -21,25 +21,39 @@ impl Drop for Kill {
 /// one package builds it here (a nested `cargo build -p` resolves features differently
 /// and recompiles dependencies, so it is the fallback only).
 pub fn sibling(package: &str, bin: &str) -> PathBuf {
+    built(package, bin, &["--bin", bin])
+}
+
+/// The shared library `file` (`libNAME.so`) of package `package`, beside the running
+/// test's binaries. A workspace test run builds libraries as rlibs only, so the cdylib
+/// is built here when missing, with the profile the test was built with.
+pub fn sibling_lib(package: &str, file: &str) -> PathBuf {
+    built(package, file, &["--lib"])
+}
+
+fn built(package: &str, file: &str, what: &[&str]) -> PathBuf {
     static ONE_BUILD_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _guard = ONE_BUILD_AT_A_TIME
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    // target/<profile>/deps/<test>-<hash> -> target/<profile>/<bin>
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>/<file>
     let exe = std::env::current_exe().expect("the test's own path");
     let dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("a test binary under target/<profile>/deps");
-    let path = dir.join(bin);
+    let path = dir.join(file);
     if !path.exists() {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let st = Command::new(cargo)
-            .args(["build", "-q", "-p", package, "--bin", bin])
-            .status()
-            .expect("cargo");
-        assert!(st.success(), "cannot build {bin}");
+        let mut build = Command::new(cargo);
+        build.args(["build", "-q", "-p", package]).args(what);
+        if dir.file_name().is_some_and(|p| p == "release") {
+            build.arg("--release");
+        }
+        let st = build.status().expect("cargo");
+        assert!(st.success(), "cannot build {file}");
     }
+    assert!(path.exists(), "{} was not built", path.display());
     path
 }
 
