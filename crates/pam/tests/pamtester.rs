@@ -8,11 +8,11 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use guestlink_client::{Client, Endpoint};
-use guestlink_testkit::{sibling, sibling_lib, Kill, Scratch};
+use guestlink_testkit::{sibling_lib, Kill, Scratch, SsoAgent};
 use guestlink_vocabulary::commands::GuestlinkCredentialsHandoff;
 use guestlink_vocabulary::types::CredentialsArgs;
 
@@ -77,18 +77,6 @@ fn pamtester(service: &str, token: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn wait_for(path: &Path) {
-    let deadline = Instant::now() + T;
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pam_stack_signs_on_with_the_credentials_the_host_sent() {
     let dir = Scratch::new("pam-sso");
@@ -104,21 +92,8 @@ async fn a_pam_stack_signs_on_with_the_credentials_the_host_sent() {
     let _bus = Kill(bus);
     let address = address.trim().to_string();
 
-    let socket = dir.join("sso").join("credentials.sock");
-    let qga = dir.join("qga.sock");
-    let _agent = Kill(
-        Command::new(sibling("guestlinkd", "guestlinkd"))
-            .arg("--channel")
-            .arg(format!("qga=unix-listen:{}", qga.display()))
-            .args(["--sessions", "none", "-t"])
-            .arg(dir.path())
-            .env("GUESTLINK_SYSTEM_BUS", &address)
-            .env("GUESTLINK_CREDENTIALS_SOCKET", &socket)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for(&qga);
+    let agent = SsoAgent::start(dir.path(), &address);
+    let (socket, qga) = (agent.socket.clone(), agent.qga.clone());
 
     // The module after ours: succeeds only for the host's user and password, and
     // records the user it saw.

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use guestlink_client::{Client, Endpoint};
-use guestlink_testkit::{sibling, sibling_lib, Kill, Scratch};
+use guestlink_testkit::{sibling_lib, Kill, Scratch, SsoAgent};
 use guestlink_vocabulary::commands::GuestlinkCredentialsHandoff;
 use guestlink_vocabulary::types::CredentialsArgs;
 
@@ -162,25 +162,8 @@ fn sign_on(password: &str) -> (PathBuf, Option<String>, bool) {
         std::os::unix::net::UnixStream::connect(&bus).is_ok()
     });
 
-    let socket = dir.join("sso").join("credentials.sock");
-    let qga = dir.join("qga.sock");
-    let agent_log = dir.join("guestlinkd.log");
-    let _agent = Kill(
-        Command::new(sibling("guestlinkd", "guestlinkd"))
-            .arg("--channel")
-            .arg(format!("qga=unix-listen:{}", qga.display()))
-            .args(["--sessions", "none", "-t"])
-            .arg(dir.path())
-            .env("GUESTLINK_SYSTEM_BUS", &address)
-            .env("GUESTLINK_CREDENTIALS_SOCKET", &socket)
-            .stdin(Stdio::null())
-            .stderr(std::fs::File::create(&agent_log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    wait_until("guestlinkd", std::slice::from_ref(&agent_log), || {
-        std::os::unix::net::UnixStream::connect(&qga).is_ok()
-    });
+    let agent = SsoAgent::start(dir.path(), &address);
+    let (socket, qga, agent_log) = (&agent.socket, &agent.qga, &agent.log);
 
     // The greeter's PAM service: pam_guestlink, then a check of what it set.
     let check = dir.join("check.sh");
@@ -277,7 +260,7 @@ fn sign_on(password: &str) -> (PathBuf, Option<String>, bool) {
         .build()
         .unwrap();
     let collected = rt.block_on(async {
-        let mut host = Client::connect(&Endpoint::path(&qga), T).await.unwrap();
+        let mut host = Client::connect(&Endpoint::path(qga), T).await.unwrap();
         host.call::<GuestlinkCredentialsHandoff>(&CredentialsArgs {
             username: USER.into(),
             password: password.into(),

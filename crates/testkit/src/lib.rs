@@ -9,7 +9,8 @@
 //! - [`Agent`] (and [`Launch`]): an agent (guestlinkd or qemu-ga) on a unix socket in
 //!   a scratch directory, started and waited for, killed when dropped;
 //! - [`memory`]: a process's peak and current resident set;
-//! - [`host_pty`]: a pty standing for a virtio-serial port, its host end a stream.
+//! - [`host_pty`]: a pty standing for a virtio-serial port, its host end a stream;
+//! - [`SsoAgent`]: guestlinkd ready for a single sign-on hand-off.
 //!
 //! The conformance suite launches its agents through the same [`Launch`].
 
@@ -18,9 +19,11 @@ mod dir;
 mod peers;
 mod process;
 mod pty;
+mod sso;
 
 pub use agent::{spawn_retrying, Agent, Launch};
 pub use dir::Scratch;
 pub use peers::peer_available;
 pub use process::{memory, sibling, sibling_lib, Kill};
 pub use pty::host_pty;
+pub use sso::SsoAgent;
