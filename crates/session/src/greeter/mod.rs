@@ -11,9 +11,8 @@
 //! (a password asked for because the stack has no `pam_guestlink.so`, or the token was
 //! refused) cancels the attempt and the greeter waits for the next hand-off: it never
 //! asks a person for anything. For VMs whose users log in only from the host (VDI);
-//! where people also type passwords, keep a greeter with a screen.
-
-pub mod lightdm;
+//! where people also type passwords, keep a greeter with a screen. The frames on
+//! LightDM's pipes are `guestlink-proto-lightdm`'s.
 
 use std::fs::File;
 use std::os::fd::{FromRawFd as _, OwnedFd, RawFd};
@@ -23,7 +22,7 @@ use futures_util::StreamExt as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::unix::pipe;
 
-use lightdm::{Decoder, FromServer, ToServer};
+use guestlink_proto_lightdm::{Decoder, FromServer, ToServer};
 
 /// The prompt of `pam_guestlink.so` (and oVirt's `pam_ovirt_cred`).
 pub const TOKEN_PROMPT: &str = "Token?";
@@ -87,7 +86,7 @@ impl Daemon {
     async fn receive(&mut self) -> anyhow::Result<FromServer> {
         let mut buf = [0u8; 1024];
         loop {
-            if let Some(m) = self.decoder.next()? {
+            if let Some(m) = self.decoder.next_message()? {
                 return Ok(m);
             }
             let n = self.from.read(&mut buf).await.context("reading LightDM")?;
@@ -267,8 +266,8 @@ impl Sso {
 
 #[cfg(test)]
 mod tests {
-    use super::lightdm::PamMessage;
     use super::*;
+    use guestlink_proto_lightdm::PamMessage;
 
     fn prompt(sequence: u32, texts: &[(u32, &str)]) -> FromServer {
         FromServer::Prompt {

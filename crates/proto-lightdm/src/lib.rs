@@ -1,6 +1,6 @@
 //! LightDM's greeter protocol: the frames a greeter and the LightDM daemon exchange over
 //! the two pipes LightDM hands the greeter (`LIGHTDM_TO_SERVER_FD`,
-//! `LIGHTDM_FROM_SERVER_FD`). Pure: no I/O.
+//! `LIGHTDM_FROM_SERVER_FD`). Pure: no I/O. `guestlink-session greeter` speaks it.
 //!
 //! A frame is a header of two big-endian `u32`s, the message id and the payload's
 //! length, then the payload: `u32`s and strings (a `u32` length, then that many bytes,
@@ -89,7 +89,9 @@ impl ToServer<'_> {
         put_u32(&mut frame, self.id());
         put_u32(&mut frame, p.len() as u32);
         frame.extend_from_slice(&p);
-        crate::greeter::wipe(&mut p);
+        // The payload may hold an answer to a PAM prompt (a one-use token).
+        p.fill(0);
+        std::hint::black_box(&p);
         frame
     }
 }
@@ -168,8 +170,14 @@ impl Decoder {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Bytes held: at most one frame and the rest of the last read, until an error
+    /// (after which the stream is lost and the caller stops reading).
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
     /// The next whole message, if one has arrived.
-    pub fn next(&mut self) -> Result<Option<FromServer>, Error> {
+    pub fn next_message(&mut self) -> Result<Option<FromServer>, Error> {
         if self.buf.len() < HEADER {
             return Ok(None);
         }
@@ -337,7 +345,7 @@ mod tests {
         let mut got = Vec::new();
         for b in bytes.chunks(3) {
             d.push(b);
-            while let Some(m) = d.next().unwrap() {
+            while let Some(m) = d.next_message().unwrap() {
                 got.push(m);
             }
         }
@@ -375,14 +383,14 @@ mod tests {
     fn hostile_frames_are_errors_not_allocations() {
         let mut d = Decoder::default();
         d.push(&[0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff]);
-        assert_eq!(d.next(), Err(Error::TooLong(0xffff_ffff)));
+        assert_eq!(d.next_message(), Err(Error::TooLong(0xffff_ffff)));
         let mut d = Decoder::default();
         // A prompt whose string claims more bytes than its frame has.
         d.push(&frame(1, &[0, 0, 0, 1, 0, 0, 1, 0]));
-        assert_eq!(d.next(), Err(Error::Short(1)));
+        assert_eq!(d.next_message(), Err(Error::Short(1)));
         let mut d = Decoder::default();
         // A prompt that claims four billion messages in an 8-byte frame.
         d.push(&frame(1, &[0, 0, 0, 1, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]));
-        assert_eq!(d.next(), Err(Error::Short(1)));
+        assert_eq!(d.next_message(), Err(Error::Short(1)));
     }
 }
