@@ -11,19 +11,16 @@ use clap::Parser;
     name = "guestlinkd",
     disable_version_flag = true,
     override_usage = "guestlinkd [-m <method> -p <path>] [<options>]",
-    after_help = "Methods: virtio-serial (default), isa-serial, unix-listen, vsock-listen.\n\
-With no -m, -p or --channel, every known port under /dev/virtio-ports/ is served.",
-    after_long_help = "Methods: virtio-serial (default), isa-serial, unix-listen, vsock-listen.\n\
-With no -m, -p or --channel, every known port under /dev/virtio-ports/ is served.\n\
+    after_help = "With no -m, -p or --channel, every known port under /dev/virtio-ports/ is served.",
+    after_long_help = "With no -m, -p or --channel, every known port under /dev/virtio-ports/ is served.\n\
 \n\
 The shipped policy (/usr/lib/guestlink/policy.d/50-default.toml) allows on QGA channels \
-everything qemu-ga has, guest-exec included, as Debian's qemu-guest-agent does. It \
-refuses on the SPICE channel all but the clipboard, file drops and the display layout; \
-on the oVirt channel all but vdsm's reports and the oVirt desktop commands; on \
-org.guestlink.exporter.0 all but what guestlink exporter reads. \
-/usr/share/doc/guestlink/examples/policy.d/55-no-exec.toml turns running programs off. \
-A refused command is logged once at the default log level with the rule that refused \
-it; --explain command=NAME says what the gate decides.\n\
+all that qemu-ga has, guest-exec included (as Debian's qemu-guest-agent). The SPICE \
+channel gets only the clipboard, file drops and the display layout; the oVirt channel \
+vdsm's reports and the oVirt desktop commands; org.guestlink.exporter.0 what guestlink \
+exporter reads. /usr/share/doc/guestlink/examples/policy.d/55-no-exec.toml turns \
+running programs off. A refusal is logged once, with its rule; --explain command=NAME \
+says what the gate decides.\n\
 \n\
 Limits. A refusal names its limit in the protocol's error and in the log.\n\
 - guest-clients: 64 connections to the guest socket, and guest-clients-reserved: 16 \
@@ -35,9 +32,8 @@ the guest socket and of unix-listen/vsock-listen channels together; \
 partial-message-bytes-per-user: 64 MiB for one guest user. A client past either is \
 told so and closed.\n\
 - guest-idle-timeout: 120 s ($GUESTLINK_GUEST_IDLE_TIMEOUT) of silence closes a guest \
-client that has not subscribed to events, registered a session agent or a request \
-still running. A client that closes frees its place and withdraws its waiting \
-requests at once.\n\
+client with no event subscription, session agent or running request. A client that \
+closes frees its place and withdraws its waiting requests.\n\
 - pending-requests: 256 requests waiting for another party; \
 pending-requests-per-user: 32 for one guest user, and 32 kept for root and the host.\n\
 - listen-clients: 16 connections to one unix-listen or vsock-listen channel.\n\
@@ -48,17 +44,17 @@ Session agents: without a session source (--sessions none) only root, a \
 --session-user and the user logged in on a local seat (utmp) may register one, and the \
 first user's agent keeps the host's clipboard and file drops until it leaves.\n\
 \n\
-Running programs is not the only way to run code: with guest-file-open/write as root, \
-guest-ssh-add-authorized-keys or guest-set-user-password the host can too. A policy \
-file's [files] table (read = [...], write = [...]) confines guest-file-open to the \
-directories listed."
+The host can run code without running programs: through guest-file-open/write as \
+root, guest-ssh-add-authorized-keys or guest-set-user-password. A policy file's \
+[files] table (read = [...], write = [...]) confines guest-file-open to the listed \
+directories."
 )]
 pub struct Cli {
     /// Configuration file (default /etc/qemu/qemu-ga.conf, or $QGA_CONF).
     #[arg(short = 'c', long = "config", value_name = "PATH")]
     pub config: Option<PathBuf>,
 
-    /// Transport method: virtio-serial, isa-serial, unix-listen, vsock-listen.
+    /// Transport method: virtio-serial (the default), isa-serial, unix-listen, vsock-listen.
     #[arg(short = 'm', long = "method", value_name = "METHOD")]
     pub method: Option<String>,
 

@@ -4,7 +4,8 @@
 //! greeter sees the token on the bus, LightDM's PAM conversation runs
 //! `pam_guestlink.so`, whose "Token?" the greeter answers, the next module checks the
 //! user and password the host sent, and LightDM starts that user's session, which
-//! records who it runs as. A wrong password logs nobody in. The test adds a user of its
+//! records who it runs as. A wrong password logs nobody in, and an announcement a
+//! user forges on the bus is ignored. The test adds a user of its
 //! own for the session and removes it after.
 
 use std::os::unix::fs::PermissionsExt as _;
@@ -253,6 +254,26 @@ fn sign_on(password: &str) -> (PathBuf, Option<String>, bool) {
     // The greeter is up and listening once it has said hello to LightDM.
     wait_until("the greeter's connection to LightDM", &logs, || {
         std::fs::read_to_string(&greeter_log).is_ok_and(|t| t.contains("waiting for credentials"))
+    });
+
+    // A user's forged announcement is ignored: only root's count (dbus-send is gone by
+    // the time the greeter asks the bus whose it was, which is refused the same way).
+    let forged = Command::new("runuser")
+        .args(["-u", "nobody", "--"])
+        .arg(require("dbus-send"))
+        .arg(format!("--bus={address}"))
+        .args([
+            "--type=signal",
+            "/org/ovirt/vdsm/Credentials",
+            "org.ovirt.vdsm.Credentials.UserAuthenticated",
+            "string:forged",
+        ])
+        .output()
+        .unwrap();
+    assert!(forged.status.success(), "dbus-send: {forged:?}");
+    wait_until("the greeter ignoring a user's announcement", &logs, || {
+        std::fs::read_to_string(&greeter_log)
+            .is_ok_and(|t| t.contains("ignored credentials announced by"))
     });
 
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -4,9 +4,10 @@
 //! The agent listens on the socket [`DEFAULT_PATH`] (or `$GUESTLINK_CREDENTIALS_SOCKET`),
 //! in a directory only root may enter or write, then announces a token with the signal
 //! `org.ovirt.vdsm.Credentials.UserAuthenticated(s)` on the system bus (object
-//! `/org/ovirt/vdsm/Credentials`). A plugin connects and writes the token; the agent
-//! answers with the credentials only when the peer runs as root (checked with
-//! `SO_PEERCRED`) and the token matches. Others are turned away and the wait goes on,
+//! `/org/ovirt/vdsm/Credentials`), keeping its bus connection open for the hand-off
+//! (a greeter may ask the bus whose the signal was). A plugin connects and writes the
+//! token; the agent answers with the credentials only when the peer runs as root
+//! (checked with `SO_PEERCRED`) and the token matches. Others are turned away and the wait goes on,
 //! so a local user cannot block a sign-on by connecting first. Nothing here is logged
 //! but the peer's pid and uid.
 //!
@@ -107,17 +108,21 @@ pub async fn hand_off(token: String, blob: Vec<u8>, wait: Duration) -> Result<bo
     let path = socket_path();
     let listener = bind(&path)?;
     let mut blob = blob;
-    let result = match announce(&token).await {
-        Ok(()) => Ok(serve(&listener, &token, &blob, deadline).await),
-        Err(e) => Err(e),
-    };
+    let result = announce_and_serve(&listener, &token, &blob, deadline).await;
     blob.fill(0);
     drop(listener);
     let _ = std::fs::remove_file(&path);
     result
 }
 
-async fn announce(token: &str) -> Result<(), String> {
+/// Announces `token`, then serves the hand-off with the bus connection still open (a
+/// greeter may ask the bus whose the signal was).
+async fn announce_and_serve(
+    listener: &UnixListener,
+    token: &str,
+    blob: &[u8],
+    deadline: Instant,
+) -> Result<bool, String> {
     let mut bus = crate::linux::dbus::Bus::system()
         .await
         .map_err(|e| format!("cannot reach the system bus: {e}"))?;
@@ -128,7 +133,8 @@ async fn announce(token: &str) -> Result<(), String> {
         &[crate::linux::dbus::Arg::Str(token)],
     )
     .await
-    .map_err(|e| format!("cannot announce the credentials: {e}"))
+    .map_err(|e| format!("cannot announce the credentials: {e}"))?;
+    Ok(serve(listener, token, blob, deadline).await)
 }
 
 /// Accepts peers until one collects, or the deadline.

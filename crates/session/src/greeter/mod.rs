@@ -12,7 +12,8 @@
 //! refused) cancels the attempt and the greeter waits for the next hand-off: it never
 //! asks a person for anything. For VMs whose users log in only from the host (VDI);
 //! where people also type passwords, keep a greeter with a screen. The frames on
-//! LightDM's pipes are `guestlink-proto-lightdm`'s.
+//! LightDM's pipes are `guestlink-proto-lightdm`'s. Only root's announcements count:
+//! any client of the system bus may send the signal.
 
 use std::fs::File;
 use std::os::fd::{FromRawFd as _, OwnedFd, RawFd};
@@ -115,6 +116,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         .member("UserAuthenticated")
         .build()?;
     let mut tokens = zbus::MessageStream::for_match_rule(rule, &bus, None).await?;
+    let dbus = zbus::fdo::DBusProxy::new(&bus).await?;
 
     daemon
         .send(ToServer::Connect {
@@ -127,7 +129,13 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         let replies = tokio::select! {
             signal = tokens.next() => {
                 let Some(signal) = signal else { anyhow::bail!("the system bus went away") };
-                match signal?.body().deserialize::<String>() {
+                let signal = signal?;
+                // Any client of the system bus may send this signal: only root's (the
+                // agent's) start a conversation, or a user could cut a hand-off short.
+                if !from_root(&dbus, &signal).await {
+                    continue;
+                }
+                match signal.body().deserialize::<String>() {
                     Ok(token) => vec![sso.token(token)],
                     Err(_) => continue,
                 }
@@ -138,6 +146,28 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             let sent = daemon.send(reply.as_message()).await;
             reply.wipe();
             sent?;
+        }
+    }
+}
+
+/// Whether `signal` comes from a connection of root's.
+async fn from_root(dbus: &zbus::fdo::DBusProxy<'_>, signal: &zbus::Message) -> bool {
+    let header = signal.header();
+    let Some(sender) = header.sender() else {
+        return false;
+    };
+    match dbus
+        .get_connection_unix_user(zbus::names::BusName::Unique(sender.clone()))
+        .await
+    {
+        Ok(0) => true,
+        Ok(uid) => {
+            tracing::warn!("ignored credentials announced by uid {uid}, not root");
+            false
+        }
+        Err(e) => {
+            tracing::warn!("ignored credentials announced by {sender}: {e}");
+            false
         }
     }
 }
