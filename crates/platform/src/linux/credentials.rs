@@ -7,9 +7,9 @@
 //! `/org/ovirt/vdsm/Credentials`), keeping its bus connection open for the hand-off
 //! (a greeter may ask the bus whose the signal was). A plugin connects and writes the
 //! token; the agent answers with the credentials only when the peer runs as root
-//! (checked with `SO_PEERCRED`) and the token matches. Others are turned away and the wait goes on,
-//! so a local user cannot block a sign-on by connecting first. Nothing here is logged
-//! but the peer's pid and uid.
+//! (checked with `SO_PEERCRED`) and the token matches. Others are turned away and the
+//! wait goes on, so a local user cannot block a sign-on by connecting first. Nothing
+//! here is logged but the peer's pid and uid.
 //!
 //! oVirt's own agent used the abstract socket `@/tmp/ovirt-cred-channel`, which has no
 //! permissions: any local user who bound the name first made every sign-on fail. The
