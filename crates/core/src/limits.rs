@@ -79,16 +79,15 @@ pub const SESSION_AGENT_MESSAGE_BYTES: usize = CLIPBOARD_SIZE / 3 * 4 + (64 << 1
 /// The most raw bytes that may follow a request of `command` in bulk mode: a
 /// clipboard's for the clipboard commands, else a file read's ([`FILE_READ_MAX`]).
 pub fn payload_max(command: &str) -> i64 {
-    const CLIPBOARDS: [&str; 2] = [
-        "__org.guestlink_clipboard-set-raw",
-        "__org.guestlink_reply-raw",
-    ];
-    if CLIPBOARDS.contains(&command) {
+    use guestlink_vocabulary::commands::{GuestlinkClipboardSetRaw, GuestlinkReplyRaw};
+    use guestlink_vocabulary::Command;
+    if [GuestlinkClipboardSetRaw::NAME, GuestlinkReplyRaw::NAME].contains(&command) {
         CLIPBOARD_SIZE as i64
     } else {
         FILE_READ_MAX
     }
 }
+
 /// `guest-idle-timeout`: how long a guest client that neither subscribed to events,
 /// registered a session agent nor has a request running may stay silent.
 pub const GUEST_IDLE_TIMEOUT: Duration = Duration::from_secs(120);

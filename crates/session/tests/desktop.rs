@@ -197,15 +197,7 @@ async fn a_64_mib_clipboard_crosses_raw() {
     drop(back);
     // One copy at a time in guestlinkd, two in the headless session agent (what it
     // holds and what it sends); base64 with whole copies took 5 and 3.8 times.
-    let peak = |pid: u32| {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap();
-        kib as f64 * 1024.0 / CLIPBOARD_SIZE as f64
-    };
+    let peak = |pid: u32| guestlink_testkit::memory(pid).0 as f64 * 1024.0 / CLIPBOARD_SIZE as f64;
     let (agent_peak, session_peak) = (peak(agent.0.id()), peak(session.0.id()));
     assert!(
         agent_peak < 2.0,

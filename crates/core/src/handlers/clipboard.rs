@@ -25,6 +25,7 @@ use serde_json::json;
 
 use super::events::{await_answer, connection};
 use super::sessions::{ask_agent, ask_agent_with, target_of};
+use super::{payload, send_raw};
 use crate::call::Caller;
 use crate::context::Context;
 use crate::dispatch::Handler;
@@ -72,15 +73,10 @@ impl Handler for GuestlinkClipboardGetRaw {
         ctx: Context<'_>,
         args: ClipboardGetArgs,
     ) -> Result<ClipboardRaw, CommandError> {
-        let bulk = ctx.bulk.ok_or_else(|| {
-            CommandError::new("clipboard-get-raw sends raw bytes: turn bulk transfer on first")
-        })?;
         let data = Box::pin(get(&ctx, args)).await?;
-        let count = data.data.0.len() as i64;
-        bulk.set_output(data.data.0);
         Ok(ClipboardRaw {
+            count: send_raw(&ctx, data.data.0)?,
             mime_type: data.mime_type,
-            count,
         })
     }
 }
@@ -94,21 +90,11 @@ impl Handler for GuestlinkClipboardSet {
 
 impl Handler for GuestlinkClipboardSetRaw {
     async fn handle(ctx: Context<'_>, args: ClipboardSetRawArgs) -> Result<Empty, CommandError> {
-        // The front end reads exactly `count` bytes after the request when `count` is
-        // in range on a connection in bulk mode; anything else brought none.
-        let data = ctx.bulk.and_then(|b| b.take_input());
-        let data = match data {
-            Some(d) if i64::try_from(d.len()) == Ok(args.count) => d,
-            _ if usize::try_from(args.count).is_ok_and(|n| n > CLIPBOARD_SIZE) => {
-                return Err(too_large(args.count as usize))
-            }
-            _ => {
-                return Err(CommandError::new(format!(
-                    "value '{}' is invalid for argument count: the raw bytes that follow the request, in bulk mode",
-                    args.count
-                )))
-            }
-        };
+        // The front end reads no bytes past the clipboard's limit.
+        if usize::try_from(args.count).is_ok_and(|n| n > CLIPBOARD_SIZE) {
+            return Err(too_large(args.count as usize));
+        }
+        let data = payload(&ctx, args.count)?;
         let selection = args.selection.unwrap_or(ClipboardSelection::Clipboard);
         Box::pin(set(&ctx, selection, args.mime_type, data)).await
     }
@@ -279,15 +265,10 @@ impl Handler for GuestlinkClipboardFetchRaw {
         ctx: Context<'_>,
         args: ClipboardSelectionArgs,
     ) -> Result<ClipboardRaw, CommandError> {
-        let bulk = ctx.bulk.ok_or_else(|| {
-            CommandError::new("clipboard-fetch-raw sends raw bytes: turn bulk transfer on first")
-        })?;
         let data = Box::pin(fetch(&ctx, args)).await?;
-        let count = data.data.0.len() as i64;
-        bulk.set_output(data.data.0);
         Ok(ClipboardRaw {
+            count: send_raw(&ctx, data.data.0)?,
             mime_type: data.mime_type,
-            count,
         })
     }
 }

@@ -117,20 +117,11 @@ pub(crate) fn raw_answer_of(
     ctx: &Context<'_>,
     args: RawReplyArgs,
 ) -> Result<(i64, Answer), CommandError> {
-    // The front end reads exactly `count` bytes after the request when `count` is in
-    // range on a connection in bulk mode; anything else brought none.
-    let data = ctx.bulk.and_then(|b| b.take_input());
-    match data {
-        Some(data) if i64::try_from(data.len()) == Ok(args.count) => {
-            let value = args.ret.unwrap_or_else(|| Value::Object(Default::default()));
-            let data = Some(data);
-            Ok((args.tag, Ok(Answered { value, data })))
-        }
-        _ => Err(CommandError::new(format!(
-            "value '{}' is invalid for argument count: the raw bytes that follow the request, in bulk mode",
-            args.count
-        ))),
-    }
+    let data = Some(super::payload(ctx, args.count)?);
+    let value = args
+        .ret
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    Ok((args.tag, Ok(Answered { value, data })))
 }
 
 impl Handler for GuestlinkGuestReply {

@@ -76,6 +76,20 @@ pub(crate) fn payload(
     Ok(data)
 }
 
+/// Sends `data` raw after the reply; its length, for the reply's `count`. The dispatcher
+/// admits a command with a reply payload only on a connection in bulk mode.
+pub(crate) fn send_raw(
+    ctx: &crate::context::Context<'_>,
+    data: Vec<u8>,
+) -> Result<i64, CommandError> {
+    let bulk = ctx
+        .bulk
+        .ok_or_else(|| CommandError::new("raw bytes need bulk transfer"))?;
+    let count = data.len() as i64;
+    bulk.set_output(data);
+    Ok(count)
+}
+
 /// Runs platform code that may block (ioctls, sysfs on a hung device, helper programs)
 /// on tokio's blocking pool, so other channels keep being served. A panic in it is
 /// logged and becomes a command error instead of taking the channel down.

@@ -98,19 +98,14 @@ impl Handler for GuestlinkSessionReply {
 impl Handler for GuestlinkSessionData {
     async fn handle(ctx: Context<'_>, args: SessionDataArgs) -> Result<SessionData, CommandError> {
         let conn = connection(&ctx)?;
-        let Some(bulk) = ctx.bulk else {
-            return Err(CommandError::new(
-                "session-data sends raw bytes: turn bulk transfer on first",
-            ));
-        };
         let data = ctx
             .agent
             .state()
             .pending
             .take_data(args.tag, Answerer::Connection(conn.id))?;
-        let count = data.len() as i64;
-        bulk.set_output(data);
-        Ok(SessionData { count })
+        Ok(SessionData {
+            count: super::send_raw(&ctx, data)?,
+        })
     }
 }
 
