@@ -113,9 +113,9 @@ impl Drop for LightDm {
     }
 }
 
-/// One sign-on attempt with `password`: the file the session writes its user to, what
-/// it wrote, and whether the greeter says it signed on.
-fn sign_on(password: &str) -> (PathBuf, Option<String>, bool) {
+/// One sign-on attempt with `password`: what the user's session wrote (who it runs
+/// as), if one started, and whether the greeter says it signed on.
+fn sign_on(password: &str) -> (Option<String>, bool) {
     let lightdm = require("lightdm");
     let xvfb = require("Xvfb");
     let dbus = require("dbus-daemon");
@@ -176,9 +176,9 @@ fn sign_on(password: &str) -> (PathBuf, Option<String>, bool) {
         0o755,
     );
     let service = format!("guestlink-lightdm-test-{}", std::process::id());
-    let _service = Service(Path::new("/etc/pam.d").join(&service));
+    let pam_file = Service(Path::new("/etc/pam.d").join(&service));
     std::fs::write(
-        &_service.0,
+        &pam_file.0,
         format!(
             "auth requisite {} socket={}\n\
              auth required pam_exec.so expose_authtok quiet {}\n\
@@ -306,7 +306,6 @@ fn sign_on(password: &str) -> (PathBuf, Option<String>, bool) {
     }
     let greeter = std::fs::read_to_string(&greeter_log).unwrap_or_default();
     (
-        who.clone(),
         std::fs::read_to_string(&who).ok(),
         greeter.contains("signed on as"),
     )
@@ -315,10 +314,10 @@ fn sign_on(password: &str) -> (PathBuf, Option<String>, bool) {
 #[test]
 fn lightdm_logs_in_the_user_the_host_sent_and_nobody_on_a_wrong_password() {
     // One LightDM at a time (each has its PAM service, display and bus).
-    let (_, who, signed_on) = sign_on("not the password");
+    let (who, signed_on) = sign_on("not the password");
     assert_eq!(who, None, "a session started on a wrong password");
     assert!(!signed_on);
-    let (_, who, signed_on) = sign_on(PASSWORD);
+    let (who, signed_on) = sign_on(PASSWORD);
     assert_eq!(who, Some(format!("{USER}\n")));
     assert!(signed_on);
 }
