@@ -166,6 +166,7 @@ def main():
             check("both agents answer guest-ping", ready)
             if ready:
                 time.sleep(5)  # the guest's start-up settles
+                idle_rss(socks["qga"])
                 ping_speed(socks["qga"], socks["ref"], opts.only_ping_speed)
         elif not opts.only_vdagent:
             run_checks(vm, work, socks, cli, conformance, t_boot)
@@ -705,6 +706,35 @@ def ping_speed(gl, ref, rounds, pings=200):
     a, b = sorted(taken["guestlinkd"]), sorted(taken["qemu-ga"])
     print(f"  median: {a[len(a) // 2] * 1e6:.1f} vs {b[len(b) // 2] * 1e6:.1f} us, "
           f"guestlinkd {b[len(b) // 2] / a[len(a) // 2]:.2f}x faster (goal >= 3x)")
+
+
+def idle_rss(qga):
+    """Idle memory of both agents in the guest (printed, never asserted): guestlinkd
+    serving every port of the test VM with the session agent connected, qemu-ga its one
+    port, each after answering its first guest-ping. The guest's init samples both once
+    a second (tests/vm/guest.py); the latest sample is read, the first request either
+    agent has had since its ping."""
+    c = Qga(qga)
+    rows = {}
+    for _ in range(20):
+        text = guest_file(c, "/tmp/idle-rss").decode(errors="replace")
+        for line in text.splitlines():
+            f = line.split()
+            # guestlinkd Rss: N kB Anonymous: N kB
+            if len(f) == 7:
+                rows[f[0]] = (int(f[2]), int(f[5]))
+        if len(rows) == 2:
+            break
+        time.sleep(0.5)
+    c.close()
+    if len(rows) != 2:
+        check("both agents' idle memory is read in the guest", False, repr(rows))
+        return
+    print("  idle memory in the guest (KiB): Rss Anonymous")
+    for name, (rss, anon) in rows.items():
+        print(f"    {name:12} {rss:6} {anon:6}")
+    print(f"  guestlinkd / qemu-ga idle RSS in the guest: "
+          f"{rows['guestlinkd'][0] / rows['qemu-ga'][0]:.2f} (goal <= 1.0)")
 
 
 def manage_checks(cli, qga):
