@@ -4,11 +4,13 @@ to place together at the front of its code (see crates/agent/build.rs).
 
 Runs the release build (`cargo build --release` first; it leaves
 target/release/guestlinkd.map beside the binary) under valgrind's callgrind, with its
-default configuration's channels open (QGA on a unix socket, the SPICE and oVirt ports
-as pty pairs whose host ends this script holds, the guest socket), in two phases:
+default configuration's channels open (QGA, the SPICE and oVirt ports as pty pairs
+whose host ends this script holds, as a guest's virtio-serial ports, and the guest
+socket), a QGA channel on a unix socket and the shipped policy, in two phases:
 
 1. start-up, a session agent (guestlink-session, headless) registering on the guest
-   socket, one guest-ping, then idling long enough for the oVirt heartbeat;
+   socket, a guest-ping on each QGA channel, then idling long enough for the oVirt
+   heartbeat;
 2. the information commands management tools poll (libvirt, Proxmox, KubeVirt), a
    file read and a guest-exec.
 
@@ -32,10 +34,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import tty
 
 TARGET = sys.argv[1] if len(sys.argv) > 1 else "target/release"
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "agent",
-                   "layout.order")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(REPO, "crates", "agent", "layout.order")
 POLLED = ["guest-sync-delimited", "guest-info", "guest-get-osinfo", "guest-get-host-name",
           "guest-get-users", "guest-get-timezone", "guest-get-time", "guest-get-fsinfo",
           "guest-network-get-interfaces", "guest-get-vcpus", "guest-get-disks",
@@ -88,18 +91,23 @@ def executed(dump, binary):
     return addrs
 
 
-def call(sock, command, arguments=None):
+def call(link, command, arguments=None):
+    """One request over `link` (a socket, or the host end of a pty as an int)."""
     request = {"execute": command}
     if arguments is not None:
         request["arguments"] = arguments
-    sock.sendall(json.dumps(request).encode() + b"\n")
+    data = json.dumps(request).encode() + b"\n"
+    if isinstance(link, int):
+        os.write(link, data)
+    else:
+        link.sendall(data)
     reply = b""
-    while not reply.endswith(b"\n"):
-        chunk = sock.recv(65536)
+    while b"\n" not in reply:
+        chunk = os.read(link, 65536) if isinstance(link, int) else link.recv(65536)
         if not chunk:
             sys.exit(f"guestlinkd closed the connection on {command}")
         reply += chunk
-    return json.loads(reply)
+    return json.loads(reply.split(b"\n")[0].strip())
 
 
 def main():
@@ -113,8 +121,9 @@ def main():
     starts = [f[0] for f in funcs]
     scratch = tempfile.mkdtemp(prefix="gl-layout-")
     hosts, ports = [], []
-    for _ in range(2):
+    for _ in range(3):
         host, guest = pty.openpty()
+        tty.setraw(guest)
         hosts.append(host)
         ports.append(os.ttyname(guest))
     out = os.path.join(scratch, "cg.out")
@@ -122,8 +131,9 @@ def main():
     guest_sock = os.path.join(scratch, "guest.sock")
     proc = subprocess.Popen(
         ["valgrind", "--tool=callgrind", "--dump-instr=yes", "--dump-line=no",
-         f"--callgrind-out-file={out}", binary, "-m", "unix-listen", "-p", qga,
-         "-t", scratch, "--guest-socket", guest_sock,
+         f"--callgrind-out-file={out}", binary, "-m", "virtio-serial", "-p", ports[2],
+         "--channel", f"qga=unix-listen:{qga}", "-t", scratch,
+         "--policy-dir", os.path.join(REPO, "dist", "policy.d"), "--guest-socket", guest_sock,
          "--channel", f"vdagent=virtio-serial:{ports[0]}",
          "--channel", f"ovirt=virtio-serial:{ports[1]}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -140,6 +150,10 @@ def main():
         s = socket.socket(socket.AF_UNIX)
         s.connect(qga)
         call(s, "guest-ping")
+        s.close()
+        # The rest as on a guest's virtio-serial port.
+        s = hosts[2]
+        call(s, "guest-ping")
         time.sleep(12)  # the oVirt heartbeat comes every 5 s
         subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True,
                        stdout=subprocess.DEVNULL)
@@ -153,7 +167,6 @@ def main():
             if call(s, "guest-exec-status", {"pid": pid})["return"]["exited"]:
                 break
             time.sleep(0.1)
-        s.close()
         time.sleep(1)
         session.terminate()
         session.wait()
