@@ -29,7 +29,8 @@ more for root and users with a session; guest-clients-per-user: 8 for any other 
 agent may send up to 85 MiB (a 64 MiB clipboard in base64).\n\
 - partial-message-bytes: 256 MiB held in messages not yet complete, for all clients of \
 the guest socket and of unix-listen/vsock-listen channels together; \
-partial-message-bytes-per-user: 64 MiB for one guest user. A client past either is \
+partial-message-bytes-per-user: 96 MiB for one guest user (a session agent's largest \
+message and more). Raw payloads of bulk transfer count too. A client past either is \
 told so and closed.\n\
 - guest-idle-timeout: 120 s ($GUESTLINK_GUEST_IDLE_TIMEOUT) of silence closes a guest \
 client with no event subscription, session agent or running request. A client that \

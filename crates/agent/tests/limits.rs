@@ -273,6 +273,127 @@ fn a_listening_channel_bounds_its_clients_and_their_partial_messages() {
 }
 
 #[test]
+fn raw_payloads_are_charged_before_they_are_read() {
+    let agent = Agent::start(GUESTLINKD, &[]);
+    let pid = agent.pid();
+    let dir = scratch("raw-charge");
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, before) = memory(pid);
+    // Sixteen hosts in bulk mode each announce a 48 MiB raw write, send 1 MiB of it
+    // and stall: the agent holds each payload whole before the write runs, so what
+    // it would hold for them together is bounded like any partial message.
+    let mut held: Vec<Conn> = (0..16).map(|_| agent.connect()).collect();
+    for (i, c) in held.iter_mut().enumerate() {
+        let on = c.json(br#"{"execute":"__org.guestlink_bulk-enable"}"#);
+        assert!(on.get("return").is_some(), "{on}");
+        let open = json!({"execute": "guest-file-open",
+                          "arguments": {"path": dir.join(format!("f{i}")), "mode": "w"}});
+        let handle = c.json(open.to_string().as_bytes())["return"]
+            .as_i64()
+            .unwrap();
+        let write = json!({"execute": "__org.guestlink_file-write-raw",
+                           "arguments": {"handle": handle, "count": 48 << 20}});
+        let _ = std::io::Write::write_all(&mut c.s, write.to_string().as_bytes());
+        let _ = std::io::Write::write_all(&mut c.s, &vec![b'x'; 1 << 20]);
+    }
+    let mut turned_away = 0;
+    for c in &mut held {
+        c.s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut got = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut c.s, &mut got);
+        if String::from_utf8_lossy(&got).contains("limit partial-message-bytes: 256 MiB") {
+            turned_away += 1;
+        }
+    }
+    // Five payloads of 48 MiB fit in 256 MiB, the sixth does not.
+    assert_eq!(turned_away, 11, "hosts told of the budget");
+    let (peak, _) = memory(pid);
+    let grown = (peak - before) >> 10;
+    eprintln!("16 hosts x 48 MiB announced: peak grew by {grown} MiB");
+    assert!(grown < 400, "guestlinkd grew by {grown} MiB");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut after = agent.connect();
+    assert_eq!(
+        after.json(br#"{"execute":"guest-ping"}"#),
+        json!({"return": {}})
+    );
+    agent.terminate();
+}
+
+#[test]
+fn a_session_agent_of_a_user_may_send_the_largest_clipboard_in_base64() {
+    // A session agent without bulk transfer (an older guestlink-session) sends a 64
+    // MiB clipboard as one 85 MiB message: within what its user may hold. The
+    // clipboard it sets is its own session's, so it comes back to it as a
+    // SESSION_REQUEST with every byte.
+    let script = r#"
+import base64, json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(60); s.connect(sys.argv[1])
+f = s.makefile('rb')
+s.sendall(b'{"execute":"__org.guestlink_session-register","arguments":{"session":"x"}}\n')
+assert b'"return"' in f.readline()
+data = base64.b64encode(bytes(64 << 20)).decode()
+try:
+    s.sendall(json.dumps({"execute": "__org.guestlink_clipboard-set",
+                          "arguments": {"mime-type": "text/plain", "data": data}}).encode() + b'\n')
+    s.sendall(b'{"execute":"guest-ping"}\n')
+    while True:
+        v = json.loads(f.readline())
+        if v.get("event") == "SESSION_REQUEST":
+            print("request", len(v["data"]["arguments"]["data"]) == len(data))
+        else:
+            print(json.dumps(v)[:300])
+            break
+except BrokenPipeError:
+    print(f.readline().decode().strip()[:300])
+"#;
+    let agent = open_agent(&["--sessions", "none", "--session-user", "nobody"], &[]);
+    let out = as_nobody(&agent, script, &[]);
+    assert_eq!(out.trim(), "request True\n{\"return\": {}}", "{out}");
+    agent.terminate();
+}
+
+#[test]
+fn a_users_raw_clipboards_are_charged_to_that_user() {
+    // Two session agents of one user announce a 64 MiB raw clipboard each and stall:
+    // the first payload is held, the second would pass the user's share.
+    let script = r#"
+import json, socket, sys
+out = []
+conns = []
+for i in range(2):
+    s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
+    f = s.makefile('rb')
+    s.sendall(json.dumps({"execute": "__org.guestlink_session-register",
+                          "arguments": {"session": f"s{i}"}}).encode() + b'\n')
+    r = f.readline()
+    assert b'"return"' in r, r
+    s.sendall(b'{"execute":"__org.guestlink_bulk-enable"}\n')
+    assert b'"return"' in f.readline()
+    s.sendall(json.dumps({"execute": "__org.guestlink_clipboard-set-raw",
+                          "arguments": {"mime-type": "text/plain", "count": 64 << 20}}).encode())
+    s.sendall(bytes(1024))
+    s.settimeout(1)
+    try:
+        out.append(f.readline().decode().strip() or "closed")
+    except socket.timeout:
+        out.append("held")
+    conns.append(s)
+print(json.dumps(out))
+"#;
+    let agent = open_agent(&["--sessions", "none", "--session-user", "nobody"], &[]);
+    let out: Vec<String> = serde_json::from_str(as_nobody(&agent, script, &[]).trim()).unwrap();
+    assert_eq!(out[0], "held", "{out:?}");
+    assert!(
+        out[1].contains("limit partial-message-bytes-per-user: 96 MiB"),
+        "{out:?}"
+    );
+    agent.terminate();
+}
+
+#[test]
 fn without_a_session_source_only_a_configured_user_registers() {
     let register = r#"
 import socket, sys

@@ -98,8 +98,12 @@ pub const LISTEN_CLIENTS: usize = 16;
 /// client of the guest socket and of the listening channels together.
 pub const PARTIAL_MESSAGE_BYTES: usize = 256 << 20;
 /// `partial-message-bytes-per-user`: the same for all connections of one guest user
-/// other than root.
-pub const PARTIAL_MESSAGE_BYTES_PER_USER: usize = 64 << 20;
+/// other than root. Room for a session agent's largest message (a 64 MiB clipboard in
+/// base64, [`SESSION_AGENT_MESSAGE_BYTES`]) while the user's other clients send theirs.
+pub const PARTIAL_MESSAGE_BYTES_PER_USER: usize = 96 << 20;
+const _: () = assert!(
+    PARTIAL_MESSAGE_BYTES_PER_USER >= SESSION_AGENT_MESSAGE_BYTES + 2 * GUEST_MESSAGE_BYTES
+);
 /// `streams`: live streams (programs, shells, forwarded connections, listeners) open
 /// at once on one connection.
 pub const STREAMS: usize = 64;

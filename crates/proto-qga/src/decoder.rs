@@ -168,7 +168,7 @@ impl Decoder {
                 let room = (self.limits.max_message_bytes + 1).saturating_sub(token_len);
                 let run = plain_string_run(&input[i..], quote).min(room);
                 if run > 0 {
-                    self.text.extend_from_slice(&input[i..i + run]);
+                    self.append(&input[i..i + run]);
                     i += run;
                     self.check_token_length();
                     continue;
@@ -177,13 +177,13 @@ impl Decoder {
             let byte = input[i];
             match step(self.state, byte) {
                 Step::Consume(next) => {
-                    self.text.push(byte);
+                    self.append(&[byte]);
                     self.state = next;
                     i += 1;
                     self.check_token_length();
                 }
                 Step::Complete(kind) => {
-                    self.text.push(byte);
+                    self.append(&[byte]);
                     self.state = State::Start;
                     i += 1;
                     self.token(kind);
@@ -195,7 +195,7 @@ impl Decoder {
                 Step::Restart => self.state = State::Start,
                 Step::Skip => i += 1,
                 Step::Error => {
-                    self.text.push(byte);
+                    self.append(&[byte]);
                     i += 1;
                     let stray = String::from_utf8_lossy(&self.text[self.tok_start..]).into_owned();
                     self.emit(Frame::Error(DecodeError::Stray(stray)));
@@ -204,6 +204,20 @@ impl Decoder {
             }
         }
         input.len()
+    }
+
+    /// Appends to the token text. It grows as a `Vec` would, by doubling, but not past
+    /// the message limit (and a little room): a message near the limit costs its
+    /// length, not the next power of two, in memory and in what its connection is
+    /// charged ([`Decoder::buffered`]).
+    fn append(&mut self, bytes: &[u8]) {
+        let need = self.text.len() + bytes.len();
+        if need > self.text.capacity() {
+            let bound = self.limits.max_message_bytes.saturating_add(4096).max(need);
+            let grown = self.text.capacity().saturating_mul(2).max(need).min(bound);
+            self.text.reserve_exact(grown - self.text.len());
+        }
+        self.text.extend_from_slice(bytes);
     }
 
     /// QEMU bounds a single token by the message limit: a token that grows past it is
@@ -332,6 +346,29 @@ mod tests {
         let mut d = Decoder::default();
         d.feed(input);
         std::iter::from_fn(|| d.next_frame()).collect()
+    }
+
+    #[test]
+    fn a_message_near_the_limit_holds_its_length_not_the_next_power_of_two() {
+        let max = 3 << 20;
+        let mut d = Decoder::new(Limits {
+            max_message_bytes: max,
+            ..Limits::default()
+        });
+        d.feed(b"{\"execute\":\"x\",\"arguments\":{\"data\":\"");
+        let piece = vec![b'A'; 64 << 10];
+        let mut most = 0;
+        while d.text.len() + piece.len() < max - 100 {
+            d.feed(&piece);
+            most = most.max(d.buffered());
+        }
+        d.feed(b"\"}}");
+        assert!(matches!(d.next_frame(), Some(Frame::Value(_))));
+        // Doubling would have reached 4 MiB.
+        assert!(
+            most <= max + (64 << 10),
+            "held {most} for a message of at most {max}"
+        );
     }
 
     #[test]

@@ -336,6 +336,10 @@ async fn read_loop(
             // are read before it runs (so a refused one still consumes them).
             let input = match payload_length(agent, bulk, &req) {
                 Some(len) => {
+                    // The payload is held whole before the request runs: charged first.
+                    if let Err(why) = charge.set(decoder.buffered() + len) {
+                        return Err(close_with(&tx, conn, why).await);
+                    }
                     let (data, used) = read_payload(&mut rd, &buf[pos..n], len).await?;
                     pos += used;
                     Some(data)

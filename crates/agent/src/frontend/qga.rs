@@ -139,10 +139,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
             // JSON.
             pos += decoder.feed_frame(&buf[pos..n]);
             if let Some(Err(why)) = charge.as_mut().map(|c| c.set(decoder.buffered())) {
-                tracing::warn!(channel = %call.channel.name, "client closed: {why}");
-                encode_error(&mut out, ErrorClass::GenericError, &why, None);
-                flush(io, &mut out).await?;
-                return Err(io::Error::other(why));
+                return over_budget(io, call, &mut out, why).await;
             }
             let Some(frame) = decoder.next_frame() else {
                 continue;
@@ -153,6 +150,11 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
             };
             let input = match payload_length(agent, session.bulk, &req) {
                 Some(len) => {
+                    // The payload is held whole before the request runs: charged first.
+                    let held = decoder.buffered() + len;
+                    if let Some(Err(why)) = charge.as_mut().map(|c| c.set(held)) {
+                        return over_budget(io, call, &mut out, why).await;
+                    }
                     let (data, used) = read_payload(io, &buf[pos..n], len).await?;
                     pos += used;
                     Some(data)
@@ -202,6 +204,20 @@ pub async fn write_after<S: AsyncWrite + Unpin>(io: &mut S, after: After) -> io:
         After::Streamed(s) => write_streamed(io, s).await,
         After::Raw(data) => io.write_all(&data).await,
     }
+}
+
+/// Tells a client of a listening socket which limit its partial messages passed, and
+/// ends the conversation.
+async fn over_budget<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    call: &CallContext,
+    out: &mut Vec<u8>,
+    why: String,
+) -> io::Result<()> {
+    tracing::warn!(channel = %call.channel.name, "client closed: {why}");
+    encode_error(out, ErrorClass::GenericError, &why, None);
+    flush(io, out).await?;
+    Err(io::Error::other(why))
 }
 
 async fn flush<S: AsyncWrite + Unpin>(io: &mut S, out: &mut Vec<u8>) -> io::Result<()> {
