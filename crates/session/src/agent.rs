@@ -97,13 +97,14 @@ async fn converse(
         .await
         .context("cannot register the session")?;
     tracing::info!(session = %reg.session, "serving the session");
-    // The host's data for a paste comes raw where guestlinkd has it.
-    let raw_fetch = client
-        .offers(GuestlinkClipboardFetchRaw::NAME)
-        .await
-        .unwrap_or(false);
-    // Selections the host owns, with the types it offered.
-    let mut offered: HashMap<ClipboardSelection, Vec<String>> = HashMap::new();
+    let mut host = Host {
+        // The host's data for a paste comes raw where guestlinkd has it.
+        raw_fetch: client
+            .offers(GuestlinkClipboardFetchRaw::NAME)
+            .await
+            .unwrap_or(false),
+        offered: HashMap::new(),
+    };
     loop {
         tokio::select! {
             event = client.next_event() => {
@@ -113,7 +114,8 @@ async fn converse(
                 }
                 let tag = event.data["tag"].as_i64().unwrap_or(-1);
                 let command = event.data["command"].as_str().unwrap_or_default().to_string();
-                let answer = act(client, clipboard, displays, &mut offered, raw_fetch, &command, tag, &event.data["arguments"]).await;
+                let request = Request { command: &command, tag, args: &event.data["arguments"] };
+                let answer = act(client, clipboard, displays, &mut host, request).await;
                 if let Err(e) = &answer {
                     tracing::info!(command = %command, "request failed: {e}");
                 }
@@ -140,7 +142,7 @@ async fn converse(
                     return Err(Stopped.into());
                 };
                 // Another program took the selection: the host's offer is gone.
-                offered.remove(&change.selection);
+                host.offered.remove(&change.selection);
                 client
                     .call::<GuestlinkClipboardGrab>(&ClipboardGrabArgs {
                         selection: Some(change.selection),
@@ -152,49 +154,60 @@ async fn converse(
                 let Some(Fetch { selection, mime, reply }) = fetch else {
                     return Err(Stopped.into());
                 };
-                let answer = fetch_from_host(client, &offered, raw_fetch, selection, Some(mime)).await;
+                let answer = host.fetch(client, selection, Some(mime)).await;
                 let _ = reply.send(answer);
             }
         }
     }
 }
 
-/// The host's data for a paste of `selection` it offered.
-async fn fetch_from_host(
-    client: &mut Client,
-    offered: &HashMap<ClipboardSelection, Vec<String>>,
-    raw: bool,
-    selection: ClipboardSelection,
-    mime: Option<String>,
-) -> Result<(String, Vec<u8>), String> {
-    let types = offered
-        .get(&selection)
-        .ok_or("the host no longer offers this selection")?;
-    let want = mime.unwrap_or_else(|| crate::clipboard::mime::TEXT.to_string());
-    let pick = types
-        .iter()
-        .find(|t| **t == want || (is_text(t) && is_text(&want)))
-        .cloned()
-        .ok_or_else(|| format!("the host offers {}, not {want}", types.join(", ")))?;
-    let args = ClipboardSelectionArgs {
-        selection: Some(selection),
-        mime_type: Some(pick),
-    };
-    let (mime_type, data) = if raw {
-        let (head, data) = client
-            .call_with_reply_payload::<GuestlinkClipboardFetchRaw>(&args, READ_LIMIT, |r| r.count)
-            .await
-            .map_err(|e| e.to_string())?;
-        (head.mime_type, data)
-    } else {
-        let data = client
-            .call::<GuestlinkClipboardFetch>(&args)
-            .await
-            .map_err(|e| e.to_string())?;
-        (data.mime_type, data.data.0)
-    };
-    // A host with another image format than the PNG wanted: converted here.
-    convert::as_wanted(Some(&want), (mime_type, data)).await
+/// What the session knows of the host: the selections it owns, with the types it
+/// offered, and whether their data can come raw.
+struct Host {
+    offered: HashMap<ClipboardSelection, Vec<String>>,
+    raw_fetch: bool,
+}
+
+impl Host {
+    /// The host's data for a paste of `selection` it offered.
+    async fn fetch(
+        &self,
+        client: &mut Client,
+        selection: ClipboardSelection,
+        mime: Option<String>,
+    ) -> Result<(String, Vec<u8>), String> {
+        let types = self
+            .offered
+            .get(&selection)
+            .ok_or("the host no longer offers this selection")?;
+        let want = mime.unwrap_or_else(|| crate::clipboard::mime::TEXT.to_string());
+        let pick = types
+            .iter()
+            .find(|t| **t == want || (is_text(t) && is_text(&want)))
+            .cloned()
+            .ok_or_else(|| format!("the host offers {}, not {want}", types.join(", ")))?;
+        let args = ClipboardSelectionArgs {
+            selection: Some(selection),
+            mime_type: Some(pick),
+        };
+        let (mime_type, data) = if self.raw_fetch {
+            let (head, data) = client
+                .call_with_reply_payload::<GuestlinkClipboardFetchRaw>(&args, READ_LIMIT, |r| {
+                    r.count
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            (head.mime_type, data)
+        } else {
+            let data = client
+                .call::<GuestlinkClipboardFetch>(&args)
+                .await
+                .map_err(|e| e.to_string())?;
+            (data.mime_type, data.data.0)
+        };
+        // A host with another image format than the PNG wanted: converted here.
+        convert::as_wanted(Some(&want), (mime_type, data)).await
+    }
 }
 
 fn selection_of(args: &Value) -> ClipboardSelection {
@@ -231,24 +244,28 @@ async fn bytes_of(client: &mut Client, tag: i64, args: &Value) -> Result<Vec<u8>
     base64_decode(args["data"].as_str().unwrap_or_default().as_bytes()).map_err(|e| e.to_string())
 }
 
+/// One `SESSION_REQUEST` from guestlinkd.
+struct Request<'a> {
+    command: &'a str,
+    tag: i64,
+    args: &'a Value,
+}
+
 /// Runs one request from guestlinkd on the desktop.
-#[allow(clippy::too_many_arguments)]
 async fn act(
     client: &mut Client,
     clipboard: &Clipboard,
     displays: Option<Displays>,
-    offered: &mut HashMap<ClipboardSelection, Vec<String>>,
-    raw_fetch: bool,
-    command: &str,
-    tag: i64,
-    args: &Value,
+    host: &mut Host,
+    request: Request<'_>,
 ) -> Result<Done, String> {
+    let Request { command, tag, args } = request;
     let selection = selection_of(args);
     match command {
         c if c == GuestlinkClipboardGet::NAME => {
             let mime = args["mime-type"].as_str().map(String::from);
-            let (mime_type, data) = if offered.contains_key(&selection) {
-                fetch_from_host(client, offered, raw_fetch, selection, mime).await?
+            let (mime_type, data) = if host.offered.contains_key(&selection) {
+                host.fetch(client, selection, mime).await?
             } else {
                 convert::get(clipboard, selection, mime).await?
             };
@@ -259,7 +276,7 @@ async fn act(
                 .as_str()
                 .unwrap_or("text/plain;charset=utf-8");
             let data = bytes_of(client, tag, args).await?;
-            offered.remove(&selection);
+            host.offered.remove(&selection);
             clipboard.set(selection, mime.to_string(), data).await?;
             done()
         }
@@ -274,24 +291,19 @@ async fn act(
                 .unwrap_or_default();
             if types.is_empty() {
                 // The host let go: if what it offered is still ours, empty it.
-                if offered.remove(&selection).is_some() {
+                if host.offered.remove(&selection).is_some() {
                     clipboard.clear(selection).await?;
                 }
                 return done();
             }
-            offered.insert(selection, types.clone());
+            host.offered.insert(selection, types.clone());
             if clipboard.lazy {
                 clipboard.offer(selection, types).await?;
             } else {
                 // Wayland: the source needs its data now.
-                let (mime, data) = fetch_from_host(
-                    client,
-                    offered,
-                    raw_fetch,
-                    selection,
-                    types.first().cloned(),
-                )
-                .await?;
+                let (mime, data) = host
+                    .fetch(client, selection, types.first().cloned())
+                    .await?;
                 clipboard.set(selection, mime, data).await?;
             }
             done()
@@ -306,7 +318,7 @@ async fn act(
             done()
         }
         c if c == GuestlinkClipboardClear::NAME => {
-            offered.remove(&selection);
+            host.offered.remove(&selection);
             clipboard.clear(selection).await?;
             done()
         }
