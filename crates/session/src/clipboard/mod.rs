@@ -19,6 +19,7 @@ pub mod wayland;
 pub mod wayland_offer;
 pub mod x11;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
 
 use guestlink_vocabulary::types::ClipboardSelection;
@@ -214,6 +215,37 @@ pub struct Ends {
     pub fetches: mpsc::Sender<Fetch>,
 }
 
+/// Pastes of a selection the host offered that are answered at once. Each is answered
+/// on a thread or task of its own, which waits for the host for up to [`FETCH_WAIT`]
+/// and then for the pasting program to read; a program pasting in a loop while the
+/// host is slow would otherwise pile them up. A paste past the limit gets nothing.
+pub const PASTES_AT_ONCE: usize = 8;
+
+/// Pastes being answered now.
+static PASTES: AtomicUsize = AtomicUsize::new(0);
+
+/// One paste's place among [`PASTES_AT_ONCE`]; dropping it frees the place.
+#[derive(Debug)]
+pub struct PasteSlot(());
+
+impl PasteSlot {
+    /// A place for one more paste, if there is one.
+    pub fn take() -> Option<PasteSlot> {
+        PASTES
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < PASTES_AT_ONCE).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| PasteSlot(()))
+    }
+}
+
+impl Drop for PasteSlot {
+    fn drop(&mut self) {
+        PASTES.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Gets the host's data for a paste of a selection it offered (blocking the back end's
 /// thread until the agent has it).
 pub fn fetch_blocking(
@@ -300,5 +332,25 @@ pub fn start(backend: Backend) -> anyhow::Result<Clipboard> {
             tracing::info!("no display: the clipboard is held in memory");
             Ok(headless::start())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pastes_past_the_limit_get_no_place_until_one_ends() {
+        let mut slots: Vec<PasteSlot> = (0..PASTES_AT_ONCE)
+            .map(|_| PasteSlot::take().expect("a place"))
+            .collect();
+        assert!(PasteSlot::take().is_none());
+        slots.pop();
+        let again = PasteSlot::take();
+        assert!(again.is_some());
+        assert!(PasteSlot::take().is_none());
+        drop(slots);
+        drop(again);
+        assert!(PasteSlot::take().is_some());
     }
 }

@@ -29,7 +29,10 @@ use tokio::sync::mpsc;
 use zbus::{OwnedObjectPath, OwnedVariant, Proxy, Variant};
 
 use super::mime::{is_text, targets_of_type, types_of_targets, TEXT, TEXT_TARGETS};
-use super::{channels, fetch_blocking, Change, Clipboard, Ends, Fetch, Request, READ_LIMIT};
+use super::{
+    channels, fetch_blocking, Change, Clipboard, Ends, Fetch, PasteSlot, Request, PASTES_AT_ONCE,
+    READ_LIMIT,
+};
 
 const NAME: &str = "org.gnome.Mutter.RemoteDesktop";
 const PATH: &str = "/org/gnome/Mutter/RemoteDesktop";
@@ -347,7 +350,7 @@ impl Mutter {
     }
 
     /// A paste of our selection: answered on a task of its own, so that one waiting for
-    /// the host holds up nothing else.
+    /// the host holds up nothing else (at most [`PASTES_AT_ONCE`] at a time).
     fn transfer(&mut self, msg: &zbus::Message) {
         let Ok((mime, serial)) = msg.body().deserialize::<(String, u32)>() else {
             tracing::warn!("Mutter sent a SelectionTransfer without its type and serial");
@@ -356,10 +359,12 @@ impl Mutter {
         let session = self.session.clone();
         let own = self.own.clone();
         let fetches = self.fetches.clone();
+        let slot = PasteSlot::take();
         tokio::spawn(async move {
-            let data = match own {
-                None => Err("the selection is no longer ours".to_string()),
-                Some(own) => contents(&own, &mime, fetches).await,
+            let data = match (own, &slot) {
+                (_, None) => Err(format!("{PASTES_AT_ONCE} pastes are being answered")),
+                (None, _) => Err("the selection is no longer ours".to_string()),
+                (Some(own), Some(_)) => contents(&own, &mime, fetches).await,
             };
             if let Err(e) = write_transfer(&session, serial, data).await {
                 tracing::warn!("answering a paste of {mime}: {e}");

@@ -5,8 +5,9 @@
 //! Each offer runs on a thread of its own with its own connection, until another
 //! program takes the selection (the source is cancelled) or the agent takes it again.
 //! A paste's `send` is answered on a thread of its own, so that a paste that waits for
-//! the host does not hold up the others or the cancellation; what the host sent is kept
-//! per type, so a second paste asks the host nothing.
+//! the host does not hold up the others or the cancellation (at most
+//! [`PASTES_AT_ONCE`] at a time); what the host sent is kept per type, so a second
+//! paste asks the host nothing.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -26,7 +27,7 @@ use wayland_protocols_wlr::data_control::v1::client::{
 };
 
 use super::mime::{is_text, targets_of_type, TEXT};
-use super::{fetch_blocking, Fetch};
+use super::{fetch_blocking, Fetch, PasteSlot, PASTES_AT_ONCE};
 
 /// What the host sent so far, per MIME type.
 type Fetched = Arc<Mutex<HashMap<String, Vec<u8>>>>;
@@ -169,6 +170,11 @@ impl Dispatch<ZwlrDataControlSourceV1, ()> for Offer {
     ) {
         match event {
             zwlr_data_control_source_v1::Event::Send { mime_type, fd } => {
+                let Some(slot) = PasteSlot::take() else {
+                    // The pipe closes empty.
+                    tracing::warn!("a paste of {mime_type} got nothing: {PASTES_AT_ONCE} pastes are being answered");
+                    return;
+                };
                 let (sel, fetches, fetched) = (
                     state.selection,
                     state.fetches.clone(),
@@ -176,7 +182,10 @@ impl Dispatch<ZwlrDataControlSourceV1, ()> for Offer {
                 );
                 let spawned = std::thread::Builder::new()
                     .name("wayland-paste".into())
-                    .spawn(move || answer(sel, mime_type, fd, fetches, fetched));
+                    .spawn(move || {
+                        answer(sel, mime_type, fd, fetches, fetched);
+                        drop(slot);
+                    });
                 if let Err(e) = spawned {
                     tracing::warn!("cannot answer a paste: {e}");
                 }
