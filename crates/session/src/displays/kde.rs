@@ -20,6 +20,7 @@ use wayland_protocols_plasma::output_management::v2::client::{
     kde_output_management_v2::KdeOutputManagementV2,
 };
 
+use super::dispatch::{self, ANSWER_WAIT};
 use super::{assign, placed, primary};
 use guestlink_vocabulary::types::output_order;
 
@@ -109,9 +110,10 @@ pub fn apply(layout: &[Display]) -> Result<(), String> {
     if state.outputs.is_empty() {
         return Err(fail(&"the compositor has no output"));
     }
-    while !state.outputs.iter().all(|o| o.done) {
-        queue.blocking_dispatch(&mut state).map_err(|e| fail(&e))?;
-    }
+    dispatch::until(&conn, &mut queue, &mut state, ANSWER_WAIT, |s| {
+        s.outputs.iter().all(|o| o.done)
+    })
+    .map_err(|e| fail(&e))?;
     state.outputs.sort_by_key(|o| output_order(&o.name));
     let names: Vec<&str> = state.outputs.iter().map(|o| o.name.as_str()).collect();
     let plan = assign(layout, &names);
@@ -141,9 +143,10 @@ pub fn apply(layout: &[Display]) -> Result<(), String> {
         tracing::debug!(output = %out.name, "{w}x{h}+{x}+{y}");
     }
     config.apply();
-    while state.outcome.is_none() {
-        queue.blocking_dispatch(&mut state).map_err(|e| fail(&e))?;
-    }
+    dispatch::until(&conn, &mut queue, &mut state, ANSWER_WAIT, |s| {
+        s.outcome.is_some()
+    })
+    .map_err(|e| fail(&e))?;
     config.destroy();
     let _ = conn.flush();
     state.outcome.unwrap_or(Ok(())).map_err(|e| fail(&e))

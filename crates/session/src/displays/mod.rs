@@ -7,6 +7,7 @@
 //! order, at the host's position or side by side; outputs beyond the layout are
 //! switched off.
 
+mod dispatch;
 pub mod kde;
 pub mod mutter;
 pub mod wlr;

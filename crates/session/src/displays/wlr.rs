@@ -18,6 +18,7 @@ use wayland_protocols_wlr::output_management::v1::client::{
     zwlr_output_mode_v1::{self, ZwlrOutputModeV1},
 };
 
+use super::dispatch::{self, ANSWER_WAIT};
 use super::{assign, placed};
 use guestlink_vocabulary::types::output_order;
 
@@ -89,9 +90,10 @@ pub fn apply(layout: &[Display]) -> Result<(), String> {
         .bind(&qh, 1..=1, ())
         .map_err(|e| fail(&format!("no wlr-output-management: {e}")))?;
     let mut state = Outputs::default();
-    while state.serial.is_none() {
-        queue.blocking_dispatch(&mut state).map_err(|e| fail(&e))?;
-    }
+    dispatch::until(&conn, &mut queue, &mut state, ANSWER_WAIT, |s| {
+        s.serial.is_some()
+    })
+    .map_err(|e| fail(&e))?;
     if state.heads.is_empty() {
         return Err(fail(&"the compositor has no output"));
     }
@@ -122,9 +124,10 @@ pub fn apply(layout: &[Display]) -> Result<(), String> {
         tracing::debug!(output = %head.name, "{w}x{h}+{x}+{y}");
     }
     config.apply();
-    while state.outcome.is_none() {
-        queue.blocking_dispatch(&mut state).map_err(|e| fail(&e))?;
-    }
+    dispatch::until(&conn, &mut queue, &mut state, ANSWER_WAIT, |s| {
+        s.outcome.is_some()
+    })
+    .map_err(|e| fail(&e))?;
     config.destroy();
     manager.stop();
     let _ = conn.flush();
