@@ -64,6 +64,11 @@ if [ -x /usr/sbin/qemu-ga ] && [ -e /dev/virtio-ports/org.qemu.guest_agent.ref ]
     /usr/sbin/qemu-ga -m virtio-serial -p /dev/virtio-ports/org.qemu.guest_agent.ref \
         -t /var/run -f /var/run/qemu-ga.pid -l /tmp/qemu-ga.log &
     echo "GUEST: qemu-ga started"
+    # The floor of the comparison: a program that only reads a request and writes a
+    # fixed reply, on a third port.
+    if [ -x /usr/sbin/ping-floor ] && [ -e /dev/virtio-ports/org.qemu.guest_agent.floor ]; then
+        /usr/sbin/ping-floor /dev/virtio-ports/org.qemu.guest_agent.floor &
+    fi
     # Both agents' resident memory once a second for a minute (smaps_rollup walks the
     # page tables; /proc/PID/status lags on this kernel), sampled by neither agent.
     ( for i in $(seq 60); do
