@@ -2,9 +2,10 @@
 # The size budget of the release binaries, after `cargo build --release` (stripped by
 # the profile): guestlinkd at most 3,000,000 bytes; the sizes of guestlink and
 # guestlink-session are reported. Fails when guestlinkd is over its budget, or when
-# the build no longer has most of the functions its layout (crates/agent/layout.order)
-# names: a toolchain update or new dependencies renamed them, and an idle guestlinkd
-# would keep all its code resident again (regenerate with scripts/gen-layout.py).
+# the build no longer has most of the functions a layout (crates/agent/layout.order,
+# crates/session/layout.order) names: a toolchain update or new dependencies renamed
+# them, and an idle process would keep all its code resident again (regenerate with
+# scripts/gen-layout.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 budget=3000000
@@ -19,12 +20,16 @@ if [ "$d" -gt "$budget" ]; then
 fi
 echo "guestlinkd is within its budget of $budget bytes"
 
-map=target/release/guestlinkd.map
-listed=$(grep -vc '^#' crates/agent/layout.order)
-found=$(grep -oE ':\(\.text\.(unlikely\.)?[^)]+\)$' "$map" | sed -E 's/^:\(\.text\.(unlikely\.)?//; s/\)$//' |
-    sort -u | comm -12 - <(grep -v '^#' crates/agent/layout.order | sort -u) | wc -l)
-echo "layout: $found of the $listed functions in crates/agent/layout.order are in the build"
-if [ $((found * 100)) -lt $((listed * 80)) ]; then
-    echo "the function layout is stale: regenerate it with scripts/gen-layout.py" >&2
-    exit 1
-fi
+# The function layouts (scripts/layout-link.rs).
+for pair in guestlinkd:crates/agent guestlink-session:crates/session; do
+    bin=${pair%%:*} order=${pair#*:}/layout.order
+    listed=$(grep -vc '^#' "$order")
+    found=$(grep -oE ':\(\.text\.(unlikely\.)?[^)]+\)$' "target/release/$bin.map" |
+        sed -E 's/^:\(\.text\.(unlikely\.)?//; s/\)$//' |
+        sort -u | comm -12 - <(grep -v '^#' "$order" | sort -u) | wc -l)
+    echo "layout: $found of the $listed functions in $order are in the build"
+    if [ $((found * 100)) -lt $((listed * 80)) ]; then
+        echo "the function layout of $bin is stale: regenerate it with scripts/gen-layout.py" >&2
+        exit 1
+    fi
+done

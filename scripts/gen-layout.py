@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Write crates/agent/layout.order: the functions a running guestlinkd executes, for lld
-to place together at the front of its code (see crates/agent/build.rs).
+"""Write the function layouts of the daemons that idle in a guest: the functions a
+running program executes, for lld to place together at the front of its code (see
+scripts/layout-link.rs, which both build scripts include).
 
-Runs the release build (`cargo build --release` first; it leaves
-target/release/guestlinkd.map beside the binary) under valgrind's callgrind, with its
-default configuration's channels open (QGA, the SPICE and oVirt ports as pty pairs
+crates/agent/layout.order (guestlinkd): runs the release build (`cargo build --release`
+first; it leaves target/release/guestlinkd.map beside the binary) under valgrind's
+callgrind, with its default configuration's channels open (QGA, the SPICE and oVirt ports as pty pairs
 whose host ends this script holds, as a guest's virtio-serial ports, and the guest
 socket), a QGA channel on a unix socket and the shipped policy, in two phases:
 
@@ -14,14 +15,20 @@ socket), a QGA channel on a unix socket and the shipped policy, in two phases:
 2. the information commands management tools poll (libvirt, Proxmox, KubeVirt), a
    file read and a guest-exec.
 
-Every instruction executed is mapped to its function through the link map. The file
+crates/session/layout.order (guestlink-session): runs it under callgrind with its
+headless clipboard, registered with a guestlinkd (not under callgrind), in two phases:
+registering and idling; then the host setting, offering and reading the clipboard.
+
+Every instruction executed is mapped to its function through the link map. A file
 lists phase 1's functions, then the rest of phase 2's, each in their present order.
 Regenerate it when a toolchain update or a change of dependencies renames the
 functions (scripts/check-size.sh reports how many of its names the build still has).
 
 Usage: scripts/gen-layout.py [TARGET_DIR]   (default target/release; needs valgrind)
+Writes both files.
 """
 
+import base64
 import bisect
 import glob
 import json
@@ -38,7 +45,6 @@ import tty
 
 TARGET = sys.argv[1] if len(sys.argv) > 1 else "target/release"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(REPO, "crates", "agent", "layout.order")
 POLLED = ["guest-sync-delimited", "guest-info", "guest-get-osinfo", "guest-get-host-name",
           "guest-get-users", "guest-get-timezone", "guest-get-time", "guest-get-fsinfo",
           "guest-network-get-interfaces", "guest-get-vcpus", "guest-get-disks",
@@ -110,39 +116,26 @@ def call(link, command, arguments=None):
     return json.loads(reply.split(b"\n")[0].strip())
 
 
-def main():
-    binary = os.path.abspath(os.path.join(TARGET, "guestlinkd"))
-    map_path = binary + ".map"
-    if not shutil.which("valgrind"):
-        sys.exit("needs valgrind (apt-get install valgrind)")
-    if not os.path.exists(map_path):
-        sys.exit(f"{map_path} is missing: build with `cargo build --release` first")
-    funcs = functions(map_path)
-    starts = [f[0] for f in funcs]
-    scratch = tempfile.mkdtemp(prefix="gl-layout-")
+def guestlinkd_run(binary, scratch, out):
+    """guestlinkd's two phases under callgrind (`out` takes its dumps)."""
     hosts, ports = [], []
     for _ in range(3):
         host, guest = pty.openpty()
         tty.setraw(guest)
         hosts.append(host)
         ports.append(os.ttyname(guest))
-    out = os.path.join(scratch, "cg.out")
     qga = os.path.join(scratch, "qga")
     guest_sock = os.path.join(scratch, "guest.sock")
     proc = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", "--dump-instr=yes", "--dump-line=no",
-         f"--callgrind-out-file={out}", binary, "-m", "virtio-serial", "-p", ports[2],
-         "--channel", f"qga=unix-listen:{qga}", "-t", scratch,
-         "--policy-dir", os.path.join(REPO, "dist", "policy.d"), "--guest-socket", guest_sock,
-         "--channel", f"vdagent=virtio-serial:{ports[0]}",
-         "--channel", f"ovirt=virtio-serial:{ports[1]}"],
+        CALLGRIND + [f"--callgrind-out-file={out}", binary, "-m", "virtio-serial", "-p", ports[2],
+                     "--channel", f"qga=unix-listen:{qga}", "-t", scratch,
+                     "--policy-dir", os.path.join(REPO, "dist", "policy.d"),
+                     "--guest-socket", guest_sock,
+                     "--channel", f"vdagent=virtio-serial:{ports[0]}",
+                     "--channel", f"ovirt=virtio-serial:{ports[1]}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 60
-        while not os.path.exists(qga):
-            if time.time() > deadline or proc.poll() is not None:
-                sys.exit("guestlinkd did not start under valgrind")
-            time.sleep(0.2)
+        wait_for(qga, proc)
         session = subprocess.Popen(
             [os.path.join(TARGET, "guestlink-session"), "run", "--backend", "headless",
              "--session", "layout", "--socket", guest_sock],
@@ -155,8 +148,7 @@ def main():
         s = hosts[2]
         call(s, "guest-ping")
         time.sleep(12)  # the oVirt heartbeat comes every 5 s
-        subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True,
-                       stdout=subprocess.DEVNULL)
+        dump(proc)
         for command in POLLED:
             call(s, command)
         handle = call(s, "guest-file-open", {"path": "/etc/os-release"})["return"]
@@ -173,13 +165,87 @@ def main():
     finally:
         proc.terminate()
         proc.wait()
+
+
+def session_run(binary, scratch, out):
+    """guestlink-session's two phases under callgrind, beside a guestlinkd."""
+    qga = os.path.join(scratch, "qga")
+    guest_sock = os.path.join(scratch, "guest.sock")
+    daemon = subprocess.Popen(
+        [os.path.join(TARGET, "guestlinkd"), "-m", "unix-listen", "-p", qga, "-t", scratch,
+         "--guest-socket", guest_sock, "--sessions", "none"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(qga, daemon)
+        proc = subprocess.Popen(
+            CALLGRIND + [f"--callgrind-out-file={out}", binary, "run", "--backend", "headless",
+                         "--session", "layout", "--socket", guest_sock],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(qga)
+            deadline = time.time() + 60
+            text = {"mime-type": "text/plain;charset=utf-8",
+                    "data": base64.b64encode(b"guestlink layout").decode()}
+            # Registered once the host can set the session's clipboard.
+            while "return" not in call(s, "__org.guestlink_clipboard-set", text):
+                if time.time() > deadline or proc.poll() is not None:
+                    sys.exit("guestlink-session did not register under valgrind")
+                time.sleep(0.5)
+            time.sleep(5)
+            dump(proc)
+            call(s, "__org.guestlink_clipboard-get", {"mime-type": "text/plain"})
+            call(s, "__org.guestlink_clipboard-types")
+            call(s, "__org.guestlink_clipboard-offer", {"types": ["text/plain;charset=utf-8"]})
+            call(s, "__org.guestlink_clipboard-set", text)
+            call(s, "__org.guestlink_clipboard-get", {"mime-type": "text/plain"})
+            call(s, "__org.guestlink_clipboard-clear")
+            time.sleep(1)
+        finally:
+            proc.terminate()
+            proc.wait()
+    finally:
+        daemon.terminate()
+        daemon.wait()
+
+
+CALLGRIND = ["valgrind", "--tool=callgrind", "--dump-instr=yes", "--dump-line=no"]
+PROGRAMS = [("guestlinkd", guestlinkd_run, os.path.join(REPO, "crates", "agent", "layout.order")),
+            ("guestlink-session", session_run,
+             os.path.join(REPO, "crates", "session", "layout.order"))]
+
+
+def wait_for(path, proc):
+    deadline = time.time() + 60
+    while not os.path.exists(path):
+        if time.time() > deadline or proc.poll() is not None:
+            sys.exit(f"{path} never appeared")
+        time.sleep(0.2)
+
+
+def dump(proc):
+    """Ends callgrind's first phase."""
+    subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def layout(name, run, dest):
+    binary = os.path.abspath(os.path.join(TARGET, name))
+    map_path = binary + ".map"
+    if not os.path.exists(map_path):
+        sys.exit(f"{map_path} is missing: build with `cargo build --release` first")
+    funcs = functions(map_path)
+    starts = [f[0] for f in funcs]
+    scratch = tempfile.mkdtemp(prefix="gl-layout-")
+    out = os.path.join(scratch, "cg.out")
+    run(binary, scratch, out)
     dumps = sorted(glob.glob(out + "*"))
     if len(dumps) < 2:
-        sys.exit(f"callgrind left {len(dumps)} dump(s), expected 2")
+        sys.exit(f"callgrind left {len(dumps)} dump(s) of {name}, expected 2")
     order, seen = [], set()
-    for dump in dumps:
+    for d in dumps:
         hot = set()
-        for addr in executed(dump, binary):
+        for addr in executed(d, binary):
             i = bisect.bisect_right(starts, addr) - 1
             if i >= 0 and addr < funcs[i][1]:
                 hot.add(i)
@@ -188,12 +254,19 @@ def main():
         seen |= hot
     shutil.rmtree(scratch, ignore_errors=True)
     size = sum(funcs[i][1] - funcs[i][0] for i in seen)
-    with open(OUT, "w") as f:
-        f.write("# guestlinkd's function layout: written by scripts/gen-layout.py, read by\n"
-                "# crates/agent/build.rs (lld --symbol-ordering-file). Do not edit.\n")
+    with open(dest, "w") as f:
+        f.write(f"# {name}'s function layout: written by scripts/gen-layout.py, read by\n"
+                "# scripts/layout-link.rs (lld --symbol-ordering-file). Do not edit.\n")
         f.write("\n".join(order) + "\n")
-    print(f"{len(order)} functions ({size >> 10} KiB of {(funcs[-1][1] - funcs[0][0]) >> 10} "
-          f"KiB of code) written to {os.path.relpath(OUT)}")
+    print(f"{name}: {len(order)} functions ({size >> 10} KiB of "
+          f"{(funcs[-1][1] - funcs[0][0]) >> 10} KiB of code) written to {os.path.relpath(dest)}")
+
+
+def main():
+    if not shutil.which("valgrind"):
+        sys.exit("needs valgrind (apt-get install valgrind)")
+    for name, run, dest in PROGRAMS:
+        layout(name, run, dest)
 
 
 if __name__ == "__main__":
