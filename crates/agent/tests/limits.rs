@@ -324,6 +324,33 @@ fn raw_payloads_are_charged_before_they_are_read() {
 }
 
 #[test]
+fn a_raw_payload_once_read_is_no_longer_charged() {
+    // Six hosts in turn send a whole 48 MiB raw write and stay connected: each payload
+    // is charged only while it arrives, so the sixth fits as well as the first.
+    let agent = Agent::start(GUESTLINKD, &[]);
+    let dir = scratch("raw-uncharge");
+    let mut held = Vec::new();
+    for i in 0..6 {
+        let mut c = agent.connect();
+        let on = c.json(br#"{"execute":"__org.guestlink_bulk-enable"}"#);
+        assert!(on.get("return").is_some(), "{on}");
+        let open = json!({"execute": "guest-file-open",
+                          "arguments": {"path": dir.join(format!("f{i}")), "mode": "w"}});
+        let handle = c.json(open.to_string().as_bytes())["return"]
+            .as_i64()
+            .unwrap();
+        let write = json!({"execute": "__org.guestlink_file-write-raw",
+                           "arguments": {"handle": handle, "count": 48 << 20}});
+        let mut request = write.to_string().into_bytes();
+        request.extend(vec![b'x'; 48 << 20]);
+        let r = c.json(&request);
+        assert_eq!(r["return"]["count"], 48 << 20, "host {i}: {r}");
+        held.push(c);
+    }
+    agent.terminate();
+}
+
+#[test]
 fn a_session_agent_of_a_user_may_send_the_largest_clipboard_in_base64() {
     // A session agent without bulk transfer (an older guestlink-session) sends a 64
     // MiB clipboard as one 85 MiB message: within what its user may hold. The

@@ -342,6 +342,8 @@ async fn read_loop(
                     }
                     let (data, used) = read_payload(&mut rd, &buf[pos..n], len).await?;
                     pos += used;
+                    // Complete now, and the request's: no longer charged (less, so Ok).
+                    let _ = charge.set(decoder.buffered());
                     Some(data)
                 }
                 None => None,

@@ -157,6 +157,10 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
                     }
                     let (data, used) = read_payload(io, &buf[pos..n], len).await?;
                     pos += used;
+                    // Complete now, and the request's: no longer charged (less, so Ok).
+                    if let Some(c) = charge.as_mut() {
+                        let _ = c.set(decoder.buffered());
+                    }
                     Some(data)
                 }
                 None => None,
